@@ -1,0 +1,352 @@
+"""Domain types that cross floors: the report going in, the typed results coming out.
+
+They live on the lowest floor that needs them (models/), so adapters and the plugin
+import them from here and models/ never imports anything above it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from datetime import datetime
+from enum import StrEnum
+from typing import Annotated, Literal, Union
+
+from pydantic import BaseModel, ConfigDict, Field, computed_field
+
+__all__ = [
+    "TaskName",
+    "ReportStatus",
+    "RadiologyReport",
+    "TaskRequest",
+    "Evidence",
+    "ModelIdentity",
+    "RadsValue",
+    "NStageValue",
+    "MStageValue",
+    "NliValue",
+    "ChexpertValue",
+    "EntitiesValue",
+    "TemporalChange",
+    "TemporalValue",
+    "TextValue",
+    "TaskValue",
+    "Disagreement",
+    "TaskResult",
+    "CriticalFinding",
+    "FollowUp",
+    "ReportFacts",
+    "PlannedTask",
+    "Analysis",
+    "CHEXPERT_LABELS",
+    "RADS_SYSTEMS",
+    "sha256_text",
+]
+
+
+def sha256_text(text: str) -> str:
+    """Hex sha256 of UTF-8 text; the one hash used for ids, evidence and audit."""
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+class TaskName(StrEnum):
+    """The nine RadLite tasks, spelled as the `[TASK: ...]` tag of the published prompts."""
+
+    rads_assignment = "rads_assignment"
+    impression_generation = "impression_generation"
+    temporal_comparison = "temporal_comparison"
+    radiology_ner = "radiology_ner"
+    n_staging = "n_staging"
+    m_staging = "m_staging"
+    radiology_nli = "radiology_nli"
+    abnormality_detection = "abnormality_detection"
+    radiology_qa = "radiology_qa"
+
+
+ReportStatus = Literal[
+    "registered", "partial", "preliminary", "final", "amended", "corrected", "appended",
+    "cancelled", "entered-in-error", "unknown",
+]
+"""FHIR R4 DiagnosticReport.status codes; HL7 OBR-25 values are mapped onto these."""
+
+RADS_SYSTEMS: tuple[str, ...] = (
+    "BI-RADS", "LI-RADS", "Lung-RADS", "TI-RADS", "PI-RADS",
+    "O-RADS", "NI-RADS", "CAD-RADS", "VI-RADS", "GB-RADS",
+)
+
+CHEXPERT_LABELS: tuple[str, ...] = (
+    "atelectasis", "cardiomegaly", "consolidation", "edema", "enlarged cardiomediastinum",
+    "fracture", "lung lesion", "lung opacity", "pleural effusion", "pleural other",
+    "pneumonia", "pneumothorax", "support devices", "no finding",
+)
+
+_WS = re.compile(r"[ \t]+")
+
+
+def _norm(text: str | None) -> str:
+    if not text:
+        return ""
+    lines = [_WS.sub(" ", ln).strip() for ln in text.replace("\r\n", "\n").replace("\r", "\n").split("\n")]
+    return "\n".join(ln for ln in lines if ln)
+
+
+class RadiologyReport(BaseModel):
+    """One radiology report, whatever door it came in by (HL7 v2, FHIR, a file).
+
+    `findings` is the report body before the impression; it may start with history,
+    technique and comparison lines, as real report bodies do. When a sender splits
+    those sections out, they are kept in their own fields and prepended to the model
+    input in the usual order.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    report_id: str = Field(description="Stable id: FHIR DiagnosticReport id, or accession for HL7.")
+    patient_id: str | None = Field(default=None, description="Bare patient id (no 'Patient/').")
+    accession: str | None = None
+    modality: str | None = Field(default=None, description="DICOM modality code: CT, MR, US, MG, CR, DX, PT, ...")
+    procedure: str | None = Field(default=None, description="Procedure text (OBR-4 text, DiagnosticReport.code.text).")
+    procedure_code: str | None = None
+    status: ReportStatus = "final"
+    effective: datetime | None = None
+    issued: datetime | None = None
+    history: str | None = None
+    technique: str | None = None
+    comparison: str | None = None
+    findings: str | None = None
+    impression: str | None = None
+    addendum: str | None = None
+    prior_text: str | None = Field(default=None, description="Text of the prior report when known.")
+    source_format: Literal["hl7v2", "fhir", "text"] = "text"
+    source_hash: str | None = Field(default=None, description="sha256 of the raw inbound bytes.")
+
+    def body(self) -> str:
+        """Findings with any separately sent history/technique/comparison before them."""
+        parts = []
+        for label, value in (("History", self.history), ("Technique", self.technique), ("Comparison", self.comparison)):
+            if value:
+                parts.append(value if value.lower().startswith(label.lower()) else f"{label}: {value}")
+        if self.findings:
+            parts.append(self.findings)
+        return "\n".join(parts)
+
+    def text(self) -> str:
+        """The report as the models see it: body, impression and addendum with headings.
+
+        Procedure and modality are left out on purpose: the HL7 and FHIR copies of one
+        report name the procedure differently, and the content hash (hence the stored
+        analysis) must be the same for both.
+        """
+        out = []
+        body = self.body()
+        if body:
+            out.append(f"FINDINGS:\n{body}")
+        if self.impression:
+            out.append(f"IMPRESSION:\n{self.impression}")
+        if self.addendum:
+            out.append(f"ADDENDUM:\n{self.addendum}")
+        return _norm("\n\n".join(out)).replace("\nIMPRESSION:", "\n\nIMPRESSION:").replace("\nADDENDUM:", "\n\nADDENDUM:")
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def content_hash(self) -> str:
+        """sha256 of the normalised clinical text: the key analyses are stored under."""
+        return sha256_text(_norm(self.body()) + "\n\x1e" + _norm(self.impression) + "\n\x1e" + _norm(self.addendum))
+
+    def sentences(self) -> list[str]:
+        """Report sentences, for evidence; split on line ends and sentence stops."""
+        from models.text import split_sentences  # local: keeps this module dependency-free
+
+        return split_sentences(self.text())
+
+
+class TaskRequest(BaseModel):
+    """One task to run on one report. `question` is for QA, `hypothesis` for NLI."""
+
+    model_config = ConfigDict(frozen=True)
+
+    task: TaskName
+    report: RadiologyReport
+    question: str | None = None
+    premise: str | None = Field(default=None, description="NLI premise; default the report findings.")
+    hypothesis: str | None = None
+
+
+class Evidence(BaseModel):
+    """A report sentence a result rests on, with its character offsets in `report.text()`."""
+
+    model_config = ConfigDict(frozen=True)
+
+    sentence: str
+    start: int | None = None
+    end: int | None = None
+
+
+class ModelIdentity(BaseModel):
+    """Who answered: enough to reproduce or recall a result."""
+
+    model_config = ConfigDict(frozen=True)
+
+    model_id: str = Field(description="Manifest id, e.g. 'radlite-qwen2.5-3b' or 'rules'.")
+    sha256: str | None = Field(default=None, description="sha256 of the GGUF file; None for the rules engine.")
+    backend: Literal["llama_cpp", "http", "rules"]
+    role: Literal["generation", "extraction", "rules"]
+    version: str | None = None
+    demo: bool = Field(default=False, description="True when a demo model (not for clinical use) produced it.")
+
+
+# ---- typed task values -----------------------------------------------------------
+
+
+class RadsValue(BaseModel):
+    kind: Literal["rads"] = "rads"
+    applicable: bool = True
+    system: str | None = Field(default=None, description="One of RADS_SYSTEMS, or None when not applicable.")
+    category: str | None = Field(default=None, description="Category in the dev-set spelling: '4A', 'LR-5', 'TR4', '2a'.")
+
+    @property
+    def label(self) -> str:
+        if not self.applicable or not self.system or not self.category:
+            return "No applicable RADS"
+        if self.system == "LI-RADS" and self.category.startswith("LR-"):
+            return self.category
+        return f"{self.system} {self.category}"
+
+
+class NStageValue(BaseModel):
+    kind: Literal["n_stage"] = "n_stage"
+    involvement: bool
+    stage: Literal["N0", "N1", "N2", "N3"] | None = None
+
+
+class MStageValue(BaseModel):
+    kind: Literal["m_stage"] = "m_stage"
+    stage: Literal["M0", "M1"]
+
+
+class NliValue(BaseModel):
+    kind: Literal["nli"] = "nli"
+    label: Literal["entailment", "contradiction", "neutral"]
+
+
+ChexpertState = Literal["positive", "negative", "uncertain"]
+
+
+class ChexpertValue(BaseModel):
+    kind: Literal["chexpert"] = "chexpert"
+    labels: dict[str, ChexpertState] = Field(description="Label (lower case, CHEXPERT_LABELS) -> state.")
+
+
+class EntitiesValue(BaseModel):
+    kind: Literal["entities"] = "entities"
+    anatomy: list[str] = Field(default_factory=list)
+    present: list[str] = Field(default_factory=list)
+    absent: list[str] = Field(default_factory=list)
+    uncertain: list[str] = Field(default_factory=list)
+    changes: list[str] = Field(default_factory=list)
+
+
+ChangeClass = Literal["new", "worsened", "improved", "resolved", "unchanged"]
+
+
+class TemporalChange(BaseModel):
+    finding: str
+    change: ChangeClass
+    cue: str | None = None
+
+
+class TemporalValue(BaseModel):
+    kind: Literal["temporal"] = "temporal"
+    changes: list[TemporalChange] = Field(default_factory=list)
+
+
+class TextValue(BaseModel):
+    kind: Literal["text"] = "text"
+    text: str
+
+
+TaskValue = Annotated[
+    Union[RadsValue, NStageValue, MStageValue, NliValue, ChexpertValue, EntitiesValue, TemporalValue, TextValue],
+    Field(discriminator="kind"),
+]
+
+
+class Disagreement(BaseModel):
+    """A model answer that differs from what the report states. Kept, never dropped."""
+
+    model_value: str
+    rules_value: str
+    model: ModelIdentity | None = None
+    note: str
+
+
+class TaskResult(BaseModel):
+    """A typed answer with everything a clinician or auditor needs to judge it."""
+
+    task: TaskName
+    value: TaskValue
+    confidence: float = Field(ge=0.0, le=1.0)
+    evidence: list[Evidence] = Field(default_factory=list)
+    model: ModelIdentity
+    decided_by: Literal["model", "rules", "model+rules"] = Field(
+        default="model", description="'rules' when a statement in the report set the value."
+    )
+    prompt_hash: str | None = None
+    input_hash: str | None = Field(default=None, description="sha256 of the task input: the cache key with the manifest version.")
+    tokens_prompt: int = 0
+    tokens_generated: int = 0
+    latency_ms: float = 0.0
+    raw_output: str | None = Field(default=None, description="What the model printed (or chose), before parsing.")
+    disagreement: Disagreement | None = None
+
+    @property
+    def demo(self) -> bool:
+        return self.model.demo
+
+
+class CriticalFinding(BaseModel):
+    """A critical result (ACR actionable finding, category 1) stated and not negated."""
+
+    term: str = Field(description="Vocabulary term, e.g. 'tension pneumothorax'.")
+    evidence: list[Evidence] = Field(default_factory=list)
+
+
+class FollowUp(BaseModel):
+    """A follow-up recommendation found in the report text."""
+
+    text: str
+    procedure: str | None = None
+    interval: str | None = Field(default=None, description="ISO 8601 duration, e.g. 'P6M'.")
+    evidence: list[Evidence] = Field(default_factory=list)
+
+
+class ReportFacts(BaseModel):
+    """What the rules engine reads directly from the report, outside the nine tasks."""
+
+    critical: list[CriticalFinding] = Field(default_factory=list)
+    follow_ups: list[FollowUp] = Field(default_factory=list)
+    laterality: Literal["left", "right", "bilateral"] | None = None
+
+
+class PlannedTask(BaseModel):
+    task: TaskName
+    reason: str
+
+
+class Analysis(BaseModel):
+    """All results for one report under one model manifest version."""
+
+    report: RadiologyReport
+    manifest_version: str
+    plan: list[PlannedTask] = Field(default_factory=list)
+    results: list[TaskResult] = Field(default_factory=list)
+    facts: ReportFacts = Field(default_factory=ReportFacts)
+    pending: list[TaskName] = Field(default_factory=list, description="Planned tasks not finished yet.")
+    errors: dict[str, str] = Field(default_factory=dict, description="Task -> error text for tasks that failed.")
+
+    def result(self, task: TaskName) -> TaskResult | None:
+        return next((r for r in self.results if r.task == task), None)
+
+    @property
+    def demo(self) -> bool:
+        return any(r.model.demo for r in self.results)

@@ -1,0 +1,1 @@
+"""The RadLite CDS service: front doors, pipeline, storage, audit and CLI."""

@@ -1,0 +1,126 @@
+"""The one settings object: environment variables with the RADLITE_ prefix, or a .env file.
+
+Nothing builds `Settings()` at import time; `radlite` commands and tests build one and
+pass it to `create_app(settings)`, so two differently configured apps can coexist.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+log = logging.getLogger("radlite.settings")
+
+SAMPLE_SECRETS = {"changeme", "change-me", "secret", "password", "admin", ""}
+
+
+class TrustedIssuer(BaseModel):
+    """A CDS Client allowed to call us: its `iss` and where its public keys are."""
+
+    iss: str = Field(description="Exact `iss` claim value.")
+    jku: str | None = Field(default=None, description="Allow-listed JWK Set URL; a token's jku must equal it.")
+    jwks_path: Path | None = Field(default=None, description="JWK Set file exchanged out of band.")
+
+    @model_validator(mode="after")
+    def _one_key_source(self) -> TrustedIssuer:
+        if not self.jku and not self.jwks_path:
+            raise ValueError(f"issuer {self.iss!r} needs a jku or a jwks_path")
+        return self
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="RADLITE_", env_file=".env", extra="ignore")
+
+    environment: Literal["development", "production"] = Field(
+        default="development", description="'production' refuses sample secrets and disabled security."
+    )
+    database_url: str = Field(
+        default="sqlite:///radlite.db", description="SQLAlchemy URL; SQLite file by default, PostgreSQL in production."
+    )
+    http_host: str = Field(default="127.0.0.1", description="HTTP listen address.")
+    http_port: int = Field(default=8080, ge=0, le=65535, description="HTTP port (0 picks a free one).")
+    mllp_host: str = Field(default="127.0.0.1", description="MLLP listen address.")
+    mllp_port: int = Field(default=2575, ge=0, le=65535, description="MLLP port (0 picks a free one).")
+    mllp_enabled: bool = Field(default=True, description="Start the MLLP listener with `radlite serve`.")
+    models: Path | None = Field(default=None, description="Model manifest (TOML); default the packaged one.")
+    public_base_url: str | None = Field(
+        default=None,
+        description="Our externally visible base URL, e.g. https://cds.example.org; JWT `aud` is checked against it."
+        " Default: the URL the request came in on.",
+    )
+
+    # CDS Hooks
+    hook_budget_seconds: float = Field(
+        default=1.5, gt=0, le=30, description="Longest a hook waits on models before answering with what is ready."
+    )
+    jwt_required: bool = Field(default=True, description="Require a CDS Hooks JWT bearer on every CDS call.")
+    trusted_issuers: Annotated[list[TrustedIssuer], NoDecode] = Field(
+        default_factory=list, description="JSON list of {iss, jku | jwks_path} allowed to call us."
+    )
+    jwt_leeway_seconds: int = Field(default=30, ge=0, le=300, description="Clock skew allowed on exp/iat.")
+    jwt_max_age_seconds: int = Field(default=3600, ge=60, le=86400, description="Oldest iat accepted; jti kept this long.")
+    cors_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["*"], description="Comma-separated origins allowed by CORS ('*' for the sandbox)."
+    )
+    max_request_bytes: int = Field(default=5_000_000, ge=10_000, description="Largest request body accepted.")
+    fhir_timeout_seconds: float = Field(default=5.0, gt=0, le=60, description="Timeout for fhirServer fetches.")
+
+    # Work
+    worker_enabled: bool = Field(default=True, description="Run the analysis worker inside `radlite serve`.")
+    worker_poll_seconds: float = Field(default=0.5, gt=0, le=60, description="Queue poll interval when idle.")
+    worker_max_attempts: int = Field(default=3, ge=1, le=20, description="Attempts before a message is parked as error.")
+
+    # Audit page
+    audit_user: str | None = Field(default=None, description="User name for /audit; unset means the page is closed.")
+    audit_password: SecretStr | None = Field(default=None, description="Password for /audit.")
+    audit_retention_days: int = Field(default=2190, ge=1, description="Age after which events are archived (6 years).")
+    audit_archive_dir: Path = Field(default=Path("audit-archive"), description="Where archived NDJSON goes.")
+
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    @field_validator("trusted_issuers", mode="before")
+    @classmethod
+    def _parse_issuers(cls, value: object) -> object:
+        if isinstance(value, str):
+            return json.loads(value) if value.strip() else []
+        return value
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _parse_origins(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [v.strip() for v in value.split(",") if v.strip()]
+        return value
+
+    @field_validator("database_url")
+    @classmethod
+    def _normalise_driver(cls, value: str) -> str:
+        # psycopg 3 is the driver we ship; accept the common spellings of the URL.
+        for prefix in ("postgres://", "postgresql://"):
+            if value.startswith(prefix):
+                return "postgresql+psycopg://" + value[len(prefix) :]
+        return value
+
+    @model_validator(mode="after")
+    def _refuse_unsafe(self) -> Settings:
+        problems = []
+        if self.audit_user and (
+            self.audit_password is None or self.audit_password.get_secret_value().lower() in SAMPLE_SECRETS
+        ):
+            problems.append("RADLITE_AUDIT_PASSWORD is unset or a sample value")
+        if not self.jwt_required:
+            problems.append("RADLITE_JWT_REQUIRED=false turns CDS Hooks authentication off")
+        if problems and self.environment == "production":
+            raise ValueError("; ".join(problems) + " (not allowed in production)")
+        for p in problems:
+            log.warning("UNSAFE SETTING (development only): %s", p)
+        return self
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")

@@ -1,0 +1,1 @@
+"""Storage: tables, engine and the queries the rest of the plugin uses."""
