@@ -1,0 +1,69 @@
+"""Split report text into sections by its headings (FINDINGS:, IMPRESSION:, ...).
+
+Used when a sender puts the whole report in one block (one HL7 OBX, a FHIR
+presentedForm or narrative) instead of coding each section.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+# Heading -> section. Headings stand at the start of a line, end with a colon and may
+# carry their text on the same line ("IMPRESSION: LR-5 ...").
+HEADINGS: dict[str, str] = {
+    "exam": "procedure", "examination": "procedure", "procedure": "procedure",
+    "history": "history", "clinical history": "history", "indication": "history", "indications": "history",
+    "clinical indication": "history", "reason for exam": "history", "clinical information": "history",
+    "technique": "technique", "protocol": "technique",
+    "comparison": "comparison", "comparisons": "comparison", "prior": "comparison",
+    "findings": "findings", "finding": "findings",
+    "impression": "impression", "impressions": "impression", "conclusion": "impression",
+    "conclusions": "impression",
+    "addendum": "addendum",
+}
+# Only these start a new section; History/Comparison/Technique lines inside a findings
+# body stay in the body, as real report bodies carry them (see DESIGN's report shape).
+_SPLITTING = {"procedure", "findings", "impression", "addendum"}
+_HEAD = re.compile(r"^\s*(?P<name>[A-Za-z][A-Za-z ]{1,30}?)\s*:\s*(?P<rest>.*)$")
+
+
+@dataclass
+class Sections:
+    procedure: str | None = None
+    findings: str | None = None
+    impression: str | None = None
+    addendum: str | None = None
+    headed: bool = False  # True when at least one heading was found
+
+    def as_dict(self) -> dict[str, str | None]:
+        return {"procedure": self.procedure, "findings": self.findings, "impression": self.impression, "addendum": self.addendum}
+
+
+def split_sections(text: str, default: str = "findings") -> Sections:
+    """Sections of `text`; lines before any heading go to `default`."""
+    buckets: dict[str, list[str]] = {}
+    current = default
+    headed = False
+    for line in text.replace("\r\n", "\n").replace("\r", "\n").split("\n"):
+        m = _HEAD.match(line)
+        section = HEADINGS.get(m.group("name").strip().lower()) if m else None
+        if m and section in _SPLITTING:
+            headed = True
+            current = section
+            rest = m.group("rest").strip()
+            if rest:
+                buckets.setdefault(current, []).append(rest)
+            else:
+                buckets.setdefault(current, [])
+            continue
+        buckets.setdefault(current, []).append(line.rstrip())
+    out = Sections(headed=headed)
+    for name, lines in buckets.items():
+        while lines and not lines[0].strip():
+            lines.pop(0)
+        while lines and not lines[-1].strip():
+            lines.pop()
+        if lines:
+            setattr(out, name, "\n".join(lines))
+    return out
