@@ -41,7 +41,11 @@ __all__ = [
     "CHEXPERT_LABELS",
     "RADS_SYSTEMS",
     "sha256_text",
+    "DEMO_NOTICE",
 ]
+
+DEMO_NOTICE = "demo model, not for clinical use"
+"""The words every Observation, card and HL7 result produced by a demo model carries."""
 
 
 def sha256_text(text: str) -> str:
@@ -193,6 +197,13 @@ class ModelIdentity(BaseModel):
     role: Literal["generation", "extraction", "rules"]
     version: str | None = None
     demo: bool = Field(default=False, description="True when a demo model (not for clinical use) produced it.")
+
+    @property
+    def display(self) -> str:
+        """'<id> (<backend>, sha256 <first 12>)', plus the demo notice when it applies."""
+        sha = f", sha256 {self.sha256[:12]}" if self.sha256 else ""
+        demo = f" [{DEMO_NOTICE}]" if self.demo else ""
+        return f"{self.model_id} ({self.backend}{sha}){demo}"
 
 
 # ---- typed task values -----------------------------------------------------------
