@@ -48,6 +48,7 @@ class Settings(BaseSettings):
     mllp_port: int = Field(default=2575, ge=0, le=65535, description="MLLP port (0 picks a free one).")
     mllp_enabled: bool = Field(default=True, description="Start the MLLP listener with `radlite serve`.")
     models: Path | None = Field(default=None, description="Model manifest (TOML); default the packaged one.")
+    auto_migrate: bool = Field(default=True, description="Run Alembic migrations to head when the service starts.")
     public_base_url: str | None = Field(
         default=None,
         description="Our externally visible base URL, e.g. https://cds.example.org; JWT `aud` is checked against it."

@@ -1,0 +1,74 @@
+"""The MLLP listener: HL7 v2 over TCP, many messages per connection.
+
+Built on asyncio streams rather than python-hl7's MLLP server: python-hl7's reader drops a
+block that does not start with <VT> (senders put NULs or newlines between messages), and
+hl7apy's server closes after one message. Here every byte between two end-of-block marks
+is kept, stored and answered.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+
+from starlette.concurrency import run_in_threadpool
+
+from plugin.pipeline import Pipeline
+
+log = logging.getLogger("radlite.mllp")
+
+VT, FS, CR = b"\x0b", b"\x1c", b"\x0d"
+END = FS + CR
+MAX_MESSAGE = 16 * 1024 * 1024
+
+
+def frame(payload: bytes) -> bytes:
+    return VT + payload + END
+
+
+class MllpServer:
+    def __init__(self, pipeline: Pipeline, host: str, port: int, on_queued: Callable[[], None] | None = None) -> None:
+        self.pipeline = pipeline
+        self.host = host
+        self.port = port
+        self.on_queued = on_queued
+        self._server: asyncio.Server | None = None
+
+    async def start(self) -> None:
+        self._server = await asyncio.start_server(self._handle, self.host, self.port, limit=MAX_MESSAGE)
+        sock = self._server.sockets[0]
+        self.port = sock.getsockname()[1]
+        log.info("MLLP listening on %s:%s", self.host, self.port)
+
+    async def stop(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        peername = writer.get_extra_info("peername")
+        peer = f"{peername[0]}:{peername[1]}" if peername else "unknown"
+        try:
+            while True:
+                try:
+                    block = await reader.readuntil(END)
+                except asyncio.IncompleteReadError as exc:
+                    if exc.partial.strip(b"\x00\r\n \t"):
+                        # The sender hung up mid-message: keep what came, nobody to ACK.
+                        await run_in_threadpool(self.pipeline.receive_hl7, exc.partial, channel="mllp", peer=peer)
+                    return
+                except asyncio.LimitOverrunError:
+                    log.warning("MLLP message over %s bytes from peer; closing", MAX_MESSAGE)
+                    return
+                start = block.rfind(VT)
+                payload = block[start + 1 : -len(END)] if start >= 0 else block[: -len(END)]
+                receipt = await run_in_threadpool(self.pipeline.receive_hl7, payload, channel="mllp", peer=peer)
+                writer.write(frame(receipt.ack.encode("utf-8")))
+                await writer.drain()
+                if self.on_queued is not None:
+                    self.on_queued()
+        except (ConnectionResetError, BrokenPipeError):
+            return
+        finally:
+            writer.close()

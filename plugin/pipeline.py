@@ -1,0 +1,333 @@
+"""The way a report travels: receive, store, ACK, plan, run, check, store, audit.
+
+HL7 input is stored durably and only then acknowledged; the models run later, in the
+worker, so an ACK never waits on a model. Hooks ask `analyse()`, which answers from the
+stored analysis of the same report content and model manifest when there is one, and
+otherwise runs what is missing within a time budget, leaving the rest running.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import queue
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future
+from concurrent.futures import wait as wait_futures
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from adapters import hl7 as hl7v2
+from models.ensemble import Ensemble
+from models.types import Analysis, PlannedTask, RadiologyReport, ReportFacts, TaskName, TaskRequest, TaskResult
+from plugin import audit
+from plugin.planner import plan_report
+from plugin.settings import Settings
+from plugin.storage import queries
+from plugin.storage.db import session_scope
+
+log = logging.getLogger("radlite.pipeline")
+
+HOOK_PRIORITY = 0
+INGEST_PRIORITY = 10
+
+
+@dataclass(frozen=True)
+class Receipt:
+    """What the sender is told: the ACK text, its MSA-1 code and the ERR-3 code if any."""
+
+    ack: str
+    code: str
+    err_code: str | None = None
+    inbound_id: int | None = None
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who set an action off: a JWT issuer/subject, an MLLP peer, a CLI user, the worker."""
+
+    id: str | None
+    kind: str  # jwt | mllp | http | cli | worker | system
+    facility: str | None = None
+
+
+class ModelQueue:
+    """One thread that runs model work in priority order (hooks before ingest backlog).
+
+    A plain ThreadPoolExecutor has no priorities, and the models are CPU-bound: running
+    two tasks at once on these cores only splits memory bandwidth. Identical work that is
+    already queued or running is shared rather than repeated.
+    """
+
+    def __init__(self) -> None:
+        self._queue: queue.PriorityQueue[tuple[int, int, Future[Any], Callable[[], Any]]] = queue.PriorityQueue()
+        self._counter = itertools.count()
+        self._inflight: dict[str, Future[Any]] = {}
+        self._lock = threading.Lock()
+        self._thread = threading.Thread(target=self._loop, name="radlite-models", daemon=True)
+        self._stopping = False
+        self._thread.start()
+
+    def submit(self, key: str, priority: int, fn: Callable[[], Any]) -> Future[Any]:
+        with self._lock:
+            existing = self._inflight.get(key)
+            if existing is not None and not existing.done():
+                return existing
+            fut: Future[Any] = Future()
+            self._inflight[key] = fut
+        fut.add_done_callback(lambda _f, k=key: self._forget(k, _f))
+        self._queue.put((priority, next(self._counter), fut, fn))
+        return fut
+
+    def _forget(self, key: str, fut: Future[Any]) -> None:
+        with self._lock:
+            if self._inflight.get(key) is fut:
+                del self._inflight[key]
+
+    def _loop(self) -> None:
+        while True:
+            _prio, _n, fut, fn = self._queue.get()
+            if self._stopping:
+                fut.cancel()
+                continue
+            if not fut.set_running_or_notify_cancel():
+                continue
+            try:
+                fut.set_result(fn())
+            except BaseException as exc:  # handed to whoever waits on the future
+                fut.set_exception(exc)
+
+    def stop(self) -> None:
+        self._stopping = True
+
+
+@dataclass
+class _Started:
+    analysis_id: int
+    plan: list[PlannedTask]
+    results: dict[TaskName, TaskResult]
+    futures: dict[TaskName, Future[TaskResult]]
+    facts: ReportFacts
+    errors: dict[str, str]
+
+
+class Pipeline:
+    def __init__(self, settings: Settings, sessions: sessionmaker[Session], ensemble: Ensemble) -> None:
+        self.settings = settings
+        self.sessions = sessions
+        self.ensemble = ensemble
+        self.models = ModelQueue()
+
+    @property
+    def manifest_version(self) -> str:
+        return self.ensemble.manifest_version
+
+    # ---- analysis ---------------------------------------------------------------------------
+
+    def requests_for(self, report: RadiologyReport, plan: list[PlannedTask], question: str | None = None) -> list[TaskRequest]:
+        out = []
+        for p in plan:
+            if p.task == TaskName.radiology_nli:
+                out.append(TaskRequest(task=p.task, report=report, premise=report.body(), hypothesis=report.impression))
+            else:
+                out.append(TaskRequest(task=p.task, report=report, question=question))
+        return out
+
+    def _start(
+        self, report: RadiologyReport, *, tasks: list[TaskName] | None, actor: Actor, priority: int,
+        question: str | None = None,
+    ) -> _Started:
+        plan = plan_report(report, tasks).tasks
+        with session_scope(self.sessions) as s:
+            row = queries.get_or_create_analysis(s, content_hash=report.content_hash, manifest_version=self.manifest_version)
+            stored = {r.task: r for r in queries.load_results(s, analysis_id=row.id)}
+            facts = ReportFacts.model_validate(row.facts_json) if row.facts_json else None
+            if facts is None:
+                facts = self.ensemble.facts(report)
+            queries.save_plan_and_facts(s, analysis=row, plan=plan, facts=facts)
+            analysis_id = row.id
+            errors = dict(row.errors_json or {})
+        futures: dict[TaskName, Future[TaskResult]] = {}
+        for request in self.requests_for(report, plan, question):
+            if request.task in stored and request.task != TaskName.radiology_qa:
+                continue
+            key = f"{analysis_id}:{request.task.value}:{request.question or ''}"
+            futures[request.task] = self.models.submit(
+                key, priority, lambda req=request: self._run_task(analysis_id, req, actor)
+            )
+        return _Started(analysis_id, plan, stored, futures, facts, errors)
+
+    def _run_task(self, analysis_id: int, request: TaskRequest, actor: Actor) -> TaskResult:
+        result = self.ensemble.run(request)
+        report = request.report
+        with session_scope(self.sessions) as s:
+            if request.task != TaskName.radiology_qa:  # answers to free questions are not cached
+                queries.save_result(s, analysis_id=analysis_id, result=result)
+            audit.record(
+                s,
+                audit.TaskRun(
+                    actor=actor.id, actor_kind=actor.kind, patient_id=report.patient_id,
+                    report_key=queries.report_key(report), accession=report.accession, input_hash=result.input_hash,
+                    detail={
+                        "task": result.task.value, "model_id": result.model.model_id, "model_sha256": result.model.sha256,
+                        "backend": result.model.backend, "demo": result.model.demo, "prompt_hash": result.prompt_hash,
+                        "value": result.value.model_dump(mode="json"), "decided_by": result.decided_by,
+                        "confidence": result.confidence, "latency_ms": result.latency_ms,
+                        "tokens_prompt": result.tokens_prompt, "tokens_generated": result.tokens_generated,
+                        "evidence": [e.model_dump() for e in result.evidence],
+                        "disagreement": result.disagreement.model_dump(mode="json") if result.disagreement else None,
+                        "analysis_id": analysis_id,
+                    },
+                ),
+            )
+        log.info("task %s done analysis=%s model=%s", request.task.value, analysis_id, result.model.model_id)
+        return result
+
+    def _finish(self, started: _Started, report: RadiologyReport) -> Analysis:
+        results = dict(started.results)
+        errors = dict(started.errors)
+        pending: list[TaskName] = []
+        for task, fut in started.futures.items():
+            if not fut.done():
+                pending.append(task)
+            elif fut.cancelled():
+                errors[task.value] = "cancelled"
+            elif fut.exception() is not None:
+                exc = fut.exception()
+                errors[task.value] = f"{type(exc).__name__}: {exc}"
+                log.warning("task %s failed analysis=%s: %s", task.value, started.analysis_id, type(exc).__name__)
+            else:
+                results[task] = fut.result()
+        planned = [p.task for p in started.plan]
+        status = "partial" if pending else ("error" if errors and not results else "done")
+        with session_scope(self.sessions) as s:
+            queries.set_analysis_status(s, analysis_id=started.analysis_id, status=status, errors=errors)
+        ordered = [results[t] for t in planned if t in results] + [r for t, r in results.items() if t not in planned]
+        return Analysis(
+            report=report, manifest_version=self.manifest_version, plan=started.plan, results=ordered,
+            facts=started.facts, pending=pending, errors=errors,
+        )
+
+    def analyse_sync(
+        self, report: RadiologyReport, *, actor: Actor, tasks: list[TaskName] | None = None,
+        question: str | None = None, priority: int = INGEST_PRIORITY,
+    ) -> Analysis:
+        """Analyse and wait for every planned task (worker and CLI)."""
+        started = self._start(report, tasks=tasks, actor=actor, priority=priority, question=question)
+        wait_futures(list(started.futures.values()))
+        return self._finish(started, report)
+
+    async def analyse(
+        self, report: RadiologyReport, *, actor: Actor, budget_s: float | None = None,
+        tasks: list[TaskName] | None = None, question: str | None = None,
+    ) -> Analysis:
+        """Analyse for an interactive caller: wait at most `budget_s`, the rest keeps running."""
+        started = await asyncio.to_thread(
+            self._start, report, tasks=tasks, actor=actor, priority=HOOK_PRIORITY, question=question
+        )
+        if started.futures:
+            waiting = [asyncio.wrap_future(f) for f in started.futures.values()]
+            await asyncio.wait(waiting, timeout=budget_s)
+        return await asyncio.to_thread(self._finish, started, report)
+
+    def analysis_id(self, content_hash: str) -> int | None:
+        with session_scope(self.sessions) as s:
+            row = queries.find_analysis(s, content_hash=content_hash, manifest_version=self.manifest_version)
+            return row.id if row else None
+
+    # ---- HL7 v2 in ----------------------------------------------------------------------------
+
+    def receive_hl7(self, raw: bytes, *, channel: str, peer: str | None, content_type: str | None = None) -> Receipt:
+        """Store the message, then answer the ACK. Runs no model.
+
+        The raw bytes are committed before anything else is tried, so a message that
+        cannot be parsed, or a crash after this point, loses nothing.
+        """
+        header = hl7v2.peek_header(raw)
+        sender = f"{header.sending_app}^{header.sending_facility}" if header else None
+        try:
+            with session_scope(self.sessions) as s:
+                row = queries.store_inbound(
+                    s, channel=channel, raw=raw, status="received", peer=peer, sender=sender,
+                    control_id=header.control_id if header else None, content_type=content_type,
+                )
+                inbound_id, sha = row.id, row.sha256
+        except Exception:
+            log.exception("could not store inbound message from %s", channel)
+            return _receipt(hl7v2.ack_for_storage_failure(header), "207")
+
+        try:
+            parsed = hl7v2.parse_oru(raw)
+        except hl7v2.Hl7Error as err:
+            with session_scope(self.sessions) as s:
+                queries.finish_inbound(s, inbound_id=inbound_id, status="rejected", error=err.text, error_code=err.err_code)
+                audit.record(s, audit.MessageRejected(
+                    actor=peer, actor_kind=channel, input_hash=sha,
+                    detail={"inbound_id": inbound_id, "channel": channel, "sender": sender, "ack": err.ack_code,
+                            "err_code": err.err_code, "location": err.location, "error": err.text},
+                ))
+            log.info("rejected inbound=%s code=%s location=%s", inbound_id, err.err_code, err.location)
+            return _receipt(hl7v2.build_ack(err.header or header, error=err), err.err_code, inbound_id)
+
+        with session_scope(self.sessions) as s:
+            dup = queries.find_duplicate(s, sender=sender, control_id=parsed.header.control_id, sha256=sha)
+            first = parsed.reports[0] if parsed.reports else None
+            status = "duplicate" if dup is not None and dup.id != inbound_id else "queued"
+            queries.finish_inbound(s, inbound_id=inbound_id, status=status,
+                                   report_key=queries.report_key(first) if first else None)
+            audit.record(s, audit.MessageReceived(
+                actor=peer, actor_kind=channel, patient_id=first.patient_id if first else None,
+                report_key=queries.report_key(first) if first else None, accession=first.accession if first else None,
+                input_hash=sha,
+                detail={"inbound_id": inbound_id, "channel": channel, "sender": sender, "status": status,
+                        "control_id": parsed.header.control_id, "reports": len(parsed.reports),
+                        "charset": parsed.charset_used, "duplicate_of": dup.id if dup and status == "duplicate" else None},
+            ))
+        return _receipt(hl7v2.build_ack(parsed.header), None, inbound_id)
+
+    # ---- worker -------------------------------------------------------------------------------
+
+    def process_next(self, worker_id: str) -> bool:
+        """Take one queued inbound message, store its reports and analyse them. False when idle."""
+        with session_scope(self.sessions) as s:
+            msg = queries.claim_next(s, worker_id=worker_id)
+            if msg is None:
+                return False
+            inbound_id, raw, channel, peer, attempts = msg.id, msg.raw, msg.channel, msg.peer, msg.attempts
+        try:
+            parsed = hl7v2.parse_oru(raw)
+            actor = Actor(id=peer, kind="worker")
+            for report in parsed.reports:
+                with session_scope(self.sessions) as s:
+                    row, is_new = queries.store_report(s, report=report, inbound_id=inbound_id)
+                    if is_new:
+                        audit.record(s, audit.ReportStored(
+                            actor=worker_id, actor_kind="worker", patient_id=report.patient_id,
+                            report_key=row.report_key, accession=report.accession, input_hash=report.content_hash,
+                            detail={"inbound_id": inbound_id, "report_row": row.id, "status": report.status,
+                                    "source_hash": report.source_hash},
+                        ))
+                self.analyse_sync(report, actor=actor)
+        except Exception as exc:
+            final = attempts >= self.settings.worker_max_attempts
+            log.warning("inbound=%s attempt %s failed: %s", inbound_id, attempts, type(exc).__name__)
+            with session_scope(self.sessions) as s:
+                queries.finish_inbound(s, inbound_id=inbound_id, status="error" if final else "queued",
+                                       error=f"{type(exc).__name__}: {exc}"[:2000])
+            return True
+        with session_scope(self.sessions) as s:
+            queries.finish_inbound(s, inbound_id=inbound_id, status="done")
+        return True
+
+    def close(self) -> None:
+        self.models.stop()
+
+
+def _receipt(ack: str, err_code: str | None, inbound_id: int | None = None) -> Receipt:
+    msa = next((seg for seg in ack.split("\r") if seg.startswith("MSA")), "MSA|")
+    fields = msa.split(msa[3] if len(msa) > 3 else "|")
+    return Receipt(ack=ack, code=fields[1] if len(fields) > 1 else "", err_code=err_code, inbound_id=inbound_id)

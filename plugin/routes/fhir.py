@@ -1,0 +1,97 @@
+"""FHIR front door: `POST /fhir/DiagnosticReport/$analyze` with a DiagnosticReport or a Bundle of them.
+
+The answer is one transaction Bundle holding the Observations, the Devices and the
+Provenance of every report, ready to POST to a FHIR server (conditional creates, so
+sending it twice creates nothing new).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
+
+from adapters import fhir
+from models.types import TaskName
+from plugin import audit
+from plugin.deps import PipelineDep
+from plugin.pipeline import Actor
+from plugin.storage import queries
+from plugin.storage.db import session_scope
+
+router = APIRouter(tags=["fhir"])
+
+FHIR_JSON = "application/fhir+json"
+
+
+def outcome_response(status: int, outcome: dict[str, Any]) -> JSONResponse:
+    return JSONResponse(outcome, status_code=status, media_type=FHIR_JSON)
+
+
+def parse_tasks(tasks: str | None) -> list[TaskName] | None:
+    if not tasks:
+        return None
+    return [TaskName(t.strip()) for t in tasks.split(",") if t.strip()]
+
+
+@router.post(
+    "/fhir/DiagnosticReport/$analyze",
+    summary="Analyse FHIR R4 DiagnosticReports; answer a transaction Bundle of Observations and Provenance.",
+    response_class=JSONResponse,
+)
+async def analyze_diagnostic_report(
+    request: Request,
+    pipeline: PipelineDep,
+    tasks: str | None = Query(default=None, description="Comma-separated task names; default: the planner's choice."),
+) -> JSONResponse:
+    raw = await request.body()
+    peer = request.client.host if request.client else None
+
+    def store(status: str, error: str | None = None) -> int:
+        with session_scope(pipeline.sessions) as s:
+            row = queries.store_inbound(s, channel="http-fhir", raw=raw, status=status, peer=peer,
+                                        content_type=request.headers.get("content-type"), error=error)
+            event = audit.MessageRejected if status == "rejected" else audit.MessageReceived
+            audit.record(s, event(actor=peer, actor_kind="http", input_hash=row.sha256,
+                                  detail={"inbound_id": row.id, "channel": "http-fhir", "status": status, "error": error}))
+            return row.id
+
+    try:
+        requested = parse_tasks(tasks)
+    except ValueError as exc:
+        await run_in_threadpool(store, "rejected", f"unknown task: {exc}")
+        return outcome_response(400, fhir.operation_outcome(f"Unknown task in 'tasks': {exc}", code="value"))
+    try:
+        resource = json.loads(raw)
+        if not isinstance(resource, dict):
+            raise ValueError("the body is not a JSON object")
+        reports = fhir.reports_from_resource(resource)
+    except (ValueError, UnicodeDecodeError) as exc:
+        issues = exc.operation_outcome() if isinstance(exc, fhir.FhirInputError) else fhir.operation_outcome(
+            f"Body is not a FHIR JSON resource: {exc}", code="structure")
+        await run_in_threadpool(store, "rejected", str(exc)[:2000])
+        return outcome_response(400, issues)
+    if not reports:
+        await run_in_threadpool(store, "rejected", "no DiagnosticReport in the body")
+        return outcome_response(400, fhir.operation_outcome("The body holds no DiagnosticReport.", code="required"))
+
+    inbound_id = await run_in_threadpool(store, "processing")
+    actor = Actor(id=peer, kind="http")
+    entries: list[dict[str, Any]] = []
+    for report in reports:
+        def keep(report=report) -> None:
+            with session_scope(pipeline.sessions) as s:
+                queries.store_report(s, report=report, inbound_id=inbound_id)
+        await run_in_threadpool(keep)
+        analysis = await pipeline.analyse(report, actor=actor, budget_s=None, tasks=requested)
+        entries.extend(fhir.transaction_bundle(analysis)["entry"])
+    await run_in_threadpool(_finish, pipeline, inbound_id)
+    return JSONResponse({"resourceType": "Bundle", "type": "transaction", "entry": entries}, media_type=FHIR_JSON)
+
+
+def _finish(pipeline: Any, inbound_id: int) -> None:
+    with session_scope(pipeline.sessions) as s:
+        queries.finish_inbound(s, inbound_id=inbound_id, status="done")

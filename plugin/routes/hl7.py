@@ -1,0 +1,46 @@
+"""HL7 v2 over HTTP: POST an ER7 message, get the ACK back as the body.
+
+There is no single standard for v2 over HTTP; we accept the common content types
+(x-application/hl7-v2+er7, application/hl7-v2, text/plain) and LF or CRLF line ends.
+The status mirrors the ACK: 200 for AA/CA, 400 for AE/AR/CE/CR (the body still is the
+ACK with its ERR segment), 503 when the message could not be stored (ERR 207, retry).
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request, Response
+from starlette.concurrency import run_in_threadpool
+
+from plugin.deps import PipelineDep
+
+router = APIRouter(tags=["hl7"])
+
+HL7_TYPES = ("x-application/hl7-v2+er7", "application/hl7-v2", "text/plain")
+
+
+def _status_for(code: str, err_code: str | None) -> int:
+    if code in ("AA", "CA"):
+        return 200
+    return 503 if err_code == "207" else 400
+
+
+@router.post(
+    "/hl7/v2",
+    summary="Receive one HL7 v2 ORU^R01 message; the response body is its ACK.",
+    response_class=Response,
+    responses={200: {"content": {"x-application/hl7-v2+er7": {}}}, 400: {"description": "AE/AR ACK"}},
+)
+async def receive_hl7(request: Request, pipeline: PipelineDep) -> Response:
+    raw = await request.body()
+    content_type = request.headers.get("content-type", "")
+    peer = request.client.host if request.client else None
+    receipt = await run_in_threadpool(
+        pipeline.receive_hl7, raw, channel="http-hl7", peer=peer, content_type=content_type
+    )
+    worker = getattr(request.app.state, "worker", None)
+    if worker is not None:
+        worker.wake()
+    media = content_type.split(";")[0].strip() if content_type.split(";")[0].strip() in HL7_TYPES else HL7_TYPES[0]
+    return Response(
+        content=receipt.ack.encode("utf-8"), status_code=_status_for(receipt.code, receipt.err_code), media_type=media
+    )
