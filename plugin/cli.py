@@ -109,9 +109,10 @@ def analyze(
         err.print(f"unknown task: {exc}; known: {', '.join(t.value for t in TaskName)}")
         raise typer.Exit(2) from exc
 
+    from models.ensemble import Ensemble
+
     from adapters import fhir
     from adapters import hl7 as hl7v2
-    from models.ensemble import Ensemble
     from plugin.pipeline import Actor, Pipeline
     from plugin.storage.db import make_engine, make_sessionmaker, upgrade
 
@@ -151,6 +152,7 @@ def evaluate(
     """The paper's metrics per task, per RADS system and the RADS severity profile."""
     from models.ensemble import Ensemble
     from models.evaluation import evaluate as run_eval
+
     from models.rules import RulesEngine
 
     settings = _settings()

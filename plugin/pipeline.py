@@ -19,10 +19,10 @@ from concurrent.futures import wait as wait_futures
 from dataclasses import dataclass
 from typing import Any
 
+from models.ensemble import Ensemble
 from sqlalchemy.orm import Session, sessionmaker
 
 from adapters import hl7 as hl7v2
-from models.ensemble import Ensemble
 from models.types import Analysis, PlannedTask, RadiologyReport, ReportFacts, TaskName, TaskRequest, TaskResult
 from plugin import audit
 from plugin.planner import plan_report
@@ -297,7 +297,7 @@ class Pipeline:
             msg = queries.claim_next(s, worker_id=worker_id)
             if msg is None:
                 return False
-            inbound_id, raw, channel, peer, attempts = msg.id, msg.raw, msg.channel, msg.peer, msg.attempts
+            inbound_id, raw, peer, attempts = msg.id, msg.raw, msg.peer, msg.attempts
         try:
             parsed = hl7v2.parse_oru(raw)
             actor = Actor(id=peer, kind="worker")

@@ -41,19 +41,40 @@ _RADS_CUES: dict[str, tuple[frozenset[str] | None, tuple[str, ...], tuple[str, .
     "GB-RADS": (frozenset({"US"}), (r"\bgallbladder\b", r"\bRUQ\b", r"\bright upper quadrant\b"), (r"\bGB-?RADS\b",)),
 }
 
-_ONCOLOGIC = re.compile(
-    r"\b(staging|restaging|carcinoma|cancer|malignan|neoplasm|tumou?r|metasta|lymphoma|adenocarcinoma|"
-    r"sarcoma|melanoma|mass\b.*\bsuspicious)",
+# Staging applies to pre-treatment oncologic studies: an explicit staging request, a known
+# or newly diagnosed cancer, or a report that itself speaks in TNM terms. Words such as
+# "no evidence of malignancy" in a screening report are not enough.
+_CANCER = r"(?:carcinoma|cancer|malignancy|adenocarcinoma|lymphoma|melanoma|sarcoma|neoplasm|tumou?r)"
+_STAGING = re.compile(
+    r"\b(?:re)?staging\b|\bmetastatic (?:work-?up|survey)\b|"
+    rf"\b(?:known|newly diagnosed|biopsy[- ]proven|suspected|presumed|primary)\b[^.\n]{{0,60}}\b{_CANCER}|"
+    rf"\b(?:consistent with|compatible with|suspicious for|concerning for|highly suggestive of)\b[^.\n]{{0,40}}\b{_CANCER}|"
+    r"\bresectab|"
+    rf"\b{_CANCER}\b[^.\n]{{0,40}}\b(?:staging|for staging|evaluate (?:for )?(?:spread|metastas[ie]s))|"
+    r"\b[cpy]?T[0-4][a-c]?\s*N[0-3x]|\bN[0-3][abc]?\b[^.\n]{0,20}\bM[01x]\b",
     re.IGNORECASE,
 )
-_SURVEILLANCE = re.compile(r"\b(post[- ]?treatment|surveillance|NI-?RADS|status post (?:resection|chemo))", re.IGNORECASE)
+_SURVEILLANCE = re.compile(
+    r"\b(?:post[- ]?treatment|surveillance|NI-?RADS|status post (?:resection|chemo|radiation))", re.IGNORECASE
+)
+_SCREENING_RADS = {"BI-RADS", "Lung-RADS", "TI-RADS", "GB-RADS", "CAD-RADS", "O-RADS"}
+_NON_STAGING_MODALITIES = {"CR", "DX", "MG"}
 _CHEST = re.compile(r"\b(chest|thorax|thoracic|lungs?|CXR|portable AP|PA and lateral)\b", re.IGNORECASE)
-_COMPARISON_NONE = re.compile(r"\bcomparison\s*:\s*(none|no prior|not available|n/?a)\b", re.IGNORECASE)
-_COMPARISON = re.compile(
-    r"\b(comparison\s*:|compared (?:with|to)|prior (?:study|exam|examination|imaging|CT|MRI|radiograph|film)|"
-    r"previous(?:ly)?|interval(?:ly)?|since the prior|new\b|unchanged|stable|resolved|increased|decreased)",
+# A comparison is made when a sentence relates this study to an earlier one; "no prior
+# imaging for comparison" is the opposite.
+_COMPARES = re.compile(
+    r"\b(?:compared (?:with|to)|in comparison|prior (?:study|exam|examination|imaging|scan|CT|MRI?|radiograph|film|"
+    r"mammograms?|ultrasound|US|LDCT)|previous(?:ly)?|since (?:the )?(?:prior|previous|last)|"
+    r"interval (?:change|increase|decrease|growth|development|enlargement|resolution|improvement)|"
+    r"interval(?:ly)? (?:increased|decreased|enlarged|improved|resolved|developed|grown)|"
+    r"unchanged|again (?:seen|noted|demonstrated|identified)|no (?:significant )?change|has (?:increased|decreased|"
+    r"enlarged|resolved|improved|progressed)|(?:increased|decreased) (?:in size|from)|resolved|stable (?:compared|since|"
+    r"from|in size|appearance))\b",
     re.IGNORECASE,
 )
+_COMPARISON_LINE = re.compile(r"^\s*comparisons?\s*:\s*(?!none|no\b|n/?a\b|not available)\S", re.IGNORECASE | re.MULTILINE)
+_NO_PRIOR = re.compile(r"\b(?:no|without) (?:prior|previous|comparison)|not available for comparison|comparison\s*:\s*none",
+                       re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -78,7 +99,7 @@ def rads_system_for(report: RadiologyReport) -> tuple[str | None, str]:
     procedure = report.procedure or ""
     text = report.text()
     modality = (report.modality or "").upper()
-    for system, (modalities, proc_cues, text_cues) in _RADS_CUES.items():
+    for system, (_modalities, _proc_cues, text_cues) in _RADS_CUES.items():
         named = _any(text_cues[:1], text)
         if named:
             return system, f"report names {system}"
@@ -106,18 +127,37 @@ def plan_report(report: RadiologyReport, requested: list[TaskName] | None = None
     tasks: list[PlannedTask] = [PlannedTask(task=TaskName.radiology_ner, reason="entities are extracted from every report")]
     if system:
         tasks.append(PlannedTask(task=TaskName.rads_assignment, reason=why))
-    if _ONCOLOGIC.search(procedure + "\n" + text) and not _SURVEILLANCE.search(procedure + "\n" + text):
-        reason = "oncologic study: N and M staging"
+    context = procedure + "\n" + text
+    if (
+        _STAGING.search(context)
+        and not _SURVEILLANCE.search(context)
+        and (
+            (system not in _SCREENING_RADS and modality not in _NON_STAGING_MODALITIES)
+            or re.search(r"\bstaging\b", context, re.IGNORECASE)
+        )
+    ):
+        reason = "oncologic staging study: N and M staging"
         tasks.append(PlannedTask(task=TaskName.n_staging, reason=reason))
         tasks.append(PlannedTask(task=TaskName.m_staging, reason=reason))
     if modality in {"CR", "DX"} and (_CHEST.search(procedure) or _CHEST.search(text)):
         tasks.append(PlannedTask(task=TaskName.abnormality_detection, reason="chest radiograph: CheXpert labels"))
     if report.prior_text:
         tasks.append(PlannedTask(task=TaskName.temporal_comparison, reason="prior report text supplied"))
-    elif _COMPARISON.search(report.body()) and not _COMPARISON_NONE.search(report.body()):
+    elif compares_with_prior(report):
         tasks.append(PlannedTask(task=TaskName.temporal_comparison, reason="report compares with a prior study"))
     if report.findings and report.impression:
         tasks.append(PlannedTask(task=TaskName.radiology_nli, reason="check the impression against the findings"))
     if not report.impression:
         tasks.append(PlannedTask(task=TaskName.impression_generation, reason="report has no impression"))
     return Plan(tasks, system)
+
+
+def compares_with_prior(report: RadiologyReport) -> bool:
+    from models.text import split_sentences
+
+    if report.comparison or _COMPARISON_LINE.search(report.body()):
+        return not _NO_PRIOR.search(report.comparison or "")
+    for sentence in split_sentences(report.text()):
+        if _COMPARES.search(sentence) and not _NO_PRIOR.search(sentence):
+            return True
+    return False

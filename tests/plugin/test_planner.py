@@ -1,0 +1,87 @@
+"""The planner picks the tasks that apply to each report, and says why."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from models.types import RadiologyReport, TaskName
+from plugin.planner import compares_with_prior, plan_report, rads_system_for
+
+
+def _report(r: dict[str, Any]) -> RadiologyReport:
+    return RadiologyReport(
+        report_id=r["id"], modality=r["modality"], procedure=r["procedure"], findings=r["findings"],
+        impression=r["impression"], prior_text=r["prior"],
+    )
+
+
+def test_rads_system_matches_every_dev_label(dev_reports: dict[str, dict[str, Any]]) -> None:
+    for r in dev_reports.values():
+        want = r["labels"]["rads"]["system"] if r["labels"]["rads"] else None
+        got, why = rads_system_for(_report(r))
+        assert got == want, (r["id"], got, want, why)
+
+
+def test_staging_chexpert_and_temporal_are_planned_where_labelled(dev_reports: dict[str, dict[str, Any]]) -> None:
+    extra = 0
+    for r in dev_reports.values():
+        names = plan_report(_report(r)).names
+        labels = r["labels"]
+        if labels["n_stage"] is not None or labels["m_stage"] is not None:
+            assert TaskName.n_staging in names and TaskName.m_staging in names, r["id"]
+        if labels["chexpert"] is not None:
+            assert TaskName.abnormality_detection in names, r["id"]
+        else:
+            assert TaskName.abnormality_detection not in names, r["id"]
+        if labels["temporal"] is not None:
+            assert TaskName.temporal_comparison in names, r["id"]
+        extra += (TaskName.n_staging in names and labels["n_stage"] is None and labels["m_stage"] is None)
+        extra += (TaskName.temporal_comparison in names and labels["temporal"] is None)
+        assert TaskName.radiology_ner in names
+        assert TaskName.radiology_qa not in names
+    # A few extra runs are harmless (a bladder MRI for local staging); many would waste CPU and confuse cards.
+    assert extra <= 4
+
+
+def test_every_planned_task_has_a_reason(dev_reports: dict[str, dict[str, Any]]) -> None:
+    for r in dev_reports.values():
+        for planned in plan_report(_report(r)).tasks:
+            assert planned.reason
+
+
+@pytest.mark.parametrize(
+    ("modality", "procedure", "findings", "system"),
+    [
+        ("MG", "MAMMO SCREENING", "No suspicious mass.", "BI-RADS"),
+        ("US", "US THYROID", "Right lobe nodule 1.2 cm, solid, hypoechoic.", "TI-RADS"),
+        ("MR", "MRI PROSTATE MULTIPARAMETRIC", "Lesion in the left peripheral zone.", "PI-RADS"),
+        ("CT", "CT CORONARY ANGIOGRAPHY (CCTA)", "Mild plaque in the LAD.", "CAD-RADS"),
+        ("CT", "CT ABDOMEN MULTIPHASE LIVER", "Cirrhotic liver with a 2 cm arterially enhancing observation.", "LI-RADS"),
+        ("CT", "CT ABDOMEN MULTIPHASE LIVER", "Normal liver. 2 cm hemangioma in segment 6.", None),
+        ("CT", "CT HEAD WITHOUT CONTRAST", "No acute intracranial abnormality.", None),
+    ],
+)
+def test_rads_system_general_cases(modality: str, procedure: str, findings: str, system: str | None) -> None:
+    report = RadiologyReport(report_id="t", modality=modality, procedure=procedure, findings=findings, impression="x")
+    assert rads_system_for(report)[0] == system
+
+
+def test_no_prior_for_comparison_is_not_a_comparison() -> None:
+    none = RadiologyReport(report_id="a", findings="No prior imaging for comparison. 2 cm mass.", impression="Mass.")
+    some = RadiologyReport(report_id="b", findings="Comparison: CT 2024-01-02.\nThe nodule is unchanged.", impression="Stable.")
+    assert not compares_with_prior(none)
+    assert compares_with_prior(some)
+
+
+def test_requested_tasks_override_the_plan() -> None:
+    report = RadiologyReport(report_id="a", findings="Lungs clear.", impression="Normal.")
+    plan = plan_report(report, [TaskName.radiology_qa])
+    assert plan.names == [TaskName.radiology_qa]
+    assert plan.tasks[0].reason == "requested"
+
+
+def test_missing_impression_plans_impression_generation() -> None:
+    report = RadiologyReport(report_id="a", findings="Lungs clear. Heart normal.")
+    assert TaskName.impression_generation in plan_report(report).names
