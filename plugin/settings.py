@@ -82,7 +82,9 @@ class Settings(BaseSettings):
     audit_retention_days: int = Field(default=2190, ge=1, description="Age after which events are archived (6 years).")
     audit_archive_dir: Path = Field(default=Path("audit-archive"), description="Where archived NDJSON goes.")
 
-    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
+        default="INFO", description="Application log level (logs carry ids and hashes only)."
+    )
 
     @field_validator("trusted_issuers", mode="before")
     @classmethod
