@@ -54,9 +54,10 @@ class MllpServer:
                 try:
                     block = await reader.readuntil(END)
                 except asyncio.IncompleteReadError as exc:
-                    if exc.partial.strip(b"\x00\r\n \t"):
+                    partial = exc.partial[exc.partial.rfind(VT) + 1 :]
+                    if partial.strip(b"\x00\r\n \t"):
                         # The sender hung up mid-message: keep what came, nobody to ACK.
-                        await run_in_threadpool(self.pipeline.receive_hl7, exc.partial, channel="mllp", peer=peer)
+                        await run_in_threadpool(self.pipeline.receive_hl7, partial, channel="mllp", peer=peer)
                     return
                 except asyncio.LimitOverrunError:
                     log.warning("MLLP message over %s bytes from peer; closing", MAX_MESSAGE)

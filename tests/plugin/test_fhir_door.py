@@ -1,0 +1,65 @@
+"""FHIR front door: `$analyze` answers a transaction Bundle; invalid input gets 400 with an
+OperationOutcome and is kept for review."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+
+from plugin.app import create_app
+from plugin.storage.tables import InboundMessage
+from tests.conftest import make_settings
+
+
+@pytest.fixture()
+def client(sqlite_url: str, ensemble: Any):  # type: ignore[no-untyped-def]
+    app = create_app(make_settings(sqlite_url, worker_enabled=False), ensemble=ensemble)
+    with TestClient(app) as c:
+        yield c
+
+
+def test_bad_resources_get_operation_outcome_and_are_kept(client: TestClient, dev: Path) -> None:
+    expected = json.loads((dev / "fhir" / "bad" / "expected.json").read_text())
+    for name in expected:
+        body = (dev / "fhir" / "bad" / name).read_bytes()
+        response = client.post("/fhir/DiagnosticReport/$analyze", content=body,
+                               headers={"Content-Type": "application/fhir+json"})
+        assert response.status_code in (400, 422), name
+        outcome = response.json()
+        assert outcome["resourceType"] == "OperationOutcome"
+        assert outcome["issue"] and all(i["severity"] in ("error", "fatal") for i in outcome["issue"])
+    with client.app.state.sessions() as s:  # type: ignore[attr-defined]
+        rows = s.scalars(select(InboundMessage).where(InboundMessage.channel == "http-fhir")).all()
+    assert len(rows) == len(expected) and all(r.status == "rejected" and r.error for r in rows)
+    assert {r.raw for r in rows} == {(dev / "fhir" / "bad" / n).read_bytes() for n in expected}
+
+
+def test_missing_status_names_status(client: TestClient, dev: Path) -> None:
+    body = (dev / "fhir" / "bad" / "missing-status.json").read_bytes()
+    outcome = client.post("/fhir/DiagnosticReport/$analyze", content=body).json()
+    assert "status" in json.dumps(outcome)
+
+
+def test_not_json_is_400(client: TestClient) -> None:
+    response = client.post("/fhir/DiagnosticReport/$analyze", content=b"MSH|^~\\&|not json")
+    assert response.status_code == 400
+    assert response.json()["resourceType"] == "OperationOutcome"
+
+
+def test_analyze_returns_a_transaction_bundle(client: TestClient, dev: Path) -> None:
+    body = (dev / "fhir" / "dr-03.json").read_bytes()  # US thyroid, TI-RADS TR4 stated
+    response = client.post("/fhir/DiagnosticReport/$analyze?tasks=rads_assignment", content=body)
+    assert response.status_code == 200, response.text
+    bundle = response.json()
+    assert bundle["resourceType"] == "Bundle" and bundle["type"] == "transaction"
+    kinds = [e["resource"]["resourceType"] for e in bundle["entry"]]
+    assert "Observation" in kinds and "Provenance" in kinds
+    text = json.dumps(bundle)
+    assert "TR4" in text
+    assert "demo model, not for clinical use" in text
+    assert all(e["request"]["method"] in ("POST", "PUT") for e in bundle["entry"])

@@ -1,0 +1,132 @@
+"""HL7 v2 front doors (MLLP over real TCP and HTTP): every message stored, then the right ACK.
+
+The worker is off here, so these tests exercise receive, store and ACK only.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import time
+from pathlib import Path
+from typing import Any
+
+import hl7
+import pytest
+from fastapi.testclient import TestClient
+from hl7.client import MLLPClient
+from sqlalchemy import select
+
+from plugin.app import create_app
+from plugin.storage.tables import AuditEvent, InboundMessage
+from tests.conftest import make_settings
+
+
+def _ack(raw: bytes | str) -> hl7.Message:
+    text = raw.decode() if isinstance(raw, bytes) else raw
+    return hl7.parse(text.strip("\x0b\x1c\r\n").replace("\r\n", "\r").replace("\n", "\r"))
+
+
+def _err3(ack: hl7.Message) -> str:
+    err = ack.segment("ERR")
+    version = str(ack.segment("MSH")[12])
+    return str(err[3][0][0]) if version >= "2.5" else str(err[1][0][3][0])
+
+
+@pytest.fixture()
+def app_mllp(db_url: str, ensemble: Any):  # type: ignore[no-untyped-def]
+    app = create_app(make_settings(db_url, mllp_enabled=True, worker_enabled=False), ensemble=ensemble)
+    with TestClient(app) as client:
+        yield app, client
+
+
+def test_good_bad_and_tolerated_messages_over_one_connection(app_mllp: Any, dev: Path) -> None:
+    app, _client = app_mllp
+    good = json.loads((dev / "hl7" / "expected.json").read_text())
+    bad = json.loads((dev / "hl7" / "bad" / "expected.json").read_text())
+    tolerated = json.loads((dev / "hl7" / "tolerated" / "expected.json").read_text())
+    sent: list[bytes] = []
+    client = MLLPClient("127.0.0.1", app.state.mllp.port)
+    try:
+        for name, exp in good.items():
+            raw = (dev / "hl7" / name).read_bytes()
+            sent.append(raw)
+            ack = _ack(client.send_message(raw))
+            assert str(ack.segment("MSA")[1]) == exp["expected_ack"], name
+            assert str(ack.segment("MSA")[2]) == exp["msh10"], name
+        for name, exp in bad.items():
+            raw = (dev / "hl7" / "bad" / name).read_bytes()
+            sent.append(raw)
+            ack = _ack(client.send_message(raw))
+            assert str(ack.segment("MSA")[1]) == exp["expected_ack"], name
+            assert str(ack.segment("MSA")[2]) == exp["msa2"], name
+            assert _err3(ack) == exp["err_code"], name
+        for name in tolerated:
+            if not name.endswith(".hl7"):
+                continue
+            raw = (dev / "hl7" / "tolerated" / name).read_bytes()
+            sent.append(raw)
+            ack = _ack(client.send_message(raw))
+            assert str(ack.segment("MSA")[1]) in ("AA", "CA"), name
+    finally:
+        client.close()
+    with app.state.sessions() as s:
+        rows = s.scalars(select(InboundMessage).order_by(InboundMessage.id)).all()
+        # Nothing lost: every message kept byte for byte, the broken ones with their error.
+        assert [r.raw for r in rows] == sent
+        rejected = [r for r in rows if r.status == "rejected"]
+        assert len(rejected) == len(bad) and all(r.error and r.error_code for r in rejected)
+        assert {r.status for r in rows} <= {"queued", "rejected"}
+        events = s.scalars(select(AuditEvent.event_type)).all()
+        assert events.count("message.received") == len(sent) - len(bad)
+        assert events.count("message.rejected") == len(bad)
+
+
+def test_retry_of_the_same_message_is_acked_and_not_queued_twice(app_mllp: Any, dev: Path) -> None:
+    app, _ = app_mllp
+    raw = (dev / "hl7" / "oru-01.hl7").read_bytes()
+    client = MLLPClient("127.0.0.1", app.state.mllp.port)
+    try:
+        first = _ack(client.send_message(raw))
+        again = _ack(client.send_message(raw))
+    finally:
+        client.close()
+    assert str(first.segment("MSA")[1]) == str(again.segment("MSA")[1]) == "AA"
+    with app.state.sessions() as s:
+        statuses = s.scalars(select(InboundMessage.status).order_by(InboundMessage.id)).all()
+    assert statuses == ["queued", "duplicate"]
+
+
+def test_junk_between_frames_and_a_sender_that_hangs_up_lose_nothing(app_mllp: Any, dev: Path) -> None:
+    app, _ = app_mllp
+    raw = (dev / "hl7" / "oru-02.hl7").read_bytes()
+    with socket.create_connection(("127.0.0.1", app.state.mllp.port), timeout=10) as sock:
+        sock.sendall(b"\x00\x00\r\n" + b"\x0b" + raw + b"\x1c\r")
+        reply = b""
+        while not reply.endswith(b"\x1c\r"):
+            reply += sock.recv(4096)
+        assert b"MSA|CA|" in reply
+        sock.sendall(b"\x0b" + raw[:120])  # cut off mid-message, then gone
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        with app.state.sessions() as s:
+            rows = s.scalars(select(InboundMessage).order_by(InboundMessage.id)).all()
+        if len(rows) == 2:
+            break
+        time.sleep(0.05)
+    assert rows[0].raw == raw and rows[0].status == "queued"
+    assert rows[1].raw == raw[:120]
+    assert rows[1].status == "rejected"
+
+
+@pytest.mark.parametrize("content_type", ["x-application/hl7-v2+er7", "application/hl7-v2", "text/plain"])
+def test_hl7_over_http(app_mllp: Any, dev: Path, content_type: str) -> None:
+    _, client = app_mllp
+    raw = (dev / "hl7" / "oru-01.hl7").read_bytes()
+    ok = client.post("/hl7/v2", content=raw, headers={"Content-Type": content_type})
+    assert ok.status_code == 200
+    assert str(_ack(ok.content).segment("MSA")[1]) == "AA"
+    broken = client.post("/hl7/v2", content=(dev / "hl7" / "bad" / "04-adt-a01.hl7").read_bytes(),
+                         headers={"Content-Type": content_type})
+    assert broken.status_code == 400
+    assert str(_ack(broken.content).segment("MSA")[1]) == "AR"
