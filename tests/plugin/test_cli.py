@@ -1,0 +1,71 @@
+"""The `radlite` commands, driven through Typer's CliRunner on real files and a real database."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from plugin.cli import app
+
+
+@pytest.fixture()
+def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.chdir(tmp_path)  # .env and the default SQLite file stay in the temp dir
+    monkeypatch.setenv("RADLITE_DATABASE_URL", f"sqlite:///{tmp_path / 'cli.db'}")
+    return tmp_path
+
+
+def test_db_upgrade(env: Path) -> None:
+    result = CliRunner().invoke(app, ["db", "upgrade"])
+    assert result.exit_code == 0, result.output
+    assert (env / "cli.db").exists()
+
+
+def test_analyze_fhir_json_with_named_tasks(env: Path, dev: Path) -> None:
+    result = CliRunner().invoke(app, ["analyze", str(dev / "fhir" / "dr-03.json"), "--tasks", "rads_assignment,m_staging"])
+    assert result.exit_code == 0, result.output
+    analyses = json.loads(result.stdout[result.stdout.index("[") :])
+    assert len(analyses) == 1
+    tasks = [r["task"] for r in analyses[0]["results"]]
+    assert tasks == ["rads_assignment", "m_staging"]
+    rads = analyses[0]["results"][0]
+    assert rads["value"]["system"] == "TI-RADS" and rads["value"]["category"] == "TR4"
+    assert rads["decided_by"] in ("rules", "model+rules")
+    for r in analyses[0]["results"]:
+        assert r["model"]["model_id"] and r["model"]["backend"]
+
+
+def test_analyze_hl7_to_hl7_and_fhir_bundle(env: Path, dev: Path) -> None:
+    path = str(dev / "hl7" / "oru-01.hl7")
+    hl7_out = CliRunner().invoke(app, ["analyze", path, "--tasks", "rads_assignment", "--format", "hl7"])
+    assert hl7_out.exit_code == 0, hl7_out.output
+    assert "ORU^R01" in hl7_out.stdout and "BI-RADS" in hl7_out.stdout
+    bundle_out = CliRunner().invoke(app, ["analyze", path, "--tasks", "rads_assignment", "--format", "fhir-bundle"])
+    assert bundle_out.exit_code == 0, bundle_out.output
+    bundle = json.loads(bundle_out.stdout[bundle_out.stdout.index("{") :])
+    assert bundle["type"] == "transaction"
+
+
+def test_analyze_refuses_bad_input_with_exit_2(env: Path, dev: Path) -> None:
+    for path in (dev / "hl7" / "bad" / "01-missing-msh.hl7", dev / "fhir" / "bad" / "wrong-resource-type.json"):
+        result = CliRunner().invoke(app, ["analyze", str(path)])
+        assert result.exit_code == 2, (path.name, result.output)
+    unknown = CliRunner().invoke(app, ["analyze", str(dev / "fhir" / "dr-03.json"), "--tasks", "nonsense"])
+    assert unknown.exit_code == 2
+
+
+def test_models_list_and_check(env: Path) -> None:
+    listed = CliRunner().invoke(app, ["models", "list"])
+    assert listed.exit_code == 0, listed.output
+    assert "rads_assignment" in listed.output
+    checked = CliRunner().invoke(app, ["models", "check"])
+    assert checked.exit_code == 0, checked.output
+
+
+def test_eval_rules_only_on_dev(env: Path, dev: Path) -> None:
+    result = CliRunner().invoke(app, ["eval", str(dev / "reports.jsonl"), "--rules-only"])
+    assert result.exit_code == 0, result.output
+    assert "BI-RADS" in result.output
