@@ -1,0 +1,329 @@
+"""Parsers from what the RadLite models print to typed task values.
+
+One function per task. Each accepts every output shape the published models print
+(radlite-contract.md, "What the models emit"): a leading Qwen3 think block, bullets with
+any indentation, upper or lower case, the optional ". N staging: N2" tail. Anything else
+raises `ParseError` naming the task and the defect: a parser never guesses a value.
+"""
+
+from __future__ import annotations
+
+import re
+
+from models.types import (
+    CHEXPERT_LABELS,
+    ChexpertValue,
+    EntitiesValue,
+    MStageValue,
+    NliValue,
+    NStageValue,
+    RadsValue,
+    TemporalChange,
+    TemporalValue,
+    TextValue,
+)
+
+__all__ = [
+    "ParseError",
+    "strip_think",
+    "parse_rads",
+    "parse_text",
+    "parse_temporal",
+    "parse_entities",
+    "parse_n_stage",
+    "parse_m_stage",
+    "parse_nli",
+    "parse_chexpert",
+    "drop_incomplete_tail",
+    "RADS_CATEGORIES",
+    "NO_RADS",
+    "CHEXPERT_DISPLAY",
+    "TEMPORAL_TAGS",
+    "NER_FIELDS",
+]
+
+
+class ParseError(ValueError):
+    """A model output that does not have the shape the task's published model prints."""
+
+    def __init__(self, task: str, reason: str, text: str) -> None:
+        self.task = task
+        self.reason = reason
+        self.text = text
+        shown = text if len(text) <= 80 else text[:77] + "..."
+        super().__init__(f"{task}: {reason}: {shown!r}")
+
+
+NO_RADS = "No applicable RADS"
+
+# Categories per system in the dev-set spelling (RadsValue.category). Order = severity order.
+RADS_CATEGORIES: dict[str, tuple[str, ...]] = {
+    "BI-RADS": ("0", "1", "2", "3", "4", "4A", "4B", "4C", "5", "6"),
+    "LI-RADS": ("LR-1", "LR-2", "LR-3", "LR-4", "LR-5", "LR-M", "LR-TIV",
+                "LR-TR Nonviable", "LR-TR Equivocal", "LR-TR Viable"),
+    "Lung-RADS": ("0", "1", "2", "3", "4A", "4B", "4X"),
+    "TI-RADS": ("TR1", "TR2", "TR3", "TR4", "TR5"),
+    "PI-RADS": ("1", "2", "3", "4", "5"),
+    "O-RADS": ("0", "1", "2", "3", "4", "5"),
+    "NI-RADS": ("1", "2", "2a", "2b", "3", "4"),
+    "CAD-RADS": ("0", "1", "2", "3", "4A", "4B", "5", "N"),
+    "VI-RADS": ("1", "2", "3", "4", "5"),
+    "GB-RADS": ("0", "1", "2", "3", "4", "5"),
+}
+
+# "BI-RADS", "BIRADS", "bi rads" ... -> canonical system name.
+_SYSTEM_RE = re.compile(r"(BI|LI|LUNG|TI|PI|O|NI|CAD|VI|GB)[\s-]?RADS", re.IGNORECASE)
+_SYSTEM_BY_PREFIX = {s.split("-RADS")[0].upper(): s for s in RADS_CATEGORIES}
+
+_THINK = re.compile(r"^\s*<think>.*?</think>\s*", re.DOTALL)
+
+
+def strip_think(task: str, text: str) -> str:
+    """Remove the Qwen3 think block the extraction model prints before every answer."""
+    out = _THINK.sub("", text, count=1)
+    if "<think>" in out or "</think>" in out:
+        raise ParseError(task, "unterminated or repeated think block", text)
+    return out.strip()
+
+
+def _rads_category(system: str, raw: str) -> str | None:
+    """Map a printed category (after the system name) to the dev-set spelling, or None."""
+    c = re.sub(r"\s+", " ", raw.strip()).rstrip(".").strip()
+    c = re.sub(r"^(?:category|cat\.?)\s*:?\s*", "", c, flags=re.IGNORECASE)
+    up = c.upper()
+    if system == "LI-RADS":
+        up = re.sub(r"^LR[\s-]?", "", up)
+        tr = re.fullmatch(r"TR[\s-]?(NONVIABLE|EQUIVOCAL|VIABLE)", up)
+        if tr:
+            return f"LR-TR {tr.group(1).capitalize()}"
+        cand = f"LR-{up}"
+    elif system == "TI-RADS":
+        cand = "TR" + re.sub(r"^TR[\s-]?", "", up)
+    elif system == "NI-RADS":
+        cand = c.lower()
+    elif system == "Lung-RADS":
+        cand = re.sub(r"(?<=\w)[\s/]?S$", "", up)  # the S modifier is not part of the category
+    elif system == "CAD-RADS":
+        cand = up.split("/")[0].strip()  # modifiers /P2, /HRP, /S ... are not the category
+    else:
+        cand = up
+    return cand if cand in RADS_CATEGORIES[system] else None
+
+
+def parse_rads(text: str) -> RadsValue:
+    """`BI-RADS 4B`, `LI-RADS 5`, `LR-5`, `TI-RADS 5` / `TI-RADS TR5`, or `No applicable RADS`."""
+    task = "rads_assignment"
+    body = strip_think(task, text)
+    line = body.strip().rstrip(".").strip()
+    if "\n" in line:
+        raise ParseError(task, "expected one line", text)
+    if re.fullmatch(r"no applicable rads(?: category)?", line, re.IGNORECASE):
+        return RadsValue(applicable=False)
+    bare_lr = re.fullmatch(r"LR[\s-]?(\S+(?: \S+)?)", line, re.IGNORECASE)
+    if bare_lr:
+        cat = _rads_category("LI-RADS", bare_lr.group(1))
+        if cat:
+            return RadsValue(system="LI-RADS", category=cat)
+    m = _SYSTEM_RE.match(line)
+    if not m:
+        raise ParseError(task, "no RADS system at the start", text)
+    system = _SYSTEM_BY_PREFIX[m.group(1).upper()]
+    rest = line[m.end():].lstrip(" :")
+    if not rest:
+        raise ParseError(task, f"{system} without a category", text)
+    cat = _rads_category(system, rest)
+    if cat is None:
+        raise ParseError(task, f"not a {system} category", text)
+    return RadsValue(system=system, category=cat)
+
+
+def parse_text(task: str, text: str) -> TextValue:
+    """Free text (impression, QA): the answer with any think block removed; empty is an error."""
+    body = strip_think(task, text)
+    if not body:
+        raise ParseError(task, "empty answer", text)
+    return TextValue(text=body)
+
+
+TEMPORAL_TAGS: dict[str, str] = {
+    "new finding": "new", "new": "new",
+    "worsened": "worsened", "worsening": "worsened",
+    "improved": "improved", "improving": "improved",
+    "resolved": "resolved",
+    "no change": "unchanged", "unchanged": "unchanged", "stable": "unchanged",
+}
+"""Change tags the temporal model prints (lower case) -> the prompt's five classes."""
+
+_TEMPORAL_LINE = re.compile(
+    r"^\s*[-*\u2022]\s*\[([^\]]+)\]\s*(.*?)\s*(?:\(related to:\s*(.*?)\s*\))?\s*$", re.IGNORECASE
+)
+_NONE_LINE = re.compile(r"^(?:none|no (?:temporal )?changes?(?: identified| detected)?)\.?$", re.IGNORECASE)
+
+
+def parse_temporal(text: str) -> TemporalValue:
+    """Bullets `- [<Change>] <cue> (related to: <finding>)`; `None` for no change."""
+    task = "temporal_comparison"
+    body = strip_think(task, text)
+    if _NONE_LINE.fullmatch(body.strip()):
+        return TemporalValue(changes=[])
+    changes: list[TemporalChange] = []
+    for line in body.splitlines():
+        if not line.strip():
+            continue
+        m = _TEMPORAL_LINE.match(line)
+        if not m:
+            raise ParseError(task, "line is not a '- [Change] cue (related to: finding)' bullet", line)
+        tag = TEMPORAL_TAGS.get(m.group(1).strip().lower())
+        if tag is None:
+            raise ParseError(task, f"unknown change tag [{m.group(1)}]", line)
+        cue = m.group(2).strip() or None
+        finding = (m.group(3) or "").strip() or cue
+        if not finding:
+            raise ParseError(task, "bullet names no finding", line)
+        changes.append(TemporalChange(finding=finding, change=tag, cue=cue))  # type: ignore[arg-type]
+    if not changes:
+        raise ParseError(task, "no bullets", text)
+    return TemporalValue(changes=changes)
+
+
+NER_FIELDS: dict[str, str] = {
+    "anatomy": "anatomy",
+    "observation (present)": "present",
+    "observation (absent)": "absent",
+    "observation (uncertain)": "uncertain",
+    "change": "changes", "changes": "changes",
+    "change indicator": "changes", "change indicators": "changes",
+}
+"""Line headings of the NER output (lower case) -> EntitiesValue field."""
+
+_NER_LINE = re.compile(r"^\s*(?:[-*\u2022]\s*)?([A-Za-z ()]+?)\s*:\s*(.*)$")
+
+
+def parse_entities(text: str) -> EntitiesValue:
+    """Lines `Anatomy: a; b`, `Observation (Present|Absent|Uncertain): x; y`, `Change: ...`."""
+    task = "radiology_ner"
+    body = strip_think(task, text)
+    fields: dict[str, list[str]] = {}
+    for line in body.splitlines():
+        if not line.strip():
+            continue
+        m = _NER_LINE.match(line)
+        key = NER_FIELDS.get(re.sub(r"\s+", " ", m.group(1)).lower()) if m else None
+        if not m or key is None:
+            raise ParseError(task, "line is not 'Anatomy: ...' or 'Observation (...): ...'", line)
+        items = [i.strip().rstrip(".").strip() for i in m.group(2).split(";")]
+        items = [i for i in items if i and i.lower() not in {"none", "n/a"}]
+        bucket = fields.setdefault(key, [])
+        bucket.extend(i for i in items if i not in bucket)
+    if not fields:
+        raise ParseError(task, "no entity lines", text)
+    return EntitiesValue(**fields)
+
+
+_N_RE = re.compile(
+    r"^(?:lymph node involvement\s*:\s*)?(positive|negative)"
+    r"(?:\s*[.,;]?\s*n[\s-]?stag(?:e|ing)\s*:?\s*(n[0-3x])[abc]?)?\s*\.?$",
+    re.IGNORECASE,
+)
+
+
+def parse_n_stage(text: str) -> NStageValue:
+    """`Positive` / `Negative`, optionally `. N staging: N0..N3` (sub-letters a-c dropped)."""
+    task = "n_staging"
+    body = strip_think(task, text)
+    m = _N_RE.match(body)
+    if not m:
+        raise ParseError(task, "expected 'Positive' or 'Negative' [. N staging: N0-3]", text)
+    involved = m.group(1).lower() == "positive"
+    stage = m.group(2).upper() if m.group(2) else None
+    if stage == "NX":
+        raise ParseError(task, "NX is not a stage", text)
+    if stage is None and not involved:
+        stage = "N0"  # negative nodal involvement is N0 by definition (AJCC)
+    if stage is not None and (stage != "N0") != involved:
+        raise ParseError(task, f"involvement {m.group(1)} contradicts {stage}", text)
+    return NStageValue(involvement=involved, stage=stage)  # type: ignore[arg-type]
+
+
+def parse_m_stage(text: str) -> MStageValue:
+    """`M0` or `M1` (M1a-c count as M1), any case, optional period."""
+    task = "m_staging"
+    body = strip_think(task, text)
+    m = re.fullmatch(r"(?:m[\s-]?stag(?:e|ing)\s*:\s*)?(m[01])[abc]?\s*\.?", body, re.IGNORECASE)
+    if not m:
+        raise ParseError(task, "expected 'M0' or 'M1'", text)
+    return MStageValue(stage=m.group(1).upper())  # type: ignore[arg-type]
+
+
+_NLI = {"entailment": "entailment", "entailed": "entailment", "contradiction": "contradiction",
+        "contradicted": "contradiction", "neutral": "neutral"}
+
+
+def parse_nli(text: str) -> NliValue:
+    """`entailment`, `contradiction` or `neutral` (any case, optional period)."""
+    task = "radiology_nli"
+    body = strip_think(task, text).rstrip(".").strip().lower()
+    if body not in _NLI:
+        raise ParseError(task, "expected entailment, contradiction or neutral", text)
+    return NliValue(label=_NLI[body])  # type: ignore[arg-type]
+
+
+CHEXPERT_DISPLAY: dict[str, str] = {
+    "atelectasis": "Atelectasis", "cardiomegaly": "Cardiomegaly", "consolidation": "Consolidation",
+    "edema": "Edema", "enlarged cardiomediastinum": "Enlarged Cardiomediastinum", "fracture": "Fracture",
+    "lung lesion": "Lung Lesion", "lung opacity": "Lung Opacity", "no finding": "No Finding",
+    "pleural effusion": "Pleural Effusion", "pleural other": "Pleural Other", "pneumonia": "Pneumonia",
+    "pneumothorax": "Pneumothorax", "support devices": "Support Devices",
+}
+"""CheXpert label (lower case) -> the spelling of the printed bullet; iteration order is alphabetical."""
+assert set(CHEXPERT_DISPLAY) == set(CHEXPERT_LABELS)
+
+_CHEX_LINE = re.compile(r"^\s*[-*\u2022]?\s*([A-Za-z ]+?)\s*:\s*(positive|negative|uncertain)\s*\.?\s*$", re.IGNORECASE)
+
+
+def parse_chexpert(text: str) -> ChexpertValue:
+    """Bullets `- <Label>: positive|negative|uncertain`, any indentation and case.
+
+    Labels the output does not list stay absent (= not mentioned); an unknown label, a
+    bad value or a label listed twice with different values is an error.
+    """
+    task = "abnormality_detection"
+    body = strip_think(task, text)
+    labels: dict[str, str] = {}
+    for line in body.splitlines():
+        if not line.strip():
+            continue
+        m = _CHEX_LINE.match(line)
+        if not m:
+            raise ParseError(task, "line is not '- <Label>: positive|negative|uncertain'", line)
+        label = re.sub(r"\s+", " ", m.group(1)).lower()
+        if label not in CHEXPERT_DISPLAY:
+            raise ParseError(task, f"unknown label {m.group(1)!r}", line)
+        value = m.group(2).lower()
+        if labels.get(label, value) != value:
+            raise ParseError(task, f"label {label!r} given twice with different values", text)
+        labels[label] = value
+    if not labels:
+        raise ParseError(task, "no label bullets", text)
+    return ChexpertValue(labels=labels)  # type: ignore[arg-type]
+
+
+def drop_incomplete_tail(task: str, text: str) -> str:
+    """Cut the unfinished end of an output that hit its token limit.
+
+    Line-shaped outputs (temporal bullets, NER lines) lose the last item cut mid-way:
+    the last line for temporal, the last `;` item (or line) for NER. Other tasks keep
+    their text. Only called when generation stopped on the token limit.
+    """
+    if task == "temporal_comparison":
+        lines = text.rstrip().splitlines()
+        return "\n".join(lines[:-1]) if len(lines) > 1 else text
+    if task == "radiology_ner":
+        lines = text.rstrip().splitlines()
+        last = lines[-1] if lines else ""
+        if ";" in last:
+            lines[-1] = last.rsplit(";", 1)[0]
+        elif len(lines) > 1:
+            lines = lines[:-1]
+        return "\n".join(lines)
+    return text
