@@ -1,0 +1,35 @@
+"""HL7 v2: ORU^R01 in (-> RadiologyReport), ACK and ORU^R01 with results out, MLLP framing.
+
+Library use: hl7apy provides the HL7 tables checked here (0123, 0085, 0125); python-hl7's
+asyncio MLLP server carries the transport in the plugin. Tokenising, escapes and message
+building are ours for the reasons given in er7.py, escapes.py and ack.py.
+"""
+
+from adapters.hl7.ack import ack_for_storage_failure, build_ack
+from adapters.hl7.er7 import frame, normalise, unframe
+from adapters.hl7.errors import TABLE_0357, Hl7Error
+from adapters.hl7.escapes import EncodingChars, escape, unescape
+from adapters.hl7.header import MshHeader, peek_header
+from adapters.hl7.oru_in import OruMessage, parse_dtm, parse_oru
+from adapters.hl7.oru_out import analysis_to_oru
+from adapters.hl7.tables import modality
+
+__all__ = [
+    "Hl7Error",
+    "TABLE_0357",
+    "MshHeader",
+    "OruMessage",
+    "EncodingChars",
+    "normalise",
+    "frame",
+    "unframe",
+    "peek_header",
+    "parse_oru",
+    "parse_dtm",
+    "build_ack",
+    "ack_for_storage_failure",
+    "analysis_to_oru",
+    "escape",
+    "unescape",
+    "modality",
+]

@@ -1,0 +1,183 @@
+"""Bytes to segments: MLLP framing, line-end normalisation, MSH-18 decoding, ER7 fields.
+
+The ER7 split is ours, not a library's, because neither library keeps what we need:
+hl7apy (TOLERANT) silently drops lines it cannot place, and turns an LF-separated
+message into a bare MSH; python-hl7 collapses tree levels irregularly. We need every
+segment, its position for ERR locations, and the raw escaped leaf text for our own
+unescape (see escapes.py).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from adapters.hl7.escapes import EncodingChars, unescape
+
+VT, FS, CR = b"\x0b", b"\x1c", b"\x0d"
+_STRIP = b"\x00\x0b\x1c\r\n\t "
+_SEG_ID = re.compile(r"^[A-Z][A-Z0-9]{2}$")
+
+# Table 0211 -> Python codec. Names not listed fall back (see decode()).
+CHARSETS: dict[str, str] = {
+    "ASCII": "ascii",
+    "8859/1": "latin-1", "8859/2": "iso8859-2", "8859/3": "iso8859-3", "8859/4": "iso8859-4",
+    "8859/5": "iso8859-5", "8859/6": "iso8859-6", "8859/7": "iso8859-7", "8859/8": "iso8859-8",
+    "8859/9": "iso8859-9", "8859/15": "iso8859-15",
+    "UNICODE": "utf-8", "UNICODE UTF-8": "utf-8", "UTF-8": "utf-8",
+    "UNICODE UTF-16": "utf-16", "UNICODE UTF-32": "utf-32",
+    "ISO IR87": "iso2022_jp", "ISO IR159": "iso2022_jp_2", "ISO IR14": "shift_jis",
+    "GB 18030-2000": "gb18030", "KS X 1001": "euc_kr", "BIG-5": "big5",
+}
+
+
+def frame(msg: str | bytes, encoding: str = "utf-8") -> bytes:
+    """Wrap one message in an MLLP frame: VT + message + FS + CR."""
+    data = msg.encode(encoding) if isinstance(msg, str) else msg
+    return VT + data + FS + CR
+
+
+def unframe(data: bytes) -> bytes:
+    """The message inside an MLLP frame; bytes without a frame come back unchanged."""
+    start = data.find(VT)
+    if start < 0 or data[:start].strip(_STRIP):
+        return data
+    end = data.find(FS, start + 1)
+    return data[start + 1 : end if end >= 0 else len(data)]
+
+
+def _fix_line_ends(data: bytes, seg_start: re.Pattern[bytes]) -> bytes:
+    data = data.replace(b"\r\n", b"\r")
+    if b"\n" not in data:
+        return data
+    # A lone LF ends a segment when a segment id follows (hand-built or LF-only files); an LF
+    # inside a value (some senders put one in report text) is kept as a line break.
+    return seg_start.sub(b"\r", data)
+
+
+_LF_BEFORE_SEGMENT = re.compile(rb"\n(?=[A-Z][A-Z0-9]{2}[^A-Za-z0-9\s]|\s*$)")
+
+
+def normalise(raw: bytes) -> bytes:
+    """Strip MLLP framing, NULs and surrounding blanks; CRLF and segment-ending LF -> CR."""
+    data = unframe(raw).strip(_STRIP)
+    data = _fix_line_ends(data, _LF_BEFORE_SEGMENT)
+    # Blank segments (CR CR) carry nothing; engines drop them too.
+    while b"\r\r" in data:
+        data = data.replace(b"\r\r", b"\r")
+    return data
+
+
+def msh18(data: bytes) -> str:
+    """MSH-18 (first repetition, first component) read from bytes, '' if absent."""
+    if not data.startswith(b"MSH") or len(data) < 8:
+        return ""
+    sep = data[3:4]
+    line = data.split(b"\r", 1)[0].split(b"\n", 1)[0]
+    parts = line.split(sep)
+    if len(parts) < 18:
+        return ""
+    value = parts[17]
+    msh2 = parts[1]
+    for delim in msh2[:2]:  # component and repetition separators
+        value = value.split(bytes([delim]), 1)[0]
+    return value.decode("ascii", errors="replace").strip()
+
+
+def decode(data: bytes, declared: str) -> tuple[str, str, list[str]]:
+    """Text, codec used and warnings. Declared charset first, then UTF-8, cp1252, latin-1."""
+    warnings: list[str] = []
+    tried: list[str] = []
+    codec = CHARSETS.get(declared.upper().strip(), "") if declared else "ascii"
+    if declared and not codec:
+        warnings.append(f"MSH-18 charset {declared!r} unknown; decoded by fallback")
+    for name in [c for c in (codec, "utf-8", "cp1252") if c]:
+        if name in tried:
+            continue
+        tried.append(name)
+        try:
+            text = data.decode(name)
+        except (UnicodeDecodeError, LookupError):
+            continue
+        if tried[0] != name:
+            what = f"MSH-18 {declared!r}" if declared else "MSH-18 empty (ASCII)"
+            warnings.append(f"{what} did not decode; used {name}")
+        return text, name, warnings
+    warnings.append("no declared or fallback charset decoded the message; used latin-1")
+    return data.decode("latin-1"), "latin-1", warnings
+
+
+@dataclass
+class Segment:
+    """One ER7 segment: its id, 1-based occurrence among segments with that id, raw fields."""
+
+    id: str
+    seq: int
+    fields: list[str]  # fields[n] is field n (for MSH, fields[1] is MSH-1, the separator)
+    enc: EncodingChars
+    charset: str = "utf-8"
+    index: int = 0  # position in the message, 1-based
+
+    def raw(self, n: int) -> str:
+        return self.fields[n] if 0 < n < len(self.fields) else ""
+
+    def reps(self, n: int) -> list[str]:
+        raw = self.raw(n)
+        if self.id == "MSH" and n in (1, 2):
+            return [raw]
+        return raw.split(self.enc.repetition) if raw else []
+
+    def parts(self, n: int, rep: int = 1) -> list[list[str]]:
+        """Components of one repetition, each a list of raw subcomponents."""
+        reps = self.reps(n)
+        if not 0 < rep <= len(reps):
+            return []
+        return [c.split(self.enc.subcomponent) for c in reps[rep - 1].split(self.enc.component)]
+
+    def get(self, n: int, comp: int = 1, sub: int = 1, rep: int = 1) -> str:
+        """Unescaped leaf value at field.comp.sub of one repetition; '' when absent."""
+        if self.id == "MSH" and n in (1, 2):
+            return self.raw(n)
+        comps = self.parts(n, rep)
+        if not 0 < comp <= len(comps) or not 0 < sub <= len(comps[comp - 1]):
+            return ""
+        return unescape(comps[comp - 1][sub - 1], self.enc, charset=self.charset)
+
+    def text(self, n: int, comp: int = 1, rep: int = 1) -> str:
+        """A component with its subcomponents kept joined (raw '&' inside free text is text)."""
+        comps = self.reps(n)
+        if not 0 < rep <= len(comps):
+            return ""
+        pieces = comps[rep - 1].split(self.enc.component)
+        if not 0 < comp <= len(pieces):
+            return ""
+        return unescape(pieces[comp - 1], self.enc, charset=self.charset)
+
+
+@dataclass
+class Er7Message:
+    """A decoded message: delimiters and its segments in order."""
+
+    enc: EncodingChars
+    segments: list[Segment] = field(default_factory=list)
+
+
+def split_segments(text: str, enc: EncodingChars, charset: str) -> list[tuple[str, list[str]]]:
+    """(segment id, fields) for each non-empty CR-separated line; MSH gets MSH-1 inserted."""
+    out: list[tuple[str, list[str]]] = []
+    for line in text.split("\r"):
+        if not line.strip():
+            continue
+        seg_id = line[:3]
+        if seg_id == "MSH":
+            rest = line[4:].split(enc.field) if len(line) > 4 else []
+            fields = ["MSH", enc.field, *rest]
+        else:
+            fields = line.split(enc.field)
+            seg_id = fields[0]
+        out.append((seg_id, fields))
+    return out
+
+
+def valid_segment_id(seg_id: str) -> bool:
+    return bool(_SEG_ID.match(seg_id))

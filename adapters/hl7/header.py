@@ -1,0 +1,124 @@
+"""MSH: the header an ACK is addressed from, read safely even from broken messages."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from adapters.hl7.er7 import Segment, decode, msh18, normalise, split_segments
+from adapters.hl7.errors import Hl7Error
+from adapters.hl7.escapes import EncodingChars
+
+
+class MshHeader(BaseModel):
+    """MSH fields that routing and acknowledgment need.
+
+    Application and facility fields (HD) are kept as sent, in ER7 with their
+    components and escapes, because an ACK echoes them back unchanged.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    field_sep: str = "|"
+    encoding_chars: str = "^~\\&"
+    sending_app: str = ""
+    sending_facility: str = ""
+    receiving_app: str = ""
+    receiving_facility: str = ""
+    timestamp: str = Field(default="", description="MSH-7 as sent (DTM).")
+    message_type: str = ""
+    trigger: str = ""
+    structure: str = ""
+    control_id: str = ""
+    processing_id: str = ""
+    version: str = ""
+    accept_ack_type: str = Field(default="", description="MSH-15 (table 0155: AL, NE, ER, SU).")
+    app_ack_type: str = Field(default="", description="MSH-16 (table 0155).")
+    charset: str = Field(default="", description="MSH-18 as sent; empty means ASCII.")
+
+    @property
+    def enhanced_mode(self) -> bool:
+        """Enhanced acknowledgment mode: MSH-15 or MSH-16 valued (original mode when both empty)."""
+        return bool(self.accept_ack_type or self.app_ack_type)
+
+    @property
+    def encoding(self) -> EncodingChars:
+        return EncodingChars.from_msh(self.field_sep, self.encoding_chars)
+
+    def wants_accept_ack(self, *, error: bool) -> bool:
+        """Whether the sender asked for the ACK we would send now (MSH-15 in enhanced mode).
+
+        Original mode always gets one. In enhanced mode an empty MSH-15 counts as AL.
+        """
+        if not self.enhanced_mode:
+            return True
+        mode = self.accept_ack_type or "AL"
+        return mode == "AL" or (mode == "ER" and error) or (mode == "SU" and not error)
+
+    @property
+    def version_tuple(self) -> tuple[int, ...]:
+        """MSH-12 as numbers ((2, 5, 1)); () when it is not a version number."""
+        try:
+            return tuple(int(p) for p in self.version.split("."))
+        except ValueError:
+            return ()
+
+
+def header_from_segment(msh: Segment) -> MshHeader:
+    """MshHeader from a tokenised MSH segment (no validation beyond delimiters)."""
+    return MshHeader(
+        field_sep=msh.enc.field,
+        encoding_chars=msh.enc.msh2,
+        sending_app=msh.raw(3),
+        sending_facility=msh.raw(4),
+        receiving_app=msh.raw(5),
+        receiving_facility=msh.raw(6),
+        timestamp=msh.get(7),
+        message_type=msh.get(9, 1).strip(),
+        trigger=msh.get(9, 2).strip(),
+        structure=msh.get(9, 3).strip(),
+        control_id=msh.get(10).strip(),
+        processing_id=msh.get(11).strip(),
+        version=msh.get(12).strip(),
+        accept_ack_type=msh.get(15).strip().upper(),
+        app_ack_type=msh.get(16).strip().upper(),
+        charset=msh.get(18).strip(),
+    )
+
+
+def encoding_from_msh_line(line: str) -> EncodingChars:
+    """Delimiters of an MSH line; Hl7Error (AE 102 at MSH-2) when they are unusable."""
+    if len(line) < 5:
+        raise Hl7Error("AE", "102", "MSH^1^2", "MSH is too short to carry its delimiters")
+    field_sep = line[3]
+    msh2 = line[4:].split(field_sep, 1)[0]
+    chars = [field_sep, *msh2]
+    bad = (
+        not 4 <= len(msh2) <= 5
+        or len(set(chars)) != len(chars)
+        or any(c.isalnum() or c.isspace() for c in chars)
+    )
+    if bad:
+        raise Hl7Error("AE", "102", "MSH^1^2", "MSH-1/MSH-2 do not declare distinct delimiter characters")
+    return EncodingChars.from_msh(field_sep, msh2)
+
+
+def read_msh(text: str, charset: str) -> Segment:
+    """The MSH segment of decoded text (first line). Hl7Error (AE 100) when it is not MSH."""
+    first = text.split("\r", 1)[0]
+    if not first.startswith("MSH"):
+        seg = first[:3] if first[:3].isalnum() else ""
+        where = f"{seg}^1" if seg else ""
+        raise Hl7Error("AE", "100", where, "segment sequence error (first segment is not MSH)")
+    enc = encoding_from_msh_line(first)
+    seg_id, fields = split_segments(first, enc, charset)[0]
+    return Segment(seg_id, 1, fields, enc, charset, 1)
+
+
+def peek_header(raw: bytes) -> MshHeader | None:
+    """The MSH of raw bytes (framed or not), or None when there is no usable MSH. Never raises."""
+    try:
+        data = normalise(raw)
+        text, codec, _ = decode(data, msh18(data))
+        return header_from_segment(read_msh(text, codec))
+    except Hl7Error:
+        return None

@@ -1,0 +1,195 @@
+"""ORU^R01 out: analysis results as OBX for engines that route results onward.
+
+Every OBX carries status P (our results are preliminary AI output); each result's OBX
+set shares one OBX-4 sub-id and is followed by NTE lines naming the model (id, backend,
+file hash) and, when a demo model produced it, the demo notice.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from adapters.hl7.ack import hl7_timestamp, msh_line, new_control_id
+from adapters.hl7.escapes import EncodingChars, escape
+from adapters.hl7.header import MshHeader
+from models.types import (
+    DEMO_NOTICE,
+    Analysis,
+    ChexpertValue,
+    EntitiesValue,
+    MStageValue,
+    NliValue,
+    NStageValue,
+    RadsValue,
+    TaskResult,
+    TemporalValue,
+    TextValue,
+)
+
+OUT_VERSION = "2.5.1"  # CWE exists from v2.5 on
+ST_MAX = 199
+
+Ident = tuple[str, str, str]  # OBX-3: code, text, coding system
+
+RADS_CODES: dict[str, Ident] = {
+    "Lung-RADS": ("RID50134", "Lung-RADS assessment", "RADLEX"),
+    "TI-RADS": ("RID50503", "TI-RADS assessment", "RADLEX"),
+    "BI-RADS": ("RDE1586", "BI-RADS assessment category", "RADELEMENT"),
+}
+"""Verified codes only (spec §2.3); the other systems get local codes."""
+
+N_STAGE: Ident = ("21906-3", "Regional lymph nodes.clinical [Class] Cancer", "LN")
+M_STAGE: Ident = ("21907-1", "Distant metastases.clinical [Class] Cancer", "LN")
+TNM_SNOMED: dict[str, str] = {"cN0": "1229967007", "cN3": "1229984001", "cM0": "1229901006"}
+"""SNOMED CT values verified in mCODE examples (spec §2.3); others are sent with the local code only."""
+
+
+class _Writer:
+    def __init__(self, enc: EncodingChars, now: datetime | None) -> None:
+        self.enc = enc
+        self.when = hl7_timestamp(now)
+        self.segments: list[str] = []
+        self.obx_count = 0
+
+    def e(self, text: str, *, formatted: bool = False) -> str:
+        return escape(text, self.enc, formatted=formatted)
+
+    def cwe(self, code: str, text: str, system: str, alt: tuple[str, str, str] | None = None) -> str:
+        parts = [self.e(code), self.e(text), self.e(system)]
+        if alt:
+            parts += [self.e(p) for p in alt]
+        return self.enc.component.join(parts)
+
+    def add(self, *fields: str) -> None:
+        self.segments.append(self.enc.field.join(fields))
+
+    def obx(self, sub_id: int, ident: Ident, value_type: str, value: str, flags: str = "") -> None:
+        self.obx_count += 1
+        self.add(
+            "OBX", str(self.obx_count), value_type, self.cwe(*ident), str(sub_id), value,
+            "", "", flags, "", "", "P", "", "", self.when,
+        )
+
+    def text_obx(self, sub_id: int, ident: Ident, text: str) -> None:
+        lines = text.split("\n")
+        if len(lines) == 1 and len(text) <= ST_MAX:
+            self.obx(sub_id, ident, "ST", self.e(text))
+        else:
+            self.obx(sub_id, ident, "TX", self.enc.repetition.join(self.e(line) for line in lines))
+
+    def notes(self, texts: list[str]) -> None:
+        for i, text in enumerate(texts, start=1):
+            self.add("NTE", str(i), "L", self.e(text, formatted=True))
+
+
+def _local(task: str, name: str) -> Ident:
+    return (f"RADLITE-{task.upper()}", name, "L")
+
+
+def _result_obx(w: _Writer, sub_id: int, result: TaskResult) -> None:
+    v = result.value
+    if isinstance(v, RadsValue):
+        ident = RADS_CODES.get(v.system or "", _local(f"RADS-{v.system or 'NONE'}", f"{v.system or 'RADS'} assessment"))
+        code = v.category if v.applicable and v.category else "NA"
+        w.obx(sub_id, ident, "CWE", w.cwe(code, v.label, "L"))
+    elif isinstance(v, NStageValue):
+        stage = f"c{v.stage}" if v.stage else ("cN+" if v.involvement else "cN0")
+        snomed = TNM_SNOMED.get(stage)
+        w.obx(sub_id, N_STAGE, "CWE", w.cwe(stage, stage, "L", (snomed, stage, "SCT") if snomed else None))
+    elif isinstance(v, MStageValue):
+        stage = f"c{v.stage}"
+        snomed = TNM_SNOMED.get(stage)
+        w.obx(sub_id, M_STAGE, "CWE", w.cwe(stage, stage, "L", (snomed, stage, "SCT") if snomed else None))
+    elif isinstance(v, NliValue):
+        w.obx(sub_id, _local("NLI", "Impression consistency with findings"), "CWE", w.cwe(v.label, v.label, "L"))
+    elif isinstance(v, ChexpertValue):
+        for label, state in v.labels.items():
+            ident = _local(f"CXR-{label.replace(' ', '-')}", label)
+            w.obx(sub_id, ident, "CWE", w.cwe(state, state, "L"), "A" if state == "positive" and label != "no finding" else "")
+    elif isinstance(v, EntitiesValue):
+        for kind, items in (
+            ("anatomy", v.anatomy), ("present", v.present), ("absent", v.absent),
+            ("uncertain", v.uncertain), ("changes", v.changes),
+        ):
+            for item in items:
+                w.text_obx(sub_id, _local(f"NER-{kind}", f"Entity ({kind})"), item)
+    elif isinstance(v, TemporalValue):
+        for change in v.changes:
+            w.text_obx(sub_id, _local("TEMPORAL", "Temporal change"), f"{change.finding}: {change.change}")
+    elif isinstance(v, TextValue):
+        names = {"impression_generation": "Generated impression", "radiology_qa": "Answer"}
+        w.text_obx(sub_id, _local(result.task.value, names.get(result.task.value, result.task.value)), v.text)
+
+
+def _result_notes(result: TaskResult) -> list[str]:
+    notes = [
+        f"Task {result.task.value}; model {result.model.display}",
+        f"Confidence {result.confidence:.2f}; decided by {result.decided_by}",
+    ]
+    if result.disagreement:
+        d = result.disagreement
+        notes.append(f"Disagreement: model said {d.model_value}, report states {d.rules_value}")
+    if result.model.demo:
+        notes.append(DEMO_NOTICE)
+    return notes
+
+
+def analysis_to_oru(analysis: Analysis, *, header: MshHeader | None = None, now: datetime | None = None) -> str:
+    """An ORU^R01 (v2.5.1, UTF-8) carrying the analysis results, addressed back to `header`'s sender."""
+    enc = header.encoding if header else EncodingChars()
+    w = _Writer(enc, now)
+    report = analysis.report
+    w.segments.append(
+        msh_line(
+            enc,
+            sending_app="RADLITE",
+            sending_facility="RADLITE_CDS",
+            receiving_app=header.sending_app if header else "",
+            receiving_facility=header.sending_facility if header else "",
+            message_type=enc.component.join(["ORU", "R01", "ORU_R01"]),
+            control_id=new_control_id(),
+            processing_id=(header.processing_id if header and header.processing_id else "P"),
+            version=OUT_VERSION,
+            now=now,
+            charset="UNICODE UTF-8",
+        )
+    )
+    if report.patient_id:
+        w.add("PID", "1", "", enc.component.join([w.e(report.patient_id), "", "", "", "MR"]))
+    filler = w.e(report.accession or report.report_id)
+    w.add("ORC", "RE", "", filler)
+    service = w.cwe(report.procedure_code or "", report.procedure or "", "L" if report.procedure_code else "")
+    obr = ["OBR", "1", "", filler, service] + [""] * 21
+    obr[7] = hl7_timestamp(report.effective) if report.effective else ""
+    obr[22] = w.when
+    obr[24] = w.e(report.modality or "")
+    obr[25] = "P"
+    w.add(*obr)
+    header_notes = ["AI-generated results (RadLite CDS); preliminary until reviewed by a clinician"]
+    if analysis.demo:
+        header_notes.append(DEMO_NOTICE)
+    if analysis.pending:
+        header_notes.append("Pending tasks: " + ", ".join(t.value for t in analysis.pending))
+    if analysis.errors:
+        header_notes.append("Failed tasks: " + ", ".join(sorted(analysis.errors)))
+    w.notes(header_notes)
+    sub_id = 0
+    for result in analysis.results:
+        sub_id += 1
+        before = w.obx_count
+        _result_obx(w, sub_id, result)
+        if w.obx_count == before:
+            # An empty result (no labels, no changes) still reports that the task ran.
+            w.obx(sub_id, _local(result.task.value, result.task.value), "ST", w.e("none found"))
+        w.notes(_result_notes(result))
+    facts = analysis.facts
+    if facts.critical or facts.follow_ups or facts.laterality:
+        sub_id += 1
+        for critical in facts.critical:
+            w.obx(sub_id, _local("CRITICAL", "Critical result"), "CWE", w.cwe(critical.term, critical.term, "L"), "AA")
+        for follow_up in facts.follow_ups:
+            w.text_obx(sub_id, _local("FOLLOWUP", "Follow-up recommendation"), follow_up.text)
+        if facts.laterality:
+            w.obx(sub_id, _local("LATERALITY", "Laterality of index finding"), "ST", w.e(facts.laterality))
+        w.notes(["Read from the report text by the rules engine"])
+    return "\r".join(w.segments) + "\r"
