@@ -3,21 +3,33 @@
 Each row stores sha256(prev_hash + canonical JSON of the row), so editing, deleting or
 re-ordering any row breaks every link after it. Rows are only ever inserted; the
 service's database role needs INSERT and SELECT on audit_events, nothing more.
+
+Beside the writer this module holds what compliance staff need to read the trail:
+`verify` (the first broken link), `search` / `timeline` (filters), NDJSON and FHIR R4
+AuditEvent export, and `archive` (retention: rows older than the configured period go
+to an NDJSON file with their chain head, then leave the table; see docs/audit.md).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
+import re
 import threading
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
-from typing import Any, ClassVar
+from datetime import UTC, datetime, time, timedelta
+from pathlib import Path
+from typing import Any, ClassVar, TextIO
 
-from sqlalchemy import event, select, text
+from fhir.resources.R4B.auditevent import AuditEvent as FhirAuditEvent
+from pydantic import BaseModel, Field, field_validator
+from sqlalchemy import Select, event, func, or_, select, text
 from sqlalchemy.orm import Session
 
-from plugin.storage.tables import AuditEvent
+from plugin.storage.tables import AuditArchive, AuditEvent, CardServed
 
 GENESIS = "0" * 64
 
@@ -27,6 +39,10 @@ GENESIS = "0" * 64
 _WRITE_LOCK = threading.RLock()
 _PG_LOCK_KEY = 0x5241444C  # "RADL"
 _HELD = "radlite.audit_lock"
+
+# Created by migration 0002; the names are repeated there on purpose (a migration is a frozen snapshot).
+APPEND_ONLY_TRIGGERS = ("audit_events_no_update", "audit_events_no_delete")
+PG_APPEND_ONLY_TRIGGER = "audit_events_append_only"
 
 
 def _release(session: Session, *_: object) -> None:
@@ -98,22 +114,58 @@ class ConfigLoaded(AuditRecord):
 
 
 @dataclass(frozen=True, kw_only=True)
+class ConfigChanged(AuditRecord):
+    """A setting changed while running (detail: which keys, old and new values without secrets)."""
+
+    event_type: ClassVar[str] = "config.changed"
+
+
+@dataclass(frozen=True, kw_only=True)
+class ModelChanged(AuditRecord):
+    """A model file, adapter or manifest entry was added, replaced or removed (detail: ids and sha256)."""
+
+    event_type: ClassVar[str] = "model.changed"
+
+
+@dataclass(frozen=True, kw_only=True)
 class AuditRead(AuditRecord):
+    """Someone read the audit log (page view, export, verify); detail says what they asked for."""
+
     event_type: ClassVar[str] = "audit.read"
+
+
+@dataclass(frozen=True, kw_only=True)
+class AuditArchived(AuditRecord):
+    """Retention moved a prefix of the chain to an NDJSON file; vouches for the audit_archives row."""
+
+    event_type: ClassVar[str] = "audit.archived"
+
+
+EVENT_CLASSES: tuple[type[AuditRecord], ...] = (
+    MessageReceived, MessageRejected, HookRequest, ReportStored, TaskRun, CardServedEvent, FeedbackReceived,
+    SafetyAnomaly, ConfigLoaded, ConfigChanged, ModelChanged, AuditRead, AuditArchived,
+)
+EVENT_TYPES: tuple[str, ...] = tuple(c.event_type for c in EVENT_CLASSES)
+
+
+# ---- the chain ---------------------------------------------------------------------------------
 
 
 def canonical(payload: dict[str, Any]) -> str:
     return json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
 
 
-def row_payload(row: AuditEvent) -> dict[str, Any]:
-    """The fields the hash covers (everything but the hash itself)."""
-    occurred = row.occurred_at
-    if occurred.tzinfo is None:  # SQLite hands back naive datetimes; they were stored as UTC
-        occurred = occurred.replace(tzinfo=UTC)
+def _utc(value: datetime) -> datetime:
+    if value.tzinfo is None:  # SQLite hands back naive datetimes; they were stored as UTC
+        return value.replace(tzinfo=UTC)
+    return value.astimezone(UTC)
+
+
+def row_payload(row: Any) -> dict[str, Any]:
+    """The fields the hash covers (everything but the hash itself); `row` is an ORM or Core row."""
     return {
         "seq": row.seq,
-        "occurred_at": occurred.astimezone(UTC).isoformat(timespec="microseconds"),
+        "occurred_at": _utc(row.occurred_at).isoformat(timespec="microseconds"),
         "event_type": row.event_type,
         "actor": row.actor,
         "actor_kind": row.actor_kind,
@@ -129,19 +181,37 @@ def chain_hash(prev_hash: str, payload: dict[str, Any]) -> str:
     return hashlib.sha256((prev_hash + canonical(payload)).encode("utf-8")).hexdigest()
 
 
-def record(session: Session, event: AuditRecord) -> AuditEvent:
-    """Append `event` to the chain inside the caller's transaction and flush it."""
+def _hold_write_lock(session: Session) -> None:
+    """Take the chain's writer lock for the rest of this transaction (see _release)."""
     if not session.info.get(_HELD):
         _WRITE_LOCK.acquire()
         session.info[_HELD] = True
         if session.get_bind().dialect.name == "postgresql":
             session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_LOCK_KEY})
-    # The lock stays held until the transaction ends (see _release).
+
+
+def latest_archive(session: Session) -> AuditArchive | None:
+    return session.scalars(select(AuditArchive).order_by(AuditArchive.last_seq.desc()).limit(1)).first()
+
+
+def chain_head(session: Session) -> tuple[int, str]:
+    """(seq, hash) of the newest event, counting archived ones; (0, GENESIS) for an empty trail."""
     last = session.execute(select(AuditEvent.seq, AuditEvent.hash).order_by(AuditEvent.seq.desc()).limit(1)).first()
-    prev_hash = last.hash if last else GENESIS
+    if last is not None:
+        return last.seq, last.hash
+    arch = latest_archive(session)  # everything was archived: continue from the archived head
+    if arch is not None:
+        return arch.last_seq, arch.last_hash
+    return 0, GENESIS
+
+
+def record(session: Session, event: AuditRecord) -> AuditEvent:
+    """Append `event` to the chain inside the caller's transaction and flush it."""
+    _hold_write_lock(session)  # held until the transaction ends
+    last_seq, prev_hash = chain_head(session)
     data = asdict(event)
     row = AuditEvent(
-        seq=(last.seq + 1) if last else 1,
+        seq=last_seq + 1,
         occurred_at=datetime.now(UTC),
         event_type=event.event_type,
         actor=data["actor"],
@@ -158,3 +228,468 @@ def record(session: Session, event: AuditRecord) -> AuditEvent:
     session.add(row)
     session.flush()
     return row
+
+
+# ---- verify ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class VerifyResult:
+    """Outcome of walking the chain; `broken_seq` is the first row whose link does not hold."""
+
+    ok: bool
+    checked: int
+    start_seq: int
+    start_hash: str
+    head_seq: int
+    head_hash: str
+    archives: int
+    broken_seq: int | None = None
+    reason: str | None = None
+    checked_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+
+
+def _rows(session: Session, stmt: Select[Any], batch: int = 1000) -> Iterator[Any]:
+    # Core rows streamed in batches: a long trail is never held in memory (nor in the ORM identity map).
+    yield from session.execute(stmt.execution_options(yield_per=batch))
+
+
+def _archive_line_ok(line: dict[str, Any], prev: str) -> str | None:
+    stored = line.get("hash")
+    payload = {k: v for k, v in line.items() if k not in ("hash", "prev_hash")}
+    if line.get("prev_hash") != prev:
+        return "prev_hash does not match the hash before it"
+    if chain_hash(prev, payload) != stored:
+        return "content does not match its hash"
+    return None
+
+
+def verify_archives(session: Session) -> tuple[bool, int | None, str | None]:
+    """Check every archive file: its sha256, its internal chain, and the link to the archive before it."""
+    prev = GENESIS
+    for arch in session.scalars(select(AuditArchive).order_by(AuditArchive.last_seq)):
+        path = Path(arch.path)
+        if not path.is_file():
+            return False, arch.first_seq, f"archive file {path.name} is missing"
+        if _file_sha256(path) != arch.file_sha256:
+            return False, arch.first_seq, f"archive file {path.name} does not match its recorded sha256"
+        with path.open(encoding="utf-8") as fh:
+            for n, raw in enumerate(fh):
+                line = json.loads(raw)
+                problem = _archive_line_ok(line, prev)
+                if problem:
+                    return False, line.get("seq", arch.first_seq + n), f"archived row {problem}"
+                prev = line["hash"]
+        if prev != arch.last_hash:
+            return False, arch.last_seq, f"archive file {path.name} does not end at its recorded chain head"
+    return True, None, None
+
+
+def verify(
+    session: Session, *, anchor: tuple[int, str] | None = None, check_archives: bool = False
+) -> VerifyResult:
+    """Walk the chain from the latest archive head (or genesis) and report the first broken link.
+
+    Detects an edited row (content no longer matches its hash), a deleted or reordered row
+    (seq gap, or prev_hash not the hash of the row before), a row inserted out of order,
+    a forged archive row (no `audit.archived` event in the chain vouches for it) and, when an
+    `anchor` (seq, hash) kept outside the database is given, rows cut off the end.
+    """
+    arch = latest_archive(session)
+    n_archives = session.scalar(select(func.count()).select_from(AuditArchive)) or 0
+    start_seq = arch.last_seq + 1 if arch else 1
+    start_hash = arch.last_hash if arch else GENESIS
+    expect_seq, prev, checked = start_seq, start_hash, 0
+    vouched = arch is None
+    anchor_seen = anchor is None
+
+    def broken(seq: int | None, reason: str) -> VerifyResult:
+        return VerifyResult(False, checked, start_seq, start_hash, expect_seq - 1, prev, n_archives, seq, reason)
+
+    if check_archives:
+        ok, seq, reason = verify_archives(session)
+        if not ok:
+            return broken(seq, reason or "archive broken")
+    for row in _rows(session, select(AuditEvent.__table__).order_by(AuditEvent.seq)):
+        if row.seq != expect_seq:
+            if row.seq < expect_seq:
+                return broken(row.seq, f"row {row.seq} is at or before the archived chain head {start_seq - 1}")
+            return broken(row.seq, f"expected row {expect_seq}, found {row.seq}: rows deleted or inserted out of order")
+        if row.prev_hash != prev:
+            return broken(row.seq, f"row {row.seq} does not link to the row before it (a row before it was "
+                                   "edited, removed or inserted)")
+        if chain_hash(row.prev_hash, row_payload(row)) != row.hash:
+            return broken(row.seq, f"row {row.seq} was edited: its content does not match its hash")
+        if not vouched and row.event_type == AuditArchived.event_type:
+            d = row.detail or {}
+            vouched = d.get("last_seq") == arch.last_seq and d.get("last_hash") == arch.last_hash  # type: ignore[union-attr]
+        if anchor is not None and row.seq == anchor[0]:
+            if row.hash != anchor[1]:
+                return broken(row.seq, f"row {row.seq} does not match the anchor kept outside the database")
+            anchor_seen = True
+        prev, expect_seq, checked = row.hash, expect_seq + 1, checked + 1
+    if not vouched:
+        return broken(start_seq, f"archive ending at row {start_seq - 1} has no audit.archived event in the chain")
+    if not anchor_seen:
+        return broken(anchor[0] if anchor else None, f"anchor row {anchor[0] if anchor else ''} is missing: "
+                                                     "rows were removed from the end")
+    return VerifyResult(True, checked, start_seq, start_hash, expect_seq - 1, prev, n_archives)
+
+
+# ---- search ------------------------------------------------------------------------------------
+
+
+def _as_utc(value: datetime | None) -> datetime | None:
+    # SQLite stores datetimes without an offset; comparing needs both sides in UTC.
+    return None if value is None else _utc(value)
+
+
+class AuditFilter(BaseModel):
+    """What compliance staff filter on; empty fields do not filter. `until` is exclusive."""
+
+    patient_id: str | None = Field(default=None, description="Patient id as received (PID-3 or FHIR id).")
+    accession: str | None = Field(default=None, description="Accession number.")
+    report_key: str | None = Field(default=None, description="Report key (accession, else source report id).")
+    actor: str | None = Field(default=None, description="Who: JWT iss/sub, MLLP peer, audit user.")
+    event_types: list[str] = Field(default_factory=list, description="Event types, e.g. task.run.")
+    since: datetime | None = Field(default=None, description="Events at or after this instant.")
+    until: datetime | None = Field(default=None, description="Events before this instant.")
+
+    @field_validator("patient_id", "accession", "report_key", "actor", mode="before")
+    @classmethod
+    def _blank_is_none(cls, value: object) -> object:
+        if isinstance(value, str):
+            return value.strip() or None
+        return value
+
+    @field_validator("since", "until", mode="after")
+    @classmethod
+    def _to_utc(cls, value: datetime | None) -> datetime | None:
+        return _as_utc(value)
+
+    def as_detail(self) -> dict[str, Any]:
+        """The filter as it goes into an audit.read event."""
+        return {k: v for k, v in self.model_dump(mode="json").items() if v not in (None, [])}
+
+
+def parse_when(value: str | None, *, end_of_day: bool = False) -> datetime | None:
+    """An ISO date or date-time from a form or the command line; a bare date means its start (or its end)."""
+    if value is None or not value.strip():
+        return None
+    value = value.strip()
+    if len(value) == 10:
+        day = datetime.fromisoformat(value).date()
+        if end_of_day:
+            day = day + timedelta(days=1)
+        return datetime.combine(day, time(), tzinfo=UTC)
+    parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    return _utc(parsed)
+
+
+def _filtered(stmt: Select[Any], flt: AuditFilter) -> Select[Any]:
+    if flt.patient_id:
+        stmt = stmt.where(AuditEvent.patient_id == flt.patient_id)
+    if flt.accession:
+        stmt = stmt.where(AuditEvent.accession == flt.accession)
+    if flt.report_key:
+        stmt = stmt.where(AuditEvent.report_key == flt.report_key)
+    if flt.actor:
+        stmt = stmt.where(AuditEvent.actor == flt.actor)
+    if flt.event_types:
+        stmt = stmt.where(AuditEvent.event_type.in_(flt.event_types))
+    if flt.since:
+        stmt = stmt.where(AuditEvent.occurred_at >= flt.since)
+    if flt.until:
+        stmt = stmt.where(AuditEvent.occurred_at < flt.until)
+    return stmt
+
+
+def search(session: Session, flt: AuditFilter, *, limit: int = 100, offset: int = 0) -> list[AuditEvent]:
+    """One page of matching events, newest first."""
+    stmt = _filtered(select(AuditEvent), flt).order_by(AuditEvent.seq.desc()).limit(limit).offset(offset)
+    return list(session.scalars(stmt))
+
+
+def count(session: Session, flt: AuditFilter) -> int:
+    return session.scalar(_filtered(select(func.count()).select_from(AuditEvent), flt)) or 0
+
+
+def iter_events(session: Session, flt: AuditFilter) -> Iterator[Any]:
+    """Every matching event, oldest first, streamed (for export)."""
+    return _rows(session, _filtered(select(AuditEvent.__table__), flt).order_by(AuditEvent.seq))
+
+
+def known_event_types(session: Session) -> list[str]:
+    present = set(session.scalars(select(AuditEvent.event_type).distinct()))
+    return sorted(present | set(EVENT_TYPES))
+
+
+_LINK_KEYS = ("card_uuid", "card_uuids", "hook_instance")
+
+
+def _links(detail: dict[str, Any] | None) -> set[str]:
+    """Ids that tie an event to others of the same report: card uuids and the hook instance."""
+    out: set[str] = set()
+    for key in _LINK_KEYS:
+        value = (detail or {}).get(key)
+        if isinstance(value, str):
+            out.add(value)
+        elif isinstance(value, list):
+            out.update(v for v in value if isinstance(v, str))
+    return out
+
+
+def timeline(session: Session, report: str) -> list[AuditEvent]:
+    """Everything that happened to one report, oldest first: arrival, tasks, cards, feedback, reads.
+
+    A report is named by its report key or accession. Feedback carries only the card uuid,
+    and a hook request may arrive before the report is known, so events without the report
+    key are joined through the card uuids and hook instances of the events that have it.
+    """
+    own = list(session.scalars(
+        select(AuditEvent).where(or_(AuditEvent.report_key == report, AuditEvent.accession == report))
+        .order_by(AuditEvent.seq)
+    ))
+    if not own:
+        return []
+    links: set[str] = set().union(*(_links(e.detail) for e in own))
+    links.update(session.scalars(select(CardServed.card_uuid).where(CardServed.report_key == report)))
+    links.update(session.scalars(select(CardServed.hook_instance).where(CardServed.report_key == report)))
+    seen = {e.seq for e in own}
+    patients = {e.patient_id for e in own if e.patient_id}
+    unkeyed = select(AuditEvent).where(AuditEvent.report_key.is_(None), AuditEvent.accession.is_(None))
+    candidates: list[AuditEvent] = []
+    if links:
+        candidates += session.scalars(
+            unkeyed.where(AuditEvent.event_type == FeedbackReceived.event_type, AuditEvent.seq > min(seen))
+        )
+        if patients:
+            candidates += session.scalars(unkeyed.where(AuditEvent.patient_id.in_(patients),
+                                                        AuditEvent.event_type != AuditRead.event_type))
+    extra = [e for e in candidates if e.seq not in seen and _links(e.detail) & links]
+    return sorted({e.seq: e for e in own + extra}.values(), key=lambda e: e.seq)
+
+
+# ---- export ------------------------------------------------------------------------------------
+
+
+def ndjson_line(row: Any) -> str:
+    """One event as a JSON line carrying its chain links, so a file can be re-verified on its own."""
+    return canonical({**row_payload(row), "prev_hash": row.prev_hash, "hash": row.hash})
+
+
+def write_ndjson(rows: Iterable[Any], out: TextIO) -> int:
+    n = 0
+    for row in rows:
+        out.write(ndjson_line(row) + "\n")
+        n += 1
+    return n
+
+
+DCM = "http://dicom.nema.org/resources/ontology/DCM"
+AUDIT_EVENT_TYPE = "http://terminology.hl7.org/CodeSystem/audit-event-type"
+RADLITE_EVENT = "urn:radlite:audit-event-type"
+
+# event type -> (AuditEvent.type coding, subtype coding or None, action). DICOM (DCM) event ids where one fits
+# (PS3.15 A.5 / IHE ATNA), else the FHIR audit-event-type "rest"; our own code always goes in subtype too.
+_FHIR_TYPES: dict[str, tuple[tuple[str, str, str], tuple[str, str, str] | None, str]] = {
+    "message.received": ((DCM, "110107", "Import"), None, "C"),
+    "message.rejected": ((DCM, "110107", "Import"), None, "C"),
+    "hook.request": ((AUDIT_EVENT_TYPE, "rest", "RESTful Operation"), None, "E"),
+    "report.stored": ((DCM, "110111", "Procedure Record"), None, "C"),
+    "task.run": ((DCM, "110111", "Procedure Record"), None, "E"),
+    "card.served": ((DCM, "110106", "Export"), None, "R"),
+    "feedback.received": ((DCM, "110107", "Import"), None, "C"),
+    "safety.anomaly": ((DCM, "110113", "Security Alert"), None, "E"),
+    "config.loaded": ((DCM, "110100", "Application Activity"), (DCM, "110120", "Application Start"), "E"),
+    "config.changed": ((DCM, "110113", "Security Alert"), (DCM, "110131", "Software Configuration"), "U"),
+    "model.changed": ((DCM, "110113", "Security Alert"), (DCM, "110131", "Software Configuration"), "U"),
+    "audit.read": ((DCM, "110101", "Audit Log Used"), None, "R"),
+    "audit.archived": ((DCM, "110101", "Audit Log Used"), None, "D"),
+}
+_FAILED = {"message.rejected": "4", "safety.anomaly": "4"}
+_FHIR_ID = "^[A-Za-z0-9.-]{1,64}$"
+
+
+def _coding(c: tuple[str, str, str]) -> dict[str, str]:
+    return {"system": c[0], "code": c[1], "display": c[2]}
+
+
+def _detail_value(value: Any) -> str:
+    return value if isinstance(value, str) else canonical(value) if isinstance(value, dict | list) else json.dumps(value)
+
+
+def fhir_audit_event(row: Any) -> dict[str, Any]:
+    """One event as a FHIR R4 AuditEvent (validated with fhir.resources R4B, identical for this resource)."""
+    kind, sub, action = _FHIR_TYPES.get(row.event_type, ((AUDIT_EVENT_TYPE, "rest", "RESTful Operation"), None, "E"))
+    detail: dict[str, Any] = row.detail or {}
+    subtypes = [{"system": RADLITE_EVENT, "code": row.event_type}]
+    if sub:
+        subtypes.insert(0, _coding(sub))
+    outcome = str(detail.get("outcome")) if str(detail.get("outcome")) in {"0", "4", "8", "12"} else None
+    agent: dict[str, Any] = {
+        "type": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/extra-security-role-type",
+                             "code": "humanuser" if row.actor_kind in ("audit-user", "cli") else "dataprocessor"}]},
+        "who": {"identifier": {"system": f"urn:radlite:actor:{row.actor_kind or 'unknown'}",
+                               "value": row.actor or "unknown"}},
+        "requestor": True,
+    }
+    if detail.get("sender"):
+        agent["name"] = str(detail["sender"])
+    entities: list[dict[str, Any]] = []
+    if row.patient_id:
+        what = ({"reference": f"Patient/{row.patient_id}"} if re.match(_FHIR_ID, row.patient_id)
+                else {"identifier": {"value": row.patient_id}})
+        entities.append({
+            "what": what,
+            "type": {"system": "http://terminology.hl7.org/CodeSystem/audit-entity-type", "code": "1", "display": "Person"},
+            "role": {"system": "http://terminology.hl7.org/CodeSystem/object-role", "code": "1", "display": "Patient"},
+        })
+    if row.report_key or row.accession:
+        ident: dict[str, Any] = {"value": row.accession or row.report_key}
+        if row.accession:
+            ident["type"] = {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v2-0203", "code": "ACSN"}]}
+        entities.append({
+            "what": {"identifier": ident},
+            "name": row.report_key,
+            "type": {"system": "http://terminology.hl7.org/CodeSystem/audit-entity-type", "code": "2",
+                     "display": "System Object"},
+            "role": {"system": "http://terminology.hl7.org/CodeSystem/object-role", "code": "3", "display": "Report"},
+        })
+    record_details = [{"type": "prev_hash", "valueString": row.prev_hash}, {"type": "hash", "valueString": row.hash}]
+    if row.input_hash:
+        record_details.append({"type": "input_sha256", "valueString": row.input_hash})
+    record_details += [{"type": k, "valueString": _detail_value(v)} for k, v in sorted(detail.items()) if v is not None]
+    entities.append({
+        "what": {"identifier": {"system": "urn:radlite:audit-seq", "value": str(row.seq)}},
+        "type": {"system": "http://terminology.hl7.org/CodeSystem/audit-entity-type", "code": "2",
+                 "display": "System Object"},
+        "role": {"system": "http://terminology.hl7.org/CodeSystem/object-role", "code": "4",
+                 "display": "Domain Resource"},
+        "description": f"RadLite audit record {row.seq} ({row.event_type})",
+        "detail": record_details,
+    })
+    resource: dict[str, Any] = {
+        "resourceType": "AuditEvent",
+        "id": f"radlite-audit-{row.seq}",
+        "type": _coding(kind),
+        "subtype": subtypes,
+        "action": action,
+        "recorded": _utc(row.occurred_at).isoformat(timespec="microseconds"),
+        "outcome": outcome or _FAILED.get(row.event_type, "0"),
+        "agent": [agent],
+        "source": {
+            "site": "RadLite CDS",
+            "observer": {"display": "RadLite CDS"},
+            "type": [{"system": "http://terminology.hl7.org/CodeSystem/security-source-type", "code": "4",
+                      "display": "Application Server"}],
+        },
+        "entity": entities,
+    }
+    return json.loads(FhirAuditEvent.model_validate(resource).model_dump_json())
+
+
+def write_fhir_ndjson(rows: Iterable[Any], out: TextIO) -> int:
+    """FHIR Bulk Data style: one AuditEvent resource per line."""
+    n = 0
+    for row in rows:
+        out.write(json.dumps(fhir_audit_event(row), separators=(",", ":"), ensure_ascii=False) + "\n")
+        n += 1
+    return n
+
+
+# ---- retention ---------------------------------------------------------------------------------
+
+
+class AuditChainBroken(RuntimeError):
+    """Archiving refuses to move a broken chain out of the database (it would hide the evidence)."""
+
+
+@dataclass(frozen=True)
+class ArchiveResult:
+    path: Path
+    first_seq: int
+    last_seq: int
+    prev_hash: str
+    last_hash: str
+    file_sha256: str
+    event_count: int
+
+
+def _file_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+@contextmanager
+def append_only_suspended(session: Session) -> Iterator[None]:
+    """Lift the append-only triggers inside the current transaction (maintenance only).
+
+    PostgreSQL: `ALTER TABLE ... DISABLE TRIGGER` needs the table owner, which the service
+    role is not; the change is transactional, so a failure rolls it back. SQLite has no
+    roles: the triggers are dropped and re-created from their stored SQL in the same transaction.
+    """
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        session.execute(text(f"ALTER TABLE audit_events DISABLE TRIGGER {PG_APPEND_ONLY_TRIGGER}"))
+        yield
+        session.execute(text(f"ALTER TABLE audit_events ENABLE TRIGGER {PG_APPEND_ONLY_TRIGGER}"))
+        return
+    saved = session.execute(text(
+        "SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND tbl_name = 'audit_events'"
+    )).all()
+    for name, _sql in saved:
+        session.execute(text(f'DROP TRIGGER "{name}"'))
+    yield
+    for _name, sql in saved:
+        session.execute(text(sql))
+
+
+def retention_cutoff(retention_days: int, now: datetime | None = None) -> datetime:
+    return (now or datetime.now(UTC)) - timedelta(days=retention_days)
+
+
+def archive(session: Session, *, before: datetime, archive_dir: Path, actor: str | None = None) -> ArchiveResult | None:
+    """Move events older than `before` to NDJSON, then out of the table. None when nothing is that old.
+
+    Order, so nothing is silently lost: verify the chain; write the file (atomic rename) and its
+    `.head.json`; insert the audit_archives row (file sha256 and chain head); delete the rows
+    with the append-only trigger lifted; append an `audit.archived` event that vouches for the
+    archive row. All in one transaction, which the caller commits; run it as the table owner.
+    """
+    _hold_write_lock(session)
+    check = verify(session)
+    if not check.ok:
+        raise AuditChainBroken(f"chain broken at row {check.broken_seq}: {check.reason}")
+    cutoff = _utc(before)
+    rows: list[Any] = []
+    # A contiguous prefix of the chain: stop at the first row not older than the cutoff.
+    for row in _rows(session, select(AuditEvent.__table__).order_by(AuditEvent.seq)):
+        if _utc(row.occurred_at) >= cutoff:
+            break
+        rows.append(row)
+    if not rows:
+        return None
+    first, last = rows[0], rows[-1]
+    archive_dir.mkdir(parents=True, exist_ok=True)
+    path = (archive_dir / f"audit-{first.seq:012d}-{last.seq:012d}.ndjson").resolve()
+    tmp = path.with_suffix(".ndjson.tmp")
+    with tmp.open("w", encoding="utf-8") as fh:
+        write_ndjson(rows, fh)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+    digest = _file_sha256(path)
+    head = {"first_seq": first.seq, "last_seq": last.seq, "prev_hash": first.prev_hash, "last_hash": last.hash,
+            "file_sha256": digest, "event_count": len(rows), "before": cutoff.isoformat()}
+    path.with_suffix(".head.json").write_text(json.dumps(head, indent=2) + "\n", encoding="utf-8")
+    session.add(AuditArchive(path=str(path), first_seq=first.seq, last_seq=last.seq, last_hash=last.hash,
+                             file_sha256=digest, event_count=len(rows)))
+    session.flush()  # opens the write transaction before any DDL (SQLite runs DDL inside it then)
+    with append_only_suspended(session):
+        session.execute(AuditEvent.__table__.delete().where(AuditEvent.seq.between(first.seq, last.seq)))
+    record(session, AuditArchived(actor=actor, actor_kind="cli", detail={**head, "file": path.name}))
+    return ArchiveResult(path, first.seq, last.seq, first.prev_hash, last.hash, digest, len(rows))
