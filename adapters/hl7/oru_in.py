@@ -234,24 +234,16 @@ def _sections(group: _Group, warnings: list[str]) -> dict[str, str | None]:
         elif section:
             warnings.append(f"OBX {obx.seq}: value type {_code(value_type)} is not report text; left out")
     out: dict[str, str | None] = {k: _trim(v) for k, v in buckets.items()}
-    report = out.pop("report", None)
-    findings = out.get("findings")
+    # Unlabelled narrative (a whole report in one OBX, or OBX-3 naming no section) joins the
+    # findings body, which is then cut at its IMPRESSION/ADDENDUM headings, if any.
+    body = "\n".join(t for t in (out.get("findings"), out.pop("report", None)) if t)
+    findings: str | None = None
     headed_text: dict[str, str | None] = {}
-    if report:
-        split = split_sections(report)
-        if split.headed:
-            headed_text = split.as_dict()
-        else:
-            findings = report if not findings else f"{findings}\n{report}"
-    if findings:
-        findings, tail = _cut_tail(findings)
+    if body:
+        findings, tail = _cut_tail(body)
         if tail:
             split = split_sections(tail)
-            for key in ("impression", "addendum"):
-                if getattr(split, key) and not headed_text.get(key):
-                    headed_text[key] = getattr(split, key)
-    if not findings and headed_text.get("findings"):
-        findings = headed_text["findings"]
+            headed_text = {"impression": split.impression, "addendum": split.addendum}
     impression = out.get("impression")
     if impression:
         split = split_sections(impression, default="impression")
@@ -271,25 +263,30 @@ def _sections(group: _Group, warnings: list[str]) -> dict[str, str | None]:
     }
 
 
-def _cut_tail(text: str) -> tuple[str | None, str]:
-    """Split a findings text at its first IMPRESSION/ADDENDUM heading; drop a leading FINDINGS heading.
+def _heading(line: str) -> tuple[str | None, str]:
+    """(section a heading line opens, text after the colon); (None, '') when it is no heading."""
+    m = _HEADING.match(line)
+    if not m:
+        return None, ""
+    return HEADINGS.get(m.group("name").strip().lower()), line[m.end() :].strip()
 
-    Other headings (History:, Technique:, Procedure: ...) stay in the body: a sender that
-    labelled the OBX as findings meant all of it.
+
+def _cut_tail(text: str) -> tuple[str | None, str]:
+    """Split a report body at its first IMPRESSION/ADDENDUM heading; drop EXAM and FINDINGS headings.
+
+    Other headed lines (History:, Technique:, Comparison: ...) stay in the body, as in real
+    report bodies (and as adapters.sections keeps them). Returns (findings, tail).
     """
     lines = text.split("\n")
-    cut = len(lines)
-    for i, line in enumerate(lines):
-        m = _HEADING.match(line)
-        if m and HEADINGS.get(m.group("name").strip().lower()) in ("impression", "addendum"):
-            cut = i
-            break
+    cut = next((i for i, ln in enumerate(lines) if _heading(ln)[0] in ("impression", "addendum")), len(lines))
     body, tail = lines[:cut], "\n".join(lines[cut:])
-    if body:
-        m = _HEADING.match(body[0])
-        if m and HEADINGS.get(m.group("name").strip().lower()) == "findings":
-            rest = body[0][m.end():].strip()
-            body = ([rest] if rest else []) + body[1:]
+    start = next((i for i, ln in enumerate(body) if _heading(ln)[0] == "findings"), None)
+    if start is not None:
+        keep = [ln for ln in body[:start] if ln.strip() and _heading(ln)[0] != "procedure"]
+        rest = _heading(body[start])[1]
+        body = keep + ([rest] if rest else []) + body[start + 1 :]
+    else:
+        body = [ln for ln in body if _heading(ln)[0] != "procedure"]
     return _trim(body), tail
 
 
