@@ -1,0 +1,61 @@
+"""CheXpert-style labels for chest radiographs from medspaCy mentions.
+
+Aggregation follows the CheXpert labeler: a label is positive when any mention is
+positive, else uncertain when any is uncertain, else negative; unmentioned labels are
+left out (the dev-set convention). Parents follow the dev labels: a positive
+consolidation, pneumonia or edema makes "lung opacity" positive. "no finding" is always
+set: positive when no pathology label is positive or uncertain (support devices aside).
+"""
+
+from __future__ import annotations
+
+from models.rules.clinical_nlp import Mention, mentions
+from models.text import evidence_at
+from models.types import CHEXPERT_LABELS, ChexpertState, ChexpertValue, Evidence
+
+__all__ = ["label_report_text", "chexpert_labels"]
+
+_RANK: dict[ChexpertState, int] = {"negative": 0, "uncertain": 1, "positive": 2}
+_OPACITY_CHILDREN = ("consolidation", "pneumonia", "edema")
+
+
+def _state(m: Mention) -> ChexpertState:
+    if m.negated or m.resolved:
+        return "negative"
+    if m.uncertain:
+        return "uncertain"
+    return "positive"
+
+
+def chexpert_labels(text: str) -> tuple[dict[str, ChexpertState], dict[str, list[Evidence]]]:
+    """Mentioned labels -> state, and the sentences each label rests on."""
+    states: dict[str, ChexpertState] = {}
+    evidence: dict[str, list[Evidence]] = {}
+
+    def put(label: str, state: ChexpertState, m: Mention) -> None:
+        if label not in states or _RANK[state] > _RANK[states[label]]:
+            states[label] = state
+        ev = evidence_at(text, m.start, m.end)
+        if ev not in evidence.setdefault(label, []):
+            evidence[label].append(ev)
+
+    for m in mentions(text):
+        if m.label.startswith("CRIT:"):
+            continue
+        if m.label.startswith("NEG:"):
+            for label in m.label[4:].split("|"):
+                put(label, "negative", m)
+            continue
+        put(m.label, _state(m), m)
+    if any(states.get(c) == "positive" for c in _OPACITY_CHILDREN) and states.get("lung opacity") != "positive":
+        states["lung opacity"] = "positive"
+    pathology = [lab for lab in CHEXPERT_LABELS if lab not in ("support devices", "no finding")]
+    abnormal = any(states.get(lab) in ("positive", "uncertain") for lab in pathology)
+    states["no finding"] = "negative" if abnormal else "positive"
+    ordered = {lab: states[lab] for lab in CHEXPERT_LABELS if lab in states}
+    return ordered, evidence
+
+
+def label_report_text(text: str) -> ChexpertValue:
+    """ChexpertValue with the mentioned labels only (plus 'no finding')."""
+    return ChexpertValue(labels=chexpert_labels(text)[0])

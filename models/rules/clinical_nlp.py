@@ -1,0 +1,110 @@
+"""medspaCy pipeline shared by the CheXpert labeler and the critical-findings rules.
+
+medspaCy's TargetMatcher finds the mentions and its ConText marks negation, uncertainty
+and history, so we do not hand-write a NegEx. The pipeline is a blank English spaCy model
+(no model download), built once per process on first use and only read afterwards: spaCy
+pipelines are safe to call from several threads once built, so the lock guards the build.
+Each report sentence (models.text.sentence_spans) is run on its own, which keeps ConText
+scopes inside the sentence and gives exact offsets into report.text().
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+
+from models.rules.context import HISTORY_LINE
+from models.rules.vocabulary import CONTEXT_RULES, TARGET_RULES
+from models.text import sentence_spans
+
+__all__ = ["Mention", "mentions", "pipeline"]
+
+_lock = threading.Lock()
+_nlp = None
+
+
+@dataclass(frozen=True)
+class Mention:
+    """One target found in the report with its ConText modifiers."""
+
+    label: str  # target category, e.g. "pneumothorax", "CRIT:free air", "NEG:lung opacity"
+    text: str
+    start: int  # offsets into the analysed text
+    end: int
+    negated: bool
+    uncertain: bool
+    historical: bool
+    not_new: bool  # unchanged, chronic, stable, improving, expected post-operative
+    resolved: bool
+
+
+def _one_sentence(doc):  # noqa: ANN001, ANN202 - spaCy component
+    for i, token in enumerate(doc):
+        token.is_sent_start = i == 0
+    return doc
+
+
+def _register() -> None:
+    from spacy.language import Language
+
+    if "radlite_one_sentence" not in Language.factories:
+        Language.component("radlite_one_sentence", func=_one_sentence)
+
+
+def pipeline():  # noqa: ANN201 - spaCy Language; the import stays lazy for a cheap RulesEngine()
+    """The process-wide medspaCy pipeline, built on first use."""
+    global _nlp
+    if _nlp is None:
+        with _lock:
+            if _nlp is None:
+                # PyRuSH (medspaCy's sentence splitter) logs tokens at DEBUG; never let report text reach logs.
+                from loguru import logger
+
+                logger.disable("PyRuSH")
+                logger.disable("medspacy")
+                import medspacy
+                from medspacy.context import ConTextRule
+                from medspacy.ner import TargetRule
+
+                _register()
+                nlp = medspacy.load(medspacy_enable=["medspacy_target_matcher", "medspacy_context"])
+                # Each doc is one sentence from models.text; ConText needs the boundary marked.
+                nlp.add_pipe("radlite_one_sentence", first=True)
+                nlp.get_pipe("medspacy_target_matcher").add(
+                    [TargetRule(lit, cat, pattern=pat) for lit, cat, pat in TARGET_RULES]
+                )
+                nlp.get_pipe("medspacy_context").add(
+                    [ConTextRule(lit, cat, direction=d, pattern=pat, max_scope=scope) for lit, cat, d, pat, scope in CONTEXT_RULES]
+                )
+                _nlp = nlp
+    return _nlp
+
+
+def mentions(text: str, *, skip_history: bool = True) -> list[Mention]:
+    """All target mentions in `text`, sentence by sentence; history/indication lines skipped."""
+    nlp = pipeline()
+    spans = sentence_spans(text)
+    out: list[Mention] = []
+    line_starts = {0} | {i + 1 for i, c in enumerate(text) if c == "\n"}
+    history_lines = {s for s in line_starts if HISTORY_LINE.match(text[s : text.find("\n", s) if "\n" in text[s:] else len(text)])}
+    for a, b in spans:
+        line_start = text.rfind("\n", 0, a) + 1
+        if skip_history and line_start in history_lines:
+            continue
+        doc = nlp(text[a:b])
+        for ent in doc.ents:
+            cats = {mod.category for mod in ent._.modifiers}
+            out.append(
+                Mention(
+                    label=ent.label_,
+                    text=ent.text,
+                    start=a + ent.start_char,
+                    end=a + ent.end_char,
+                    negated="NEGATED_EXISTENCE" in cats,
+                    uncertain="POSSIBLE_EXISTENCE" in cats or "HYPOTHETICAL" in cats,
+                    historical="HISTORICAL" in cats,
+                    not_new="NOT_NEW" in cats,
+                    resolved="RESOLVED" in cats,
+                )
+            )
+    return out

@@ -1,0 +1,59 @@
+"""Is a mention about this study? History lines, prior-study cues and "overall" lead-ins.
+
+Shared by the RADS and TNM rules: a category or stage quoted from the indication, the
+comparison line or a prior report ("previously LR-3", "from BI-RADS 3") never sets a label.
+"""
+
+from __future__ import annotations
+
+import re
+
+__all__ = ["HISTORY_LINE", "mention_context"]
+
+HISTORY_LINE = re.compile(
+    r"^\s*(?:clinical\s+)?(?:history|indications?|clinical|reason(?:\s+for\s+(?:exam|study|examination))?|"
+    r"comparisons?|priors?|prior\s+(?:report|study|exam)|previous(?:\s+(?:report|study|exam))?|"
+    r"clinical\s+(?:information|indication)|referral)\s*:",
+    re.IGNORECASE,
+)
+# Cues that the category belongs to an earlier study: right before the mention ("from LR-3",
+# "was BI-RADS 3", "not BI-RADS 4", "2024-01-09: BI-RADS 1"), or anywhere in its clause.
+_NEAR_HIST = re.compile(
+    r"(?:\bfrom|\bwas|\bwere|\bhad\s+been|\bnot|\bno|(?:19|20)\d\d(?:-\d\d){0,2}\)?\s*:?)\s*(?:an?\s+)?"
+    r"(?:(?:acr|assessment|category|categori[sz]ed\s+as|assessed\s+as)\s+)*$",
+    re.IGNORECASE,
+)
+_CLAUSE_HIST = re.compile(
+    r"(?:\bprior\b|\bprevious(?:ly)?\b|\bformerly\b|\boutside\b|\bearlier\b|\bhistory\s+of\b|"
+    r"\blast\s+(?:year|exam|study)\b|\boriginally\b|\binitially\b)[^.;:,()\n]{0,40}$",
+    re.IGNORECASE,
+)
+_AFTER_HIST = re.compile(
+    r"^[^.;()\n]{0,12}?\b(?:on|in|at)\s+(?:the\s+)?(?:prior|previous|earlier|outside|(?:19|20)\d\d)"
+    r"|^\s*(?:previously|before|in\s+the\s+past)\b|^[^.;\n]{0,6}\)?\s*(?:on\s+)?(?:\w+\s+){0,2}(?:19|20)\d\d-\d\d",
+    re.IGNORECASE,
+)
+_OVERALL = re.compile(r"\b(?:overall|final)\b[^.;\n]{0,25}$", re.IGNORECASE)
+
+
+def _line_bounds(text: str, pos: int) -> tuple[int, int]:
+    a = text.rfind("\n", 0, pos) + 1
+    b = text.find("\n", pos)
+    return a, len(text) if b < 0 else b
+
+
+def mention_context(text: str, start: int, end: int) -> tuple[bool, bool]:
+    """(historical, overall) for a mention at [start, end)."""
+    a, b = _line_bounds(text, start)
+    line_head = text[a:start]
+    if HISTORY_LINE.match(text[a:b]):
+        return True, False
+    before = re.split(r"(?<=[.;!?])\s|\n", line_head)[-1]
+    after = text[end:b]
+    historical = bool(_NEAR_HIST.search(before) or _CLAUSE_HIST.search(before) or _AFTER_HIST.search(after))
+    # "previously LR-3, now LR-4": a "now" between cue and mention resets the cue.
+    if historical and re.search(r"\b(?:now|currently|today|upgraded\s+to|downgraded\s+to|to)\s*[^.;]{0,15}$", before, re.I):
+        historical = bool(_AFTER_HIST.search(after))
+    return historical, bool(_OVERALL.search(before))
+
+

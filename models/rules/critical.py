@@ -1,0 +1,57 @@
+"""Critical results (ACR actionable category 1) stated in the report and not negated.
+
+A mention counts only when ConText finds it neither negated, resolved, hedged, historical
+nor "not new" (unchanged, stable, chronic, improving, expected post-operative): the dev-set
+rule that only new or unexpected urgent findings are critical. A pneumothorax with tension
+physiology (the word "tension", or contralateral mediastinal/tracheal shift with a depressed
+or flattened hemidiaphragm) is reported as "tension pneumothorax" instead.
+"""
+
+from __future__ import annotations
+
+import re
+
+from models.rules.clinical_nlp import mentions
+from models.text import evidence_at, sentence_spans
+from models.types import CriticalFinding
+
+__all__ = ["VOCABULARY", "critical_findings"]
+
+VOCABULARY: tuple[str, ...] = (
+    "tension pneumothorax", "pneumothorax", "intracranial hemorrhage", "pulmonary embolism", "free air",
+    "aortic dissection", "malpositioned support device",
+)
+_TENSION = re.compile(r"\btension\b", re.IGNORECASE)
+_SHIFT = re.compile(r"\b(?:mediastin\w*|trachea\w*|heart)\b[^.]{0,60}\bshift(?:ed|ing)?\b|\bshift\s+of\s+the\s+(?:mediastinum|trachea)"
+                    r"|\bmediastinal\s+shift\b", re.IGNORECASE)
+_DIAPHRAGM = re.compile(r"\b(?:hemi)?diaphragm\w*\b[^.]{0,40}\b(?:depress|flatten|invert)\w*|\b(?:depress|flatten|invert)\w*\s+"
+                        r"(?:of\s+the\s+)?(?:\w+\s+)?(?:hemi)?diaphragm", re.IGNORECASE)
+_AORTIC = re.compile(r"\baort", re.IGNORECASE)
+
+
+def critical_findings(text: str) -> list[CriticalFinding]:
+    """Critical findings in `text`, in vocabulary order, each with its evidence sentences."""
+    found: dict[str, list] = {}
+    spans = sentence_spans(text)
+    for m in mentions(text):
+        if m.label.startswith("CRIT:"):
+            term = m.label[5:]
+        elif m.label == "pneumothorax":
+            term = "pneumothorax"
+        else:
+            continue
+        if m.negated or m.resolved or m.uncertain or m.historical or m.not_new:
+            continue
+        sentence = next((text[a:b] for a, b in spans if a <= m.start < b), "")
+        if term == "aortic dissection" and m.text.lower().startswith("intimal") and not _AORTIC.search(sentence):
+            continue
+        ev = evidence_at(text, m.start, m.end)
+        if ev not in found.setdefault(term, []):
+            found[term].append(ev)
+    if "pneumothorax" in found:
+        near = " ".join(e.sentence for e in found["pneumothorax"])
+        if _TENSION.search(near) or (_SHIFT.search(text) and _DIAPHRAGM.search(text)):
+            found["tension pneumothorax"] = found.pop("pneumothorax")
+            extra = [evidence_at(text, a, b) for a, b in spans if _SHIFT.search(text[a:b]) or _DIAPHRAGM.search(text[a:b])]
+            found["tension pneumothorax"] += [e for e in extra if e not in found["tension pneumothorax"]]
+    return [CriticalFinding(term=t, evidence=found[t]) for t in VOCABULARY if t in found]

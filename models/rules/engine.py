@@ -1,0 +1,151 @@
+"""The deterministic rules engine: what the report itself states, as typed TaskResults.
+
+The ensemble asks `stated(request)` for every task and lets an explicit statement win
+over a model's answer (keeping the model's value as a Disagreement). The engine holds
+no per-report state; the medspaCy pipeline it uses is built once per process on first
+use (models.rules.clinical_nlp), so one RulesEngine may serve many threads.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from models.rules.chexpert import chexpert_labels
+from models.rules.critical import critical_findings
+from models.rules.followup import follow_ups
+from models.rules.laterality import index_laterality
+from models.rules.rads import stated_rads
+from models.rules.tnm import stated_m, stated_n
+from models.text import evidence_at
+from models.types import (
+    ChexpertValue,
+    CriticalFinding,
+    Evidence,
+    FollowUp,
+    ModelIdentity,
+    MStageValue,
+    NStageValue,
+    RadiologyReport,
+    RadsValue,
+    ReportFacts,
+    TaskName,
+    TaskRequest,
+    TaskResult,
+    TaskValue,
+    sha256_text,
+)
+
+__all__ = ["RULES_VERSION", "RULES_IDENTITY", "RulesEngine", "rules_input_hash"]
+
+RULES_VERSION = "radlite-rules 1.0"
+RULES_IDENTITY = ModelIdentity(model_id="radlite-rules", sha256=None, backend="rules", role="rules", version=RULES_VERSION)
+STATED_CONFIDENCE = 0.99
+_CHEST_XR = {"CR", "DX"}
+
+
+def rules_input_hash(task: TaskName, report: RadiologyReport) -> str:
+    """sha256 of the task name and the report text: the rules result's cache key."""
+    return sha256_text(f"{task.value}\n{report.text()}")
+
+
+class RulesEngine:
+    """Reads explicit statements out of a report. Cheap to build; share one per process."""
+
+    version = RULES_VERSION
+    identity = RULES_IDENTITY
+
+    def stated(self, request: TaskRequest) -> TaskResult | None:
+        """The value the report itself states for the task, or None when it states none.
+
+        abnormality_detection returns a ChexpertValue holding only the labels the report
+        mentions (plus "no finding"), so callers can override a model label by label.
+        """
+        report = request.report
+        if request.task == TaskName.rads_assignment:
+            return self.rads(report)
+        if request.task == TaskName.n_staging:
+            return self._n(report)
+        if request.task == TaskName.m_staging:
+            return self._m(report)
+        if request.task == TaskName.abnormality_detection:
+            return self._chexpert_result(report)
+        return None
+
+    def rads(self, report: RadiologyReport) -> TaskResult | None:
+        """The stated RADS category of this study (current overall assessment), or None."""
+        found = stated_rads(report)
+        if found is None:
+            return None
+        text = report.text()
+        value = RadsValue(system=found.system, category=found.category)
+        return self._result(TaskName.rads_assignment, report, value, [evidence_at(text, found.start, found.end)],
+                            raw=text[found.start : found.end])
+
+    def chexpert(self, report: RadiologyReport) -> ChexpertValue:
+        """CheXpert labels the report mentions (positive/negative/uncertain) plus 'no finding'."""
+        return ChexpertValue(labels=chexpert_labels(report.text())[0])
+
+    def critical(self, report: RadiologyReport) -> list[CriticalFinding]:
+        """New or unexpected critical results stated and not negated."""
+        return critical_findings(report.text())
+
+    def follow_ups(self, report: RadiologyReport) -> list[FollowUp]:
+        """Follow-up recommendations with procedure and ISO 8601 interval."""
+        return follow_ups(report.text())
+
+    def laterality(self, report: RadiologyReport) -> Literal["left", "right", "bilateral"] | None:
+        """Side of the index finding, or None (midline, unpaired or no abnormality)."""
+        return index_laterality(report)
+
+    def facts(self, report: RadiologyReport) -> ReportFacts:
+        """Critical findings, follow-ups and laterality in one object."""
+        return ReportFacts(critical=self.critical(report), follow_ups=self.follow_ups(report),
+                           laterality=self.laterality(report))
+
+    # ---- task results ------------------------------------------------------------
+
+    def _n(self, report: RadiologyReport) -> TaskResult | None:
+        text = report.text()
+        found = stated_n(text)
+        if found is None:
+            return None
+        value = NStageValue(involvement=found.stage != "N0", stage=found.stage)  # type: ignore[arg-type]
+        return self._result(TaskName.n_staging, report, value, [evidence_at(text, found.start, found.end)],
+                            raw=text[found.start : found.end])
+
+    def _m(self, report: RadiologyReport) -> TaskResult | None:
+        text = report.text()
+        found = stated_m(text)
+        if found is None:
+            return None
+        value = MStageValue(stage=found.stage)  # type: ignore[arg-type]
+        return self._result(TaskName.m_staging, report, value, [evidence_at(text, found.start, found.end)],
+                            raw=text[found.start : found.end])
+
+    def _chexpert_result(self, report: RadiologyReport) -> TaskResult | None:
+        modality = (report.modality or "").upper()
+        if modality and modality not in _CHEST_XR:
+            return None
+        labels, evidence = chexpert_labels(report.text())
+        if len(labels) <= 1:  # only the derived "no finding": the report mentions no label
+            return None
+        seen: list[Evidence] = []
+        for label in labels:
+            seen += [e for e in evidence.get(label, []) if e not in seen]
+        seen.sort(key=lambda e: e.start or 0)
+        return self._result(TaskName.abnormality_detection, report, ChexpertValue(labels=labels), seen,
+                            raw="; ".join(f"{k}: {v}" for k, v in labels.items()))
+
+    def _result(self, task: TaskName, report: RadiologyReport, value: TaskValue, evidence: list[Evidence],
+                raw: str) -> TaskResult:
+        return TaskResult(
+            task=task,
+            value=value,
+            confidence=STATED_CONFIDENCE,
+            evidence=evidence,
+            model=RULES_IDENTITY,
+            decided_by="rules",
+            prompt_hash=None,
+            input_hash=rules_input_hash(task, report),
+            raw_output=raw,
+        )

@@ -1,0 +1,85 @@
+"""Follow-up recommendations: what the report asks for, and when, as an ISO 8601 duration.
+
+A clause is a recommendation when it has a recommending verb ("recommend", "suggest",
+"advise", "should undergo", "return to", "follow-up ... in") and is not itself negative
+("no follow-up is needed"). The procedure is the first imaging study, procedure or
+referral named in the clause; the interval is the first "in N months", "N-month",
+"N-M weeks" (the earliest bound: follow-up is due from then) or "annual" phrase.
+"""
+
+from __future__ import annotations
+
+import re
+
+from models.rules.context import HISTORY_LINE
+from models.text import evidence_at, sentence_spans
+from models.types import FollowUp
+
+__all__ = ["follow_ups", "iso_interval"]
+
+_RECOMMEND = re.compile(
+    r"\b(?:recommend\w*|suggest(?:ed|s)?|advis\w*|should\s+(?:undergo|be\s+(?:followed|obtained|performed|considered))|"
+    r"return\s+to|consider(?:ation)?|warrants?|follow[\s\-]?up\s+(?:\w+\s+){0,3}in\s+\d|referral|consultation|"
+    r"is\s+(?:recommended|advised|needed|indicated)|continue\s+(?:annual|routine))\b",
+    re.IGNORECASE,
+)
+_NEGATIVE = re.compile(r"\b(?:no|not)\b[^.;]{0,40}\b(?:needed|necessary|required|recommended|indicated|warranted)\b"
+                       r"|\bno\s+(?:further\s+)?(?:follow[\s\-]?up|imaging|workup|work-up)\b", re.IGNORECASE)
+_PROCEDURE = re.compile(
+    r"\b(?:(?:diagnostic|screening|short[\s\-]interval|follow[\s\-]?up|contrast[\s\-]enhanced|multiphase|targeted|"
+    r"low[\s\-]dose|bilateral|left|right|annual|routine)\s+)*"
+    r"(?:(?:core\s+(?:needle\s+)?|stereotactic\s+|us-guided\s+(?:core\s+(?:needle\s+)?)?|image-guided\s+)?biopsy|"
+    r"mammogra\w+|ultrasound|sonograph\w*|\bus\b|mri|\bmr\b|ct(?:[\s\-]ffr)?|ldct|pet/ct|pet|radiograph\w*|x-ray|"
+    r"(?:chest\s+)?ct|screening|fna|tissue\s+sampling|"
+    r"aspiration|stress\s+test\w*|angiogra\w+|colonoscopy|endoscop\w+|cystoscop\w+|spot\s+compression\s+views|"
+    r"(?:\w+\s+){0,2}(?:surgical|surgery|oncology|urology|gynecologic\s+oncology)\s+(?:consultation|referral)|"
+    r"(?:surgical|multidisciplinary)\s+(?:consultation|discussion)|referral|consultation|direct\s+visualization)\b"
+    r"(?:\s+(?:of\s+the\s+)?(?:chest|abdomen|pelvis|neck|liver|breast|thyroid)\b)?",
+    re.IGNORECASE,
+)
+_NUM = {"one": 1, "two": 2, "three": 3, "four": 4, "six": 6, "twelve": 12, "eighteen": 18, "twenty-four": 24}
+_INTERVAL = re.compile(
+    r"\b(?P<n>\d{1,2}|one|two|three|four|six|twelve|eighteen|twenty-four)(?:\s*(?:-|to|–)\s*\d{1,2})?[\s\-]*"
+    r"(?P<unit>day|week|month|year|yr|mo)s?\b|\b(?P<annual>annual(?:ly)?|yearly)\b|\b(?P<biannual>biannual|semiannual)\b",
+    re.IGNORECASE,
+)
+_UNIT = {"day": "D", "week": "W", "month": "M", "mo": "M", "year": "Y", "yr": "Y"}
+
+
+def iso_interval(text: str) -> str | None:
+    """ISO 8601 duration of the first interval phrase in `text` ('in 3-6 months' -> 'P3M'), or None."""
+    m = _INTERVAL.search(text)
+    if not m:
+        return None
+    if m.group("annual"):
+        return "P1Y"
+    if m.group("biannual"):
+        return "P6M"
+    n = m.group("n").lower()
+    value = int(n) if n.isdigit() else _NUM[n]
+    return f"P{value}{_UNIT[m.group('unit').lower()]}"
+
+
+def follow_ups(text: str) -> list[FollowUp]:
+    """Recommendations in `text`, one per clause, with procedure, interval and evidence."""
+    out: list[FollowUp] = []
+    for a, b in sentence_spans(text):
+        if HISTORY_LINE.match(text[text.rfind("\n", 0, a) + 1 :]):
+            continue
+        pos = a
+        for clause in re.split(r"(?<=;)", text[a:b]):
+            start, pos = pos, pos + len(clause)
+            body = clause.strip(" ;")
+            if not body or not _RECOMMEND.search(body) or _NEGATIVE.search(body):
+                continue
+            rec = _RECOMMEND.search(body)
+            tail = body[max(0, rec.start() - 60):] if rec else body
+            proc = _PROCEDURE.search(tail) or _PROCEDURE.search(body)
+            offset = start + (len(clause) - len(clause.lstrip(" ;")))
+            out.append(FollowUp(
+                text=body,
+                procedure=proc.group(0).strip() if proc else None,
+                interval=iso_interval(body),
+                evidence=[evidence_at(text, offset, offset + len(body))],
+            ))
+    return out

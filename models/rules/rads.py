@@ -1,0 +1,275 @@
+"""Stated RADS categories: every spelling of the ten systems, normalised to the dev-set spelling.
+
+Hand-written regular expressions rather than a library: no maintained package parses RADS
+statements, and the rules must be exact and explainable (each match carries its offsets).
+
+The label is the current overall assessment of this study: mentions in history/indication/
+comparison lines, after "prior"/"previously"/"from", or of a system that does not belong to
+the exam (a Lung-RADS in a mammogram) are dropped; of the rest, an explicit "overall" wins,
+else the most severe category by the system's own hierarchy.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from models.rules.context import HISTORY_LINE, mention_context
+from models.types import RadiologyReport
+
+__all__ = ["RadsMention", "SEVERITY", "severity_rank", "find_mentions", "exam_systems", "stated_rads"]
+
+# Selection order per system, least to most severe (the ACR "most abnormal finding" rule).
+# BI-RADS follows the ACR atlas hierarchy 1, 2, 3, 6, 0, 4, 5; the other incomplete /
+# non-diagnostic categories (Lung-RADS 0, O-RADS 0, GB-RADS 0, CAD-RADS N, LR-NC) sit after
+# the probably-benign category for the same reason (they need action before anything benign).
+SEVERITY: dict[str, tuple[str, ...]] = {
+    "BI-RADS": ("1", "2", "3", "6", "0", "4", "4A", "4B", "4C", "5"),
+    "LI-RADS": ("LR-1", "LR-2", "LR-TR Nonviable", "LR-3", "LR-NC", "LR-TR Nonevaluable", "LR-TR Equivocal",
+                "LR-4", "LR-M", "LR-5", "LR-TR Viable", "LR-TIV"),
+    "Lung-RADS": ("1", "2", "3", "0", "4A", "4B", "4X"),
+    "TI-RADS": ("TR1", "TR2", "TR3", "TR4", "TR5"),
+    "PI-RADS": ("1", "2", "3", "4", "5"),
+    "O-RADS": ("1", "2", "3", "0", "4", "5"),
+    "NI-RADS": ("1", "2a", "2", "2b", "3", "4"),
+    "CAD-RADS": ("0", "1", "2", "3", "N", "4A", "4B", "5"),
+    "VI-RADS": ("1", "2", "3", "4", "5"),
+    "GB-RADS": ("1", "2", "3", "0", "4", "5"),
+}
+
+
+def severity_rank(system: str, category: str) -> int | None:
+    """Position of `category` in the system's selection order, or None when unknown."""
+    order = SEVERITY.get(system, ())
+    return order.index(category) if category in order else None
+
+
+@dataclass(frozen=True)
+class RadsMention:
+    """One RADS statement found in the text, with its offsets into that text."""
+
+    system: str
+    category: str
+    start: int
+    end: int
+    historical: bool = False
+    overall: bool = False
+
+
+_WORDNUM = {"zero": "0", "one": "1", "two": "2", "three": "3", "four": "4", "five": "5", "six": "6"}
+_ROMAN = {"i": "1", "ii": "2", "iii": "3", "iv": "4", "v": "5", "vi": "6"}
+
+# Words that may stand between a system name and its category: "ACR BI-RADS category 4",
+# "Lung-RADS v2022 category 3", "PI-RADS v2.1 score 4", "O-RADS US risk category 4", "NI-RADS primary 1".
+_FILLER = (
+    r"(?:[\s:#=,®™\-–(]|\bv(?:ersion)?\s*\d+(?:\.\d+)?\b|\b(?:19|20)\d\d\b|\b\d\.\d\b"
+    r"|\b(?:final|overall|assessment|category|categories|cat\.?|score|level|risk|us|mri|ultrasound|"
+    r"lexicon|primary(?:\s+site)?|neck|is|of|was|=)\b)*?"
+)
+_NUM = r"(?:[0-6]|zero|one|two|three|four|five|six|vi|iv|v|iii|ii|i)"
+_END = r"(?![\w.]\d|\w)"
+
+_SYS = {
+    "BI-RADS": r"\bbi[\s\-]?rads\b",
+    "LI-RADS": r"\bli[\s\-]?rads\b",
+    "Lung-RADS": r"\blung[\s\-]?rads\b",
+    "TI-RADS": r"\b(?:acr[\s\-]?)?ti[\s\-]?rads\b",
+    "PI-RADS": r"\bpi[\s\-]?rads\b",
+    "O-RADS": r"\bo[\s\-]?rads\b",
+    "NI-RADS": r"\bni[\s\-]?rads\b",
+    "CAD-RADS": r"\bcad[\s\-]?rads\b",
+    "VI-RADS": r"\bvi[\s\-]?rads\b",
+    "GB-RADS": r"\bgb[\s\-]?rads\b",
+}
+_CAT = {
+    "BI-RADS": rf"(?P<cat>(?:[0-6]|zero|one|two|three|four|five|six|vi|iv|v|iii|ii|i)(?:\s?[abc](?![a-z]))?){_END}",
+    "LI-RADS": r"(?P<cat>(?:lr[\s\-]?)?(?:tr[\s\-]?(?:non[\s\-]?viable|viable|equivocal|non[\s\-]?evaluable)"
+               r"|tiv|5v|nc|m|[1-5]))(?![\w.]\d|\w)",
+    "Lung-RADS": rf"(?P<cat>(?:[0-4]|zero|one|two|three|four)(?:\s?[abx](?![a-z]))?)(?:\s?/?\s?s\b)?{_END}",
+    "TI-RADS": rf"(?P<cat>(?:tr[\s\-]?)?(?:[1-5]|one|two|three|four|five)){_END}",
+    "PI-RADS": rf"(?P<cat>(?:[1-5]|one|two|three|four|five)){_END}",
+    "O-RADS": rf"(?P<cat>(?:[0-5]|zero|one|two|three|four|five)){_END}",
+    "NI-RADS": rf"(?P<cat>(?:[0-4]|zero|one|two|three|four)(?:\s?[ab](?![a-z]))?){_END}",
+    "CAD-RADS": r"(?P<cat>(?:[0-5](?:\s?[ab](?![a-z]))?|n(?![a-z])))(?![\w.]\d)",
+    "VI-RADS": rf"(?P<cat>(?:[1-5]|one|two|three|four|five)){_END}",
+    "GB-RADS": rf"(?P<cat>(?:[0-5]|zero|one|two|three|four|five)){_END}",
+}
+_NAMED = {s: re.compile(_SYS[s] + _FILLER + _CAT[s], re.IGNORECASE) for s in _SYS}
+# Short forms that carry their system in the token itself: "LR-5", "LR-TR viable", "TR4".
+_LR = re.compile(
+    r"(?<![\w\-])lr[\s\-]?(?P<cat>tr[\s\-]?(?:non[\s\-]?viable|viable|equivocal|non[\s\-]?evaluable)|tiv|5v|nc|m|[1-5])"
+    r"(?![\w.]\d|\w)",
+    re.IGNORECASE,
+)
+_TR = re.compile(r"(?<![\w\-])tr[\s\-]?(?P<cat>[1-5])(?![\w.]\d|\w)", re.IGNORECASE)
+_NI_MORE = re.compile(rf"\s*(?:,|;|and|/)\s*(?:the\s+)?(?:neck|primary(?:\s+site)?)\s*[:=]?\s*(?P<cat>{_NUM}(?:\s?[ab](?![a-z]))?){_END}",
+                      re.IGNORECASE)
+# A bare "Category 4A" / "Assessment category: 3" counts for the exam's own system only.
+_BARE = re.compile(
+    r"\b(?:(?:final\s+)?assessment\s*(?:category)?|category)\s*[:#]?\s*(?P<cat>[0-6](?:\s?[abcx](?![a-z]))?|n)(?![\w.]\d|\w)",
+    re.IGNORECASE,
+)
+# ACR TI-RADS points stated explicitly ("Total 4 points", "TI-RADS points: 7") map to TR levels unambiguously.
+_POINTS = re.compile(r"\b(?:total(?:\s+of)?\s*(?:points?\s*)?[:=]?\s*(?P<a>\d{1,2})\s*(?:points?|pts?)?"
+                     r"|(?P<b>\d{1,2})\s*(?:points?|pts)\s*(?:total|in\s+total)"
+                     r"|ti[\s\-]?rads\s+points?\s*[:=]?\s*(?P<c>\d{1,2}))\b", re.IGNORECASE)
+
+# Exam -> systems, from the procedure name. Specific organ words win over generic regions.
+_SPECIFIC: tuple[tuple[str, str], ...] = (
+    (r"mammo|breast|tomosynth|\bmg\b", "BI-RADS"),
+    (r"liver|hepat|\bli[\s\-]?rads", "LI-RADS"),
+    (r"lung\s+(?:cancer\s+)?screen|low[\s\-]?dose|\bldct\b", "Lung-RADS"),
+    (r"thyroid", "TI-RADS"),
+    (r"prostat", "PI-RADS"),
+    (r"adnex|ovar|transvaginal|\bgyn", "O-RADS"),
+    (r"soft\s+tissue\s+neck|neck\s+soft\s+tissue|head\s+and\s+neck|\bneck\b", "NI-RADS"),
+    (r"coronar|\bccta\b|calcium\s+scor|cardiac\s+ct", "CAD-RADS"),
+    (r"bladder|cystogra", "VI-RADS"),
+    (r"gall\s?bladder|\bruq\b|right\s+upper\s+quadrant|hepatobiliary", "GB-RADS"),
+)
+_GENERIC: tuple[tuple[str, tuple[str, ...]], ...] = (
+    (r"pelvi", ("O-RADS", "PI-RADS", "VI-RADS")),
+    (r"abdom", ("LI-RADS", "GB-RADS")),
+    (r"chest|thora|lung", ("Lung-RADS",)),
+)
+# Organ words in the report text, used only when neither procedure nor modality names the exam.
+_ORGAN_WORDS: dict[str, str] = {
+    "BI-RADS": r"breast|mammo", "LI-RADS": r"liver|hepat|cirrho", "Lung-RADS": r"lung|pulmonary nodule",
+    "TI-RADS": r"thyroid", "PI-RADS": r"prostat", "O-RADS": r"ovar|adnex", "NI-RADS": r"neck|oropharyn|tongue|larynx",
+    "CAD-RADS": r"coronar|\blad\b|\brca\b", "VI-RADS": r"bladder", "GB-RADS": r"gall\s?bladder",
+}
+
+
+def _norm_num(raw: str) -> str:
+    low = raw.lower()
+    return _WORDNUM.get(low) or _ROMAN.get(low) or raw
+
+
+def normalise(system: str, raw: str) -> str | None:
+    """Dev-set spelling of a raw category, or None when it is not one of the system's categories."""
+    s = re.sub(r"[\s\-]", "", raw).lower()
+    if system == "LI-RADS":
+        s = s.removeprefix("lr")
+        if s.startswith("tr"):
+            kind = s[2:]
+            label = {"viable": "Viable", "nonviable": "Nonviable", "equivocal": "Equivocal",
+                     "nonevaluable": "Nonevaluable"}.get(kind)
+            return f"LR-TR {label}" if label else None
+        s = {"5v": "tiv"}.get(s, s)
+        out = "LR-" + s.upper()
+    elif system == "TI-RADS":
+        s = s.removeprefix("tr")
+        out = "TR" + _norm_num(s)
+    elif system == "NI-RADS":
+        m = re.fullmatch(r"([a-z]+|\d)([ab]?)", s)
+        if not m:
+            return None
+        out = _norm_num(m.group(1)) + m.group(2)
+    elif system == "Lung-RADS":
+        s = re.sub(r"/?s$", "", s) if len(s) > 1 else s
+        m = re.fullmatch(r"([a-z]+|\d)([abx]?)", s)
+        if not m:
+            return None
+        out = _norm_num(m.group(1)) + m.group(2).upper()
+    else:
+        m = re.fullmatch(r"([a-z]+|\d)([abc]?)", s)
+        if not m:
+            return None
+        out = _norm_num(m.group(1)).upper() + m.group(2).upper()
+    return out if out in SEVERITY[system] else None
+
+
+def find_mentions(text: str) -> list[RadsMention]:
+    """Every RADS statement in `text` (named systems and their short forms), history flagged."""
+    found: dict[tuple[int, int], RadsMention] = {}
+
+    def add(system: str, raw: str, start: int, end: int) -> None:
+        cat = normalise(system, raw)
+        if cat is None or any(s <= start < e or start <= s < end for s, e in found):
+            return
+        hist, overall = mention_context(text, start, end)
+        found[(start, end)] = RadsMention(system, cat, start, end, hist, overall)
+
+    for system, rx in _NAMED.items():
+        for m in rx.finditer(text):
+            add(system, m.group("cat"), m.start(), m.end())
+            if system == "NI-RADS":  # "NI-RADS primary 1, neck 2"
+                tail = _NI_MORE.match(text, m.end())
+                if tail:
+                    add(system, tail.group("cat"), tail.start("cat"), tail.end("cat"))
+    for m in _LR.finditer(text):
+        add("LI-RADS", m.group("cat"), m.start(), m.end())
+    for m in _TR.finditer(text):
+        add("TI-RADS", m.group("cat"), m.start(), m.end())
+    return sorted(found.values(), key=lambda x: x.start)
+
+
+def exam_systems(report: RadiologyReport) -> set[str]:
+    """RADS systems that can apply to this exam, from its procedure name and modality."""
+    proc = (report.procedure or "").lower()
+    specific = {sys for rx, sys in _SPECIFIC if re.search(rx, proc)}
+    if specific:
+        return specific
+    generic = {s for rx, systems in _GENERIC if re.search(rx, proc) for s in systems}
+    if generic:
+        return generic
+    if (report.modality or "").upper() == "MG":
+        return {"BI-RADS"}
+    return set()
+
+
+def _thyroid_points(text: str) -> list[RadsMention]:
+    """TR level from an explicit ACR TI-RADS point total (0 TR1, 2 TR2, 3 TR3, 4-6 TR4, >=7 TR5)."""
+    out = []
+    for m in _POINTS.finditer(text):
+        pts = int(m.group("a") or m.group("b") or m.group("c"))
+        level = {0: "TR1", 2: "TR2", 3: "TR3"}.get(pts) or ("TR4" if 4 <= pts <= 6 else "TR5" if 7 <= pts <= 20 else None)
+        if level:
+            hist, overall = mention_context(text, m.start(), m.end())
+            out.append(RadsMention("TI-RADS", level, m.start(), m.end(), hist, overall))
+    return out
+
+
+def stated_rads(report: RadiologyReport) -> RadsMention | None:
+    """The category this report states for its own study, or None when it states none."""
+    text = report.text()
+    mentions = [m for m in find_mentions(text) if not m.historical]
+    exam = exam_systems(report)
+    if exam:
+        # The one system the exam allows: a bare "Category 4A" is that system's category.
+        if len(exam) == 1:
+            (system,) = exam
+            for m in _BARE.finditer(text):
+                cat = normalise(system, m.group("cat"))
+                if cat and not any(x.start <= m.start("cat") < x.end for x in mentions):
+                    hist, overall = mention_context(text, m.start(), m.end())
+                    if not hist:
+                        mentions.append(RadsMention(system, cat, m.start(), m.end(), hist, overall))
+        mentions = [m for m in mentions if m.system in exam]
+    elif mentions:
+        mentions = _pick_system(text, mentions)
+    if not mentions and (exam == {"TI-RADS"} or (not exam and re.search(r"thyroid", text, re.I))):
+        mentions = [m for m in _thyroid_points(text) if not m.historical]
+    # A bare "TR4" with no thyroid context is not a TI-RADS statement (TR is also tricuspid regurgitation).
+    if not exam and not re.search(r"thyroid|ti[\s\-]?rads", text, re.I):
+        mentions = [m for m in mentions if m.system != "TI-RADS"]
+    if not mentions:
+        return None
+    systems = {m.system for m in mentions}
+    if len(systems) > 1:
+        mentions = _pick_system(text, mentions)
+    overall = [m for m in mentions if m.overall]
+    pool = overall or mentions
+    return max(pool, key=lambda m: (severity_rank(m.system, m.category) or 0, m.start))
+
+
+def _pick_system(text: str, mentions: list[RadsMention]) -> list[RadsMention]:
+    """Without a named exam: the system whose organ the text talks about most, then most mentions."""
+    body = "\n".join(ln for ln in text.split("\n") if not HISTORY_LINE.match(ln))
+
+    def score(system: str) -> tuple[int, int]:
+        organ = len(re.findall(_ORGAN_WORDS[system], body, re.IGNORECASE))
+        return organ, sum(1 for m in mentions if m.system == system)
+
+    best = max({m.system for m in mentions}, key=score)
+    return [m for m in mentions if m.system == best]

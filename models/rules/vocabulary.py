@@ -1,0 +1,96 @@
+"""Target and ConText rules: the words the CheXpert labeler and the critical rules look for.
+
+Data, not code. Target categories are a CheXpert label ("pleural effusion"), "NEG:<labels>"
+for phrases that state a label is absent ("lungs are clear", "heart size is normal"; labels
+joined by "|"), or "CRIT:<term>" for critical findings outside the CheXpert labels.
+Synonyms follow the CheXpert labeler's mention lists; patterns are regular expressions
+(medspaCy matches them case-insensitively).
+"""
+
+from __future__ import annotations
+
+__all__ = ["TARGET_RULES", "CONTEXT_RULES"]
+
+_DEV = (
+    r"(?:endotracheal|tracheostomy|enteric|feeding|nasogastric|orogastric|chest|dobhoff|ng|og|et|ett)\s+tubes?"
+    r"|\bett\b|central\s+(?:venous\s+)?(?:line|catheter)|\bcvc\b|\bpicc\b|swan[\s\-]?ganz|pacemaker|pacer|"
+    r"\baicd\b|\bicd\b|defibrillator|(?:pacemaker|pacer)?\s*leads?\b|port[\s\-]?a[\s\-]?cath|\bport\b|sternotomy\s+wires?|"
+    r"introducer(?:\s+sheath)?|\bsheath\b|catheters?|\bdrains?\b|\bstents?\b|\bclips\b|\bvalve\s+replacement|"
+    r"\b(?:ij|subclavian|femoral)\s+(?:line|catheter|cvc)|lines\s+and\s+tubes|tubes\s+and\s+lines|\bimpella\b|\biabp\b|"
+    r"balloon\s+pump|\bvad\b|\becmo\b\s+cannula|cannula"
+)
+
+# (literal, category, regex pattern or None for the literal itself)
+TARGET_RULES: list[tuple[str, str, str | None]] = [
+    ("atelectasis", "atelectasis", r"\batelecta(?:sis|ses|tic)\b|\b(?:lung|lobar|lobe|segmental)\s+collapse\b"
+                                   r"|\bcollapse\s+of\s+the\s+(?:\w+\s+){0,3}(?:lung|lobe)\b|\bcollapsed\s+(?:\w+\s+)?(?:lung|lobe)\b"),
+    ("cardiomegaly", "cardiomegaly", r"\bcardiomegaly\b|\benlarged\s+(?:heart|cardiac\s+silhouette)\b"
+                                     r"|\bheart\s+(?:size\s+)?is\s+enlarged\b|\bcardiac\s+enlargement\b|\bheart\s+size\s+(?:is\s+)?enlarged\b"),
+    ("consolidation", "consolidation", r"\bconsolidat(?:ion|ions|ive)\b"),
+    ("edema", "edema", r"\b(?:pulmonary|interstitial|alveolar|airspace)?\s*o?edema\b|\bvascular\s+congestion\b|\bchf\b"),
+    ("enlarged cardiomediastinum", "enlarged cardiomediastinum",
+     r"\benlarged\s+cardiomediastin\w*|\bwidened\s+mediastinum\b|\bmediastinal\s+widening\b"
+     r"|\bcardiomediastinal\s+silhouette\s+is\s+enlarged\b"),
+    ("fracture", "fracture", r"\bfractur(?:e|es|ed)\b"),
+    ("lung lesion", "lung lesion", r"\b(?<!mass\s)mass(?:es)?\b(?!\s+effect)|\bnodul(?:e|es|ar\s+opacit(?:y|ies))\b"
+                                   r"|\bneoplasm\b|\btumou?r\b|\bcavitary\s+lesion\b|\blung\s+lesion\b"),
+    ("lung opacity", "lung opacity", r"\bopaci(?:ty|ties|fication|fications)\b|\binfiltrates?\b|\bairspace\s+disease\b"
+                                     r"|\bhaziness\b|\bground[\s\-]glass\b|\bdensit(?:y|ies)\s+in\s+the\s+(?:\w+\s+)?(?:lung|lobe)"),
+    ("pleural effusion", "pleural effusion", r"\b(?:pleural\s+)?effusions?\b(?<!pericardial effusion)(?<!pericardial effusions)"
+                                             r"|\bhydrothorax\b|\bhemothorax\b|\bfluid\s+in\s+the\s+pleural"),
+    ("pleural other", "pleural other", r"\bpleural\s+(?:thickening|plaques?|scarring|calcification)\b|\bfibrothorax\b"),
+    ("pneumonia", "pneumonia", r"\bpneumoni(?:a|as|tis)\b|\binfection\b|\binfectious\s+process\b|\bbronchopneumonia\b"),
+    ("pneumothorax", "pneumothorax", r"\bpneumothora(?:x|ces)\b|\bptx\b"),
+    ("support devices", "support devices", _DEV),
+    # Stated absences that ConText cannot see as negation.
+    ("lungs clear", "NEG:lung opacity", r"\b(?:both\s+|the\s+)?(?:right\s+|left\s+)?lungs?\s+(?:are\s+|is\s+|remain\s+)?clear\b"
+                                        r"|\bclear\s+lungs\b"),
+    ("normal heart", "NEG:cardiomegaly", r"\bnormal\s+(?:heart\s+size|cardiac\s+size|heart)\b"
+                                         r"|\bheart\s+size\s+(?:is\s+)?(?:upper\s+)?(?:normal|within\s+normal\s+limits|unremarkable)\b"
+                                         r"|\bheart\s+(?:size\s+)?is\s+not\s+enlarged\b"),
+    ("normal cardiomediastinum", "NEG:cardiomegaly|enlarged cardiomediastinum",
+     r"\bcardiomediastinal\s+(?:silhouette|contours?)\s+(?:is\s+|are\s+)?(?:normal|within\s+normal\s+limits|unremarkable|stable)\b"
+     r"|\bnormal\s+cardiomediastinal\s+(?:silhouette|contours?)\b|\bheart\s+and\s+mediastinum\s+(?:are\s+)?(?:normal|unremarkable)\b"),
+    ("normal mediastinum", "NEG:enlarged cardiomediastinum",
+     r"\bmediastinal\s+(?:and\s+hilar\s+)?contours?\s+(?:is\s+|are\s+)?(?:normal|unremarkable|within\s+normal\s+limits)\b"
+     r"|\bmediastinum\s+(?:is\s+)?(?:normal|unremarkable)\b"),
+    # Critical results outside the CheXpert labels (pneumothorax comes from the label above).
+    ("intracranial hemorrhage", "CRIT:intracranial hemorrhage",
+     r"\b(?:intracranial|intraparenchymal|intracerebral|subarachnoid|subdural|epidural|extra[\s\-]?axial|intraventricular)\s+"
+     r"(?:\w+\s+){0,2}?(?:hemorrhage|haemorrhage|hematoma|haematoma|bleed)s?\b|\bhemorrhagic\s+(?:stroke|contusion|transformation)\b"
+     r"|\b(?-i:ICH|SAH|SDH|EDH)\b|\b(?:intracranial\s+)?hemorrhage\s+in\s+the\s+(?:\w+\s+){0,2}(?:lobe|ganglia|thalamus|cerebellum|pons)"),
+    ("pulmonary embolism", "CRIT:pulmonary embolism",
+     r"\bpulmonary\s+(?:arterial\s+)?embol(?:ism|us|i)\b|\b(?:saddle\s+)?embol(?:us|i)\s+in\s+the\s+(?:\w+\s+){0,4}pulmonary\s+arter"
+     r"|\b(?-i:PE)\b(?!\s+(?:protocol|study|CT))"),
+    ("free air", "CRIT:free air", r"\bfree\s+(?:intraperitoneal\s+|intra-abdominal\s+|abdominal\s+)?(?:air|gas)\b|\bpneumoperitoneum\b"),
+    ("aortic dissection", "CRIT:aortic dissection",
+     r"\baortic\s+dissection\b|\bdissection\s+of\s+the\s+(?:\w+\s+){0,2}aorta\b|\b(?:stanford|debakey)\s+type\s+\w+\s+(?:\(\w+\s+\w+\)\s+)?"
+     r"(?:aortic\s+)?dissection\b|\bintimal\s+flap\b|\baortic\s+intramural\s+hematoma\b"),
+    ("malpositioned support device", "CRIT:malpositioned support device",
+     r"\bmal[\s\-]?position(?:ed|ing)?\b|\bmisplace(?:d|ment)\b"
+     r"|\b(?:endotracheal\s+tube|ett|et\s+tube)\b[^.;]{0,60}?\b(?:right|left)\s+main\s*-?\s*stem\b"
+     r"|\b(?:endotracheal\s+tube|ett|et\s+tube)\b[^.;]{0,60}?\besophag"
+     r"|\b(?:enteric|feeding|nasogastric|orogastric|ng|og|dobhoff)\s+tube\b[^.;]{0,60}?\b(?:airway|bronch\w*|trachea|pleural\s+space)\b"
+     r"|\b(?:tube|catheter|line)\b[^.;]{0,60}?\bshould\s+be\s+(?:withdrawn|retracted|advanced|repositioned)"
+     r"|\brecommend\s+(?:withdraw|retract|advanc|reposition)\w*\b"),
+]
+
+# (literal, category, direction, regex pattern or None, max scope in tokens or None)
+CONTEXT_RULES: list[tuple[str, str, str, str | None, int | None]] = [
+    ("cannot be excluded", "POSSIBLE_EXISTENCE", "BACKWARD",
+     r"\b(?:can\s*not|can't|cannot|could\s+not|not)\s+be\s+(?:entirely\s+|completely\s+)?(?:excluded|ruled\s+out)\b", None),
+    ("may represent", "POSSIBLE_EXISTENCE", "FORWARD",
+     r"\b(?:may|might|could)\s+(?:represent|reflect|be\s+due\s+to|indicate|be)\b", None),
+    ("versus", "POSSIBLE_EXISTENCE", "BIDIRECTIONAL", r"\b(?:versus|vs\.?)(?=\s)|(?<=\w)/(?=\w)", 4),
+    ("differential", "POSSIBLE_EXISTENCE", "FORWARD", r"\bdifferential\s+(?:diagnosis\s+)?(?:includes?|considerations?)\b", None),
+    ("likely", "POSSIBLE_EXISTENCE", "FORWARD", r"\b(?:likely|probable|probably|questionable|equivocal|suggest(?:s|ing)?)\b", None),
+    ("or", "POSSIBLE_EXISTENCE", "BIDIRECTIONAL", r"\bor\b(?=\s+(?:early\s+)?(?:pneumonia|atelectasis|infection|aspiration))", 3),
+    ("no evidence of", "NEGATED_EXISTENCE", "FORWARD", r"\b(?:no|without)\s+(?:\w+\s+){0,2}evidence\s+(?:of|for)\b", None),
+    ("free of", "NEGATED_EXISTENCE", "FORWARD", r"\bfree\s+of\b", None),
+    ("removed", "NEGATED_EXISTENCE", "BACKWARD", r"\b(?:has\s+been\s+|have\s+been\s+|was\s+|were\s+)?removed\b", None),
+    ("has resolved", "RESOLVED", "BACKWARD", r"\b(?:has|have)\s+(?:now\s+)?resolved\b|\bresolved\b|\bno\s+longer\s+(?:seen|visible|present)\b", None),
+    ("resolution of", "RESOLVED", "FORWARD", r"\b(?:resolution|resolved|interval\s+resolution)\s+of\b", None),
+    ("unchanged", "NOT_NEW", "BIDIRECTIONAL",
+     r"\b(?:unchanged|stable|similar|chronic|old|healed|healing|remote|persistent|residual|known|again\s+(?:seen|noted)"
+     r"|decreas(?:ed|ing)|improv(?:ed|ing)|smaller|resolving|expected|post[\s\-]?operative|postsurgical|post[\s\-]?surgical)\b", None),
+]
