@@ -1,0 +1,34 @@
+"""FHIR R4: DiagnosticReport in (-> RadiologyReport); Observation, Device, Provenance and transaction Bundle out."""
+
+from adapters.fhir.errors import FhirInputError, Issue, operation_outcome
+from adapters.fhir.inbound import report_from_diagnostic_report, reports_from_resource
+from adapters.fhir.outbound import (
+    RULES_IDENTITY,
+    critical_observation,
+    device_for,
+    follow_up_observation,
+    merge_transactions,
+    observation_for,
+    observations_for,
+    provenance_for,
+    source_reference,
+    transaction_bundle,
+)
+
+__all__ = [
+    "FhirInputError",
+    "Issue",
+    "RULES_IDENTITY",
+    "critical_observation",
+    "device_for",
+    "follow_up_observation",
+    "merge_transactions",
+    "observation_for",
+    "observations_for",
+    "operation_outcome",
+    "provenance_for",
+    "report_from_diagnostic_report",
+    "reports_from_resource",
+    "source_reference",
+    "transaction_bundle",
+]

@@ -1,0 +1,505 @@
+"""FHIR R4 DiagnosticReport (alone or in a Bundle) -> RadiologyReport.
+
+The structure is checked with fhir.resources' R4B models (the nearest to R4 4.0.1 the
+library ships, see spec §3), after R5-only elements are set aside so that R5 senders
+are tolerated. What fhir.resources does not check (required code bindings, strict
+base64) is checked here. Any fault becomes a FhirInputError naming its place.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import codecs
+import hashlib
+import json
+import re
+from datetime import datetime
+from html.parser import HTMLParser
+from typing import Any, get_args
+
+from fhir.resources.R4B.diagnosticreport import DiagnosticReport
+from pydantic import TypeAdapter, ValidationError
+
+from adapters.fhir import codes
+from adapters.fhir.errors import FhirInputError, Issue, IssueCode
+from adapters.sections import HEADINGS, split_sections
+from models.types import RadiologyReport, ReportStatus
+
+__all__ = ["reports_from_resource", "report_from_diagnostic_report", "html_to_text", "canonical_hash"]
+
+_STATUSES: frozenset[str] = frozenset(get_args(ReportStatus))
+_R5_STATUS = {"modified": "amended"}
+# Elements R5 added to DiagnosticReport / Attachment; R4B's models reject them, we ignore them.
+_R5_ONLY_DR = ("study", "note", "supportingInfo", "composition")
+_R5_ONLY_ATTACHMENT = ("height", "width", "frames", "duration", "pages")
+_BUNDLE_TYPES = frozenset({"document", "message", "transaction", "transaction-response", "batch",
+                           "batch-response", "history", "searchset", "collection"})
+# FHIR base64Binary: base64 alphabet with optional white space (R4 regex `(\s*([0-9a-zA-Z\+\=]){4}\s*)+`
+# plus '/', which the regex forgets but every encoder emits).
+_BASE64 = re.compile(r"^[A-Za-z0-9+/=\s]*$")
+_DATETIME = TypeAdapter(datetime)
+
+
+def canonical_hash(resource: dict[str, Any]) -> str:
+    """sha256 of the resource's canonical JSON (sorted keys, no white space)."""
+    raw = json.dumps(resource, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+    return hashlib.sha256(raw.encode("utf-8")).hexdigest()
+
+
+def reports_from_resource(resource: dict[str, Any]) -> list[RadiologyReport]:
+    """The radiology reports in a DiagnosticReport or a Bundle of them (other entries are skipped)."""
+    if not isinstance(resource, dict):
+        raise FhirInputError("The body is not a FHIR resource (a JSON object).", code="structure")
+    kind = resource.get("resourceType")
+    if kind == "DiagnosticReport":
+        return [report_from_diagnostic_report(resource)]
+    if kind == "Bundle":
+        return _reports_from_bundle(resource)
+    if kind is None:
+        raise FhirInputError(Issue(code="required", expression="resourceType", diagnostics="resourceType is missing"))
+    shown = kind if isinstance(kind, str) and len(kind) <= 64 and kind.isalnum() else "(not a resource type)"
+    raise FhirInputError(Issue(code="not-supported", expression="resourceType",
+                               diagnostics=f"Expected a DiagnosticReport or a Bundle of them, got {shown}"))
+
+
+def _reports_from_bundle(bundle: dict[str, Any]) -> list[RadiologyReport]:
+    issues: list[Issue] = []
+    btype = bundle.get("type")
+    if btype is None:
+        issues.append(Issue(code="required", expression="Bundle.type", diagnostics="Bundle.type is required"))
+    elif btype not in _BUNDLE_TYPES:
+        issues.append(Issue(code="value", expression="Bundle.type", diagnostics="Bundle.type is not a bundle-type code"))
+    entries = bundle.get("entry", [])
+    if not isinstance(entries, list):
+        issues.append(Issue(code="structure", expression="Bundle.entry", diagnostics="Bundle.entry must be an array"))
+        entries = []
+    index: dict[str, dict[str, Any]] = {}
+    for entry in entries:
+        if isinstance(entry, dict) and isinstance(entry.get("resource"), dict):
+            res = entry["resource"]
+            if isinstance(entry.get("fullUrl"), str):
+                index[entry["fullUrl"]] = res
+            if isinstance(res.get("resourceType"), str) and isinstance(res.get("id"), str):
+                index[f"{res['resourceType']}/{res['id']}"] = res
+    reports: list[RadiologyReport] = []
+    for i, entry in enumerate(entries):
+        where = f"Bundle.entry[{i}]"
+        if not isinstance(entry, dict):
+            issues.append(Issue(code="structure", expression=where, diagnostics="a Bundle entry must be an object"))
+            continue
+        res = entry.get("resource")
+        if res is None:
+            continue
+        if not isinstance(res, dict):
+            issues.append(Issue(code="structure", expression=f"{where}.resource", diagnostics="must be a resource"))
+            continue
+        if res.get("resourceType") != "DiagnosticReport":
+            continue
+        try:
+            reports.append(report_from_diagnostic_report(res, path=f"{where}.resource", index=index))
+        except FhirInputError as exc:
+            issues.extend(exc.issues)
+    if issues:
+        raise FhirInputError(issues)
+    return reports
+
+
+def report_from_diagnostic_report(
+    dr: dict[str, Any], *, path: str = "DiagnosticReport", index: dict[str, dict[str, Any]] | None = None
+) -> RadiologyReport:
+    """One DiagnosticReport -> RadiologyReport; `index` resolves references inside a Bundle."""
+    if not isinstance(dr, dict) or dr.get("resourceType") != "DiagnosticReport":
+        raise FhirInputError(Issue(code="invalid", expression=path, diagnostics="not a DiagnosticReport"))
+    r4 = _as_r4(dr)
+    issues = _base64_issues(r4, path)
+    issues += _structure_issues(r4, path, skip={i.expression for i in issues})
+    status = r4.get("status")
+    if isinstance(status, str) and status not in _STATUSES:
+        issues.append(Issue(code="value", expression=f"{path}.status",
+                            diagnostics="status is not a diagnostic-report-status code"))
+    if issues:
+        raise FhirInputError(issues)
+    index = index or {}
+    sections = _text_sections(r4, path, index)
+    source_hash = canonical_hash(dr)
+    identifiers = [i for i in r4.get("identifier", []) if isinstance(i.get("value"), str)]
+    accession = _accession(identifiers)
+    report_id = r4.get("id") or (identifiers[0]["value"] if identifiers else f"fhir-{source_hash[:16]}")
+    code = r4.get("code", {})
+    codings = [c for c in code.get("coding", []) if isinstance(c, dict)]
+    procedure = code.get("text") or next((c["display"] for c in codings if c.get("display")), None)
+    procedure = procedure or sections.pop("procedure", None)
+    effective = r4.get("effectiveDateTime") or (r4.get("effectivePeriod") or {}).get("start")
+    return RadiologyReport(
+        report_id=report_id,
+        patient_id=_patient_id(r4.get("subject"), index),
+        accession=accession,
+        modality=_modality(r4),
+        procedure=procedure,
+        procedure_code=next((c["code"] for c in codings if c.get("code")), None),
+        status=status,
+        effective=_when(effective),
+        issued=_when(r4.get("issued")),
+        findings=sections.get("findings"),
+        impression=sections.get("impression"),
+        addendum=sections.get("addendum"),
+        source_format="fhir",
+        source_hash=source_hash,
+    )
+
+
+# ---- structure -------------------------------------------------------------------------
+
+
+def _as_r4(dr: dict[str, Any]) -> dict[str, Any]:
+    """A shallow copy with R5-only elements set aside and R5 status codes mapped onto R4's."""
+    out = {k: v for k, v in dr.items() if k not in _R5_ONLY_DR}
+    if isinstance(out.get("status"), str):
+        out["status"] = _R5_STATUS.get(out["status"], out["status"])
+    forms = out.get("presentedForm")
+    if isinstance(forms, list):
+        out["presentedForm"] = [
+            {k: v for k, v in f.items() if k not in _R5_ONLY_ATTACHMENT} if isinstance(f, dict) else f for f in forms
+        ]
+    return out
+
+
+def _base64_issues(dr: dict[str, Any], path: str) -> list[Issue]:
+    """Strict base64 check: the library's decoder drops stray characters and could decode garbage."""
+    forms = dr.get("presentedForm")
+    if not isinstance(forms, list):
+        return []
+    issues = []
+    for i, form in enumerate(forms):
+        data = form.get("data") if isinstance(form, dict) else None
+        if isinstance(data, str) and _decode_base64(data) is None:
+            issues.append(Issue(code="value", expression=f"{path}.presentedForm[{i}].data",
+                                diagnostics="presentedForm data is not valid base64"))
+    return issues
+
+
+def _decode_base64(data: str) -> bytes | None:
+    if not _BASE64.match(data):
+        return None
+    try:
+        return base64.b64decode("".join(data.split()), validate=True)
+    except (binascii.Error, ValueError):
+        return None
+
+
+def _structure_issues(dr: dict[str, Any], path: str, skip: set[str | None]) -> list[Issue]:
+    try:
+        DiagnosticReport.model_validate(dr)
+    except ValidationError as exc:
+        issues, skipped = [], False
+        for err in exc.errors(include_input=False, include_url=False):
+            where = _fhirpath(path, err.get("loc", ()))
+            if where in skip:
+                skipped = True
+                continue
+            kind = str(err.get("type", ""))
+            code: IssueCode = "required" if "missing" in kind else "structure" if "extra" in kind else "value"
+            msg = "unknown element" if code == "structure" else str(err.get("msg", "invalid"))[:200]
+            issues.append(Issue(code=code, expression=where, diagnostics=msg))
+        if issues or skipped:
+            return issues
+        return [Issue(code="invalid", expression=path, diagnostics="not a valid DiagnosticReport")]
+    except (TypeError, ValueError, KeyError, AttributeError, RecursionError) as exc:
+        # fhir.resources raises plain errors on some malformed shapes (e.g. non-string keys).
+        return [Issue(code="structure", expression=path, diagnostics=f"not a valid DiagnosticReport ({type(exc).__name__})")]
+    return []
+
+
+def _fhirpath(base: str, loc: tuple[Any, ...]) -> str:
+    out = base
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif isinstance(part, str) and re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", part):
+            out += f".{part.removesuffix('__ext')}"
+    return out
+
+
+# ---- text --------------------------------------------------------------------------------
+
+
+def _text_sections(dr: dict[str, Any], path: str, index: dict[str, dict[str, Any]]) -> dict[str, str]:
+    """Findings/impression/addendum (and an EXAM: procedure) from the best text source.
+
+    Order: presentedForm text/plain, then text/html; the findings and impression
+    Observations in `result`; the narrative text.div; `conclusion` fills a missing impression.
+    """
+    text, issues = _presented_text(dr, path)
+    out: dict[str, str] = {}
+    if text is not None:
+        out = _split(text)
+    if not out.get("findings") and not out.get("impression"):
+        out = _observation_sections(dr, index) or out
+    if not out.get("findings") and not out.get("impression"):
+        div = (dr.get("text") or {}).get("div")
+        if isinstance(div, str):
+            out = _split(html_to_text(div))
+    conclusion = dr.get("conclusion")
+    if not out.get("impression") and isinstance(conclusion, str) and conclusion.strip():
+        out["impression"] = conclusion.strip()
+    if not out.get("findings") and not out.get("impression"):
+        raise FhirInputError(issues or [Issue(
+            code="required", expression=f"{path}.presentedForm",
+            diagnostics="no report text: none in presentedForm, result Observations, text.div or conclusion")])
+    return out
+
+
+def _presented_text(dr: dict[str, Any], path: str) -> tuple[str | None, list[Issue]]:
+    forms = dr.get("presentedForm") or []
+    issues: list[Issue] = []
+    found: dict[str, str] = {}
+    for i, form in enumerate(forms):
+        media, params = _content_type(form.get("contentType"))
+        kind = "plain" if media in ("text/plain", "text/markdown") else "html" if media in (
+            "text/html", "application/xhtml+xml") else None
+        if kind is None or kind in found:
+            continue
+        data = form.get("data")
+        if not isinstance(data, str):
+            if form.get("url"):
+                issues.append(Issue(code="not-supported", expression=f"{path}.presentedForm[{i}].url",
+                                    diagnostics="attachments by url are not fetched; send the data inline"))
+            continue
+        raw = _decode_base64(data) or b""
+        charset = params.get("charset", "utf-8").strip("\"'").lower()
+        try:
+            codecs.lookup(charset)
+        except LookupError:
+            issues.append(Issue(code="not-supported", expression=f"{path}.presentedForm[{i}].contentType",
+                                diagnostics="unknown charset"))
+            continue
+        try:
+            text = raw.decode("utf-8-sig" if codecs.lookup(charset).name == "utf-8" else charset)
+        except UnicodeDecodeError:
+            issues.append(Issue(code="value", expression=f"{path}.presentedForm[{i}].data",
+                                diagnostics=f"presentedForm data is not valid {charset} text"))
+            continue
+        found[kind] = text if kind == "plain" else html_to_text(text)
+    if "plain" in found:
+        return found["plain"], issues
+    return found.get("html"), issues
+
+
+def _content_type(value: Any) -> tuple[str, dict[str, str]]:
+    if not isinstance(value, str):
+        return "", {}
+    media, *rest = value.split(";")
+    params = {}
+    for p in rest:
+        key, _, val = p.partition("=")
+        params[key.strip().lower()] = val.strip()
+    return media.strip().lower(), params
+
+
+def _split(text: str) -> dict[str, str]:
+    """Sections by heading; a multi-line EXAM block keeps only its first line as the procedure."""
+    s = split_sections(text)
+    out = {k: v for k, v in s.as_dict().items() if v}
+    proc = out.pop("procedure", None)
+    if proc:
+        first, _, rest = proc.partition("\n")
+        out["procedure"] = first.strip()
+        if rest.strip():
+            out["findings"] = rest.strip() + ("\n" + out["findings"] if out.get("findings") else "")
+    return out
+
+
+def _observation_sections(dr: dict[str, Any], index: dict[str, dict[str, Any]]) -> dict[str, str]:
+    contained = {f"#{c['id']}": c for c in dr.get("contained", []) if isinstance(c.get("id"), str)}
+    parts: dict[str, list[str]] = {}
+    wanted = {codes.LOINC_FINDINGS: "findings", codes.LOINC_IMPRESSION: "impression", codes.LOINC_ADDENDUM: "addendum"}
+    for ref in dr.get("result", []):
+        target = ref.get("reference") if isinstance(ref, dict) else None
+        if not isinstance(target, str):
+            continue
+        obs = contained.get(target) or index.get(target) or index.get("/".join(target.split("/")[-2:]))
+        if not obs or obs.get("resourceType") != "Observation" or not isinstance(obs.get("valueString"), str):
+            continue
+        for c in (obs.get("code") or {}).get("coding", []):
+            if isinstance(c, dict) and c.get("system") == codes.LOINC and c.get("code") in wanted:
+                parts.setdefault(wanted[c["code"]], []).append(obs["valueString"].strip())
+                break
+    return {k: "\n".join(v) for k, v in parts.items() if any(v)}
+
+
+class _TextExtractor(HTMLParser):
+    """XHTML -> text lines: block elements end lines, <br/> breaks them, headings are marked.
+
+    The standard library's parser is enough here: narrative is well-formed XHTML and we
+    only need its text and line structure, not a DOM.
+    """
+
+    _BLOCK = frozenset({"p", "div", "li", "tr", "table", "ul", "ol", "pre", "blockquote", "section",
+                        "h1", "h2", "h3", "h4", "h5", "h6", "hr", "dt", "dd", "caption", "thead", "tbody"})
+    _SKIP = frozenset({"script", "style", "head", "title"})
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.lines: list[tuple[str, bool]] = []
+        self._buf: list[str] = []
+        self._heading = 0
+        self._skip = 0
+        self._pre = 0
+
+    def _flush(self) -> None:
+        text = "".join(self._buf)
+        text = text if self._pre else re.sub(r"\s+", " ", text)
+        for ln in text.split("\n"):
+            if ln.strip():
+                self.lines.append((ln.strip(), self._heading > 0))
+        self._buf = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in self._SKIP:
+            self._skip += 1
+        elif tag == "br":
+            self._buf.append("\n" if self._pre else "\x00")
+        elif tag in self._BLOCK:
+            self._flush_with_breaks()
+            if tag in ("h1", "h2", "h3", "h4", "h5", "h6"):
+                self._heading += 1
+            if tag == "pre":
+                self._pre += 1
+
+    def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.handle_starttag(tag, attrs)
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in self._SKIP:
+            self._skip = max(0, self._skip - 1)
+        elif tag in self._BLOCK:
+            self._flush_with_breaks()
+            if tag in ("h1", "h2", "h3", "h4", "h5", "h6"):
+                self._heading = max(0, self._heading - 1)
+            if tag == "pre":
+                self._pre = max(0, self._pre - 1)
+
+    def handle_data(self, data: str) -> None:
+        if not self._skip:
+            self._buf.append(data)
+
+    def _flush_with_breaks(self) -> None:
+        # <br/> was kept as \x00 so white-space collapsing cannot eat it; now it ends a line.
+        pieces = "".join(self._buf).split("\x00")
+        for piece in pieces:
+            self._buf = [piece]
+            self._flush()
+        self._buf = []
+
+    def close(self) -> None:
+        super().close()
+        self._flush_with_breaks()
+
+
+def html_to_text(markup: str) -> str:
+    """Plain text of (X)HTML narrative, one line per block or <br/>.
+
+    Leading headings that are not section headings (the exam title) are dropped; a
+    heading naming a section ("Findings") becomes "Findings:" so the section splitter sees it.
+    """
+    parser = _TextExtractor()
+    parser.feed(markup)
+    parser.close()
+    out: list[str] = []
+    for text, is_heading in parser.lines:
+        name = text.rstrip(":").strip().lower()
+        if is_heading and name in HEADINGS:
+            out.append(text if text.endswith(":") else f"{text}:")
+        elif is_heading and not out:
+            continue
+        else:
+            out.append(text)
+    return "\n".join(out)
+
+
+# ---- identity, patient, modality, time -------------------------------------------------
+
+
+def _accession(identifiers: list[dict[str, Any]]) -> str | None:
+    for ident in identifiers:
+        typ = ident.get("type") or {}
+        if any(isinstance(c, dict) and c.get("code") == "ACSN" for c in typ.get("coding", [])):
+            return ident["value"]
+    for ident in identifiers:
+        if "accession" in str(ident.get("system", "")).lower():
+            return ident["value"]
+    return identifiers[0]["value"] if identifiers else None
+
+
+_PATIENT_REF = re.compile(r"(?:^|/)Patient/([A-Za-z0-9\-.]{1,64})(?:/_history/[^/]+)?$")
+
+
+def _patient_id(subject: Any, index: dict[str, dict[str, Any]]) -> str | None:
+    if not isinstance(subject, dict) or not isinstance(subject.get("reference"), str):
+        return None
+    ref = subject["reference"]
+    m = _PATIENT_REF.search(ref)
+    if m:
+        return m.group(1)
+    target = index.get(ref)
+    if target and target.get("resourceType") == "Patient" and isinstance(target.get("id"), str):
+        return target["id"]
+    return None
+
+
+_V2_0074 = {"CT": "CT", "NMR": "MR", "MR": "MR", "MRI": "MR", "RUS": "US", "US": "US", "VUS": "US", "OUS": "US",
+            "CUS": "US", "MG": "MG", "NMS": "NM", "PET": "PT", "PT": "PT", "CR": "CR", "DX": "DX"}
+_DICOM = frozenset({"CT", "MR", "US", "MG", "CR", "DX", "PT", "NM", "XA", "RF", "OT"})
+# Words in procedure names, most specific first: PET/CT is PET, "MG ... W/ US" is mammography.
+_WORDS: tuple[tuple[str, frozenset[str]], ...] = (
+    ("PT", frozenset({"PET", "PT"})),
+    ("MG", frozenset({"MG", "MAMMO", "MAMMOGRAM", "MAMMOGRAPHY", "TOMOSYNTHESIS"})),
+    ("CT", frozenset({"CT", "CTA", "CAT"})),
+    ("MR", frozenset({"MR", "MRI", "MRA", "MRCP"})),
+    ("US", frozenset({"US", "ULTRASOUND", "SONOGRAPHY", "SONOGRAM", "DOPPLER", "ECHO"})),
+    ("CR", frozenset({"CR"})),
+    ("DX", frozenset({"DX"})),
+    ("XR", frozenset({"XR", "RADIOGRAPH", "RADIOGRAPHY", "XRAY", "RX"})),
+)
+
+
+def _modality(dr: dict[str, Any]) -> str | None:
+    """DICOM modality from coded category/code, else from words of the procedure name."""
+    concepts = [dr.get("code") or {}, *(dr.get("category") or [])]
+    for cc in concepts:
+        for c in cc.get("coding", []) if isinstance(cc, dict) else []:
+            if not isinstance(c, dict):
+                continue
+            if c.get("system") == codes.DICOM_DCM and c.get("code") in _DICOM:
+                return c["code"]
+            if c.get("system") == codes.V2_0074 and c.get("code") in _V2_0074:
+                return _V2_0074[c["code"]]
+    texts = []
+    for cc in concepts:
+        if isinstance(cc, dict):
+            texts.append(str(cc.get("text") or ""))
+            texts += [str(c.get("display") or "") for c in cc.get("coding", []) if isinstance(c, dict)]
+    words = set(re.findall(r"[A-Z]+", " ".join(texts).upper().replace("X-RAY", "XRAY")))
+    for modality, cues in _WORDS:
+        if words & cues:
+            if modality == "XR":
+                # Plain radiographs: portable studies are computed radiography (CR) in most
+                # departments, fixed-room studies digital radiography (DX).
+                return "CR" if "PORTABLE" in words else "DX"
+            return modality
+    return None
+
+
+def _when(value: Any) -> datetime | None:
+    """FHIR dateTime/instant -> datetime; a partial date (YYYY, YYYY-MM) becomes its first day."""
+    if not isinstance(value, str):
+        return None
+    if re.fullmatch(r"\d{4}", value):
+        value += "-01-01"
+    elif re.fullmatch(r"\d{4}-\d{2}", value):
+        value += "-01"
+    try:
+        return _DATETIME.validate_python(value)
+    except ValidationError:
+        return None
