@@ -59,8 +59,10 @@ _LF_BEFORE_SEGMENT = re.compile(rb"\n(?=[A-Z][A-Z0-9]{2}[^A-Za-z0-9\s]|\s*$)")
 
 
 def normalise(raw: bytes) -> bytes:
-    """Strip MLLP framing, NULs and surrounding blanks; CRLF and segment-ending LF -> CR."""
+    """Strip MLLP framing, a UTF-8 BOM, NULs and surrounding blanks; CRLF and segment-ending LF -> CR."""
     data = unframe(raw).strip(_STRIP)
+    if data.startswith(b"\xef\xbb\xbf"):  # a UTF-8 byte order mark some Windows tools write
+        data = data[3:].lstrip(_STRIP)
     data = _fix_line_ends(data, _LF_BEFORE_SEGMENT)
     # Blank segments (CR CR) carry nothing; engines drop them too.
     while b"\r\r" in data:

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from adapters.hl7 import Hl7Error, frame, modality, normalise, parse_dtm, parse_oru, peek_header
+from adapters.hl7 import Hl7Error, frame, modality, normalise, parse_dtm, parse_oru, peek_header, unframe
 
 
 def test_dev_messages(good_hl7: str, hl7_dir: Path, dev_reports: dict[str, dict[str, Any]], load_expected: Any) -> None:
@@ -272,3 +272,21 @@ def test_parse_dtm() -> None:
     )
     assert parse_dtm("20251340") is None
     assert parse_dtm("yesterday") is None
+
+
+def test_mllp_helpers_and_bom() -> None:
+    framed = frame(EX_C)
+    assert framed.startswith(b"\x0b") and framed.endswith(b"\x1c\r")
+    assert unframe(framed) == EX_C.encode() and unframe(b"no frame") == b"no frame"
+    assert parse_oru(b"\xef\xbb\xbf" + EX_C.encode()).reports[0].accession == "MR2505190044"
+
+
+def test_accept_ack_wanted() -> None:
+    header = parse_oru(EX_C.encode()).header  # MSH-15 AL, MSH-16 NE
+    assert header.enhanced_mode and header.wants_accept_ack(error=False) and header.wants_accept_ack(error=True)
+    er = header.model_copy(update={"accept_ack_type": "ER"})
+    assert not er.wants_accept_ack(error=False) and er.wants_accept_ack(error=True)
+    never = header.model_copy(update={"accept_ack_type": "NE"})
+    assert not never.wants_accept_ack(error=True)
+    original = header.model_copy(update={"accept_ack_type": "", "app_ack_type": ""})
+    assert not original.enhanced_mode and original.wants_accept_ack(error=False)
