@@ -10,6 +10,7 @@ scopes inside the sentence and gives exact offsets into report.text().
 
 from __future__ import annotations
 
+import re
 import threading
 from dataclasses import dataclass
 
@@ -80,31 +81,45 @@ def pipeline():  # noqa: ANN201 - spaCy Language; the import stays lazy for a ch
     return _nlp
 
 
+# "Lungs: no consolidation": ConText's ": no" rule looks backward at the heading and stops
+# there, so the text after a short heading is also read on its own.
+_HEADING = re.compile(r"^(?:\d+[.)]\s*)?[A-Za-z][A-Za-z /&-]{0,30}:\s+(?=\S)")
+
+
+def _read(nlp, sentence: str, offset: int) -> list[Mention]:  # noqa: ANN001 - spaCy Language
+    out = []
+    for ent in nlp(sentence).ents:
+        cats = {mod.category for mod in ent._.modifiers}
+        out.append(
+            Mention(
+                label=ent.label_,
+                text=ent.text,
+                start=offset + ent.start_char,
+                end=offset + ent.end_char,
+                negated="NEGATED_EXISTENCE" in cats,
+                uncertain="POSSIBLE_EXISTENCE" in cats or "HYPOTHETICAL" in cats,
+                historical="HISTORICAL" in cats,
+                not_new="NOT_NEW" in cats,
+                resolved="RESOLVED" in cats,
+            )
+        )
+    return out
+
+
 def mentions(text: str, *, skip_history: bool = True) -> list[Mention]:
     """All target mentions in `text`, sentence by sentence; history/indication lines skipped."""
     nlp = pipeline()
-    spans = sentence_spans(text)
     out: list[Mention] = []
-    line_starts = {0} | {i + 1 for i, c in enumerate(text) if c == "\n"}
-    history_lines = {s for s in line_starts if HISTORY_LINE.match(text[s : text.find("\n", s) if "\n" in text[s:] else len(text)])}
-    for a, b in spans:
+    for a, b in sentence_spans(text):
         line_start = text.rfind("\n", 0, a) + 1
-        if skip_history and line_start in history_lines:
+        line_end = text.find("\n", a)
+        if skip_history and HISTORY_LINE.match(text[line_start : len(text) if line_end < 0 else line_end]):
             continue
-        doc = nlp(text[a:b])
-        for ent in doc.ents:
-            cats = {mod.category for mod in ent._.modifiers}
-            out.append(
-                Mention(
-                    label=ent.label_,
-                    text=ent.text,
-                    start=a + ent.start_char,
-                    end=a + ent.end_char,
-                    negated="NEGATED_EXISTENCE" in cats,
-                    uncertain="POSSIBLE_EXISTENCE" in cats or "HYPOTHETICAL" in cats,
-                    historical="HISTORICAL" in cats,
-                    not_new="NOT_NEW" in cats,
-                    resolved="RESOLVED" in cats,
-                )
-            )
+        sentence = text[a:b]
+        found = _read(nlp, sentence, a)
+        head = _HEADING.match(sentence)
+        if head:
+            cut = a + head.end()
+            found = [m for m in found if m.start < cut] + _read(nlp, sentence[head.end() :], cut)
+        out.extend(found)
     return out

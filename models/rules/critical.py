@@ -26,6 +26,7 @@ _SHIFT = re.compile(r"\b(?:mediastin\w*|trachea\w*|heart)\b[^.]{0,60}\bshift(?:e
                     r"|\bmediastinal\s+shift\b", re.IGNORECASE)
 _DIAPHRAGM = re.compile(r"\b(?:hemi)?diaphragm\w*\b[^.]{0,40}\b(?:depress|flatten|invert)\w*|\b(?:depress|flatten|invert)\w*\s+"
                         r"(?:of\s+the\s+)?(?:\w+\s+)?(?:hemi)?diaphragm", re.IGNORECASE)
+_PE_NOT_FINDING = re.compile(r"\s*(?:protocol|study|ct|cta|exam)\b", re.IGNORECASE)
 _AORTIC = re.compile(r"\baort", re.IGNORECASE)
 
 
@@ -43,6 +44,8 @@ def critical_findings(text: str) -> list[CriticalFinding]:
         if m.negated or m.resolved or m.uncertain or m.historical or m.not_new:
             continue
         sentence = next((text[a:b] for a, b in spans if a <= m.start < b), "")
+        if m.text == "PE" and _PE_NOT_FINDING.match(text, m.end):
+            continue
         if term == "aortic dissection" and m.text.lower().startswith("intimal") and not _AORTIC.search(sentence):
             continue
         ev = evidence_at(text, m.start, m.end)

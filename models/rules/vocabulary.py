@@ -20,8 +20,8 @@ _DEV = (
     r"balloon\s+pump|\bvad\b|\becmo\b\s+cannula|cannula"
 )
 
-# (literal, category, regex pattern or None for the literal itself)
-TARGET_RULES: list[tuple[str, str, str | None]] = [
+# (literal, category, regex or spaCy token pattern, or None for the literal itself)
+TARGET_RULES: list[tuple[str, str, str | list[dict[str, str]] | None]] = [
     ("atelectasis", "atelectasis", r"\batelecta(?:sis|ses|tic)\b|\b(?:lung|lobar|lobe|segmental)\s+collapse\b"
                                    r"|\bcollapse\s+of\s+the\s+(?:\w+\s+){0,3}(?:lung|lobe)\b|\bcollapsed\s+(?:\w+\s+)?(?:lung|lobe)\b"),
     ("cardiomegaly", "cardiomegaly", r"\bcardiomegaly\b|\benlarged\s+(?:heart|cardiac\s+silhouette)\b"
@@ -60,8 +60,9 @@ TARGET_RULES: list[tuple[str, str, str | None]] = [
      r"(?:\w+\s+){0,2}?(?:hemorrhage|haemorrhage|hematoma|haematoma|bleed)s?\b|\bhemorrhagic\s+(?:stroke|contusion|transformation)\b"
      r"|\b(?-i:ICH|SAH|SDH|EDH)\b|\b(?:intracranial\s+)?hemorrhage\s+in\s+the\s+(?:\w+\s+){0,2}(?:lobe|ganglia|thalamus|cerebellum|pons)"),
     ("pulmonary embolism", "CRIT:pulmonary embolism",
-     r"\bpulmonary\s+(?:arterial\s+)?embol(?:ism|us|i)\b|\b(?:saddle\s+)?embol(?:us|i)\s+in\s+the\s+(?:\w+\s+){0,4}pulmonary\s+arter"
-     r"|\b(?-i:PE)\b(?!\s+(?:protocol|study|CT))"),
+     r"\bpulmonary\s+(?:arterial\s+)?embol(?:ism|us|i)\b|\b(?:saddle\s+)?embol(?:us|i)\s+in\s+the\s+(?:\w+\s+){0,4}pulmonary\s+arter"),
+    # A token pattern is case-sensitive: "PE" only in capitals (critical.py drops "PE protocol").
+    ("PE", "CRIT:pulmonary embolism", [{"TEXT": "PE"}]),
     ("free air", "CRIT:free air", r"\bfree\s+(?:intraperitoneal\s+|intra-abdominal\s+|abdominal\s+)?(?:air|gas)\b|\bpneumoperitoneum\b"),
     ("aortic dissection", "CRIT:aortic dissection",
      r"\baortic\s+dissection\b|\bdissection\s+of\s+the\s+(?:\w+\s+){0,2}aorta\b|\b(?:stanford|debakey)\s+type\s+\w+\s+(?:\(\w+\s+\w+\)\s+)?"
@@ -75,8 +76,8 @@ TARGET_RULES: list[tuple[str, str, str | None]] = [
      r"|\brecommend\s+(?:withdraw|retract|advanc|reposition)\w*\b"),
 ]
 
-# (literal, category, direction, regex pattern or None, max scope in tokens or None)
-CONTEXT_RULES: list[tuple[str, str, str, str | None, int | None]] = [
+# (literal, category, direction, regex or token pattern or None, max scope in tokens or None)
+CONTEXT_RULES: list[tuple[str, str, str, str | list[dict[str, str]] | None, int | None]] = [
     ("cannot be excluded", "POSSIBLE_EXISTENCE", "BACKWARD",
      r"\b(?:can\s*not|can't|cannot|could\s+not|not)\s+be\s+(?:entirely\s+|completely\s+)?(?:excluded|ruled\s+out)\b", None),
     ("may represent", "POSSIBLE_EXISTENCE", "FORWARD",
@@ -86,7 +87,7 @@ CONTEXT_RULES: list[tuple[str, str, str, str | None, int | None]] = [
     ("likely", "POSSIBLE_EXISTENCE", "FORWARD", r"\b(?:likely|probable|probably|questionable|equivocal|suggest(?:s|ing)?)\b", None),
     ("or", "POSSIBLE_EXISTENCE", "BIDIRECTIONAL", r"\bor\b(?=\s+(?:early\s+)?(?:pneumonia|atelectasis|infection|aspiration))", 3),
     ("no evidence of", "NEGATED_EXISTENCE", "FORWARD", r"\b(?:no|without)\s+(?:\w+\s+){0,2}evidence\s+(?:of|for)\b", None),
-    ("free of", "NEGATED_EXISTENCE", "FORWARD", r"\bfree\s+of\b", None),
+    ("free of", "NEGATED_EXISTENCE", "FORWARD", [{"LOWER": "free"}, {"LOWER": "of"}], None),
     ("removed", "NEGATED_EXISTENCE", "BACKWARD", r"\b(?:has\s+been\s+|have\s+been\s+|was\s+|were\s+)?removed\b", None),
     ("has resolved", "RESOLVED", "BACKWARD", r"\b(?:has|have)\s+(?:now\s+)?resolved\b|\bresolved\b|\bno\s+longer\s+(?:seen|visible|present)\b", None),
     ("resolution of", "RESOLVED", "FORWARD", r"\b(?:resolution|resolved|interval\s+resolution)\s+of\b", None),
