@@ -18,7 +18,7 @@ import os
 import re
 import threading
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
@@ -251,7 +251,13 @@ class VerifyResult:
 
 def _rows(session: Session, stmt: Select[Any], batch: int = 1000) -> Iterator[Any]:
     # Core rows streamed in batches: a long trail is never held in memory (nor in the ORM identity map).
-    yield from session.execute(stmt.execution_options(yield_per=batch))
+    # Callers that may stop early wrap this in closing(): an open server-side cursor would block
+    # later statements of the same transaction on PostgreSQL (ALTER TABLE during archive).
+    result = session.execute(stmt.execution_options(yield_per=batch))
+    try:
+        yield from result
+    finally:
+        result.close()
 
 
 def _archive_line_ok(line: dict[str, Any], prev: str) -> str | None:
@@ -310,24 +316,29 @@ def verify(
         ok, seq, reason = verify_archives(session)
         if not ok:
             return broken(seq, reason or "archive broken")
-    for row in _rows(session, select(AuditEvent.__table__).order_by(AuditEvent.seq)):
-        if row.seq != expect_seq:
-            if row.seq < expect_seq:
-                return broken(row.seq, f"row {row.seq} is at or before the archived chain head {start_seq - 1}")
-            return broken(row.seq, f"expected row {expect_seq}, found {row.seq}: rows deleted or inserted out of order")
-        if row.prev_hash != prev:
-            return broken(row.seq, f"row {row.seq} does not link to the row before it (a row before it was "
-                                   "edited, removed or inserted)")
-        if chain_hash(row.prev_hash, row_payload(row)) != row.hash:
-            return broken(row.seq, f"row {row.seq} was edited: its content does not match its hash")
-        if not vouched and row.event_type == AuditArchived.event_type:
-            d = row.detail or {}
-            vouched = d.get("last_seq") == arch.last_seq and d.get("last_hash") == arch.last_hash  # type: ignore[union-attr]
-        if anchor is not None and row.seq == anchor[0]:
-            if row.hash != anchor[1]:
-                return broken(row.seq, f"row {row.seq} does not match the anchor kept outside the database")
-            anchor_seen = True
-        prev, expect_seq, checked = row.hash, expect_seq + 1, checked + 1
+    problem: tuple[int, str] | None = None
+    with closing(_rows(session, select(AuditEvent.__table__).order_by(AuditEvent.seq))) as rows:
+        for row in rows:
+            if row.seq != expect_seq:
+                problem = (row.seq, f"row {row.seq} is at or before the archived chain head {start_seq - 1}"
+                           if row.seq < expect_seq else
+                           f"expected row {expect_seq}, found {row.seq}: rows deleted or inserted out of order")
+            elif row.prev_hash != prev:
+                problem = (row.seq, f"row {row.seq} does not link to the row before it (a row before it was "
+                                    "edited, removed or inserted)")
+            elif chain_hash(row.prev_hash, row_payload(row)) != row.hash:
+                problem = (row.seq, f"row {row.seq} was edited: its content does not match its hash")
+            elif anchor is not None and row.seq == anchor[0] and row.hash != anchor[1]:
+                problem = (row.seq, f"row {row.seq} does not match the anchor kept outside the database")
+            if problem:
+                break
+            if arch is not None and not vouched and row.event_type == AuditArchived.event_type:
+                d = row.detail or {}
+                vouched = d.get("last_seq") == arch.last_seq and d.get("last_hash") == arch.last_hash
+            anchor_seen = anchor_seen or (anchor is not None and row.seq == anchor[0])
+            prev, expect_seq, checked = row.hash, expect_seq + 1, checked + 1
+    if problem:
+        return broken(*problem)
     if not vouched:
         return broken(start_seq, f"archive ending at row {start_seq - 1} has no audit.archived event in the chain")
     if not anchor_seen:
@@ -526,7 +537,7 @@ def fhir_audit_event(row: Any) -> dict[str, Any]:
     subtypes = [{"system": RADLITE_EVENT, "code": row.event_type}]
     if sub:
         subtypes.insert(0, _coding(sub))
-    outcome = str(detail.get("outcome")) if str(detail.get("outcome")) in {"0", "4", "8", "12"} else None
+    outcome = str(detail.get("audit_outcome")) if str(detail.get("audit_outcome")) in {"0", "4", "8", "12"} else None
     agent: dict[str, Any] = {
         "type": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/extra-security-role-type",
                              "code": "humanuser" if row.actor_kind in ("audit-user", "cli") else "dataprocessor"}]},
@@ -667,10 +678,11 @@ def archive(session: Session, *, before: datetime, archive_dir: Path, actor: str
     cutoff = _utc(before)
     rows: list[Any] = []
     # A contiguous prefix of the chain: stop at the first row not older than the cutoff.
-    for row in _rows(session, select(AuditEvent.__table__).order_by(AuditEvent.seq)):
-        if _utc(row.occurred_at) >= cutoff:
-            break
-        rows.append(row)
+    with closing(_rows(session, select(AuditEvent.__table__).order_by(AuditEvent.seq))) as stream:
+        for row in stream:
+            if _utc(row.occurred_at) >= cutoff:
+                break
+            rows.append(row)
     if not rows:
         return None
     first, last = rows[0], rows[-1]
