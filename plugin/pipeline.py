@@ -311,6 +311,8 @@ class Pipeline:
                             detail={"inbound_id": inbound_id, "report_row": row.id, "status": report.status,
                                     "source_hash": report.source_hash},
                         ))
+                if report.status in ("cancelled", "entered-in-error"):
+                    continue  # kept and audited above; there is nothing to analyse or show
                 self.analyse_sync(report, actor=actor)
         except Exception as exc:
             final = attempts >= self.settings.worker_max_attempts
