@@ -222,17 +222,19 @@ _N_FORMS = ["Positive", "Negative", *(f"Positive. N staging: N{i}" for i in (1, 
 _TEXT_GRAMMAR = r"""root ::= [^ \t\n<] [^<]*
 """
 
-_NER_GRAMMAR = r"""root ::= line ("\n" line)*
-line ::= head ": " item ("; " item)*
+# Bounded repetitions: a model that cannot stop still reaches the grammar's end (then only
+# end-of-text is allowed) instead of running to the token limit.
+_NER_GRAMMAR = r"""root ::= line ("\n" line){0,4}
+line ::= head ": " item ("; " item){0,11}
 head ::= "Anatomy" | "Observation (Present)" | "Observation (Absent)" | "Observation (Uncertain)" | "Change"
-item ::= [^;\n<:]+
+item ::= [^;\n<:]{1,40}
 """
 
-_TEMPORAL_GRAMMAR = r"""root ::= line ("\n" line)*
+_TEMPORAL_GRAMMAR = r"""root ::= line ("\n" line){0,7}
 line ::= "- [" tag "] " cue " (related to: " finding ")"
 tag ::= "New Finding" | "Worsened" | "Improved" | "Resolved" | "No Change"
-cue ::= [^\n()\[\]<]+
-finding ::= [^\n()<]+
+cue ::= [^\n()\[\]<]{1,24}
+finding ::= [^\n()<]{1,60}
 """
 
 # ---- evidence ---------------------------------------------------------------------
@@ -363,6 +365,8 @@ class TaskSpec:
     """GBNF for the second try of a "free" task whose first output did not parse."""
     skeleton: tuple[str, ...] = field(default=())
     """Bullet names written into the answer for "skeleton" decoding, in printed order."""
+    line_shaped: bool = False
+    """Free output made of lines the parser checks one by one: a bad first line ends the try early."""
 
     def user_prompt(self, request: TaskRequest) -> str:
         """The USER message: the published template with `{report}` substituted."""
@@ -392,11 +396,12 @@ class TaskSpec:
 
 def _spec(name: TaskName, max_tokens: int, decoding: Decoding, parser: Callable[[str], TaskValue], *,
           labels: tuple[str, ...] | None = None, code: tuple[str, str, str] | None = None,
-          surfaces: tuple[str, ...] = (), grammar: str | None = None, skeleton: tuple[str, ...] = ()) -> TaskSpec:
+          surfaces: tuple[str, ...] = (), grammar: str | None = None, skeleton: tuple[str, ...] = (),
+          line_shaped: bool = False) -> TaskSpec:
     system, fcode, display = code or (LOCAL_CODE_SYSTEM, name.value, name.value.replace("_", " "))
     return TaskSpec(name=name, max_tokens=max_tokens, decoding=decoding, labels=labels, template=_TEMPLATES[name],
                     parser=parser, fhir_system=system, fhir_code=fcode, fhir_display=display,
-                    surfaces=surfaces, grammar=grammar, skeleton=skeleton)
+                    surfaces=surfaces, grammar=grammar, skeleton=skeleton, line_shaped=line_shaped)
 
 
 CATALOG: dict[TaskName, TaskSpec] = {
@@ -410,11 +415,11 @@ CATALOG: dict[TaskName, TaskSpec] = {
         code=(LOINC, "19005-8", "Radiology Imaging study [Impression] (narrative)"), grammar=_TEXT_GRAMMAR,
     ),
     TaskName.temporal_comparison: _spec(
-        TaskName.temporal_comparison, 256, "free", parsers.parse_temporal, grammar=_TEMPORAL_GRAMMAR,
+        TaskName.temporal_comparison, 256, "free", parsers.parse_temporal, grammar=_TEMPORAL_GRAMMAR, line_shaped=True,
         code=(LOCAL_CODE_SYSTEM, "temporal_comparison", "Temporal comparison with prior imaging"),
     ),
     TaskName.radiology_ner: _spec(
-        TaskName.radiology_ner, 256, "free", parsers.parse_entities, grammar=_NER_GRAMMAR,
+        TaskName.radiology_ner, 256, "free", parsers.parse_entities, grammar=_NER_GRAMMAR, line_shaped=True,
         code=(LOCAL_CODE_SYSTEM, "radiology_ner", "Radiology entities"),
     ),
     TaskName.n_staging: _spec(

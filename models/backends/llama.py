@@ -1,0 +1,273 @@
+"""The in-process llama.cpp backend (llama-cpp-python), one `Llama` per model file.
+
+Concurrency: a `Llama` wraps one context and one KV cache and must never be called from
+two threads at once (abetlen/llama-cpp-python#1529), so each loaded file has one lock and
+every task holds it for its whole run. Two roles on the same file (the demo) share one
+`LoadedModel`, hence one lock and one copy of the weights.
+
+Speed choices (see /work/shared/spec/serving.md):
+- `logits_all=False`: only the last position's logits are kept; label tasks read them
+  directly (models/scoring.py) instead of asking for logprobs.
+- Prefix reuse: before each prompt the tokens already in the context are compared with
+  the new prompt and only the differing tail is evaluated. Every RadLite prompt starts
+  with the same ChatML system prefix, so that prefix is evaluated once per model and then
+  reused by every task; a second task on the same input reuses everything up to the
+  task tag. Measured on the demo model (2 cores), this beats saving/loading a state
+  snapshot of the system prefix: `save_state` copies the n_batch x n_vocab scores buffer
+  on every save and restore, while the automatic path costs nothing when the prefix is
+  already in place, which it always is here because all prompts share it.
+- Free tasks: greedy decoding in our own loop (below) so that each token's probability
+  is known without `logits_all`; when the free text does not parse, one more try under
+  the task's GBNF grammar (llama.cpp's grammar sampler) admits only parseable shapes.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import logging
+import math
+import threading
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from models.backends.base import BackendError, build_result
+from models.catalog import TaskSpec
+from models.manifest import ModelEntry
+from models.parsers import ParseError, drop_incomplete_tail
+from models.scoring import VocabIndex, score_labels
+from models.types import ModelIdentity, TaskRequest, TaskResult
+
+__all__ = ["LoadedModel", "LlamaBackend"]
+
+log = logging.getLogger(__name__)
+
+
+class LoadedModel:
+    """One GGUF file loaded with llama-cpp-python, its lock, and the token-level operations we need."""
+
+    def __init__(self, entry: ModelEntry, sha256: str | None) -> None:
+        import llama_cpp  # heavy native import, deferred until a model is actually loaded
+
+        self.path = Path(entry.path or "")
+        self.sha256 = sha256
+        self.lock = threading.RLock()
+        self._llama_cpp = llama_cpp
+        try:
+            self.llm = llama_cpp.Llama(
+                model_path=str(self.path),
+                n_ctx=entry.n_ctx,
+                n_threads=entry.n_threads,
+                n_threads_batch=entry.threads_batch,
+                lora_path=entry.lora_path,
+                lora_scale=entry.lora_scale,
+                logits_all=False,
+                verbose=False,
+            )
+        except (ValueError, RuntimeError, OSError) as exc:
+            raise BackendError(f"model {entry.id}: cannot load {self.path.name}: {exc}") from exc
+        self.n_ctx = self.llm.n_ctx()
+        self.n_vocab = self.llm.n_vocab()
+        self._vocab: VocabIndex | None = None
+        self._closed = False
+
+    # -- LogitModel protocol (models/scoring.py) --
+
+    def logits(self) -> np.ndarray:
+        ptr = self.llm._ctx.get_logits_ith(-1)
+        return np.ctypeslib.as_array(ptr, shape=(self.n_vocab,))
+
+    def feed(self, tokens: Sequence[int]) -> None:
+        if self.llm.n_tokens + len(tokens) > self.n_ctx:
+            raise BackendError(f"{self.path.name}: context of {self.n_ctx} tokens exceeded")
+        self.llm.eval(list(tokens))
+
+    @property
+    def position(self) -> int:
+        return int(self.llm.n_tokens)
+
+    def rewind(self, position: int) -> None:
+        # llama-cpp-python's eval() removes KV entries past n_tokens before decoding.
+        self.llm.n_tokens = position
+
+    # -- helpers --
+
+    @property
+    def vocab(self) -> VocabIndex:
+        """Text of every token (special tokens empty), built on first use."""
+        if self._vocab is None:
+            vocab = self.llm._model.vocab
+            buf = ctypes.create_string_buffer(256)
+            pieces: list[str] = []
+            for tid in range(self.n_vocab):
+                n = self._llama_cpp.llama_token_to_piece(vocab, tid, buf, 256, 0, False)
+                try:
+                    pieces.append(buf.raw[:n].decode("utf-8") if n > 0 else "")
+                except UnicodeDecodeError:
+                    pieces.append("")  # a partial UTF-8 byte never continues an ASCII label
+            self._vocab = VocabIndex(pieces)
+        return self._vocab
+
+    def tokenize(self, text: str, *, special: bool) -> list[int]:
+        return self.llm.tokenize(text.encode("utf-8"), add_bos=False, special=special)
+
+    def prime(self, tokens: list[int]) -> int:
+        """Evaluate a prompt, reusing the longest prefix already in the context; returns tokens evaluated."""
+        if len(tokens) >= self.n_ctx:
+            raise BackendError(f"{self.path.name}: prompt of {len(tokens)} tokens exceeds n_ctx {self.n_ctx}")
+        cached = self.llm.input_ids[: self.llm.n_tokens]
+        k = 0
+        limit = min(len(cached), len(tokens) - 1)  # keep >= 1 token to evaluate: its logits are needed
+        while k < limit and cached[k] == tokens[k]:
+            k += 1
+        self.rewind(k)
+        self.feed(tokens[k:])
+        return len(tokens) - k
+
+    def is_end(self, token: int) -> bool:
+        return bool(self._llama_cpp.llama_vocab_is_eog(self.llm._model.vocab, token))
+
+    def generate(
+        self, max_tokens: int, grammar: str | None, line_ok: Callable[[str], bool] | None = None
+    ) -> tuple[list[int], list[float], bool]:
+        """Greedy tokens after the primed prompt, each token's probability, and whether the limit was hit.
+
+        `line_ok` sees the text up to each completed line; False ends the generation there
+        (the output is already unparseable, so the rest would be wasted decode steps).
+
+        Written here rather than via create_completion because we need each chosen token's
+        probability without logits_all, and llama-cpp-python's logits_processor hook (the
+        only other way) is marked "probably broken" in its source.
+        """
+        sampler = None
+        if grammar is not None:
+            from llama_cpp import LlamaGrammar
+            from llama_cpp._internals import LlamaSampler
+
+            sampler = LlamaSampler()
+            sampler.add_grammar(self.llm._model, LlamaGrammar.from_string(grammar, verbose=False))
+            sampler.add_greedy()
+        out: list[int] = []
+        probs: list[float] = []
+        budget = min(max_tokens, self.n_ctx - self.position)
+        try:
+            while len(out) < budget:
+                logits = self.logits()
+                tok = sampler.sample(self.llm._ctx, -1) if sampler else int(np.argmax(logits))
+                lg = logits.astype(np.float64)
+                m = lg.max()
+                probs.append(float(math.exp(lg[tok] - m) / np.exp(lg - m).sum()))
+                if self.is_end(tok):
+                    return out, probs, False
+                out.append(tok)
+                if line_ok is not None and "\n" in self.vocab.text_of[tok]:
+                    done = self.detokenize(out).rsplit("\n", 1)[0]
+                    if done.strip() and not line_ok(done):
+                        return out, probs, False
+                self.feed([tok])
+            return out, probs, True
+        finally:
+            if sampler is not None:
+                sampler.close()
+
+    def detokenize(self, tokens: list[int]) -> str:
+        return self.llm.detokenize(tokens).decode("utf-8", errors="replace")
+
+    def close(self) -> None:
+        with self.lock:
+            if not self._closed:
+                self.llm.close()
+                self._closed = True
+
+
+def _parses(spec: TaskSpec) -> Callable[[str], bool]:
+    def ok(text: str) -> bool:
+        try:
+            spec.parse(text)
+        except ParseError:
+            return False
+        return True
+
+    return ok
+
+
+class LlamaBackend:
+    """Runs catalog tasks with one manifest entry on a (possibly shared) LoadedModel."""
+
+    def __init__(self, entry: ModelEntry, model: LoadedModel) -> None:
+        self.entry = entry
+        self.model = model
+        self.identity = ModelIdentity(
+            model_id=entry.id, sha256=model.sha256, backend="llama_cpp", role=entry.role, demo=entry.demo
+        )
+
+    def run(self, spec: TaskSpec, request: TaskRequest) -> TaskResult:
+        prompt = spec.prompt(request, think_prefill=self.entry.think_prefill)
+        with self.model.lock:
+            started = time.perf_counter()
+            tokens = self.model.tokenize(prompt, special=True)
+            if spec.decoding == "labels":
+                value, raw, conf, n_prompt, n_gen = self._labels(spec, tokens)
+            elif spec.decoding == "skeleton":
+                value, raw, conf, n_prompt, n_gen = self._skeleton(spec, tokens)
+            else:
+                value, raw, conf, n_prompt, n_gen = self._free(spec, tokens)
+            latency = (time.perf_counter() - started) * 1000.0
+        log.info("task %s model %s input %s: %d+%d tokens, %.0f ms", spec.name.value, self.entry.id,
+                 request.report.content_hash[:12], n_prompt, n_gen, latency)
+        return build_result(spec, request, value, identity=self.identity, prompt=prompt, raw_output=raw,
+                            confidence=conf, tokens_prompt=n_prompt, tokens_generated=n_gen, latency_ms=latency)
+
+    def _labels(self, spec: TaskSpec, tokens: list[int]):  # noqa: ANN202 - internal tuple
+        self.model.prime(tokens)
+        scored = score_labels(self.model, self.model.vocab, spec.surfaces)
+        return spec.parse(scored.surface), scored.surface, scored.probability, len(tokens), len(scored.tokens)
+
+    def _skeleton(self, spec: TaskSpec, tokens: list[int]):  # noqa: ANN202
+        self.model.prime(tokens)
+        n_prompt = len(tokens)
+        pending: list[int] = []
+        lines: list[str] = []
+        logp = 0.0
+        n_gen = 0
+        for i, name in enumerate(spec.skeleton):
+            chunk = self.model.tokenize(spec.skeleton_line(i), special=False)
+            self.model.feed(pending + chunk)
+            n_prompt += len(chunk)
+            scored = score_labels(self.model, self.model.vocab, spec.surfaces)
+            pending = scored.pending
+            n_gen += len(scored.tokens)
+            logp += math.log(max(scored.probability, 1e-12))
+            lines.append(f"- {name}:{scored.surface}")
+        raw = "\n".join(lines)
+        # Confidence of the whole list: geometric mean of the 14 slot probabilities.
+        return spec.parse(raw), raw, math.exp(logp / len(spec.skeleton)), n_prompt, n_gen
+
+    def _free(self, spec: TaskSpec, tokens: list[int]):  # noqa: ANN202
+        first_error: ParseError | None = None
+        n_gen = 0
+        for grammar in (None, spec.grammar):
+            if first_error is not None and grammar is None:
+                break
+            self.model.prime(tokens)
+            check = _parses(spec) if spec.line_shaped and grammar is None else None
+            out, probs, truncated = self.model.generate(spec.max_tokens, grammar, check)
+            n_gen += len(out)
+            raw = self.model.detokenize(out)
+            text = drop_incomplete_tail(spec.name.value, raw) if truncated else raw
+            try:
+                value = spec.parse(text)
+            except ParseError as exc:
+                if first_error is None:
+                    first_error = exc
+                    continue
+                raise exc from first_error
+            conf = math.exp(sum(math.log(max(p, 1e-12)) for p in probs) / max(1, len(probs)))
+            return value, raw, conf, len(tokens), n_gen
+        assert first_error is not None
+        raise first_error
+
+    def close(self) -> None:
+        self.model.close()
