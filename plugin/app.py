@@ -18,6 +18,7 @@ from starlette.concurrency import run_in_threadpool
 from plugin import audit
 from plugin.mllp import MllpServer
 from plugin.pipeline import Pipeline
+from plugin.routes import audit as audit_routes
 from plugin.routes import fhir as fhir_routes
 from plugin.routes import health as health_routes
 from plugin.routes import hl7 as hl7_routes
@@ -92,4 +93,5 @@ def create_app(settings: Settings, *, ensemble: Ensemble | None = None) -> FastA
     app.include_router(health_routes.router)
     app.include_router(hl7_routes.router)
     app.include_router(fhir_routes.router)
+    app.include_router(audit_routes.router)
     return app
