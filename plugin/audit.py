@@ -365,6 +365,7 @@ class AuditFilter(BaseModel):
     event_types: list[str] = Field(default_factory=list, description="Event types, e.g. task.run.")
     since: datetime | None = Field(default=None, description="Events at or after this instant.")
     until: datetime | None = Field(default=None, description="Events before this instant.")
+    max_seq: int | None = Field(default=None, ge=0, description="Events up to this seq (an export's snapshot).")
 
     @field_validator("patient_id", "accession", "report_key", "actor", mode="before")
     @classmethod
@@ -412,6 +413,8 @@ def _filtered(stmt: Select[Any], flt: AuditFilter) -> Select[Any]:
         stmt = stmt.where(AuditEvent.occurred_at >= flt.since)
     if flt.until:
         stmt = stmt.where(AuditEvent.occurred_at < flt.until)
+    if flt.max_seq is not None:
+        stmt = stmt.where(AuditEvent.seq <= flt.max_seq)
     return stmt
 
 

@@ -364,6 +364,8 @@ def export(
         raise HTTPException(status_code=400, detail=str(exc)) from exc
     sessions = _sessions(request)
     with sessions() as s:
+        # The export is what the filter showed when asked: it stops before its own audit.read event.
+        flt = flt.model_copy(update={"max_seq": audit.chain_head(s)[0]})
         _record_read(s, user, request, flt, page="export", format=format)
 
     def lines() -> Iterator[str]:
