@@ -8,6 +8,7 @@ use (models.rules.clinical_nlp), so one RulesEngine may serve many threads.
 
 from __future__ import annotations
 
+import re
 from typing import Literal
 
 from models.rules.chexpert import chexpert_labels
@@ -41,6 +42,12 @@ RULES_VERSION = "radlite-rules 1.0"
 RULES_IDENTITY = ModelIdentity(model_id="radlite-rules", sha256=None, backend="rules", role="rules", version=RULES_VERSION)
 STATED_CONFIDENCE = 0.99
 _CHEST_XR = {"CR", "DX"}
+_NORMAL_STUDY = re.compile(
+    r"\bno\s+(?:acute\s+|active\s+)?(?:cardiopulmonary|intrathoracic|chest)\s+(?:abnormality|abnormalities|process|disease|findings?)\b"
+    r"|\bno\s+acute\s+(?:abnormality|findings?|disease)\b|\b(?:normal|unremarkable|negative)\s+(?:chest|radiograph|study|examination)\b"
+    r"|\bno\s+(?:radiographic\s+)?evidence\s+of\s+(?:acute\s+)?(?:cardiopulmonary\s+)?disease\b",
+    re.IGNORECASE,
+)
 
 
 def rules_input_hash(task: TaskName, report: RadiologyReport) -> str:
@@ -126,8 +133,18 @@ class RulesEngine:
         modality = (report.modality or "").upper()
         if modality and modality not in _CHEST_XR:
             return None
-        labels, evidence = chexpert_labels(report.text())
-        if len(labels) <= 1:  # only the derived "no finding": the report mentions no label
+        text = report.text()
+        labels, evidence = chexpert_labels(text)
+        # "no finding" is derived, not read: "negative" is certain once a pathology label is
+        # stated positive/uncertain, but "positive" only when the report says the study is normal
+        # (otherwise it would override a model's finding on a label the report never mentions).
+        if labels.get("no finding") == "positive":
+            normal = _NORMAL_STUDY.search(text)
+            if normal:
+                evidence["no finding"] = [evidence_at(text, normal.start(), normal.end())]
+            else:
+                labels.pop("no finding")
+        if not [k for k in labels if k != "no finding"]:
             return None
         seen: list[Evidence] = []
         for label in labels:

@@ -126,7 +126,10 @@ _SPECIFIC: tuple[tuple[str, str], ...] = (
     (r"coronar|\bccta\b|calcium\s+scor|cardiac\s+ct", "CAD-RADS"),
     (r"bladder|cystogra", "VI-RADS"),
     (r"gall\s?bladder|\bruq\b|right\s+upper\s+quadrant|hepatobiliary", "GB-RADS"),
+    (r"\bruq\b|right\s+upper\s+quadrant", "LI-RADS"),
 )
+# Neck ultrasound is where thyroid nodules are scored; CT/MR/PET of the neck is NI-RADS territory.
+_US = re.compile(r"\bus\b|ultrasound|sonogra|\bduplex\b", re.IGNORECASE)
 _GENERIC: tuple[tuple[str, tuple[str, ...]], ...] = (
     (r"pelvi", ("O-RADS", "PI-RADS", "VI-RADS")),
     (r"abdom", ("LI-RADS", "GB-RADS")),
@@ -208,6 +211,8 @@ def exam_systems(report: RadiologyReport) -> set[str]:
     """RADS systems that can apply to this exam, from its procedure name and modality."""
     proc = (report.procedure or "").lower()
     specific = {sys for rx, sys in _SPECIFIC if re.search(rx, proc)}
+    if "NI-RADS" in specific and ((report.modality or "").upper() == "US" or _US.search(proc)):
+        specific = (specific - {"NI-RADS"}) | {"TI-RADS"}
     if specific:
         return specific
     generic = {s for rx, systems in _GENERIC if re.search(rx, proc) for s in systems}

@@ -80,3 +80,16 @@ def test_stated_returns_only_mentioned_labels(dev_reports: dict[str, dict[str, A
     assert all(text[e.start : e.end] == e.sentence for e in result.evidence)
     ct = _report(dev_reports["dev-035"])
     assert ENGINE.stated(TaskRequest(task=TaskName.abnormality_detection, report=ct)) is None
+
+
+def test_stated_no_finding_only_when_the_report_supports_it() -> None:
+    def stated(text: str) -> dict[str, str] | None:
+        report = RadiologyReport(report_id="t", modality="DX", findings=text)
+        result = ENGINE.stated(TaskRequest(task=TaskName.abnormality_detection, report=report))
+        return None if result is None else result.value.labels  # type: ignore[union-attr]
+
+    assert stated("Heart size is normal.") == {"cardiomegaly": "negative"}  # silence is not "no finding"
+    assert stated("Heart size is normal. No acute cardiopulmonary process.") == {
+        "cardiomegaly": "negative", "no finding": "positive"}
+    assert stated("Small left pleural effusion.") == {"pleural effusion": "positive", "no finding": "negative"}
+    assert stated("Degenerative change of the spine.") is None
