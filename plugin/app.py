@@ -32,7 +32,7 @@ log = logging.getLogger("radlite.app")
 def _record_config(pipeline: Pipeline, settings: Settings) -> None:
     """Every start is a configuration event: which manifest and model files are in force."""
     with session_scope(pipeline.sessions) as s:
-        audit.record(s, audit.ConfigLoaded(
+        audit.record_configuration(s, audit.ConfigLoaded(
             actor="radlite", actor_kind="system",
             detail={
                 "manifest_version": pipeline.manifest_version,

@@ -230,6 +230,41 @@ def record(session: Session, event: AuditRecord) -> AuditEvent:
     return row
 
 
+def record_configuration(session: Session, loaded: ConfigLoaded) -> list[AuditEvent]:
+    """Record a start-up's configuration, plus a model.changed / config.changed event for what differs
+    from the previous start, so a swapped model file or a changed setting is an event of its own."""
+    previous = session.scalars(
+        select(AuditEvent).where(AuditEvent.event_type == ConfigLoaded.event_type)
+        .order_by(AuditEvent.seq.desc()).limit(1)
+    ).first()
+    rows = [record(session, loaded)]
+    if previous is None:
+        return rows
+    old, new = previous.detail or {}, rows[0].detail or {}
+
+    def by_id(detail: dict[str, Any]) -> dict[str, Any]:
+        return {str(m.get("id")): m for m in detail.get("models") or [] if isinstance(m, dict)}
+
+    before, after = by_id(old), by_id(new)
+    models = [{"id": k, "before": before.get(k), "after": after.get(k)}
+              for k in sorted(set(before) | set(after)) if before.get(k) != after.get(k)]
+    if models:
+        rows.append(record(session, ModelChanged(
+            actor=loaded.actor, actor_kind=loaded.actor_kind, detail={
+                "changes": models, "manifest_version": {"before": old.get("manifest_version"),
+                                                        "after": new.get("manifest_version")},
+                "previous_config_seq": previous.seq}
+        )))
+    settings = {k: {"before": old.get(k), "after": new.get(k)} for k in sorted(set(old) | set(new))
+                if k not in ("models", "manifest_version") and old.get(k) != new.get(k)}
+    if settings:
+        rows.append(record(session, ConfigChanged(
+            actor=loaded.actor, actor_kind=loaded.actor_kind,
+            detail={"changes": settings, "previous_config_seq": previous.seq},
+        )))
+    return rows
+
+
 # ---- verify ------------------------------------------------------------------------------------
 
 

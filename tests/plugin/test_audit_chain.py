@@ -256,3 +256,24 @@ def test_archive_refuses_a_broken_chain(audit_db: AuditDb, tmp_path: Path) -> No
     assert not list(tmp_path.glob("*.ndjson"))
     with audit_db.sessions() as s:
         assert s.scalar(select(AuditEvent.seq).order_by(AuditEvent.seq).limit(1)) == 1
+
+
+def test_a_changed_model_or_setting_at_start_is_an_event_of_its_own(audit_db: AuditDb) -> None:
+    def start(sha: str, budget: float) -> list[str]:
+        with audit_db.sessions.begin() as s:
+            rows = audit.record_configuration(s, audit.ConfigLoaded(actor="radlite", actor_kind="system", detail={
+                "manifest_version": sha[:8], "hook_budget_seconds": budget,
+                "models": [{"id": "extraction", "sha256": sha}, {"id": "rules", "sha256": None}]}))
+            return [r.event_type for r in rows]
+
+    assert start("a" * 64, 1.5) == ["config.loaded"]
+    assert start("a" * 64, 1.5) == ["config.loaded"]
+    assert start("b" * 64, 1.5) == ["config.loaded", "model.changed"]
+    assert start("b" * 64, 2.0) == ["config.loaded", "config.changed"]
+    with audit_db.sessions() as s:
+        changed = audit.search(s, audit.AuditFilter(event_types=["model.changed"]))[0].detail
+        setting = audit.search(s, audit.AuditFilter(event_types=["config.changed"]))[0].detail
+    assert changed["changes"] == [{"id": "extraction", "before": {"id": "extraction", "sha256": "a" * 64},
+                                   "after": {"id": "extraction", "sha256": "b" * 64}}]
+    assert setting["changes"] == {"hook_budget_seconds": {"before": 1.5, "after": 2.0}}
+    assert _verify(audit_db).ok

@@ -135,3 +135,15 @@ def test_a_message_through_the_front_door_is_findable(client: TestClient, dev: P
     assert 'id="result-count">1 event(s)' in html
     assert "SYN-D-100001" in html and "SYN-D-ACC-0001" in html
     assert client.get("/audit/audit.css", auth=AUTH).headers["content-type"].startswith("text/css")
+
+
+def test_a_restart_with_another_setting_records_a_config_change(sqlite_audit_db: AuditDb, tmp_path: Path,
+                                                                ensemble: Any) -> None:
+    for budget in (1.5, 1.5, 2.5):
+        with TestClient(create_app(audit_settings(sqlite_audit_db, tmp_path, hook_budget_seconds=budget),
+                                   ensemble=ensemble)):
+            pass
+    with sqlite_audit_db.sessions() as s:
+        types = [r.event_type for r in audit.search(s, audit.AuditFilter(event_types=["config.loaded",
+                                                                                        "config.changed"]))]
+    assert types == ["config.changed", "config.loaded", "config.loaded", "config.loaded"]
