@@ -1,0 +1,672 @@
+"""CDS Hooks cards from an Analysis: what a clinician sees about a radiology report.
+
+One card per claim (critical result, RADS category with its guideline management,
+staging, chest findings, report follow-up, discrepancy), each with the sentences it
+rests on, who produced it (model identity, demo notice) and suggestions the EHR can
+apply: a ServiceRequest for the follow-up the guideline table gives, and the
+Observations for the chart. Pure functions: no settings, no database, no HTTP.
+"""
+
+from __future__ import annotations
+
+import calendar
+import re
+import uuid
+from datetime import UTC, date, datetime, timedelta
+from typing import Any, NamedTuple
+
+from adapters.cds.guidelines import SOURCES, FollowUpOrder, Guideline, guideline_for
+from adapters.cds.models import Action, Card, Coding, Link, OverrideReason, Source, Suggestion, truncate_summary
+from adapters.cds.regions import body_regions, modality_of, order_text, regions_of_rads
+from adapters.fhir import (
+    RULES_IDENTITY,
+    critical_observation,
+    follow_up_observation,
+    observation_for,
+    source_reference,
+)
+from models.types import (
+    DEMO_NOTICE,
+    Analysis,
+    ChexpertValue,
+    Evidence,
+    FollowUp,
+    ModelIdentity,
+    MStageValue,
+    NliValue,
+    NStageValue,
+    RadiologyReport,
+    RadsValue,
+    TaskName,
+    TaskResult,
+)
+
+__all__ = [
+    "CardFor",
+    "TOPIC_SYSTEM",
+    "add_duration",
+    "describe_interval",
+    "follow_up_request",
+    "order_cards",
+    "pending_card",
+    "report_cards",
+]
+
+TOPIC_SYSTEM = "http://radlite.org/fhir/CodeSystem/cds-topic"
+OVERRIDE_SYSTEM = "http://radlite.org/fhir/CodeSystem/cds-override-reason"
+SNOMED = "http://snomed.info/sct"
+SOURCE_LABEL = "RadLite CDS"
+DUPLICATE_WINDOW = timedelta(days=30)
+"""A study of the same region and modality this close to a drafted order is flagged as a possible duplicate."""
+DUPLICATE_WINDOW_RADIOGRAPH = timedelta(hours=24)
+"""Radiographs are repeated daily on wards on purpose; only a same-day repeat is flagged."""
+
+_TOPICS = {
+    "critical": "Critical result", "rads": "RADS category and management", "staging": "TNM staging",
+    "chest": "Chest radiograph findings", "follow-up": "Follow-up recommendation", "discrepancy": "Report discrepancy",
+    "prior-imaging": "Prior relevant imaging", "duplicate-imaging": "Possible duplicate imaging",
+    "analysis-pending": "Analysis in progress",
+}
+
+
+class CardFor(NamedTuple):
+    """A card and the analysis it is about (None for cards about no single report)."""
+
+    card: Card
+    analysis: Analysis | None
+
+
+# ---- small helpers ---------------------------------------------------------------------------
+
+
+def _uuid() -> str:
+    return str(uuid.uuid4())
+
+
+def _md(text: str) -> str:
+    """Report text made inert in markdown (no emphasis, links, headings or HTML from the report)."""
+    text = " ".join(text.split())
+    text = re.sub(r"([\\`*_\[\]<>|~])", r"\\\1", text)
+    text = re.sub(r"^(\d+)\.", r"\1\\.", text)  # '3. item' would start a list
+    return "\\" + text if text and text[0] in "#+-=" else text
+
+
+def _quotes(evidence: list[Evidence], limit: int = 3) -> list[str]:
+    seen: list[str] = []
+    for ev in evidence:
+        s = " ".join(ev.sentence.split())
+        if s and s not in seen:
+            seen.append(s)
+    return [f"> {_md(s)}" for s in seen[:limit]]
+
+
+def _report_date(report: RadiologyReport) -> date | None:
+    when = report.effective or report.issued
+    return when.date() if when else None
+
+
+def _exam(report: RadiologyReport) -> str:
+    name = " ".join((report.procedure or report.modality or "Imaging study").split())
+    when = _report_date(report)
+    return f"{name} {when.isoformat()}" if when else name
+
+
+def _source(topic: str, *, demo: bool, url: str | None = None) -> Source:
+    label = f"{SOURCE_LABEL} ({DEMO_NOTICE})" if demo else SOURCE_LABEL
+    return Source(label=label, url=url, topic=Coding(system=TOPIC_SYSTEM, code=topic, display=_TOPICS[topic]))
+
+
+def _who(model: ModelIdentity, decided_by: str | None = None, confidence: float | None = None) -> str:
+    bits = [f"Read by {_md(model.display)}"]
+    if decided_by:
+        bits.append(f"decided by {decided_by}")
+    if confidence is not None:
+        bits.append(f"confidence {confidence:.2f}")
+    return "_" + ", ".join(bits) + "._"
+
+
+def _footer(demo: bool) -> list[str]:
+    lines = ["_AI-generated from the signed report text; verify against the source report._"]
+    if demo:
+        lines.insert(0, f"**{DEMO_NOTICE.capitalize()}.** This card comes from a demo model.")
+    return lines
+
+
+def _detail(*blocks: list[str] | str | None) -> str:
+    parts: list[str] = []
+    for b in blocks:
+        if not b:
+            continue
+        parts.append(b if isinstance(b, str) else "\n".join(b))
+    return "\n\n".join(parts)
+
+
+def _links(report: RadiologyReport, fhir_server: str | None, extra: list[Link] | None = None) -> list[Link] | None:
+    links = list(extra or [])
+    if fhir_server and report.source_format == "fhir" and re.fullmatch(r"[A-Za-z0-9\-.]{1,64}", report.report_id):
+        links.append(Link(label="Source report (FHIR)", type="absolute",
+                          url=f"{fhir_server.rstrip('/')}/DiagnosticReport/{report.report_id}"))
+    return links or None
+
+
+def _reasons(*pairs: tuple[str, str]) -> list[OverrideReason]:
+    return [OverrideReason(system=OVERRIDE_SYSTEM, code=c, display=d) for c, d in pairs]
+
+
+_NLP_ERROR = ("nlp-error", "Not supported by the report (NLP error)")
+
+
+def _chart_suggestion(label: str, observations: list[dict[str, Any]]) -> Suggestion:
+    actions = [Action(type="create", description=f"Add the preliminary AI-read result '{_obs_label(o)}' to the chart",
+                      resource=o) for o in observations]
+    return Suggestion(label=label, uuid=_uuid(), isRecommended=False, actions=actions)
+
+
+def _obs_label(obs: dict[str, Any]) -> str:
+    value = (obs.get("valueCodeableConcept") or {}).get("text") or obs.get("valueString") or ""
+    what = (obs.get("code") or {}).get("text") or "Observation"
+    return f"{what}: {value}"[:120] if value else what[:120]
+
+
+# ---- dates and ISO 8601 durations ------------------------------------------------------------
+
+_DURATION = re.compile(r"^P(\d+)([YMWD])$")
+
+
+def add_duration(start: date, iso: str) -> date:
+    """`start` plus a simple ISO 8601 duration (P6M, P1Y, P8W, P10D); month ends are clamped."""
+    m = _DURATION.match(iso)
+    if not m:
+        raise ValueError(f"unsupported duration {iso!r}")
+    n, unit = int(m.group(1)), m.group(2)
+    if unit == "D":
+        return start + timedelta(days=n)
+    if unit == "W":
+        return start + timedelta(weeks=n)
+    months = n * 12 if unit == "Y" else n
+    y, mo = divmod(start.month - 1 + months, 12)
+    year, month = start.year + y, mo + 1
+    return date(year, month, min(start.day, calendar.monthrange(year, month)[1]))
+
+
+_UNIT_WORD = {"Y": "year", "M": "month", "W": "week", "D": "day"}
+
+
+def _words(iso: str) -> str:
+    m = _DURATION.match(iso)
+    if not m:
+        return iso
+    n = int(m.group(1))
+    return f"{n} {_UNIT_WORD[m.group(2)]}" + ("s" if n != 1 else "")
+
+
+def describe_interval(earliest: str | None, latest: str | None) -> str:
+    """'in 6 months (P6M)', 'in 1-3 months (P1M-P3M)', 'within 3 months (P3M)', or '' when unset."""
+    if earliest and latest and earliest != latest:
+        a, b = _DURATION.match(earliest), _DURATION.match(latest)
+        if a and b and a.group(2) == b.group(2):
+            return f"in {a.group(1)}-{_words(latest)} ({earliest}-{latest})"
+        return f"in {_words(earliest)} to {_words(latest)} ({earliest}-{latest})"
+    if earliest:
+        return f"in {_words(earliest)} ({earliest})"
+    if latest:
+        return f"within {_words(latest)} ({latest})"
+    return ""
+
+
+def follow_up_request(order: FollowUpOrder, report: RadiologyReport, patient_id: str, *, reason: str,
+                      demo: bool) -> dict[str, Any]:
+    """A draft FHIR R4 ServiceRequest (intent proposal) for a recommended follow-up."""
+    sr: dict[str, Any] = {
+        "resourceType": "ServiceRequest",
+        "status": "draft",
+        "intent": "proposal",
+        "code": {"text": order.text},
+        "subject": {"reference": f"Patient/{patient_id}"},
+    }
+    if order.kind == "imaging":
+        sr["category"] = [{"coding": [{"system": SNOMED, "code": "363679005", "display": "Imaging"}]}]
+    base = _report_date(report)
+    if base is not None and (order.earliest or order.latest):
+        start = add_duration(base, order.earliest) if order.earliest else base
+        end = add_duration(base, order.latest) if order.latest else start
+        if start == end:
+            sr["occurrenceDateTime"] = start.isoformat()
+        else:
+            sr["occurrencePeriod"] = {"start": start.isoformat(), "end": end.isoformat()}
+    sr["reasonReference"] = [source_reference(report)]
+    note = f"{reason}. Proposed by {SOURCE_LABEL} from the report {_exam(report)}."
+    if demo:
+        note += f" Produced by a {DEMO_NOTICE}."
+    sr["note"] = [{"text": note}]
+    return sr
+
+
+def _due(order: FollowUpOrder | None, report: RadiologyReport) -> date | None:
+    base = _report_date(report)
+    if order is None or base is None or not (order.earliest or order.latest):
+        return None
+    return add_duration(base, order.latest or order.earliest or "P0D")
+
+
+# ---- per-report cards ------------------------------------------------------------------------
+
+
+_SIZE = re.compile(r"(\d+(?:\.\d+)?)(?:\s*[x×]\s*(\d+(?:\.\d+)?))?(?:\s*[x×]\s*(\d+(?:\.\d+)?))?\s*(mm|cm)\b", re.I)
+
+
+def largest_size_cm(evidence: list[Evidence]) -> float | None:
+    """Largest dimension written in the evidence sentences ('1.6 x 1.2 cm', '9 mm'), in cm."""
+    best: float | None = None
+    for ev in evidence:
+        for m in _SIZE.finditer(ev.sentence):
+            dims = [float(g) for g in m.groups()[:3] if g]
+            size = max(dims) / (10 if m.group(4).lower() == "mm" else 1)
+            best = size if best is None else max(best, size)
+    return best
+
+
+def _rads_card(result: TaskResult, value: RadsValue, analysis: Analysis, patient_id: str,
+               fhir_server: str | None) -> Card | None:
+    report = analysis.report
+    if not (value.applicable and value.system and value.category):
+        return None
+    demo = analysis.demo
+    size = largest_size_cm(result.evidence) if value.system == "TI-RADS" else None
+    g = guideline_for(value.system, value.category, size_cm=size)
+    indicator = g.indicator if g else "info"
+    if result.disagreement is not None:
+        indicator = "warning"
+    order = g.order if g else None
+    when = describe_interval(order.earliest, order.latest) if order else ""
+    if g is not None and order is not None:
+        tail = f"{order.text[0].lower()}{order.text[1:]} {when.split(' (')[0]}".strip()
+    elif g is not None:
+        tail = g.follow_up.split(" (")[0]
+    else:
+        tail = "see report"
+    summary = truncate_summary(f"{_exam(report)}: {value.label}; {tail}")
+    blocks: list[list[str] | str | None] = [f"**{_md(value.label)}** in {_md(_exam(report))}"
+                                            + (f" (accession {_md(report.accession)})" if report.accession else "")]
+    blocks.append(_quotes(result.evidence))
+    if g is not None:
+        guide = [f"**Guideline ({g.reference}):** {g.meaning}. {g.management}.",
+                 f"Follow-up: {g.follow_up}." + (f" Applies to: {g.condition}." if g.condition else "")]
+        if g.actionable:
+            guide.append("Actionable finding (ACR): track the follow-up until it is done.")
+        blocks.append(guide)
+    else:
+        blocks.append(f"No guideline row for {_md(value.label)}; follow the report and local policy.")
+    recs = [f for f in analysis.facts.follow_ups if f.text.strip()]
+    if recs:
+        blocks.append(["**The report recommends** (the report and local policy win over the table):",
+                       *[f"> {_md(f.text)}" for f in recs[:3]]])
+    if result.disagreement is not None:
+        d = result.disagreement
+        blocks.append(f"**Discrepancy:** the model answered {_md(d.model_value)}, the report states "
+                      f"{_md(d.rules_value)}. {_md(d.note)}")
+    blocks.append(_who(result.model, result.decided_by, result.confidence))
+    blocks.append(_footer(demo))
+    suggestions: list[Suggestion] = []
+    if g is not None and order is not None:
+        reason = f"{g.citation}: {g.follow_up}"
+        sr = follow_up_request(order, report, patient_id, reason=reason, demo=demo)
+        suggestions.append(Suggestion(
+            label=truncate_summary(f"Order {order.text} {when} per {g.citation}".replace("  ", " "), 200),
+            uuid=_uuid(), isRecommended=True,
+            actions=[Action(type="create", description=f"Create a draft follow-up order: {order.text}", resource=sr)],
+        ))
+    suggestions.append(_chart_suggestion(f"Add {value.label} to the chart (preliminary)",
+                                         [observation_for(result, report, demo=demo)]))
+    name, url = SOURCES.get(value.system, (value.system, None))
+    extra = [Link(label=f"{name} reference", url=url, type="absolute")] if url else None
+    return Card(
+        uuid=_uuid(), summary=summary, detail=_detail(*blocks), indicator=indicator,
+        source=_source("rads", demo=demo, url=url), suggestions=suggestions, selectionBehavior="any",
+        overrideReasons=_reasons(("already-scheduled", "Follow-up already ordered or scheduled"),
+                                 ("report-or-policy-differs", "Report or local policy advises other management"),
+                                 ("patient-declined", "Patient declined"), _NLP_ERROR),
+        links=_links(report, fhir_server, extra),
+    )
+
+
+def _critical_card(analysis: Analysis, patient_id: str, fhir_server: str | None) -> Card | None:
+    found = analysis.facts.critical
+    if not found:
+        return None
+    report, demo = analysis.report, analysis.demo
+    terms = ", ".join(dict.fromkeys(c.term for c in found))
+    summary = truncate_summary(f"Critical result: {terms} on {_exam(report)}")
+    evidence = [ev for c in found for ev in c.evidence]
+    blocks: list[list[str] | str | None] = [
+        f"**Critical result:** {_md(terms)} in {_md(_exam(report))}.",
+        _quotes(evidence),
+        "ACR actionable finding, category 1: communicate to the treating team within minutes by direct "
+        "(verbal) contact and document who was told, when and how.",
+        _who(RULES_IDENTITY),
+        _footer(demo),
+    ]
+    obs = [critical_observation(c, report, demo=demo) for c in found]
+    return Card(
+        uuid=_uuid(), summary=summary, detail=_detail(*blocks), indicator="critical",
+        source=_source("critical", demo=demo),
+        suggestions=[_chart_suggestion("Add the critical result to the chart (preliminary)", obs)],
+        selectionBehavior="any",
+        overrideReasons=_reasons(("already-communicated", "Already communicated to the care team"),
+                                 ("known-finding", "Known, chronic or expected finding"), _NLP_ERROR),
+        links=_links(report, fhir_server),
+    )
+
+
+def _staging_card(analysis: Analysis, patient_id: str, fhir_server: str | None) -> Card | None:
+    results = [r for r in analysis.results if isinstance(r.value, NStageValue | MStageValue)]
+    if not results:
+        return None
+    report, demo = analysis.report, analysis.demo
+    labels = []
+    for r in results:
+        v = r.value
+        if isinstance(v, NStageValue):
+            labels.append(v.stage or ("N+ (nodal involvement)" if v.involvement else "N0"))
+        elif isinstance(v, MStageValue):
+            labels.append(v.stage)
+    summary = truncate_summary(f"{_exam(report)}: radiologic staging {', '.join(labels)} (AJCC 8th, preliminary)")
+    blocks: list[list[str] | str | None] = [f"**Radiologic staging:** {_md(', '.join(labels))} (AJCC 8th edition, "
+                                            "clinical N and M from imaging; to be confirmed by the care team)."]
+    for r in results:
+        blocks.append(_quotes(r.evidence, 2))
+        if r.disagreement is not None:
+            blocks.append(f"**Discrepancy:** model {_md(r.disagreement.model_value)}, report "
+                          f"{_md(r.disagreement.rules_value)}. {_md(r.disagreement.note)}")
+        blocks.append(_who(r.model, r.decided_by, r.confidence))
+    blocks.append(_footer(demo))
+    indicator = "warning" if any(r.disagreement for r in results) else "info"
+    return Card(
+        uuid=_uuid(), summary=summary, detail=_detail(*blocks), indicator=indicator,
+        source=_source("staging", demo=demo),
+        suggestions=[_chart_suggestion("Add the staging results to the chart (preliminary)",
+                                       [observation_for(r, report, demo=demo) for r in results])],
+        selectionBehavior="any", overrideReasons=_reasons(("staged-elsewhere", "Staging documented elsewhere"),
+                                                          _NLP_ERROR),
+        links=_links(report, fhir_server),
+    )
+
+
+_CHEST_SKIP = {"no finding", "support devices"}
+
+
+def _chest_card(analysis: Analysis, patient_id: str, fhir_server: str | None) -> Card | None:
+    result = analysis.result(TaskName.abnormality_detection)
+    if result is None or not isinstance(result.value, ChexpertValue):
+        return None
+    positive = [k for k, v in result.value.labels.items() if v == "positive" and k not in _CHEST_SKIP]
+    uncertain = [k for k, v in result.value.labels.items() if v == "uncertain" and k not in _CHEST_SKIP]
+    if not positive and not uncertain:
+        return None
+    report, demo = analysis.report, analysis.demo
+    said = ", ".join(positive) + (f"; possible {', '.join(uncertain)}" if uncertain else "")
+    summary = truncate_summary(f"{_exam(report)}: {said.lstrip('; ')}")
+    blocks: list[list[str] | str | None] = [
+        f"**Findings:** {_md(', '.join(positive) or 'none definite')}"
+        + (f". **Uncertain:** {_md(', '.join(uncertain))}" if uncertain else "") + ".",
+        _quotes(result.evidence),
+        _who(result.model, result.decided_by, result.confidence),
+        _footer(demo),
+    ]
+    return Card(
+        uuid=_uuid(), summary=summary, detail=_detail(*blocks), indicator="warning" if result.disagreement else "info",
+        source=_source("chest", demo=demo),
+        suggestions=[_chart_suggestion("Add the chest findings to the chart (preliminary)",
+                                       [observation_for(result, report, demo=demo)])],
+        selectionBehavior="any", overrideReasons=_reasons(("known-finding", "Known or expected finding"), _NLP_ERROR),
+        links=_links(report, fhir_server),
+    )
+
+
+def _follow_up_card(follow_up: FollowUp, index: int, analysis: Analysis, patient_id: str,
+                    fhir_server: str | None) -> Card:
+    report, demo = analysis.report, analysis.demo
+    what = follow_up.procedure or "Follow-up"
+    when = describe_interval(follow_up.interval, follow_up.interval) if follow_up.interval else ""
+    summary = truncate_summary(f"{_exam(report)}: report recommends {what.lower()} {when.split(' (')[0]}".strip())
+    blocks: list[list[str] | str | None] = [
+        f"**Follow-up recommended by the report:** {_md(what)} {_md(when)}".strip(),
+        [f"> {_md(follow_up.text)}"],
+        _quotes([ev for ev in follow_up.evidence if " ".join(ev.sentence.split()) != " ".join(follow_up.text.split())]),
+        "Actionable finding (ACR): track the follow-up until it is done.",
+        _who(RULES_IDENTITY),
+        _footer(demo),
+    ]
+    suggestions = []
+    if follow_up.procedure:
+        order = FollowUpOrder(kind="imaging", text=follow_up.procedure, earliest=follow_up.interval,
+                              latest=follow_up.interval)
+        sr = follow_up_request(order, report, patient_id, reason="Recommended in the report", demo=demo)
+        suggestions.append(Suggestion(label=truncate_summary(f"Order {follow_up.procedure} {when}".strip(), 200),
+                                      uuid=_uuid(), isRecommended=True,
+                                      actions=[Action(type="create", resource=sr,
+                                                      description=f"Create a draft follow-up order: {follow_up.procedure}")]))
+    suggestions.append(_chart_suggestion("Add the recommendation to the chart (preliminary)",
+                                         [follow_up_observation(follow_up, report, index, demo=demo)]))
+    return Card(
+        uuid=_uuid(), summary=summary, detail=_detail(*blocks), indicator="info",
+        source=_source("follow-up", demo=demo), suggestions=suggestions, selectionBehavior="any",
+        overrideReasons=_reasons(("already-scheduled", "Follow-up already ordered or scheduled"),
+                                 ("not-indicated", "Not clinically indicated"), _NLP_ERROR),
+        links=_links(report, fhir_server),
+    )
+
+
+def _discrepancy_card(analysis: Analysis, patient_id: str, fhir_server: str | None) -> Card | None:
+    result = analysis.result(TaskName.radiology_nli)
+    if result is None or not isinstance(result.value, NliValue) or result.value.label != "contradiction":
+        return None
+    report, demo = analysis.report, analysis.demo
+    summary = truncate_summary(f"{_exam(report)}: impression may contradict the findings; review the report")
+    blocks: list[list[str] | str | None] = [
+        "**Possible discrepancy:** the impression appears to contradict the findings of this report "
+        "(ACR: a discrepancy that could harm if not acted on needs non-routine communication).",
+        _quotes(result.evidence),
+        _who(result.model, result.decided_by, result.confidence),
+        _footer(demo),
+    ]
+    return Card(
+        uuid=_uuid(), summary=summary, detail=_detail(*blocks), indicator="warning",
+        source=_source("discrepancy", demo=demo),
+        overrideReasons=_reasons(("reviewed-consistent", "Reviewed: report is consistent"), _NLP_ERROR),
+        links=_links(report, fhir_server),
+    )
+
+
+def report_cards(analysis: Analysis, *, patient_id: str, fhir_server: str | None = None) -> list[Card]:
+    """Every card about one analysed report, most urgent first."""
+    cards: list[Card] = []
+    critical = _critical_card(analysis, patient_id, fhir_server)
+    if critical:
+        cards.append(critical)
+    rads_has_order = False
+    for r in analysis.results:
+        if isinstance(r.value, RadsValue):
+            card = _rads_card(r, r.value, analysis, patient_id, fhir_server)
+            if card:
+                cards.append(card)
+                rads_has_order = any(a.resource and a.resource.get("resourceType") == "ServiceRequest"
+                                     for s in card.suggestions or [] for a in s.actions or [])
+    for card in (_discrepancy_card(analysis, patient_id, fhir_server), _staging_card(analysis, patient_id, fhir_server),
+                 _chest_card(analysis, patient_id, fhir_server)):
+        if card:
+            cards.append(card)
+    if not rads_has_order:  # with a RADS order the report's recommendation is quoted on that card
+        cards += [_follow_up_card(f, i, analysis, patient_id, fhir_server)
+                  for i, f in enumerate(analysis.facts.follow_ups) if f.text.strip()]
+    order = {"critical": 0, "warning": 1, "info": 2}
+    return sorted(cards, key=lambda c: order[c.indicator])
+
+
+def pending_card(reports: int, *, demo: bool = False) -> Card:
+    """Info card for the reports whose analysis is still running when the hook budget ran out."""
+    noun = "report" if reports == 1 else "reports"
+    return Card(
+        uuid=_uuid(),
+        summary=f"Radiology analysis in progress for {reports} {noun}; open the chart again for the results",
+        detail=_detail(f"The analysis of {reports} {noun} did not finish within the response time budget. "
+                       "It keeps running and its results are stored; the next time this chart is opened they "
+                       "are shown at once.", _footer(demo) if demo else None),
+        indicator="info", source=_source("analysis-pending", demo=demo),
+    )
+
+
+# ---- imaging-order cards -----------------------------------------------------------------------
+
+
+def _parse_when(value: Any) -> datetime | None:
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        if len(value) == 10:
+            return datetime.fromisoformat(value).replace(tzinfo=UTC)
+        when = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return when if when.tzinfo else when.replace(tzinfo=UTC)
+
+
+def _planned(order: dict[str, Any], now: datetime) -> datetime:
+    period = order.get("occurrencePeriod") or {}
+    for v in (order.get("occurrenceDateTime"), period.get("start") if isinstance(period, dict) else None,
+              order.get("authoredOn")):
+        when = _parse_when(v)
+        if when:
+            return when
+    return now
+
+
+def _report_regions(analysis: Analysis) -> frozenset[str]:
+    report = analysis.report
+    rads = next((r.value for r in analysis.results if isinstance(r.value, RadsValue)), None)
+    codes = [report.procedure_code] if report.procedure_code else []
+    regions = body_regions(report.procedure or "", codes)
+    return regions | regions_of_rads(rads.system if rads and rads.applicable else None)
+
+
+def _report_time(report: RadiologyReport) -> datetime | None:
+    when = report.effective or report.issued
+    if when is None:
+        return None
+    return when if when.tzinfo else when.replace(tzinfo=UTC)
+
+
+def is_imaging_order(order: dict[str, Any]) -> bool:
+    text, codes = order_text(order)
+    cats = " ".join(str(c.get("code")) + " " + str(c.get("display") or "") for cat in order.get("category") or []
+                    if isinstance(cat, dict) for c in cat.get("coding") or [] if isinstance(c, dict))
+    return "363679005" in cats or "imaging" in cats.lower() or modality_of(text) is not None
+
+
+def _order_ref(order: dict[str, Any]) -> str | None:
+    rid = order.get("id")
+    return f"{order.get('resourceType', 'ServiceRequest')}/{rid}" if isinstance(rid, str) and rid else None
+
+
+def _prior_card(order: dict[str, Any], analysis: Analysis, patient_id: str, fhir_server: str | None,
+                planned: datetime) -> Card:
+    report, demo = analysis.report, analysis.demo
+    text, _ = order_text(order)
+    rads_result = next((r for r in analysis.results if isinstance(r.value, RadsValue)
+                        and r.value.applicable and r.value.system and r.value.category), None)
+    g: Guideline | None = None
+    label = "no RADS category"
+    if rads_result is not None and isinstance(rads_result.value, RadsValue):
+        v = rads_result.value
+        label = v.label
+        size = largest_size_cm(rads_result.evidence) if v.system == "TI-RADS" else None
+        g = guideline_for(v.system or "", v.category or "", size_cm=size)
+    critical = [c.term for c in analysis.facts.critical]
+    indicator = "critical" if critical else (g.indicator if g else "info")
+    open_items: list[str] = []
+    if g is not None and g.order is not None:
+        due = _due(g.order, report)
+        open_items.append(f"{g.order.text} {describe_interval(g.order.earliest, g.order.latest)}".strip()
+                          + (f", due by {due.isoformat()}" if due else "") + f" ({g.citation})")
+    open_items += [f"Report: {f.text}" for f in analysis.facts.follow_ups if f.text.strip()]
+    findings = f"; critical: {', '.join(critical)}" if critical else ""
+    summary = truncate_summary(f"Prior {_exam(report)}: {label}{findings}"
+                               + (f"; open follow-up: {open_items[0].split(' (')[0]}" if open_items else ""))
+    due = _due(g.order, report) if g and g.order else None
+    fits = ""
+    if due is not None:
+        start = add_duration(_report_date(report) or due, g.order.earliest) if g and g.order and g.order.earliest \
+            else _report_date(report)
+        if start is not None and start - timedelta(days=31) <= planned.date() <= due + timedelta(days=31):
+            fits = f"This order ({_md(text)}) falls in the recommended follow-up window."
+    blocks: list[list[str] | str | None] = [
+        f"**Prior relevant result for this order** ({_md(text)}): {_md(_exam(report))}, {_md(label)}{_md(findings)}.",
+        _quotes(rads_result.evidence if rads_result else [ev for c in analysis.facts.critical for ev in c.evidence]),
+        (["**Open follow-up recommendations:**", *[f"- {_md(i)}" for i in open_items]] if open_items else None),
+        (f"**Guideline ({g.reference}):** {g.management}." if g else None),
+        fits or None,
+        _who(rads_result.model, rads_result.decided_by, rads_result.confidence) if rads_result else _who(RULES_IDENTITY),
+        _footer(demo),
+    ]
+    return Card(uuid=_uuid(), summary=summary, detail=_detail(*blocks), indicator=indicator,
+                source=_source("prior-imaging", demo=demo), links=_links(report, fhir_server))
+
+
+def _duplicate_card(order: dict[str, Any], analysis: Analysis, fhir_server: str | None, gap: timedelta) -> Card:
+    report, demo = analysis.report, analysis.demo
+    text, _ = order_text(order)
+    hours = abs(gap.total_seconds()) / 3600
+    ago = f"{int(hours)} hours" if hours < 48 else f"{int(hours // 24)} days"
+    summary = truncate_summary(f"Possible duplicate imaging: {_exam(report)} was done {ago} from this order")
+    ref = _order_ref(order)
+    suggestions = None
+    if ref:
+        suggestions = [Suggestion(label="Remove this draft order", uuid=_uuid(), isRecommended=False,
+                                  actions=[Action(type="delete", resourceId=ref,
+                                                  description=f"Remove the draft order {text}")])]
+    blocks: list[list[str] | str | None] = [
+        f"**Possible duplicate:** the drafted order ({_md(text)}) matches the region and modality of "
+        f"{_md(_exam(report))}, {ago} from the planned date.",
+        "Consider whether the prior study answers the clinical question before repeating it.",
+        _footer(demo),
+    ]
+    return Card(uuid=_uuid(), summary=summary, detail=_detail(*blocks), indicator="warning",
+                source=_source("duplicate-imaging", demo=demo), suggestions=suggestions,
+                selectionBehavior="at-most-one" if suggestions else None,
+                overrideReasons=_reasons(("repeat-indicated", "Repeat imaging clinically indicated"),
+                                         ("prior-inadequate", "Prior study inadequate or unavailable"),
+                                         ("planned-follow-up", "Planned follow-up interval")),
+                links=_links(report, fhir_server))
+
+
+def order_cards(orders: list[dict[str, Any]], analyses: list[Analysis], *, patient_id: str,
+                fhir_server: str | None = None, now: datetime | None = None, max_priors: int = 3) -> list[CardFor]:
+    """Cards for drafted imaging orders: prior relevant results, open follow-ups, possible duplicates."""
+    now = now or datetime.now(UTC)
+    out: list[CardFor] = []
+    seen_prior: set[int] = set()
+    ordered = sorted(analyses, key=lambda a: _report_time(a.report) or datetime.min.replace(tzinfo=UTC), reverse=True)
+    for order in orders:
+        if not is_imaging_order(order):
+            continue
+        text, codes = order_text(order)
+        regions = body_regions(text, codes)
+        modality = modality_of(text)
+        planned = _planned(order, now)
+        relevant = [a for a in ordered if regions & _report_regions(a)]
+        for a in relevant[:max_priors]:
+            if id(a) not in seen_prior:
+                seen_prior.add(id(a))
+                out.append(CardFor(_prior_card(order, a, patient_id, fhir_server, planned), a))
+        for a in relevant:
+            when = _report_time(a.report)
+            same_modality = modality is not None and modality_of(a.report.procedure or "", a.report.modality) == modality
+            if when is None or not same_modality:
+                continue
+            window = DUPLICATE_WINDOW_RADIOGRAPH if modality == "XR" else DUPLICATE_WINDOW
+            gap = planned - when
+            if abs(gap) <= window:
+                out.append(CardFor(_duplicate_card(order, a, fhir_server, gap), a))
+                break
+    rank = {"critical": 0, "warning": 1, "info": 2}
+    return sorted(out, key=lambda cf: rank[cf.card.indicator])

@@ -1,0 +1,323 @@
+"""CDS Hooks 2.0 wire types with the spec's invariants as validators.
+
+No maintained Python package validates CDS Hooks JSON (integration.md §6), so these are
+transcribed from §1.2-1.7. Inbound types allow unknown fields (the spec lets clients add
+them); outbound types forbid them, refuse empty strings and lists, and are serialised
+with `wire()` so that no null ever leaves. The invariants are named as in the 3.0
+ballot FSH (cds-resp-1..6, cds-fb-1..3, cds-r-1).
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
+
+__all__ = [
+    "SUMMARY_LIMIT",
+    "Action",
+    "Card",
+    "CdsRequest",
+    "CdsResponse",
+    "Coding",
+    "FeedbackItem",
+    "FeedbackRequest",
+    "FhirAuthorization",
+    "Link",
+    "OrderSelectContext",
+    "OrderSignContext",
+    "OverrideReason",
+    "PatientViewContext",
+    "ServiceDefinition",
+    "Discovery",
+    "Source",
+    "Suggestion",
+    "empty_paths",
+    "parse_context",
+    "summary_length",
+    "truncate_summary",
+    "wire",
+]
+
+SUMMARY_LIMIT = 140
+"""`summary` SHALL be shorter than this many characters (spec §1.6)."""
+
+Text = Annotated[str, StringConstraints(min_length=1)]
+
+
+def summary_length(text: str) -> int:
+    """Length as the longer of code points and UTF-16 units: a JavaScript EHR counts the latter."""
+    return max(len(text), len(text.encode("utf-16-le")) // 2)
+
+
+def truncate_summary(text: str, limit: int = SUMMARY_LIMIT - 1) -> str:
+    """`text` cut to at most `limit` characters on a word boundary, never inside a character.
+
+    Cuts happen between code points (so no surrogate pair is split), back off over
+    combining marks (so an accent is never separated from its letter) and end with '…'.
+    """
+    text = " ".join(text.split())
+    if summary_length(text) <= limit:
+        return text
+    n = len(text)
+    while n and summary_length(text[:n] + "…") > limit:
+        n -= 1
+    # A combining mark belongs to the letter before it: drop the letter with its marks.
+    while 0 < n < len(text) and unicodedata.combining(text[n]):
+        n -= 1
+    head = text[:n]
+    space = head.rfind(" ")
+    if space > limit // 2:
+        head = head[:space]
+    return head.rstrip(" ,;:-") + "…"
+
+
+class _Out(BaseModel):
+    """Outbound shape: unknown fields refused, so a typo cannot reach an EHR."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+class _In(BaseModel):
+    """Inbound shape: extra fields are allowed by the spec and kept."""
+
+    model_config = ConfigDict(extra="allow", populate_by_name=True)
+
+
+class Coding(_Out):
+    """CDS Hooks' own trimmed Coding: code and system required."""
+
+    code: Text
+    system: Text
+    display: Text | None = None
+
+
+class OverrideReason(Coding):
+    """A Coding that MUST carry a display (cds-resp-4)."""
+
+    display: Text
+
+
+class Source(_Out):
+    label: Text
+    url: Text | None = None
+    icon: Text | None = None
+    topic: Coding | None = None
+
+
+class Action(_Out):
+    type: Literal["create", "update", "delete"]
+    description: Text  # cds-resp-5
+    resource: dict[str, Any] | None = None
+    resourceId: Text | None = None
+
+    @model_validator(mode="after")
+    def _shape(self) -> Action:
+        if self.type == "delete" and (self.resourceId is None or self.resource is not None):
+            raise ValueError("cds-resp-2: a delete action carries resourceId and no resource")
+        if self.type in ("create", "update") and not self.resource:
+            raise ValueError(f"a {self.type} action carries the whole resource")
+        return self
+
+
+class Suggestion(_Out):
+    label: Text
+    uuid: Text | None = None
+    isRecommended: bool | None = None
+    actions: Annotated[list[Action], Field(min_length=1)] | None = None
+
+
+class Link(_Out):
+    label: Text
+    url: Text
+    type: Literal["absolute", "smart"]
+    appContext: Text | None = None
+    autolaunchable: bool | None = None
+
+    @model_validator(mode="after")
+    def _app_context(self) -> Link:
+        if self.type != "smart" and self.appContext is not None:
+            raise ValueError("cds-resp-3: appContext is only for smart links")
+        return self
+
+
+class Card(_Out):
+    uuid: Text | None = None
+    summary: Text
+    detail: Text | None = None
+    indicator: Literal["info", "warning", "critical"]
+    source: Source
+    suggestions: Annotated[list[Suggestion], Field(min_length=1)] | None = None
+    selectionBehavior: Literal["at-most-one", "any"] | None = None
+    overrideReasons: Annotated[list[OverrideReason], Field(min_length=1)] | None = None
+    links: Annotated[list[Link], Field(min_length=1)] | None = None
+    extension: dict[str, Any] | None = None
+
+    @field_validator("summary")
+    @classmethod
+    def _short(cls, value: str) -> str:
+        if summary_length(value) >= SUMMARY_LIMIT:
+            raise ValueError(f"summary must be shorter than {SUMMARY_LIMIT} characters")
+        return value
+
+    @model_validator(mode="after")
+    def _suggestions(self) -> Card:
+        if self.suggestions and self.selectionBehavior is None:
+            raise ValueError("cds-resp-6: suggestions need selectionBehavior")
+        if self.selectionBehavior == "at-most-one" and self.suggestions:
+            if sum(1 for s in self.suggestions if s.isRecommended) > 1:
+                raise ValueError("cds-resp-1: at-most-one allows at most one recommended suggestion")
+        return self
+
+
+class CdsResponse(_Out):
+    cards: list[Card]
+    systemActions: Annotated[list[Action], Field(min_length=1)] | None = None
+
+
+# ---- discovery -------------------------------------------------------------------------
+
+
+class ServiceDefinition(_Out):
+    """One discovery entry, as stored in cds-hooks/*.json."""
+
+    hook: Text
+    title: Text | None = None
+    description: Text
+    id: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9._-]+$")]
+    prefetch: dict[str, Text] | None = None
+    usageRequirements: Text | None = None
+    extension: dict[str, Any] | None = None
+
+
+class Discovery(_Out):
+    services: list[ServiceDefinition]
+
+
+# ---- request ---------------------------------------------------------------------------
+
+
+class FhirAuthorization(_In):
+    access_token: Text
+    token_type: Literal["Bearer"]
+    expires_in: int = Field(ge=0)
+    scope: Text
+    subject: Text
+    patient: Text | None = None
+
+    def __repr__(self) -> str:  # the token must never reach a log line or traceback
+        return f"FhirAuthorization(subject={self.subject!r}, scope={self.scope!r}, access_token=***)"
+
+    __str__ = __repr__
+
+
+class CdsRequest(_In):
+    hook: Text
+    hookInstance: Text
+    fhirServer: Annotated[str, StringConstraints(pattern=r"^https?://\S+$")] | None = None
+    fhirAuthorization: FhirAuthorization | None = None
+    context: dict[str, Any]
+    prefetch: dict[str, dict[str, Any] | None] | None = None
+
+    @model_validator(mode="after")
+    def _server_with_token(self) -> CdsRequest:
+        if self.fhirAuthorization is not None and not self.fhirServer:
+            raise ValueError("cds-r-1: fhirAuthorization needs fhirServer")
+        return self
+
+
+class PatientViewContext(_In):
+    userId: Text
+    patientId: Text
+    encounterId: Text | None = None
+
+
+class _Bundle(_In):
+    resourceType: Literal["Bundle"]
+    entry: list[dict[str, Any]] | None = None
+
+
+class OrderSignContext(PatientViewContext):
+    draftOrders: _Bundle
+
+
+class OrderSelectContext(OrderSignContext):
+    selections: Annotated[list[Text], Field(min_length=1)]
+
+
+_CONTEXTS: dict[str, type[PatientViewContext]] = {
+    "patient-view": PatientViewContext,
+    "order-sign": OrderSignContext,
+    "order-select": OrderSelectContext,
+}
+
+
+def parse_context(hook: str, context: dict[str, Any]) -> PatientViewContext:
+    """The hook's context model (hooks-lib STU1); raises pydantic.ValidationError when it does not fit."""
+    model = _CONTEXTS.get(hook)
+    if model is None:
+        raise ValueError(f"hook {hook!r} is not supported")
+    return model.model_validate(context)
+
+
+# ---- feedback --------------------------------------------------------------------------
+
+
+class AcceptedSuggestion(_In):
+    id: Text
+
+
+class OverrideReasonFeedback(_In):
+    reason: Coding | None = None
+    userComment: Text | None = None
+
+    @model_validator(mode="after")
+    def _something(self) -> OverrideReasonFeedback:
+        if self.reason is None and self.userComment is None:
+            raise ValueError("cds-fb-3: an overrideReason needs reason or userComment")
+        return self
+
+
+class FeedbackItem(_In):
+    card: Text
+    outcome: Literal["accepted", "overridden"]  # cds-fb-1
+    acceptedSuggestions: list[AcceptedSuggestion] | None = None
+    overrideReason: OverrideReasonFeedback | None = None
+    outcomeTimestamp: Annotated[str, StringConstraints(pattern=r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$")]
+
+    @model_validator(mode="after")
+    def _accepted(self) -> FeedbackItem:
+        if self.outcome == "accepted" and not self.acceptedSuggestions:
+            raise ValueError("cds-fb-2: accepted feedback lists acceptedSuggestions")
+        return self
+
+
+class FeedbackRequest(_In):
+    feedback: Annotated[list[FeedbackItem], Field(min_length=1)]
+
+
+# ---- serialisation ---------------------------------------------------------------------
+
+
+def wire(model: BaseModel) -> dict[str, Any]:
+    """JSON-ready dict without nulls; raises ValueError if an empty value slipped in."""
+    data = model.model_dump(mode="json", exclude_none=True)
+    bad = empty_paths(data)
+    if bad:
+        raise ValueError(f"null or empty values at {', '.join(bad[:5])}")
+    return data
+
+
+def empty_paths(value: Any, path: str = "$", *, allow: frozenset[str] = frozenset({"$.cards"})) -> list[str]:
+    """JSON paths holding null, '', [] or {} (spec §1.3), except the allowed `"cards": []`."""
+    out: list[str] = []
+    if value is None or (isinstance(value, (str, list, dict)) and not value and path not in allow):
+        return [path]
+    if isinstance(value, dict):
+        for k, v in value.items():
+            out += empty_paths(v, f"{path}.{k}", allow=allow)
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            out += empty_paths(v, f"{path}[{i}]", allow=allow)
+    return out
