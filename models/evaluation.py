@@ -293,7 +293,7 @@ def chexpert_accuracy(pred: dict[str, str], gold: dict[str, str]) -> float:
     return hits / len(CHEXPERT_LABELS)
 
 
-_STOP = {"the", "a", "an", "of", "in", "on", "with", "and", "at", "to", "from", "is", "are", "left", "right",
+_STOP = {"the", "a", "an", "of", "in", "on", "with", "and", "at", "to", "from", "is", "are", "mm", "cm",
          "small", "large", "mild", "moderate", "new", "stable", "finding", "findings"}
 _ABBREV = {"rul": "right upper lobe", "rml": "right middle lobe", "rll": "right lower lobe", "lul": "left upper lobe",
            "lll": "left lower lobe", "ij": "internal jugular", "cvc": "central venous catheter", "ptx": "pneumothorax",
@@ -303,7 +303,7 @@ _ABBREV = {"rul": "right upper lobe", "rml": "right middle lobe", "rll": "right 
 def _tokens(finding: str) -> set[str]:
     words = re.findall(r"[a-z0-9]+", finding.lower())
     expanded = " ".join(_ABBREV.get(w, w) for w in words).split()
-    return {w.rstrip("s") if len(w) > 4 else w for w in expanded if w not in _STOP}
+    return {w.rstrip("s") if len(w) > 4 else w for w in expanded if w not in _STOP and not w.isdigit()}
 
 
 def _loose_match(a: str, b: str) -> bool:
