@@ -79,15 +79,18 @@ TARGET_RULES: list[tuple[str, str, str | list[dict[str, str]] | None]] = [
 # (literal, category, direction, regex or token pattern or None, max scope in tokens or None)
 CONTEXT_RULES: list[tuple[str, str, str, str | list[dict[str, str]] | None, int | None]] = [
     ("cannot be excluded", "POSSIBLE_EXISTENCE", "BACKWARD",
-     r"\b(?:can\s*not|can't|cannot|could\s+not|not)\s+be\s+(?:entirely\s+|completely\s+)?(?:excluded|ruled\s+out)\b", None),
+     r"\b(?:(?:can\s*not|can't|cannot|could\s+not|not)\s+be|(?:is|are)\s+not|isn't|aren't)\s+(?:entirely\s+|completely\s+)?"
+     r"(?:excluded|ruled\s+out)\b", None),
     ("may represent", "POSSIBLE_EXISTENCE", "FORWARD",
      r"\b(?:may|might|could)\s+(?:represent|reflect|be\s+due\s+to|indicate|be)\b", None),
     ("versus", "POSSIBLE_EXISTENCE", "BIDIRECTIONAL", r"\b(?:versus|vs\.?)(?=\s)|(?<=\w)/(?=\w)", 4),
     ("differential", "POSSIBLE_EXISTENCE", "FORWARD", r"\bdifferential\s+(?:diagnosis\s+)?(?:includes?|considerations?)\b", None),
     ("likely", "POSSIBLE_EXISTENCE", "FORWARD", r"\b(?:likely|probable|probably|questionable|equivocal|suggest(?:s|ing)?)\b", None),
-    ("or", "POSSIBLE_EXISTENCE", "BIDIRECTIONAL", r"\bor\b(?=\s+(?:early\s+)?(?:pneumonia|atelectasis|infection|aspiration))", 3),
+    # "atelectasis or consolidation": either may be present (a negated list stays negated).
+    ("or", "POSSIBLE_EXISTENCE", "BIDIRECTIONAL", r"\bor\b(?!\s+(?:without|more|greater|less|fewer)\b)", 2),
     ("no evidence of", "NEGATED_EXISTENCE", "FORWARD", r"\b(?:no|without)\s+(?:\w+\s+){0,2}evidence\s+(?:of|for)\b", None),
     ("free of", "NEGATED_EXISTENCE", "FORWARD", [{"LOWER": "free"}, {"LOWER": "of"}], None),
+    ("removal of", "NEGATED_EXISTENCE", "FORWARD", r"\b(?:interval\s+)?removal\s+of\b", 6),
     ("removed", "NEGATED_EXISTENCE", "BACKWARD", r"\b(?:has\s+been\s+|have\s+been\s+|was\s+|were\s+)?removed\b", None),
     ("has resolved", "RESOLVED", "BACKWARD", r"\b(?:has|have)\s+(?:now\s+)?resolved\b|\bresolved\b|\bno\s+longer\s+(?:seen|visible|present)\b", None),
     ("resolution of", "RESOLVED", "FORWARD", r"\b(?:resolution|resolved|interval\s+resolution)\s+of\b", None),

@@ -57,6 +57,13 @@ def test_per_label_agreement_on_dev_chest_radiographs(dev_reports: dict[str, dic
         ("Dense right lower lobe consolidation.", {"consolidation": "positive", "lung opacity": "positive"}),
         ("Healed left rib fractures.", {"fracture": "positive"}),
         ("Small pericardial effusion.", {}),
+        ("Early pneumonia is not excluded.", {"pneumonia": "uncertain"}),
+        ("Left retrocardiac opacity, atelectasis or consolidation.",
+         {"lung opacity": "positive", "atelectasis": "uncertain", "consolidation": "uncertain"}),
+        ("No focal consolidation, pleural effusion or pneumothorax.",
+         {"consolidation": "negative", "pleural effusion": "negative", "pneumothorax": "negative"}),
+        ("Interval removal of the right chest tube.", {"support devices": "negative"}),
+        ("Lungs: no consolidation.", {"consolidation": "negative"}),
     ],
 )
 def test_mentions_with_negation_and_uncertainty(findings: str, expected: dict[str, str]) -> None:
