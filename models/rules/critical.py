@@ -46,7 +46,7 @@ def critical_findings(text: str) -> list[CriticalFinding]:
         sentence = next((text[a:b] for a, b in spans if a <= m.start < b), "")
         if m.text == "PE" and _PE_NOT_FINDING.match(text, m.end):
             continue
-        if term == "aortic dissection" and m.text.lower().startswith("intimal") and not _AORTIC.search(sentence):
+        if term == "aortic dissection" and m.text.lower().startswith(("intimal", "intramural")) and not _AORTIC.search(sentence):
             continue
         ev = evidence_at(text, m.start, m.end)
         if ev not in found.setdefault(term, []):

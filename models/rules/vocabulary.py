@@ -64,9 +64,11 @@ TARGET_RULES: list[tuple[str, str, str | list[dict[str, str]] | None]] = [
     # A token pattern is case-sensitive: "PE" only in capitals (critical.py drops "PE protocol").
     ("PE", "CRIT:pulmonary embolism", [{"TEXT": "PE"}]),
     ("free air", "CRIT:free air", r"\bfree\s+(?:intraperitoneal\s+|intra-abdominal\s+|abdominal\s+)?(?:air|gas)\b|\bpneumoperitoneum\b"),
+    # Acute aortic syndrome (dissection, intramural hematoma, rupture) is labelled "aortic dissection" (spec §12).
     ("aortic dissection", "CRIT:aortic dissection",
      r"\baortic\s+dissection\b|\bdissection\s+of\s+the\s+(?:\w+\s+){0,2}aorta\b|\b(?:stanford|debakey)\s+type\s+\w+\s+(?:\(\w+\s+\w+\)\s+)?"
-     r"(?:aortic\s+)?dissection\b|\bintimal\s+flap\b|\baortic\s+intramural\s+hematoma\b"),
+     r"(?:aortic\s+)?dissection\b|\bintimal\s+flap\b|\b(?:aortic\s+)?intramural\s+ha?ematoma\b|\bacute\s+aortic\s+syndrome\b"
+     r"|\bruptur\w*\s+(?:\w+\s+){0,3}aortic\s+aneurysm\b|\baortic\s+aneurysm\s+(?:\w+\s+){0,2}ruptur\w*"),
     ("malpositioned support device", "CRIT:malpositioned support device",
      r"\bmal[\s\-]?position(?:ed|ing)?\b|\bmisplace(?:d|ment)\b"
      r"|\b(?:endotracheal\s+tube|ett|et\s+tube)\b[^.;]{0,60}?\b(?:right|left)\s+main\s*-?\s*stem\b"
