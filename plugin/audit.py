@@ -598,13 +598,15 @@ def fhir_audit_event(row: Any) -> dict[str, Any]:
         ident: dict[str, Any] = {"value": row.accession or row.report_key}
         if row.accession:
             ident["type"] = {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v2-0203", "code": "ACSN"}]}
-        entities.append({
+        report_entity: dict[str, Any] = {
             "what": {"identifier": ident},
-            "name": row.report_key,
             "type": {"system": "http://terminology.hl7.org/CodeSystem/audit-entity-type", "code": "2",
                      "display": "System Object"},
             "role": {"system": "http://terminology.hl7.org/CodeSystem/object-role", "code": "3", "display": "Report"},
-        })
+        }
+        if row.report_key:
+            report_entity["name"] = row.report_key
+        entities.append(report_entity)
     record_details = [{"type": "prev_hash", "valueString": row.prev_hash}, {"type": "hash", "valueString": row.hash}]
     if row.input_hash:
         record_details.append({"type": "input_sha256", "valueString": row.input_hash})

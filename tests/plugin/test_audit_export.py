@@ -179,3 +179,12 @@ def test_cli_archive_uses_the_retention_setting(cli_env: AuditDb, tmp_path: Path
     assert done.exit_code == 0, done.output
     assert len(list((tmp_path / "archive").glob("audit-*.ndjson"))) == 1
     assert CliRunner().invoke(audit_app, ["verify", "--archives"]).exit_code == 0
+
+
+def test_an_event_with_only_an_accession_still_names_the_report(audit_db: AuditDb) -> None:
+    audit_db.record(audit.CardServedEvent(accession="ACC-7", actor="x", actor_kind="jwt"))
+    with audit_db.sessions() as s:
+        res = audit.fhir_audit_event(s.scalars(select(AuditEvent)).one())
+    report = res["entity"][0]
+    assert report["what"]["identifier"]["value"] == "ACC-7" and "name" not in report
+    assert report["role"]["code"] == "3"
