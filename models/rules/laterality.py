@@ -37,6 +37,13 @@ _DEVICE_AFTER = re.compile(
     r"pacemaker|pacer|sheath|introducer|drain|tube|lead)\b",
     re.IGNORECASE,
 )
+# A side word that names part of an unpaired organ: "right hepatic lobe", "left ventricle", "right coronary artery".
+_UNPAIRED_AFTER = re.compile(
+    r"^\s*(?:(?:hepatic|portal|hemi-?colon|colon\w*|atri\w+|ventric\w+|coronary|main\s+coronary|anterior\s+descending|"
+    r"circumflex|heart|paramedian)\b|lobe\s+of\s+the\s+liver|(?:\w+\s+)?lobe\s+of\s+the\s+liver)",
+    re.IGNORECASE,
+)
+_BENIGN = re.compile(r"\b(?:benign|simple\s+cysts?|normal|unremarkable|no\s+suspicious|negative)\b", re.IGNORECASE)
 _MIDLINE = re.compile(
     r"\b(?:liver|hepat\w*|segment\s+\d|cirrho\w*|colon\w*|sigmoid|rect\w+|bowel|duoden\w*|stomach|gastric|esophag\w*|gej|"
     r"pancrea\w*|aort\w*|heart|cardiac|coronar\w*|lad|rca|lcx|prostat\w*|pi-rads|bladder|uter\w*|gallbladder|"
@@ -49,7 +56,7 @@ _ACTION_ONLY = re.compile(r"^\s*(?:\d+[.)]\s*)?(?:recommend|suggest|critical|res
 
 def _side_of(sentence: str) -> Side | None:
     for m in _SIDE.finditer(sentence):
-        if _DEVICE_AFTER.match(sentence[m.end():]):
+        if _DEVICE_AFTER.match(sentence[m.end():]) or _UNPAIRED_AFTER.match(sentence[m.end():]):
             continue
         if m.group("bi"):
             return "bilateral"
@@ -57,19 +64,32 @@ def _side_of(sentence: str) -> Side | None:
     return None
 
 
-def index_laterality(report: RadiologyReport) -> Side | None:
-    """left/right/bilateral for the index finding, or None (midline, unpaired or no abnormality)."""
-    source = report.impression or report.body()
+def _clauses(source: str) -> list[str]:
+    out = []
     for a, b in sentence_spans(source):
-        line = source[source.rfind("\n", 0, a) + 1 :]
-        if HISTORY_LINE.match(line):
+        if HISTORY_LINE.match(source[source.rfind("\n", 0, a) + 1 :]):
             continue
-        sentence = source[a:b]
-        if _NORMAL.match(sentence) or _ACTION_ONLY.match(sentence):
-            continue
-        side = _side_of(sentence)
-        if side:
-            return side
-        if _MIDLINE.search(sentence):
-            return None
+        out += [c.strip() for c in source[a:b].split(";") if c.strip()]
+    return out
+
+
+def index_laterality(report: RadiologyReport) -> Side | None:
+    """left/right/bilateral for the index finding, or None (midline, unpaired or no abnormality).
+
+    Two passes over the impression's clauses: the first also skips benign-worded ones ("Right
+    breast: benign cyst. Left breast: suspicious mass." -> left), the second takes them when
+    nothing else was abnormal.
+    """
+    clauses = _clauses(report.impression or report.body())
+    for skip_benign in (True, False):
+        for clause in clauses:
+            if _NORMAL.match(clause) or _ACTION_ONLY.match(clause):
+                continue
+            if skip_benign and _BENIGN.search(clause):
+                continue
+            side = _side_of(clause)
+            if side:
+                return side
+            if _MIDLINE.search(clause):
+                return None
     return None

@@ -104,6 +104,11 @@ def test_laterality_accuracy_on_dev(dev_reports: dict[str, dict[str, Any]]) -> N
         ("1. Hepatic segment 7 observation, LR-4.\n2. Left renal cyst.", None),
         ("No acute findings.\nSmall left pleural effusion.", "left"),
         ("Enlarging RLL nodule.", "right"),
+        ("Right breast: benign cyst. Left breast: suspicious mass. BI-RADS 4.", "left"),
+        ("Hepatic segment 4 observation LR-4; left adrenal adenoma.", None),
+        ("LR-5 observation in the right hepatic lobe.", None),
+        ("Benign-appearing left breast mass. BI-RADS 2.", "left"),
+        ("Thrombus in the left atrial appendage.", None),
     ],
 )
 def test_laterality_on_hand_written_impressions(impression: str, expected: str | None) -> None:
