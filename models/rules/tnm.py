@@ -29,14 +29,14 @@ _TNM = re.compile(
 )
 _N = re.compile(
     rf"(?:\b(?:[cpy]|yc|yp)(?P<a>N[0-3])[a-c]?\b"
-    rf"|\bN[\s\-]?stag(?:e|ing)\s*(?:is\s*)?[:=]?\s*{_PFX}(?P<b>N[0-3])[a-c]?\b"
-    rf"|\b(?P<c>N[0-3])[a-c]?\s+(?:disease|nodal\s+disease|stage|category)\b"
+    rf"|\b(?:N|(?i:nodal))[\s\-]?(?i:stag(?:e|ing)|category|status)\s*(?i:is\s*)?[:=]?\s*{_PFX}(?P<b>N[0-3])[a-c]?\b"
+    rf"|\b(?P<c>N[0-3])[a-c]?\s+(?i:disease|nodal\s+disease|stage|category)\b"
     rf"|\(\s*{_PFX}(?P<d>N[0-3])[a-c]?\s*\))"
 )
 _M = re.compile(
     rf"(?:\b(?:[cpy]|yc|yp)(?P<a>M[01])[a-c]?\b"
-    rf"|\bM[\s\-]?stag(?:e|ing)\s*(?:is\s*)?[:=]?\s*{_PFX}(?P<b>M[01])[a-c]?\b"
-    rf"|\b(?P<c>M[01])[a-c]?\s+(?:disease|stage|category)\b"
+    rf"|\b(?:M|(?i:metastasis|metastatic))[\s\-]?(?i:stag(?:e|ing)|category|status)\s*(?i:is\s*)?[:=]?\s*{_PFX}(?P<b>M[01])[a-c]?\b"
+    rf"|\b(?P<c>M[01])[a-c]?\s+(?i:disease|stage|category)\b"
     rf"|\(\s*{_PFX}(?P<d>M[01])[a-c]?\s*\))"
 )
 

@@ -149,6 +149,9 @@ def test_facts_bundle(dev_reports: dict[str, dict[str, Any]]) -> None:
         ("Occlusion of the left M1 segment of the MCA.", None, None),
         ("Indication: cT2N0M0 lung cancer, restaging.", None, None),
         ("Adrenal metastasis (M1b).", None, "M1"),
+        ("Nodal stage N1b. M category: M0.", "N1", "M0"),
+        ("Radiologic stage: cT4aN2cM0.", "N2", "M0"),
+        ("Previously staged as N1; now N2 disease.", "N2", None),
     ],
 )
 def test_stated_tnm(text: str, n: str | None, m: str | None) -> None:
