@@ -565,7 +565,9 @@ def _coding(c: tuple[str, str, str]) -> dict[str, str]:
 
 
 def _detail_value(value: Any) -> str:
-    return value if isinstance(value, str) else canonical(value) if isinstance(value, dict | list) else json.dumps(value)
+    if isinstance(value, str):
+        return value
+    return canonical(value) if isinstance(value, dict | list) else json.dumps(value)
 
 
 def fhir_audit_event(row: Any) -> dict[str, Any]:
@@ -591,7 +593,8 @@ def fhir_audit_event(row: Any) -> dict[str, Any]:
                 else {"identifier": {"value": row.patient_id}})
         entities.append({
             "what": what,
-            "type": {"system": "http://terminology.hl7.org/CodeSystem/audit-entity-type", "code": "1", "display": "Person"},
+            "type": {"system": "http://terminology.hl7.org/CodeSystem/audit-entity-type", "code": "1",
+                     "display": "Person"},
             "role": {"system": "http://terminology.hl7.org/CodeSystem/object-role", "code": "1", "display": "Patient"},
         })
     if row.report_key or row.accession:

@@ -100,9 +100,8 @@ def export(
     report: Annotated[str | None, typer.Option(help="Only this report key.")] = None,
     user: Annotated[str | None, typer.Option(help="Only this actor (JWT iss/sub, MLLP peer, audit user).")] = None,
     event_type: Annotated[list[str] | None, typer.Option("--type", help="Only these event types (repeatable).")] = None,
-    format: Annotated[ExportFormat, typer.Option(help="ndjson: chain rows; fhir: FHIR R4 AuditEvent per line.")] = (  # noqa: A002
-        ExportFormat.ndjson
-    ),
+    fmt: Annotated[ExportFormat, typer.Option("--format", help="ndjson: chain rows; fhir: FHIR R4 AuditEvent "
+                                                                "per line.")] = ExportFormat.ndjson,
     output: Annotated[Path | None, typer.Option(help="File to write; default standard output.")] = None,
 ) -> None:
     """Export matching events, oldest first, as NDJSON chain rows or FHIR R4 AuditEvent NDJSON."""
@@ -110,7 +109,7 @@ def export(
         patient_id=patient, accession=accession, report_key=report, actor=user, event_types=event_type or [],
         since=_when(since, "--since"), until=_when(until, "--until", end_of_day=True),
     )
-    writer = audit.write_fhir_ndjson if format == ExportFormat.fhir else audit.write_ndjson
+    writer = audit.write_fhir_ndjson if fmt == ExportFormat.fhir else audit.write_ndjson
     with _session() as (_settings, s):
         out: TextIO = output.open("w", encoding="utf-8") if output else sys.stdout
         try:
@@ -121,7 +120,7 @@ def export(
         audit.record(s, audit.AuditRead(
             actor=_who(), actor_kind="cli", patient_id=flt.patient_id, accession=flt.accession,
             report_key=flt.report_key,
-            detail={"command": "export", "format": format.value, "filter": flt.as_detail(), "results": n},
+            detail={"command": "export", "format": fmt.value, "filter": flt.as_detail(), "results": n},
         ))
     err.print(f"exported {n} event(s)" + (f" to {output}" if output else ""))
 

@@ -241,23 +241,46 @@ def _render(template: str, page: Any) -> HTMLResponse:
     return HTMLResponse(_templates.get_template(template).render(page=page), headers=_HEADERS)
 
 
-def _filter_params(patient: str, accession: str, report: str, actor: str, types: list[str], since: str,
-                   until: str) -> list[tuple[str, str]]:
-    items = [("patient", patient), ("accession", accession), ("report", report), ("user", actor),
-             ("since", since), ("until", until)] + [("type", t) for t in types]
-    return [(k, v) for k, v in items if v]
+@dataclass(frozen=True)
+class FilterForm:
+    """The filter fields exactly as typed, shared by the search page and its export links."""
+
+    patient: str
+    accession: str
+    report: str
+    actor: str
+    types: list[str]
+    since: str
+    until: str
+
+    def params(self) -> list[tuple[str, str]]:
+        items = [("patient", self.patient), ("accession", self.accession), ("report", self.report),
+                 ("user", self.actor), ("since", self.since), ("until", self.until)]
+        return [(k, v) for k, v in items if v] + [("type", t) for t in self.types if t]
+
+    def build(self) -> audit.AuditFilter:
+        try:
+            return audit.AuditFilter(
+                patient_id=self.patient, accession=self.accession, report_key=self.report, actor=self.actor,
+                event_types=[t for t in self.types if t], since=audit.parse_when(self.since),
+                until=audit.parse_when(self.until, end_of_day=True),
+            )
+        except ValueError as exc:
+            raise ValueError(f"Dates must be YYYY-MM-DD or an ISO date-time ({exc.__class__.__name__}).") from exc
 
 
-def _build_filter(patient: str, accession: str, report: str, actor: str, types: list[str], since: str,
-                  until: str) -> audit.AuditFilter:
-    try:
-        return audit.AuditFilter(
-            patient_id=patient, accession=accession, report_key=report, actor=actor,
-            event_types=[t for t in types if t], since=audit.parse_when(since),
-            until=audit.parse_when(until, end_of_day=True),
-        )
-    except ValueError as exc:
-        raise ValueError(f"Dates must be YYYY-MM-DD or an ISO date-time ({exc.__class__.__name__}).") from exc
+Text = Annotated[str, Query(max_length=255)]
+
+
+def filter_form(
+    patient: Text = "", accession: Text = "", report: Text = "", user: Text = "",
+    types: Annotated[list[str], Query(alias="type")] = [],  # noqa: B006 - FastAPI copies defaults per request
+    since: Text = "", until: Text = "",
+) -> FilterForm:
+    return FilterForm(patient, accession, report, user, list(types), since, until)
+
+
+FilterDep = Annotated[FilterForm, Depends(filter_form)]
 
 
 def _record_read(session: Session, user: str, request: Request, flt: audit.AuditFilter | None,
@@ -271,9 +294,6 @@ def _record_read(session: Session, user: str, request: Request, flt: audit.Audit
     session.commit()  # releases the chain's writer lock at once
 
 
-Text = Annotated[str, Query(max_length=255)]
-
-
 # ---- routes -------------------------------------------------------------------------------------
 
 
@@ -285,18 +305,14 @@ def stylesheet(user: UserDep) -> FileResponse:
 @router.get("", name="audit_search")
 @router.get("/", include_in_schema=False)
 def search_page(
-    request: Request, user: UserDep,
-    patient: Text = "", accession: Text = "", report: Text = "", actor: Annotated[str, Query(alias="user",
-                                                                                             max_length=255)] = "",
-    type: Annotated[list[str], Query()] = [],  # noqa: A002, B006 - the form field's name; FastAPI copies defaults
-    since: Text = "", until: Text = "", page: Annotated[int, Query(ge=1, le=1_000_000)] = 1,
-    verify: Annotated[str, Query(max_length=8)] = "",
+    request: Request, user: UserDep, form: FilterDep,
+    page: Annotated[int, Query(ge=1, le=1_000_000)] = 1, verify: Annotated[str, Query(max_length=8)] = "",
 ) -> HTMLResponse:
     """Search and filter the trail: patient, accession, report, user, event type, date range."""
-    params = _filter_params(patient, accession, report, actor, type, since, until)
+    params = form.params()
     error, flt = None, None
     try:
-        flt = _build_filter(patient, accession, report, actor, type, since, until)
+        flt = form.build()
     except ValueError as exc:
         error = str(exc)
     total, events = 0, []
@@ -317,8 +333,9 @@ def search_page(
         return f"{base}?{urlencode([*params, ('page', str(n))])}"
 
     return _render("audit/search.html", SearchPage(
-        user=user, css_url=str(request.url_for("audit_css")), search_url=base, chain=chain, patient=patient, accession=accession,
-        report=report, actor=actor, since=since, until=until, event_types=types, selected_types=list(type),
+        user=user, css_url=str(request.url_for("audit_css")), search_url=base, chain=chain, patient=form.patient,
+        accession=form.accession, report=form.report, actor=form.actor, since=form.since, until=form.until,
+        event_types=types, selected_types=form.types,
         events=events, total=total, page=min(page, pages), pages=pages,
         prev_url=page_url(page - 1) if page > 1 else None, next_url=page_url(page + 1) if page < pages else None,
         export_ndjson_url=f"{export}?{urlencode([*params, ('format', 'ndjson')])}",
@@ -350,32 +367,31 @@ def timeline_page(request: Request, user: UserDep, report: Annotated[str, Query(
 
 @router.get("/export", name="audit_export")
 def export(
-    request: Request, user: UserDep,
-    patient: Text = "", accession: Text = "", report: Text = "",
-    actor: Annotated[str, Query(alias="user", max_length=255)] = "",
-    type: Annotated[list[str], Query()] = [],  # noqa: A002, B006
-    since: Text = "", until: Text = "",
-    format: Annotated[str, Query(pattern="^(ndjson|fhir)$")] = "ndjson",  # noqa: A002
+    request: Request, user: UserDep, form: FilterDep,
+    fmt: Annotated[str, Query(alias="format", pattern="^(ndjson|fhir)$")] = "ndjson",
 ) -> StreamingResponse:
     """Exactly what the filter shows, oldest first: chain rows as NDJSON, or FHIR R4 AuditEvents as NDJSON."""
     try:
-        flt = _build_filter(patient, accession, report, actor, type, since, until)
+        flt = form.build()
     except ValueError as exc:
         raise HTTPException(status_code=400, detail=str(exc)) from exc
     sessions = _sessions(request)
     with sessions() as s:
         # The export is what the filter showed when asked: it stops before its own audit.read event.
         flt = flt.model_copy(update={"max_seq": audit.chain_head(s)[0]})
-        _record_read(s, user, request, flt, page="export", format=format)
+        _record_read(s, user, request, flt, page="export", format=fmt)
 
     def lines() -> Iterator[str]:
         # Its own session: the response streams after the route returned.
         with sessions() as s:
             for row in audit.iter_events(s, flt):
-                yield (audit.ndjson_line(row) if format == "ndjson"
-                       else json.dumps(audit.fhir_audit_event(row), separators=(",", ":"), ensure_ascii=False)) + "\n"
+                if fmt == "ndjson":
+                    yield audit.ndjson_line(row) + "\n"
+                else:
+                    yield json.dumps(audit.fhir_audit_event(row), separators=(",", ":"), ensure_ascii=False) + "\n"
 
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    name = f"radlite-audit-{stamp}.{'fhir.' if format == 'fhir' else ''}ndjson"
-    return StreamingResponse(lines(), media_type="application/fhir+ndjson" if format == "fhir" else "application/x-ndjson",
-                             headers={**_HEADERS, "Content-Disposition": f'attachment; filename="{name}"'})
+    name = f"radlite-audit-{stamp}.{'fhir.' if fmt == 'fhir' else ''}ndjson"
+    media = "application/fhir+ndjson" if fmt == "fhir" else "application/x-ndjson"
+    disposition = f'attachment; filename="{name}"'
+    return StreamingResponse(lines(), media_type=media, headers={**_HEADERS, "Content-Disposition": disposition})

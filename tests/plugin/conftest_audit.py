@@ -140,7 +140,8 @@ def seed_report(db: AuditDb, *, patient: str = "SYN-P-1", accession: str = "ACC-
     common = {"patient_id": patient, "report_key": accession, "accession": accession}
     return [
         db.record(audit.MessageReceived(actor="10.0.0.7", actor_kind="mllp", input_hash="a" * 64,
-                                        detail={"channel": "mllp", "sender": "SYN_RIS^SYNTH_GENERAL", "status": "queued"},
+                                        detail={"channel": "mllp", "sender": "SYN_RIS^SYNTH_GENERAL",
+                                                "status": "queued"},
                                         **common)),
         db.record(audit.ReportStored(actor="worker-1", actor_kind="worker", input_hash="b" * 64,
                                      detail={"status": "final"}, **common)),

@@ -54,7 +54,8 @@ def upgrade() -> None:
         for table, name, action in _SQLITE_TRIGGERS:
             op.execute(
                 f"CREATE TRIGGER {name} BEFORE {action} ON {table} "
-                f"BEGIN SELECT RAISE(ABORT, 'radlite: {action} on {table} refused, the audit trail is append-only'); END"
+                f"BEGIN SELECT RAISE(ABORT, 'radlite: {action} on {table} refused, "
+                "the audit trail is append-only'); END"
             )
 
 
