@@ -12,9 +12,9 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
-from models.ensemble import Ensemble
 from starlette.concurrency import run_in_threadpool
 
+from models.ensemble import Ensemble
 from plugin import audit
 from plugin.mllp import MllpServer
 from plugin.pipeline import Pipeline

@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.table import Table
 
 from models.types import Analysis, TaskName
+from plugin.cli_audit import audit_app
 from plugin.settings import Settings
 
 app = typer.Typer(help="RadLite CDS: radiology decision support over CDS Hooks, HL7 v2 and FHIR R4.", no_args_is_help=True)
@@ -20,6 +21,7 @@ db_app = typer.Typer(help="Database schema (Alembic).", no_args_is_help=True)
 models_app = typer.Typer(help="The model manifest and files.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(models_app, name="models")
+app.add_typer(audit_app, name="audit")
 
 err = Console(stderr=True)
 
@@ -109,10 +111,9 @@ def analyze(
         err.print(f"unknown task: {exc}; known: {', '.join(t.value for t in TaskName)}")
         raise typer.Exit(2) from exc
 
-    from models.ensemble import Ensemble
-
     from adapters import fhir
     from adapters import hl7 as hl7v2
+    from models.ensemble import Ensemble
     from plugin.pipeline import Actor, Pipeline
     from plugin.storage.db import make_engine, make_sessionmaker, upgrade
 
@@ -152,7 +153,6 @@ def evaluate(
     """The paper's metrics per task, per RADS system and the RADS severity profile."""
     from models.ensemble import Ensemble
     from models.evaluation import evaluate as run_eval
-
     from models.rules import RulesEngine
 
     settings = _settings()

@@ -91,6 +91,13 @@ def db_url(request: pytest.FixtureRequest) -> str:
     return request.getfixturevalue("pg_url")
 
 
+@pytest.fixture(scope="session")
+def settings_for() -> Any:
+    """`settings_for(url, **overrides)`: test settings (a fixture, because medspacy-quickumls
+    installs a top-level `tests` package that shadows `import tests.conftest`)."""
+    return make_settings
+
+
 def make_settings(database_url: str, **overrides: Any) -> Any:
     from plugin.settings import Settings
 

@@ -21,7 +21,8 @@ from sqlalchemy import func, select
 
 from plugin.app import create_app
 from plugin.storage.tables import AuditEvent, InboundMessage
-from tests.conftest import REPO, make_settings
+
+REPO = Path(__file__).resolve().parents[2]
 
 # Three reports with a stated RADS category, sent on ONE connection.
 MESSAGES = ["oru-01.hl7", "oru-03.hl7", "oru-05.hl7"]
@@ -74,9 +75,11 @@ def count_task_runs(sessions: Any) -> int:
 
 
 @pytest.mark.slow
-def test_mllp_to_card(db_url: str, ensemble: Any, dev: Path, dev_reports: dict[str, dict[str, Any]]) -> None:
+def test_mllp_to_card(
+    db_url: str, ensemble: Any, dev: Path, dev_reports: dict[str, dict[str, Any]], settings_for: Any
+) -> None:
     expected = json.loads((dev / "hl7" / "expected.json").read_text())
-    settings = make_settings(db_url, mllp_enabled=True, worker_enabled=True)
+    settings = settings_for(db_url, mllp_enabled=True, worker_enabled=True)
     app = create_app(settings, ensemble=ensemble)
     with TestClient(app) as client:
         port = app.state.mllp.port

@@ -13,12 +13,11 @@ from sqlalchemy import select
 
 from plugin.app import create_app
 from plugin.storage.tables import InboundMessage
-from tests.conftest import make_settings
 
 
 @pytest.fixture()
-def client(sqlite_url: str, ensemble: Any):  # type: ignore[no-untyped-def]
-    app = create_app(make_settings(sqlite_url, worker_enabled=False), ensemble=ensemble)
+def client(sqlite_url: str, ensemble: Any, settings_for: Any):  # type: ignore[no-untyped-def]
+    app = create_app(settings_for(sqlite_url, worker_enabled=False), ensemble=ensemble)
     with TestClient(app) as c:
         yield c
 

@@ -19,7 +19,6 @@ from sqlalchemy import select
 
 from plugin.app import create_app
 from plugin.storage.tables import AuditEvent, InboundMessage
-from tests.conftest import make_settings
 
 
 def _ack(raw: bytes | str) -> hl7.Message:
@@ -34,8 +33,8 @@ def _err3(ack: hl7.Message) -> str:
 
 
 @pytest.fixture()
-def app_mllp(db_url: str, ensemble: Any):  # type: ignore[no-untyped-def]
-    app = create_app(make_settings(db_url, mllp_enabled=True, worker_enabled=False), ensemble=ensemble)
+def app_mllp(db_url: str, ensemble: Any, settings_for: Any):  # type: ignore[no-untyped-def]
+    app = create_app(settings_for(db_url, mllp_enabled=True, worker_enabled=False), ensemble=ensemble)
     with TestClient(app) as client:
         yield app, client
 

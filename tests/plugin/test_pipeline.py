@@ -13,16 +13,15 @@ from models.types import RadiologyReport, TaskName
 from plugin.pipeline import Actor, Pipeline
 from plugin.storage.db import make_engine, make_sessionmaker, upgrade
 from plugin.storage.tables import AuditEvent, TaskResultRow
-from tests.conftest import make_settings
 
 ACTOR = Actor(id="test", kind="cli")
 
 
 @pytest.fixture()
-def pipeline(db_url: str, ensemble: Any):  # type: ignore[no-untyped-def]
+def pipeline(db_url: str, ensemble: Any, settings_for: Any):  # type: ignore[no-untyped-def]
     upgrade(db_url)
     engine = make_engine(db_url)
-    p = Pipeline(make_settings(db_url), make_sessionmaker(engine), ensemble)
+    p = Pipeline(settings_for(db_url), make_sessionmaker(engine), ensemble)
     yield p
     p.close()
     engine.dispose()
