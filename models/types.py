@@ -309,6 +309,9 @@ class TaskResult(BaseModel):
     latency_ms: float = 0.0
     raw_output: str | None = Field(default=None, description="What the model printed (or chose), before parsing.")
     disagreement: Disagreement | None = None
+    note: str | None = Field(
+        default=None, description="Caveat on how the value or confidence was obtained (e.g. no logprobs from a server)."
+    )
 
     @property
     def demo(self) -> bool:

