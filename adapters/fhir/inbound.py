@@ -153,8 +153,8 @@ def report_from_diagnostic_report(
 
 
 def _as_r4(dr: dict[str, Any]) -> dict[str, Any]:
-    """A shallow copy with R5-only elements set aside and R5 status codes mapped onto R4's."""
-    out = {k: v for k, v in dr.items() if k not in _R5_ONLY_DR}
+    """A copy without nulls (the models take null as absent), R5-only elements and R5 status codes."""
+    out = {k: v for k, v in _without_nulls(dr).items() if k not in _R5_ONLY_DR}
     if isinstance(out.get("status"), str):
         out["status"] = _R5_STATUS.get(out["status"], out["status"])
     forms = out.get("presentedForm")
@@ -163,6 +163,14 @@ def _as_r4(dr: dict[str, Any]) -> dict[str, Any]:
             {k: v for k, v in f.items() if k not in _R5_ONLY_ATTACHMENT} if isinstance(f, dict) else f for f in forms
         ]
     return out
+
+
+def _without_nulls(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _without_nulls(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [_without_nulls(v) for v in value if v is not None]
+    return value
 
 
 def _base64_issues(dr: dict[str, Any], path: str) -> list[Issue]:
@@ -258,7 +266,12 @@ def _presented_text(dr: dict[str, Any], path: str) -> tuple[str | None, list[Iss
         media, params = _content_type(form.get("contentType"))
         kind = "plain" if media in ("text/plain", "text/markdown") else "html" if media in (
             "text/html", "application/xhtml+xml") else None
-        if kind is None or kind in found:
+        if kind is None:
+            # Reported only when no other source has text: PDF and RTF need extractors we do not ship.
+            issues.append(Issue(code="not-supported", expression=f"{path}.presentedForm[{i}].contentType",
+                                diagnostics="only text/plain and text/html report text is read"))
+            continue
+        if kind in found:
             continue
         data = form.get("data")
         if not isinstance(data, str):

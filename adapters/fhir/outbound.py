@@ -14,6 +14,7 @@ through fhir.resources R4B and validate it with fhircraft and fhirkit.
 from __future__ import annotations
 
 import hashlib
+import html
 import re
 import uuid
 from collections.abc import Iterable
@@ -177,7 +178,29 @@ def _finish(obs: dict[str, Any], *, evidence: list[Evidence], report: RadiologyR
         notes.append(f"Produced by a {DEMO_NOTICE}.")
     if notes:
         obs["note"] = [{"text": n} for n in notes]
+    obs["text"] = _narrative(obs, demo)
     return obs
+
+
+def _narrative(obs: dict[str, Any], demo: bool) -> dict[str, str]:
+    """A short generated narrative (dom-6), so an EHR that shows only text still shows the claim."""
+    what = obs["code"].get("text") or "Result"
+    value = obs.get("valueCodeableConcept", {}).get("text") or obs.get("valueString")
+    if value is None and "component" in obs:
+        value = "; ".join(f"{c['code'].get('text')}: {_component_value(c)}" for c in obs["component"])
+    if value is None and "dataAbsentReason" in obs:
+        value = obs["dataAbsentReason"].get("text", "not applicable")
+    line = f"{what}: {value}" if value else what
+    flags = " (AI-generated, preliminary" + (f"; {DEMO_NOTICE})" if demo else ")")
+    return _div(line + flags)
+
+
+def _component_value(comp: dict[str, Any]) -> str:
+    if "valueCodeableConcept" in comp:
+        return str(comp["valueCodeableConcept"].get("text"))
+    if "valueQuantity" in comp:
+        return f"{comp['valueQuantity']['value']} {comp['valueQuantity']['unit']}"
+    return str(comp.get("valueString", ""))
 
 
 # ---- one Observation per task result ----------------------------------------------------
@@ -409,7 +432,12 @@ def device_for(model: ModelIdentity) -> dict[str, Any]:
     if model.demo:
         device["meta"]["tag"] = [coding(codes.RADLITE_CS, codes.DEMO_TAG_CODE, DEMO_NOTICE)]
         device["note"] = [{"text": f"This is a {DEMO_NOTICE}."}]
+    device["text"] = _div(f"AI device: {model.display}")
     return device
+
+
+def _div(line: str) -> dict[str, str]:
+    return {"status": "generated", "div": f'<div xmlns="http://www.w3.org/1999/xhtml"><p>{html.escape(line)}</p></div>'}
 
 
 def _models(analysis: Analysis) -> list[ModelIdentity]:
@@ -437,9 +465,11 @@ def provenance_for(analysis: Analysis, observation_refs: list[str], *,
     if not agents:
         agents.append({"type": codes.PERFORMER_TYPE, "role": [codes.AI_ROLE],
                        "who": _logical_device_ref(RULES_IDENTITY)})
+    names = ", ".join(a["who"]["display"] for a in agents)
     return {
         "resourceType": "Provenance",
         "meta": {"security": [codes.AIAST]},
+        "text": _div(f"Created by AI ({names}) from the radiology report; preliminary, not verified by a clinician."),
         "target": [{"reference": ref} for ref in observation_refs],
         "recorded": _now(),
         "reason": [concept(codes.AIAST)],
