@@ -109,6 +109,9 @@ _BARE = re.compile(
     r"\b(?:(?:final\s+)?assessment\s*(?:category)?|category)\s*[:#]?\s*(?P<cat>[0-6](?:\s?[abcx](?![a-z]))?|n)(?![\w.]\d|\w)",
     re.IGNORECASE,
 )
+# Other graded things a bare "category" can name: breast density ("ACR density category 2"), CAD stenosis grades.
+_NOT_ASSESSMENT = re.compile(r"\b(?:density|densities|composition|fibroglandular|parenchymal|enhancement|bpe|stenosis|"
+                             r"calcium|agatston|risk\s+group|grade)\b[^.;\n]*$", re.IGNORECASE)
 # ACR TI-RADS points stated explicitly ("Total 4 points", "TI-RADS points: 7") map to TR levels unambiguously.
 _POINTS = re.compile(r"\b(?:total(?:\s+of)?\s*(?:points?\s*)?[:=]?\s*(?P<a>\d{1,2})\s*(?:points?|pts?)?"
                      r"|(?P<b>\d{1,2})\s*(?:points?|pts)\s*(?:total|in\s+total)"
@@ -246,6 +249,9 @@ def stated_rads(report: RadiologyReport) -> RadsMention | None:
             (system,) = exam
             for m in _BARE.finditer(text):
                 cat = normalise(system, m.group("cat"))
+                lead = text[max(0, m.start() - 40) : m.start()]
+                if _NOT_ASSESSMENT.search(lead):
+                    continue
                 if cat and not any(x.start <= m.start("cat") < x.end for x in mentions):
                     hist, overall = mention_context(text, m.start(), m.end())
                     if not hist:

@@ -107,6 +107,8 @@ def test_every_system_has_a_severity_order() -> None:
         ("Final assessment: Category 4A. Biopsy recommended.", "US BREAST LEFT", ("BI-RADS", "4A")),
         ("Overall PI-RADS 3. Lesion 2 in the TZ is PI-RADS 2.", "MR PROSTATE", ("PI-RADS", "3")),
         ("Severe tricuspid regurgitation, TR 3.", "ECHO", None),
+        ("Breast density: ACR category 2 (scattered fibroglandular densities). No suspicious findings.", "MG SCREENING",
+         None),
     ],
 )
 def test_current_overall_assessment_only(impression: str, procedure: str, expected: tuple[str, str] | None) -> None:
