@@ -10,6 +10,7 @@ scopes inside the sentence and gives exact offsets into report.text().
 
 from __future__ import annotations
 
+import functools
 import re
 import threading
 from dataclasses import dataclass
@@ -106,8 +107,12 @@ def _read(nlp, sentence: str, offset: int) -> list[Mention]:  # noqa: ANN001 - s
     return out
 
 
-def mentions(text: str, *, skip_history: bool = True) -> list[Mention]:
-    """All target mentions in `text`, sentence by sentence; history/indication lines skipped."""
+@functools.lru_cache(maxsize=256)
+def mentions(text: str, *, skip_history: bool = True) -> tuple[Mention, ...]:
+    """All target mentions in `text`, sentence by sentence; history/indication lines skipped.
+
+    Cached by text: the CheXpert labeler and the critical rules read the same report.
+    """
     nlp = pipeline()
     out: list[Mention] = []
     for a, b in sentence_spans(text):
@@ -122,4 +127,4 @@ def mentions(text: str, *, skip_history: bool = True) -> list[Mention]:
             cut = a + head.end()
             found = [m for m in found if m.start < cut] + _read(nlp, sentence[head.end() :], cut)
         out.extend(found)
-    return out
+    return tuple(out)
