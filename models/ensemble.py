@@ -1,0 +1,219 @@
+"""The ensemble: the only door to the models, like llama-cpp-python's LlamaProxy.
+
+It routes each task to the model of its role (the manifest's routing, by default the
+paper's), runs it, and cross-checks the answer with the deterministic rules engine: a
+value the report states explicitly wins over the model's, and the disagreement is kept
+on the result, never hidden.
+
+Synchronous and thread-safe: each loaded model file has its own lock (models/backends/
+llama.py); the plugin calls `run` from a thread pool. One `Llama` per distinct model
+file: when both roles point at the same GGUF (the demo), it is loaded once.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from pathlib import Path
+from typing import Any, Protocol
+
+from models.backends.base import Backend
+from models.catalog import CATALOG, value_text
+from models.manifest import Manifest, ModelEntry, load_manifest
+from models.parsers import ParseError
+from models.types import (
+    ChexpertValue,
+    Disagreement,
+    NStageValue,
+    RadiologyReport,
+    ReportFacts,
+    TaskName,
+    TaskRequest,
+    TaskResult,
+)
+
+__all__ = ["Ensemble", "Rules"]
+
+log = logging.getLogger(__name__)
+
+
+class Rules(Protocol):
+    """What the ensemble needs from the rules engine (models/rules)."""
+
+    def stated(self, request: TaskRequest) -> TaskResult | None: ...
+
+    def facts(self, report: RadiologyReport) -> ReportFacts: ...
+
+
+class Ensemble:
+    """Models of one manifest plus the rules engine; build with `Ensemble.load`."""
+
+    def __init__(self, manifest: Manifest, rules: Rules | None) -> None:
+        self.manifest = manifest
+        self.rules = rules
+        self._hashes = {m.id: m.verified_sha256() for m in manifest.models}  # loud refusal happens here
+        self.manifest_version = manifest.version
+        self._backends: dict[str, Backend] = {}
+        self._loaded: dict[tuple[Any, ...], Any] = {}
+        self._load_lock = threading.Lock()
+
+    @classmethod
+    def load(cls, manifest_path: Path | None = None, *, rules: Rules | None = None) -> Ensemble:
+        """Read the manifest (None = the packaged demo one), verify every model file's hash.
+
+        Models load lazily on first use (or with `warm()`); `rules` defaults to the
+        project's RulesEngine.
+        """
+        if rules is None:
+            from models.rules import RulesEngine  # lazy: the rules package is optional at import time
+
+            rules = RulesEngine()
+        return cls(load_manifest(manifest_path), rules)
+
+    # -- models --
+
+    def _file_key(self, entry: ModelEntry) -> tuple[Any, ...]:
+        return (entry.path, entry.lora_path, entry.lora_scale, entry.n_ctx, entry.n_threads, entry.threads_batch)
+
+    def backend_for(self, task: TaskName) -> Backend:
+        """The backend of the model routed to `task`, loading its file on first use."""
+        entry = self.manifest.entry_for(task)
+        backend = self._backends.get(entry.id)
+        if backend is not None:
+            return backend
+        with self._load_lock:
+            backend = self._backends.get(entry.id)
+            if backend is None:
+                backend = self._make_backend(entry)
+                self._backends[entry.id] = backend
+        return backend
+
+    def _make_backend(self, entry: ModelEntry) -> Backend:
+        if entry.backend == "http":
+            from models.backends.http import HttpBackend
+
+            return HttpBackend(entry)
+        from models.backends.llama import LlamaBackend, LoadedModel
+
+        key = self._file_key(entry)
+        model = self._loaded.get(key)
+        if model is None:
+            log.info("loading model %s (sha256 %s)", entry.id, (self._hashes[entry.id] or "")[:12])
+            model = LoadedModel(entry, self._hashes[entry.id])
+            self._loaded[key] = model
+        return LlamaBackend(entry, model)
+
+    def warm(self) -> None:
+        """Load every routed model now (start-up), instead of on the first request."""
+        for task in TaskName:
+            self.backend_for(task)
+
+    def describe(self) -> list[dict[str, Any]]:
+        """One row per manifest model: id, role, backend, path, sha256, demo, loaded."""
+        return [
+            {"id": m.id, "role": m.role, "backend": m.backend, "path": m.path, "sha256": self._hashes[m.id],
+             "demo": m.demo, "loaded": m.id in self._backends}
+            for m in self.manifest.models
+        ]
+
+    # -- tasks --
+
+    def run(self, request: TaskRequest) -> TaskResult:
+        """Run one task: the routed model's answer, cross-checked with what the report states."""
+        spec = CATALOG[request.task]
+        backend = self.backend_for(request.task)
+        stated = self.rules.stated(request) if self.rules is not None else None
+        try:
+            result = backend.run(spec, request)
+        except ParseError as exc:
+            if stated is None:
+                raise
+            log.warning("task %s: model output unparseable (%s); the stated value stands", request.task.value,
+                        exc.reason)
+            return stated.model_copy(update={"decided_by": "rules"})
+        if stated is None:
+            return result
+        return _reconcile(result, stated)
+
+    def facts(self, report: RadiologyReport) -> ReportFacts:
+        """What the rules engine reads directly from the report (critical results, follow-ups, side)."""
+        return self.rules.facts(report) if self.rules is not None else ReportFacts()
+
+    def close(self) -> None:
+        with self._load_lock:
+            for model in self._loaded.values():
+                model.close()
+            for backend in self._backends.values():
+                if backend.identity.backend == "http":
+                    backend.close()
+            self._loaded.clear()
+            self._backends.clear()
+
+    def __enter__(self) -> Ensemble:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _agree(model: TaskResult, stated: TaskResult) -> bool:
+    a, b = model.value, stated.value
+    if isinstance(a, NStageValue) and isinstance(b, NStageValue):
+        return a.involvement == b.involvement and (a.stage is None or b.stage is None or a.stage == b.stage)
+    return value_text(a) == value_text(b)
+
+
+def _merge_evidence(first: TaskResult, second: TaskResult) -> list:
+    seen = set()
+    out = []
+    for ev in [*first.evidence, *second.evidence]:
+        key = (ev.sentence, ev.start)
+        if key not in seen:
+            seen.add(key)
+            out.append(ev)
+    return out
+
+
+def _reconcile(model: TaskResult, stated: TaskResult) -> TaskResult:
+    """Stated values win; agreement raises confidence; disagreement is recorded with both values."""
+    if isinstance(model.value, ChexpertValue) and isinstance(stated.value, ChexpertValue):
+        return _reconcile_chexpert(model, stated)
+    if _agree(model, stated):
+        return model.model_copy(update={
+            "value": stated.value,
+            "decided_by": "model+rules",
+            "confidence": max(model.confidence, stated.confidence),
+            "evidence": _merge_evidence(stated, model),
+        })
+    return model.model_copy(update={
+        "value": stated.value,
+        "decided_by": "rules",
+        "confidence": stated.confidence,
+        "evidence": stated.evidence or model.evidence,
+        "model": stated.model,
+        "disagreement": Disagreement(
+            model_value=value_text(model.value), rules_value=value_text(stated.value), model=model.model,
+            note=f"the report states {value_text(stated.value)}; the model answered {value_text(model.value)}",
+        ),
+    })
+
+
+def _reconcile_chexpert(model: TaskResult, stated: TaskResult) -> TaskResult:
+    """Per label: a label the report states takes the stated value; the model fills the rest."""
+    mv: ChexpertValue = model.value  # type: ignore[assignment]
+    sv: ChexpertValue = stated.value  # type: ignore[assignment]
+    conflicts = {k: (mv.labels.get(k), v) for k, v in sv.labels.items() if k in mv.labels and mv.labels[k] != v}
+    merged = ChexpertValue(labels={**mv.labels, **sv.labels})
+    update: dict[str, Any] = {"value": merged, "evidence": _merge_evidence(stated, model)}
+    if conflicts:
+        update["decided_by"] = "rules"
+        update["disagreement"] = Disagreement(
+            model_value="; ".join(f"{k}: {m}" for k, (m, _) in conflicts.items()),
+            rules_value="; ".join(f"{k}: {s}" for k, (_, s) in conflicts.items()),
+            model=model.model,
+            note=f"{len(conflicts)} label(s) stated in the report differ from the model; stated values kept",
+        )
+    else:
+        update["decided_by"] = "model+rules"
+        update["confidence"] = max(model.confidence, stated.confidence)
+    return model.model_copy(update=update)
