@@ -243,6 +243,9 @@ def stated_rads(report: RadiologyReport) -> RadsMention | None:
     text = report.text()
     mentions = [m for m in find_mentions(text) if not m.historical]
     exam = exam_systems(report)
+    # A bare "TR4" with no thyroid context is not a TI-RADS statement (TR is also tricuspid regurgitation).
+    if not exam and not re.search(r"thyroid|ti[\s\-]?rads", text, re.I):
+        mentions = [m for m in mentions if m.system != "TI-RADS"]
     if exam:
         # The one system the exam allows: a bare "Category 4A" is that system's category.
         if len(exam) == 1:
@@ -261,9 +264,6 @@ def stated_rads(report: RadiologyReport) -> RadsMention | None:
         mentions = _pick_system(text, mentions)
     if not mentions and (exam == {"TI-RADS"} or (not exam and re.search(r"thyroid", text, re.I))):
         mentions = [m for m in _thyroid_points(text) if not m.historical]
-    # A bare "TR4" with no thyroid context is not a TI-RADS statement (TR is also tricuspid regurgitation).
-    if not exam and not re.search(r"thyroid|ti[\s\-]?rads", text, re.I):
-        mentions = [m for m in mentions if m.system != "TI-RADS"]
     if not mentions:
         return None
     systems = {m.system for m in mentions}
@@ -278,9 +278,10 @@ def _pick_system(text: str, mentions: list[RadsMention]) -> list[RadsMention]:
     """Without a named exam: the system whose organ the text talks about most, then most mentions."""
     body = "\n".join(ln for ln in text.split("\n") if not HISTORY_LINE.match(ln))
 
-    def score(system: str) -> tuple[int, int]:
+    def score(system: str) -> tuple[int, int, int]:
         organ = len(re.findall(_ORGAN_WORDS[system], body, re.IGNORECASE))
-        return organ, sum(1 for m in mentions if m.system == system)
+        own = [m.start for m in mentions if m.system == system]
+        return organ, len(own), max(own)  # ties: the system stated last (the impression) wins
 
     best = max({m.system for m in mentions}, key=score)
     return [m for m in mentions if m.system == best]
