@@ -129,3 +129,11 @@ def test_other_runners_are_scored_and_failures_abstain(dev: Path) -> None:
     m = report["scores"]["m_staging"]["fixed"]
     assert m["errors"] == 6 and m["answered"] == 0
     assert 0 < report["scores"]["temporal_comparison"]["fixed"]["score"] < 1
+
+
+def test_progress_bar_runs_on_a_console(dev: Path) -> None:
+    out = io.StringIO()
+    console = Console(file=out, width=120, force_terminal=False, color_system=None)
+    report = evaluate(dev / "nli.jsonl", runners={"rules": rules_runner()}, progress=True, console=console)
+    assert report.as_dict()["scores"]["radiology_nli"]["rules"]["n"] == 30
+    assert "30/30" in out.getvalue()

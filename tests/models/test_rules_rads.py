@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from models.rules import RulesEngine
 from models.rules.rads import SEVERITY, find_mentions, severity_rank, stated_rads
@@ -148,3 +150,23 @@ def test_rads_result_contract(dev_reports: dict[str, dict[str, Any]]) -> None:
     ev = result.evidence[0]
     assert report.text()[ev.start : ev.end] == ev.sentence and "BI-RADS 4B" in ev.sentence
     assert engine.rads(report) == result
+
+
+_PIECES = st.sampled_from([
+    "BI-RADS", "LR-", "Lung-RADS", "TR", "PI-RADS", "O-RADS US", "NI-RADS", "CAD-RADS", "VI-RADS", "GB-RADS",
+    "category", "v2.1", "4A", "2b", "5", "0", "N", "/P2", "prior", "previously", "History:", "\n", ". ", "; ",
+    "left breast", "thyroid", "Overall", "now", "Total 7 points", "(", ")",
+])
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(_PIECES, max_size=14), st.sampled_from([None, "MG SCREENING", "US THYROID", "MR PELVIS", "CT CHEST"]))
+def test_any_text_gives_a_valid_category_or_none(pieces: list[str], procedure: str | None) -> None:
+    text = " ".join(pieces)
+    report = _text(text or "x", procedure)
+    for m in find_mentions(report.text()):
+        assert m.category in SEVERITY[m.system]
+    got = stated_rads(report)
+    if got is not None:
+        assert got.category in SEVERITY[got.system]
+        assert not got.historical
