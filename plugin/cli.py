@@ -137,8 +137,8 @@ def analyze(
     if format == "json":
         out.write(json.dumps([a.model_dump(mode="json") for a in analyses], indent=2) + "\n")
     elif format == "fhir-bundle":
-        entries = [e for a in analyses for e in fhir.transaction_bundle(a)["entry"]]
-        out.write(json.dumps({"resourceType": "Bundle", "type": "transaction", "entry": entries}, indent=2) + "\n")
+        bundle = fhir.merge_transactions(fhir.transaction_bundle(a) for a in analyses)
+        out.write(json.dumps(bundle, indent=2) + "\n")
     else:
         out.write("\n".join(hl7v2.analysis_to_oru(a).replace("\r", "\n") for a in analyses))
     if any(a.errors for a in analyses):

@@ -80,16 +80,17 @@ async def analyze_diagnostic_report(
 
     inbound_id = await run_in_threadpool(store, "processing")
     actor = Actor(id=peer, kind="http")
-    entries: list[dict[str, Any]] = []
+    bundles: list[dict[str, Any]] = []
     for report in reports:
         def keep(report=report) -> None:
             with session_scope(pipeline.sessions) as s:
                 queries.store_report(s, report=report, inbound_id=inbound_id)
         await run_in_threadpool(keep)
         analysis = await pipeline.analyse(report, actor=actor, budget_s=None, tasks=requested)
-        entries.extend(fhir.transaction_bundle(analysis)["entry"])
+        bundles.append(fhir.transaction_bundle(analysis))
     await run_in_threadpool(_finish, pipeline, inbound_id)
-    return JSONResponse({"resourceType": "Bundle", "type": "transaction", "entry": entries}, media_type=FHIR_JSON)
+    # merged: Devices shared by several reports keep one entry (one fullUrl per Bundle, bdl-7)
+    return JSONResponse(fhir.merge_transactions(bundles), media_type=FHIR_JSON)
 
 
 def _finish(pipeline: Any, inbound_id: int) -> None:

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import fhirkit
+import fhirpathpy
 import pytest
 from fhir.resources.R4B import get_fhir_model_class
 
@@ -323,6 +324,9 @@ def test_transaction_bundle_shape_and_idempotence(report: RadiologyReport, valid
         if e["request"]["method"] == "POST":
             ident = e["resource"]["identifier"][-1 if e["resource"]["resourceType"] == "Device" else 0]
             assert e["request"]["ifNoneExist"] == f"identifier={ident['system']}|{ident['value']}"
+    # bdl-3 and bdl-7 evaluated on their own (fhirkit does not check bdl-3)
+    assert fhirpathpy.evaluate(first, "entry.all(request.exists())") == [True]
+    assert fhirpathpy.evaluate(first, "entry.fullUrl.isDistinct()") == [True]
     assert len({e["fullUrl"] for e in first["entry"]}) == len(first["entry"])
     # sending it twice asks for the same resources: same fullUrls, identifiers, conditions and Provenance id
     strip = [(e["fullUrl"], e["request"]) for e in first["entry"]]
