@@ -1,0 +1,1 @@
+"""Reproducible performance measurements (printed ratios, never timed tests). Run: python -m benchmarks.run"""
