@@ -220,7 +220,8 @@ def _resolve(raw: str, base: Path) -> str:
         package, _, relative = raw[len("package:"):].partition("/")
         return str(package_path(package, relative))
     p = Path(os.path.expanduser(raw))
-    return str(p if p.is_absolute() else (base / p).resolve())
+    # normpath, not resolve(): a symlink keeps its own name, which is how RadLite files are recognised.
+    return os.path.normpath(p if p.is_absolute() else base / p)
 
 
 def load_manifest(path: Path | None = None) -> Manifest:
@@ -233,7 +234,7 @@ def load_manifest(path: Path | None = None) -> Manifest:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except (OSError, tomllib.TOMLDecodeError) as exc:
         raise ManifestError(f"cannot read manifest {path}: {exc}") from exc
-    base = path.parent.resolve()
+    base = Path(os.path.abspath(path.parent))
     raw_models = data.get("models")
     if not isinstance(raw_models, list) or not raw_models:
         raise ManifestError(f"manifest {path}: no [[models]]")
@@ -253,6 +254,10 @@ def load_manifest(path: Path | None = None) -> Manifest:
             entries.append(ModelEntry(**raw))
         except ValueError as exc:
             raise ManifestError(f"manifest {path}: model {raw.get('id')!r}: {exc}") from exc
+    ids = {m.id for m in entries}
+    for task_name, model_id in data.get("routing", {}).items():
+        if model_id not in ids:
+            raise ManifestError(f"manifest {path}: routing {task_name} -> unknown model id {model_id!r}")
     routing: dict[TaskName, str] = {}
     for task in TaskName:
         model_id = data.get("routing", {}).get(task.value)
