@@ -1,0 +1,424 @@
+"""CDS Hooks front door: discovery, the two services, feedback (CDS Hooks 2.0, integration.md §1).
+
+    GET  /cds-services                      discovery, from the JSON files in cds-hooks/
+    POST /cds-services/radlite-report-review   patient-view: cards about recent radiology reports
+    POST /cds-services/radlite-imaging-order   order-select / order-sign: priors, follow-ups, duplicates
+    POST /cds-services/{id}/feedback        accepted / overridden cards
+
+Example requests: cds-hooks/README.md. Every hook request is kept (inbound_messages,
+channel "cds-hook", the access token scrubbed), every card served is stored and audited,
+and a report about another patient than context.patientId never yields a card.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+from pydantic import ValidationError
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from starlette.concurrency import run_in_threadpool
+
+from adapters import fhir
+from adapters.cds.cards import CardFor, order_cards, pending_card, report_cards
+from adapters.cds.models import (
+    CdsRequest,
+    CdsResponse,
+    Discovery,
+    FeedbackRequest,
+    OrderSelectContext,
+    OrderSignContext,
+    ServiceDefinition,
+    parse_context,
+    wire,
+)
+from models.types import Analysis, RadiologyReport
+from plugin import audit
+from plugin.deps import PipelineDep, SettingsDep
+from plugin.fhir_client import PrefetchError, resolve_prefetch
+from plugin.pipeline import Actor, Pipeline
+from plugin.security import Caller, CallerDep
+from plugin.storage import queries
+from plugin.storage.db import session_scope
+from plugin.storage.tables import CardServed, Feedback
+
+log = logging.getLogger("radlite.cds")
+
+router = APIRouter(tags=["cds-hooks"])
+
+DEFINITIONS_DIR = Path(__file__).resolve().parents[2] / "cds-hooks"
+REPORT_REVIEW = "radlite-report-review"
+IMAGING_ORDER = "radlite-imaging-order"
+MAX_REPORTS = 10
+"""Most reports analysed per hook (newest first): the hook must stay fast."""
+SKIP_STATUSES = {"cancelled", "entered-in-error", "registered"}
+FHIR_JSON = "application/fhir+json"
+REQUIRED_EXT = "org.radlite.required-prefetch"
+
+
+# ---- service definitions ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Service:
+    id: str
+    definitions: tuple[ServiceDefinition, ...]
+
+    def definition(self, hook: str) -> ServiceDefinition | None:
+        return next((d for d in self.definitions if d.hook == hook), None)
+
+
+@lru_cache(maxsize=4)
+def load_services(directory: Path = DEFINITIONS_DIR) -> dict[str, Service]:
+    """Service id -> its definitions (one per hook), read once from the JSON files."""
+    by_id: dict[str, list[ServiceDefinition]] = {}
+    for path in sorted(directory.glob("*.json")):
+        definition = ServiceDefinition.model_validate_json(path.read_text("utf-8"))
+        if definition.id not in (REPORT_REVIEW, IMAGING_ORDER):
+            log.warning("service definition %s names no service this plugin runs; skipped", path.name)
+            continue
+        by_id.setdefault(definition.id, []).append(definition)
+    return {sid: Service(sid, tuple(defs)) for sid, defs in by_id.items()}
+
+
+# ---- responses and bookkeeping ----------------------------------------------------------------
+
+
+def _oo(status: int, text: str, code: str = "invalid") -> JSONResponse:
+    body = fhir.operation_outcome(text, code="invalid")
+    body["issue"][0]["code"] = code
+    return JSONResponse(body, status_code=status, media_type=FHIR_JSON)
+
+
+def _scrubbed(raw: bytes) -> bytes:
+    """The request as stored: the fhirAuthorization access token never reaches the database."""
+    try:
+        data = json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        return raw
+    if isinstance(data, dict) and isinstance(data.get("fhirAuthorization"), dict):
+        if "access_token" in data["fhirAuthorization"]:
+            data["fhirAuthorization"]["access_token"] = "***"
+            return json.dumps(data, ensure_ascii=False).encode("utf-8")
+    return raw
+
+
+def _validation_text(exc: ValidationError) -> str:
+    """Where the request is wrong, without echoing values (they may hold PHI)."""
+    parts = []
+    for err in exc.errors()[:5]:
+        loc = ".".join(str(p) for p in err.get("loc", ())) or "(body)"
+        parts.append(f"{loc}: {err.get('msg', 'invalid')}")
+    return "; ".join(parts)
+
+
+def _store_rejected(pipeline: Pipeline, raw: bytes, error: str, *, caller: Caller, service_id: str,
+                    control_id: str | None, content_type: str | None) -> None:
+    with session_scope(pipeline.sessions) as s:
+        row = queries.store_inbound(s, channel="cds-hook", raw=_scrubbed(raw), status="rejected", peer=caller.actor,
+                                    control_id=control_id, content_type=content_type, error=error[:2000])
+        audit.record(s, audit.MessageRejected(
+            actor=caller.actor, actor_kind="jwt" if caller.iss else "http", input_hash=row.sha256,
+            detail={"inbound_id": row.id, "channel": "cds-hook", "service": service_id, "error": error[:500]},
+        ))
+
+
+def _store_received(pipeline: Pipeline, raw: bytes, req: CdsRequest, *, caller: Caller, service_id: str,
+                    patient_id: str, content_type: str | None) -> int:
+    with session_scope(pipeline.sessions) as s:
+        row = queries.store_inbound(s, channel="cds-hook", raw=_scrubbed(raw), status="processing", peer=caller.actor,
+                                    control_id=req.hookInstance, content_type=content_type)
+        audit.record(s, audit.HookRequest(
+            actor=caller.actor, actor_kind="jwt" if caller.iss else "http", patient_id=patient_id,
+            input_hash=row.sha256,
+            detail={"inbound_id": row.id, "service": service_id, "hook": req.hook, "hookInstance": req.hookInstance,
+                    "prefetch_keys": sorted((req.prefetch or {}).keys()), "user": req.context.get("userId"),
+                    "fhir_authorization": req.fhirAuthorization is not None},
+        ))
+        return row.id
+
+
+def _finish(pipeline: Pipeline, inbound_id: int, status: str, error: str | None = None) -> None:
+    with session_scope(pipeline.sessions) as s:
+        queries.finish_inbound(s, inbound_id=inbound_id, status=status, error=error)
+
+
+# ---- reports from prefetch --------------------------------------------------------------------
+
+
+def _resources(value: Any) -> list[dict[str, Any]]:
+    """DiagnosticReports in a prefetch value (a resource or a Bundle, possibly nested)."""
+    if not isinstance(value, dict):
+        return []
+    kind = value.get("resourceType")
+    if kind == "DiagnosticReport":
+        return [value]
+    if kind == "Bundle":
+        out: list[dict[str, Any]] = []
+        for entry in value.get("entry") or []:
+            if isinstance(entry, dict):
+                out += _resources(entry.get("resource"))
+        return out
+    return []
+
+
+@dataclass
+class _Sorted:
+    mine: list[RadiologyReport]
+    other_patient: list[RadiologyReport]
+    unreadable: int
+
+
+def _reports(prefetch: dict[str, Any], patient_id: str) -> _Sorted:
+    mine: dict[str, RadiologyReport] = {}
+    other: list[RadiologyReport] = []
+    unreadable = 0
+    for value in prefetch.values():
+        for resource in _resources(value):
+            try:
+                found = fhir.reports_from_resource(resource)
+            except (fhir.FhirInputError, ValueError) as exc:
+                unreadable += 1
+                log.info("prefetch DiagnosticReport unreadable: %s", type(exc).__name__)
+                continue
+            for report in found:
+                if report.patient_id != patient_id:
+                    other.append(report)
+                elif report.status not in SKIP_STATUSES:
+                    mine.setdefault(queries.report_key(report), report)
+    newest = sorted(mine.values(), key=lambda r: (r.effective or r.issued).timestamp() if (r.effective or r.issued)
+                    else 0.0, reverse=True)
+    return _Sorted(newest[:MAX_REPORTS], other, unreadable)
+
+
+def _set_aside(pipeline: Pipeline, reports: list[RadiologyReport], *, caller: Caller, patient_id: str,
+               hook_instance: str, service_id: str) -> None:
+    """Patient safety: another patient's report is never shown; the anomaly is audited."""
+    with session_scope(pipeline.sessions) as s:
+        for report in reports:
+            audit.record(s, audit.SafetyAnomaly(
+                actor=caller.actor, actor_kind="jwt" if caller.iss else "http", patient_id=patient_id,
+                report_key=queries.report_key(report), accession=report.accession, input_hash=report.content_hash,
+                detail={"anomaly": "report subject is not the hook's patient", "hookInstance": hook_instance,
+                        "service": service_id, "report_patient": report.patient_id, "report_id": report.report_id},
+            ))
+    log.warning("hook %s: %d report(s) about another patient set aside", hook_instance, len(reports))
+
+
+def _keep_reports(pipeline: Pipeline, reports: list[RadiologyReport], inbound_id: int) -> None:
+    with session_scope(pipeline.sessions) as s:
+        for report in reports:
+            queries.store_report(s, report=report, inbound_id=inbound_id)
+
+
+async def _analyse(pipeline: Pipeline, reports: list[RadiologyReport], actor: Actor, budget: float) -> list[Analysis]:
+    """All reports analysed side by side; each waits at most `budget`, so the hook does too."""
+    outcomes = await asyncio.gather(*(pipeline.analyse(r, actor=actor, budget_s=budget) for r in reports),
+                                    return_exceptions=True)
+    out: list[Analysis] = []
+    for report, outcome in zip(reports, outcomes, strict=True):
+        if isinstance(outcome, BaseException):
+            log.warning("analysis of report %s failed: %s", report.content_hash[:12], type(outcome).__name__)
+            continue
+        out.append(outcome)
+    return out
+
+
+def _serve(pipeline: Pipeline, served: list[CardFor], *, service_id: str, req: CdsRequest, patient_id: str,
+           caller: Caller, inbound_id: int) -> None:
+    """Store each card served and audit it (the uuid is the feedback join key)."""
+    with session_scope(pipeline.sessions) as s:
+        for item in served:
+            card, analysis = item.card, item.analysis
+            report = analysis.report if analysis else None
+            analysis_id = None
+            if analysis is not None:
+                row = queries.find_analysis(s, content_hash=analysis.report.content_hash,
+                                            manifest_version=analysis.manifest_version)
+                analysis_id = row.id if row else None
+            card_json = wire(card)
+            s.add(CardServed(
+                card_uuid=card.uuid or "", service_id=service_id, hook=req.hook, hook_instance=req.hookInstance,
+                patient_id=patient_id, report_key=queries.report_key(report) if report else None,
+                analysis_id=analysis_id, indicator=card.indicator, card_json=card_json,
+            ))
+            audit.record(s, audit.CardServedEvent(
+                actor=caller.actor, actor_kind="jwt" if caller.iss else "http", patient_id=patient_id,
+                report_key=queries.report_key(report) if report else None,
+                accession=report.accession if report else None,
+                input_hash=report.content_hash if report else None,
+                detail={"card_uuid": card.uuid, "service": service_id, "hookInstance": req.hookInstance,
+                        "indicator": card.indicator, "summary": card.summary, "analysis_id": analysis_id,
+                        "inbound_id": inbound_id, "demo": bool(analysis and analysis.demo),
+                        "topic": card.source.topic.code if card.source.topic else None},
+            ))
+        queries.finish_inbound(s, inbound_id=inbound_id, status="done")
+
+
+# ---- routes -------------------------------------------------------------------------------------
+
+
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {"description": "Malformed request (OperationOutcome)"},
+    401: {"description": "Missing or invalid JWT"},
+    404: {"description": "Unknown service (OperationOutcome)"},
+    412: {"description": "Required prefetch data not available (OperationOutcome)"},
+    413: {"description": "Request too large (OperationOutcome)"},
+}
+
+
+@router.get("/cds-services", summary="CDS Hooks discovery", response_model=Discovery, response_model_exclude_none=True,
+            responses={401: _ERRORS[401]})
+async def discovery(_caller: CallerDep) -> JSONResponse:
+    """The services this plugin runs: one entry per (service, hook), from cds-hooks/*.json."""
+    services = [d for s in load_services().values() for d in s.definitions]
+    return JSONResponse(wire(Discovery(services=services)))
+
+
+@router.post(
+    "/cds-services/{service_id}",
+    summary="Call a CDS service (CDS Hooks 2.0 request)",
+    response_model=CdsResponse,
+    response_model_exclude_none=True,
+    responses={k: v for k, v in _ERRORS.items()},
+    openapi_extra={"requestBody": {"required": True, "content": {"application/json": {
+        "schema": CdsRequest.model_json_schema(ref_template="#/components/schemas/{model}")}}}},
+)
+async def call_service(service_id: str, request: Request, caller: CallerDep, pipeline: PipelineDep,
+                       settings: SettingsDep) -> JSONResponse:
+    service = load_services().get(service_id)
+    raw = await request.body()
+    content_type = request.headers.get("content-type")
+
+    async def reject(status: int, text: str, code: str = "invalid", control_id: str | None = None) -> JSONResponse:
+        await run_in_threadpool(_store_rejected, pipeline, raw, text, caller=caller, service_id=service_id,
+                                control_id=control_id, content_type=content_type)
+        return _oo(status, text, code)
+
+    if service is None:
+        return await reject(404, f"Unknown CDS service '{service_id[:64]}'", "not-found")
+    try:
+        body = json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        return await reject(400, "Body is not JSON", "structure")
+    if not isinstance(body, dict):
+        return await reject(400, "Body is not a JSON object", "structure")
+    instance = body.get("hookInstance") if isinstance(body.get("hookInstance"), str) else None
+    try:
+        req = CdsRequest.model_validate(body)
+    except ValidationError as exc:
+        return await reject(400, f"Invalid CDS Hooks request: {_validation_text(exc)}", control_id=instance)
+    definition = service.definition(req.hook)
+    if definition is None:
+        hooks = ", ".join(d.hook for d in service.definitions)
+        return await reject(400, f"Service '{service_id}' does not answer hook '{req.hook[:64]}' (only {hooks})",
+                            "not-supported", instance)
+    try:
+        context = parse_context(req.hook, req.context)
+    except ValidationError as exc:
+        return await reject(400, f"Invalid context for {req.hook}: {_validation_text(exc)}", control_id=instance)
+    patient_id = context.patientId
+
+    inbound_id = await run_in_threadpool(_store_received, pipeline, raw, req, caller=caller, service_id=service_id,
+                                         patient_id=patient_id, content_type=content_type)
+    required = list((definition.extension or {}).get(REQUIRED_EXT) or [])
+    try:
+        prefetched = await resolve_prefetch(req, definition.prefetch or {}, required=required,
+                                            timeout_s=settings.fhir_timeout_seconds,
+                                            allow_http=settings.environment == "development")
+    except PrefetchError as exc:
+        await run_in_threadpool(_finish, pipeline, inbound_id, "rejected", f"412: {exc}")
+        return _oo(412, f"Required prefetch not available: {exc}", "processing")
+
+    found = _reports(prefetched.data, patient_id)
+    if found.other_patient:
+        await run_in_threadpool(_set_aside, pipeline, found.other_patient, caller=caller, patient_id=patient_id,
+                                hook_instance=req.hookInstance, service_id=service_id)
+    if found.mine:
+        await run_in_threadpool(_keep_reports, pipeline, found.mine, inbound_id)
+    actor = Actor(id=caller.actor, kind="jwt" if caller.iss else "http")
+    analyses = await _analyse(pipeline, found.mine, actor, settings.hook_budget_seconds)
+    # Belt and braces: only analyses of this patient's reports reach the card builders.
+    analyses = [a for a in analyses if a.report.patient_id == patient_id]
+
+    served: list[CardFor] = []
+    if service_id == REPORT_REVIEW:
+        for a in analyses:
+            served += [CardFor(c, a) for c in report_cards(a, patient_id=patient_id, fhir_server=req.fhirServer)]
+    else:
+        entries = (context.draftOrders.entry or []) if isinstance(context, OrderSignContext) else []
+        orders = [e.get("resource") for e in entries if isinstance(e, dict) and isinstance(e.get("resource"), dict)]
+        if isinstance(context, OrderSelectContext):
+            chosen = set(context.selections)
+            orders = [o for o in orders if f"{o.get('resourceType')}/{o.get('id')}" in chosen] or orders
+        served += order_cards(orders, analyses, patient_id=patient_id, fhir_server=req.fhirServer)
+    pending = [a for a in analyses if a.pending]
+    if pending:
+        served.append(CardFor(pending_card(len(pending), demo=any(a.demo for a in pending)), None))
+
+    response = CdsResponse(cards=[cf.card for cf in served])
+    payload = wire(response)
+    await run_in_threadpool(_serve, pipeline, served, service_id=service_id, req=req, patient_id=patient_id,
+                            caller=caller, inbound_id=inbound_id)
+    log.info("hook %s service=%s reports=%d cards=%d pending=%d", req.hookInstance, service_id, len(found.mine),
+             len(served), len(pending))
+    return JSONResponse(payload)
+
+
+@router.post(
+    "/cds-services/{service_id}/feedback",
+    summary="Feedback on cards (accepted / overridden)",
+    responses={k: v for k, v in _ERRORS.items() if k in (400, 401, 404, 413)},
+    openapi_extra={"requestBody": {"required": True, "content": {"application/json": {
+        "schema": FeedbackRequest.model_json_schema(ref_template="#/components/schemas/{model}")}}}},
+)
+async def feedback(service_id: str, request: Request, caller: CallerDep, pipeline: PipelineDep) -> JSONResponse:
+    """Store each feedback item once (the same item may be sent again) and audit it."""
+    raw = await request.body()
+    if service_id not in load_services():
+        return _oo(404, f"Unknown CDS service '{service_id[:64]}'", "not-found")
+    try:
+        parsed = FeedbackRequest.model_validate_json(raw)
+    except ValidationError as exc:
+        return _oo(400, f"Invalid feedback: {_validation_text(exc)}")
+    stored = await run_in_threadpool(_store_feedback, pipeline, parsed, service_id=service_id, caller=caller)
+    log.info("feedback service=%s items=%d new=%d", service_id, len(parsed.feedback), stored)
+    return JSONResponse({})
+
+
+def _store_feedback(pipeline: Pipeline, parsed: FeedbackRequest, *, service_id: str, caller: Caller) -> int:
+    new = 0
+    for item in parsed.feedback:
+        key = (item.card, item.outcome, item.outcomeTimestamp)
+        reason = item.overrideReason.model_dump(mode="json", exclude_none=True) if item.overrideReason else None
+        accepted = [s.id for s in item.acceptedSuggestions or []]
+        try:
+            with session_scope(pipeline.sessions) as s:
+                exists = s.scalar(select(Feedback.id).where(Feedback.card_uuid == key[0], Feedback.outcome == key[1],
+                                                            Feedback.outcome_timestamp == key[2]))
+                if exists is not None:
+                    continue
+                s.add(Feedback(card_uuid=item.card, service_id=service_id, outcome=item.outcome,
+                               outcome_timestamp=item.outcomeTimestamp, accepted_suggestions=accepted,
+                               override_reason=reason))
+                s.flush()
+                card = s.scalars(select(CardServed).where(CardServed.card_uuid == item.card)).first()
+                audit.record(s, audit.FeedbackReceived(
+                    actor=caller.actor, actor_kind="jwt" if caller.iss else "http",
+                    patient_id=card.patient_id if card else None, report_key=card.report_key if card else None,
+                    detail={"card_uuid": item.card, "service": service_id, "outcome": item.outcome,
+                            "outcomeTimestamp": item.outcomeTimestamp, "acceptedSuggestions": accepted,
+                            "overrideReason": reason, "known_card": card is not None},
+                ))
+                new += 1
+        except IntegrityError:  # another replica stored the same item first
+            continue
+    return new

@@ -1,0 +1,321 @@
+"""CDS Hooks security: the client's JWT bearer (spec §1.8), CORS and request size limits.
+
+The JWT is checked as the CDS Hooks best practices list it: allow-listed `iss`, its
+allow-listed `jku` only (never a URL taken from the token), an asymmetric algorithm,
+`aud` equal to the endpoint URL, `exp`/`iat` with a small leeway, and a `jti` seen only
+once. The jti store is the `seen_jti` table, so a token replayed to another replica is
+refused too. Every failure is a 401 without detail; the reason is logged without the token.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import threading
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Annotated, Any
+
+import jwt
+from fastapi import Depends, FastAPI, HTTPException, Request
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import JSONResponse
+from sqlalchemy import delete
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+from starlette.concurrency import run_in_threadpool
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from adapters.fhir import operation_outcome
+from plugin.settings import Settings, TrustedIssuer
+from plugin.storage.db import session_scope
+from plugin.storage.tables import SeenJti
+
+log = logging.getLogger("radlite.security")
+
+__all__ = [
+    "ALLOWED_ALGORITHMS",
+    "AuthError",
+    "Caller",
+    "CallerDep",
+    "JwtVerifier",
+    "install_http_guards",
+    "require_caller",
+]
+
+ALLOWED_ALGORITHMS = ("ES384", "RS384", "ES256", "ES512", "RS256", "RS512", "PS256", "PS384", "PS512")
+"""Asymmetric only: `none` and every HMAC (HS*) are refused (spec §1.8). ES384/RS384 are recommended."""
+
+JWKS_CACHE_SECONDS = 300
+
+
+class AuthError(Exception):
+    """Why a token was refused; for the log only, never for the caller."""
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who called: the verified `iss` and `sub`, or an anonymous caller when JWT is off."""
+
+    iss: str | None
+    sub: str | None = None
+    tenant: str | None = None
+    jti_hash: str | None = None
+
+    @property
+    def actor(self) -> str | None:
+        if self.iss is None:
+            return None
+        return f"{self.iss}|{self.sub}" if self.sub else self.iss
+
+
+class JwtVerifier:
+    """Verifies CDS Hooks JWTs against the allow-listed issuers; one per app (caches JWKS)."""
+
+    def __init__(self, settings: Settings, sessions: sessionmaker[Session]) -> None:
+        self.settings = settings
+        self.sessions = sessions
+        self._issuers: dict[str, TrustedIssuer] = {i.iss: i for i in settings.trusted_issuers}
+        self._clients: dict[str, jwt.PyJWKClient] = {}
+        self._files: dict[str, tuple[float, jwt.PyJWKSet]] = {}
+        self._lock = threading.Lock()
+
+    # -- keys --
+
+    def _key_from_file(self, path: Path, kid: str) -> jwt.PyJWK:
+        with self._lock:
+            cached = self._files.get(str(path))
+            if cached is None or time.monotonic() - cached[0] > JWKS_CACHE_SECONDS:
+                cached = (time.monotonic(), jwt.PyJWKSet.from_dict(json.loads(path.read_text("utf-8"))))
+                self._files[str(path)] = cached
+        for key in cached[1].keys:
+            if key.key_id == kid:
+                return key
+        raise AuthError("kid not in the out-of-band JWKS")
+
+    def _key_from_jku(self, jku: str, kid: str) -> jwt.PyJWK:
+        with self._lock:
+            client = self._clients.get(jku)
+            if client is None:
+                # PyJWKClient caches the set and refetches it once for an unknown kid (key rotation).
+                client = jwt.PyJWKClient(jku, cache_jwk_set=True, lifespan=JWKS_CACHE_SECONDS,
+                                         timeout=int(max(1, self.settings.fhir_timeout_seconds)))
+                self._clients[jku] = client
+        try:
+            return client.get_signing_key(kid)
+        except jwt.PyJWKClientError as exc:
+            raise AuthError(f"JWKS lookup failed: {type(exc).__name__}") from exc
+
+    def _signing_key(self, issuer: TrustedIssuer, header: dict[str, Any]) -> jwt.PyJWK:
+        kid = header.get("kid")
+        if not isinstance(kid, str) or not kid:
+            raise AuthError("no kid")
+        jku = header.get("jku")
+        if jku is not None and jku != issuer.jku:
+            raise AuthError("jku is not the allow-listed one for this issuer")
+        if issuer.jku:
+            return self._key_from_jku(issuer.jku, kid)
+        assert issuer.jwks_path is not None  # TrustedIssuer guarantees one key source
+        return self._key_from_file(issuer.jwks_path, kid)
+
+    # -- the check --
+
+    def verify(self, token: str, audience: str) -> Caller:
+        """Claims of a valid token for `audience`, the jti recorded; AuthError otherwise."""
+        try:
+            header = jwt.get_unverified_header(token)
+            unverified = jwt.decode(token, options={"verify_signature": False})
+        except jwt.PyJWTError as exc:
+            raise AuthError(f"malformed token: {type(exc).__name__}") from exc
+        alg = header.get("alg")
+        if alg not in ALLOWED_ALGORITHMS:
+            raise AuthError(f"algorithm {alg!r} not allowed")
+        if str(header.get("typ", "JWT")).upper() != "JWT":
+            raise AuthError("typ is not JWT")
+        issuer = self._issuers.get(str(unverified.get("iss")))
+        if issuer is None:
+            raise AuthError("issuer not allow-listed")
+        # PyJWT refuses a key whose type does not fit `alg`; HMAC is excluded above, so a
+        # public key can never be used as an HMAC secret.
+        key = self._signing_key(issuer, header)
+        leeway = self.settings.jwt_leeway_seconds
+        try:
+            claims = jwt.decode(
+                token, key.key, algorithms=[alg], audience=[audience, audience.rstrip("/") + "/"],
+                issuer=issuer.iss, leeway=leeway,
+                options={"require": ["iss", "aud", "exp", "iat", "jti"], "verify_iat": True},
+            )
+        except jwt.PyJWTError as exc:
+            raise AuthError(f"invalid token: {type(exc).__name__}") from exc
+        now = time.time()
+        iat, exp = float(claims["iat"]), float(claims["exp"])
+        max_age = self.settings.jwt_max_age_seconds
+        if iat > now + leeway:
+            raise AuthError("iat in the future")
+        if iat < now - max_age - leeway:
+            raise AuthError("token older than the allowed age")
+        if exp - iat > max_age:
+            raise AuthError("token lifetime longer than allowed")
+        jti = claims["jti"]
+        if not isinstance(jti, str) or not jti:
+            raise AuthError("empty jti")
+        jti_hash = hashlib.sha256(f"{issuer.iss}\x1f{jti}".encode()).hexdigest()
+        self._remember_jti(jti_hash, datetime.fromtimestamp(exp, UTC) + timedelta(seconds=leeway))
+        tenant = claims.get("tenant")
+        return Caller(iss=issuer.iss, sub=claims.get("sub") if isinstance(claims.get("sub"), str) else None,
+                      tenant=tenant if isinstance(tenant, str) else None, jti_hash=jti_hash)
+
+    def _remember_jti(self, jti_hash: str, expires_at: datetime) -> None:
+        """Insert the jti in its own transaction: a primary-key clash anywhere means replay."""
+        try:
+            with session_scope(self.sessions) as s:
+                s.execute(delete(SeenJti).where(SeenJti.expires_at < datetime.now(UTC)))
+                s.add(SeenJti(jti_hash=jti_hash, expires_at=expires_at))
+                s.flush()
+        except IntegrityError as exc:
+            raise AuthError("jti replayed") from exc
+
+
+def _audience(request: Request, settings: Settings) -> str:
+    """The URL the client had to put in `aud`: public_base_url + path, else the request URL."""
+    if settings.public_base_url:
+        return settings.public_base_url.rstrip("/") + request.url.path
+    return str(request.url.replace(query="", fragment=""))
+
+
+def _verifier(request: Request) -> JwtVerifier:
+    state = request.app.state
+    verifier = getattr(state, "jwt_verifier", None)
+    if verifier is None:
+        verifier = JwtVerifier(state.settings, state.sessions)
+        state.jwt_verifier = verifier
+    return verifier
+
+
+class Unauthorized(HTTPException):
+    def __init__(self) -> None:
+        super().__init__(status_code=401, detail="Unauthorized", headers={"WWW-Authenticate": "Bearer"})
+
+
+async def require_caller(request: Request) -> Caller:
+    """FastAPI dependency: the verified caller, or 401 (no detail).
+
+    A token that is sent is always checked, also when `jwt_required` is off; without a
+    token the call passes only when `jwt_required` is off (development).
+    """
+    settings: Settings = request.app.state.settings
+    header = request.headers.get("authorization")
+    if not header:
+        if settings.jwt_required:
+            log.info("401 on %s: no bearer token", request.url.path)
+            raise Unauthorized()
+        return Caller(iss=None)
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        log.info("401 on %s: not a bearer token", request.url.path)
+        raise Unauthorized()
+    try:
+        return await run_in_threadpool(_verifier(request).verify, token.strip(), _audience(request, settings))
+    except AuthError as exc:
+        log.info("401 on %s: %s", request.url.path, exc)
+        raise Unauthorized() from None
+
+
+CallerDep = Annotated[Caller, Depends(require_caller)]
+
+
+# ---- HTTP guards: CORS and body size ------------------------------------------------------------
+
+
+class _TooLarge(Exception):
+    pass
+
+
+class BodySizeLimit:
+    """Refuses bodies over `limit` bytes with 413 and an OperationOutcome.
+
+    A declared Content-Length is refused before reading; a chunked body is counted as it
+    arrives and refused as soon as it passes the limit, so it is never held in memory whole.
+    """
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope.get("headers") or [])
+        declared = headers.get(b"content-length")
+        if declared is not None:
+            try:
+                too_big = int(declared) > self.limit
+            except ValueError:
+                await _outcome(400, "Content-Length is not a number", "structure")(scope, receive, send)
+                return
+            if too_big:
+                await _outcome(413, f"Request body larger than {self.limit} bytes", "too-long")(scope, receive, send)
+                return
+        seen = 0
+        started = False
+
+        async def counted() -> Message:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.limit:
+                    raise _TooLarge()
+            return message
+
+        async def tracked(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, counted, tracked)
+        except _TooLarge:
+            if started:
+                raise
+            await _outcome(413, f"Request body larger than {self.limit} bytes", "too-long")(scope, receive, send)
+
+
+def outcome_body(text: str, code: str) -> dict[str, Any]:
+    """An OperationOutcome with an issue type outside the FHIR adapter's short list (login, too-long)."""
+    body = operation_outcome(text, code="processing")
+    body["issue"][0]["code"] = code
+    return body
+
+
+def _outcome(status: int, text: str, code: str) -> JSONResponse:
+    return JSONResponse(outcome_body(text, code), status_code=status, media_type="application/fhir+json")
+
+
+def install_http_guards(app: FastAPI, settings: Settings) -> None:
+    """CORS for browser CDS clients (the sandbox) and the request size limit.
+
+    Allow-Credentials is only sent with an explicit origin list: browsers refuse it
+    next to `*`, and bearer tokens need no cookies anyway.
+    """
+    origins = list(settings.cors_origins)
+    app.add_middleware(BodySizeLimit, limit=settings.max_request_bytes)
+    app.add_middleware(
+        CORSMiddleware,
+        allow_origins=origins,
+        allow_credentials="*" not in origins,
+        allow_methods=["GET", "POST", "OPTIONS"],
+        allow_headers=["Content-Type", "Authorization"],
+        expose_headers=["Origin", "Accept", "Content-Location", "Location", "X-Requested-With"],
+        max_age=600,
+    )
+
+    @app.exception_handler(Unauthorized)
+    async def _unauthorized(_request: Request, _exc: Unauthorized) -> JSONResponse:
+        return JSONResponse(outcome_body("Unauthorized", "login"), status_code=401, media_type="application/fhir+json",
+                            headers={"WWW-Authenticate": "Bearer"})
