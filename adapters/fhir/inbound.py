@@ -251,6 +251,12 @@ def _text_sections(dr: dict[str, Any], path: str, index: dict[str, dict[str, Any
     conclusion = dr.get("conclusion")
     if not out.get("impression") and isinstance(conclusion, str) and conclusion.strip():
         out["impression"] = conclusion.strip()
+        # An unheaded text that ends with the conclusion would otherwise repeat it in the findings.
+        findings = out.get("findings", "").rstrip()
+        if findings.endswith(out["impression"]):
+            out["findings"] = findings[: -len(out["impression"])].rstrip()
+            if not out["findings"]:
+                del out["findings"]
     if not out.get("findings") and not out.get("impression"):
         raise FhirInputError(issues or [Issue(
             code="required", expression=f"{path}.presentedForm",

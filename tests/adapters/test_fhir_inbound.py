@@ -151,6 +151,11 @@ def test_conclusion_alone_is_read_and_no_text_is_refused() -> None:
             "identifier": [{"system": "urn:x:accession", "value": "A1"}]}
     [r] = reports_from_resource(dict(base, conclusion="Gallstones."))
     assert r.impression == "Gallstones." and r.report_id == "A1" and r.accession == "A1" and r.modality == "US"
+    assert r.findings is None
+    unheaded = dict(base, conclusion="Gallstones.", presentedForm=[
+        {"contentType": "text/plain", "data": _b64("Liver normal.\nGallbladder with stones.\nGallstones.\n")}])
+    [u] = reports_from_resource(unheaded)
+    assert (u.findings, u.impression) == ("Liver normal.\nGallbladder with stones.", "Gallstones.")
     with pytest.raises(FhirInputError) as err:
         reports_from_resource(base)
     assert err.value.issues[0].code == "required"
