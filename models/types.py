@@ -315,7 +315,9 @@ class TaskResult(BaseModel):
 
     @property
     def demo(self) -> bool:
-        return self.model.demo
+        """True when a demo model took part: it answered, or its answer is kept as a disagreement."""
+        other = self.disagreement.model if self.disagreement else None
+        return self.model.demo or bool(other and other.demo)
 
 
 class CriticalFinding(BaseModel):
@@ -363,4 +365,4 @@ class Analysis(BaseModel):
 
     @property
     def demo(self) -> bool:
-        return any(r.model.demo for r in self.results)
+        return any(r.demo for r in self.results)

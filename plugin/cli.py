@@ -203,14 +203,14 @@ def models_list() -> None:
 @models_app.command("check")
 def models_check() -> None:
     """Verify every model file against its sha256 (exits 1 on any mismatch)."""
-    from models.manifest import load_manifest, verify_entry
+    from models.manifest import load_manifest
 
     settings = _settings()
     manifest = load_manifest(settings.models)
     failed = False
     for m in manifest.models:
         try:
-            verify_entry(m)
+            m.verified_sha256()
             err.print(f"[green]ok[/green] {m.id} {m.path}")
         except Exception as exc:  # report every model, then exit non-zero
             failed = True
