@@ -326,9 +326,9 @@ def observation_for(result: TaskResult, report: RadiologyReport, *, demo: bool |
     """One task result as a preliminary, AI-asserted FHIR R4 Observation (no id: the server assigns it).
 
     `demo` forces the demo marking (observations_for passes the analysis' flag); by
-    default it follows the result's model identity.
+    default it follows the result (its model, or a demo model whose answer was overruled).
     """
-    demo = result.model.demo if demo is None else demo
+    demo = result.demo if demo is None else demo
     body = _coded_body(result)
     # QA may run several times on one report (one per question): its input hash tells them apart.
     what = result.task.value if result.task != TaskName.radiology_qa else f"{result.task.value}:{result.input_hash}"
@@ -445,6 +445,8 @@ def _models(analysis: Analysis) -> list[ModelIdentity]:
     seen: dict[str, ModelIdentity] = {}
     for r in analysis.results:
         seen.setdefault(_device_key(r.model), r.model)
+        if r.disagreement and r.disagreement.model:  # consulted, answer overruled: still an agent
+            seen.setdefault(_device_key(r.disagreement.model), r.disagreement.model)
     if (analysis.facts.critical or analysis.facts.follow_ups) and _device_key(RULES_IDENTITY) not in seen:
         seen[_device_key(RULES_IDENTITY)] = RULES_IDENTITY
     return list(seen.values())

@@ -352,3 +352,17 @@ def test_merge_keeps_one_device(dev_fhir_reports: dict[str, RadiologyReport], va
 
 def test_operation_outcome_validates(validate_r4: Any) -> None:
     validate_r4(operation_outcome("Body is not JSON", code="structure"))
+
+
+def test_overruled_demo_answer_still_marks_demo(report: RadiologyReport, validate_r4: Any) -> None:
+    """The rules' stated value won, but a demo model was consulted: demo marking and a demo agent."""
+    result = _result(TaskName.rads_assignment, RadsValue(system="BI-RADS", category="0"), report, RULES, ["BI-RADS"],
+                     decided_by="rules", disagreement=Disagreement(model_value="BI-RADS 2", rules_value="BI-RADS 0",
+                                                                   model=DEMO, note="stated in the report"))
+    obs = observation_for(result, report)
+    assert obs["meta"]["tag"][0]["code"] == "demo-model"
+    bundle = transaction_bundle(Analysis(report=report, manifest_version="t", results=[result]))
+    validate_r4(bundle)
+    devices = [e["resource"]["identifier"][0]["value"] for e in bundle["entry"]
+               if e["resource"]["resourceType"] == "Device"]
+    assert devices == ["rules", DEMO.model_id]
