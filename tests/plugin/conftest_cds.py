@@ -1,0 +1,170 @@
+"""Helpers for the CDS Hooks tests: real keys, signed JWTs, a real FHIR server and JWKS on loopback.
+
+Imported by tests/plugin/test_cds*.py and test_jwt*.py (`from conftest_cds import ...`, as the
+audit tests import conftest_audit: a site-packages `tests` package shadows ours).
+The FHIR endpoint is a small Starlette app served by uvicorn in a thread on a free port; it
+records the Authorization header of every request so tests can assert the token arrived.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import jwt
+import uvicorn
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from fastapi import FastAPI
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from plugin.routes import cds_hooks
+from plugin.security import BodySizeLimit, install_http_guards
+from plugin.settings import Settings
+
+ISSUER = "https://ehr.synthetic.example"
+ES_KID = "es384-test-key"
+RS_KID = "rs384-test-key"
+
+
+@dataclass
+class Keys:
+    es: ec.EllipticCurvePrivateKey = field(default_factory=lambda: ec.generate_private_key(ec.SECP384R1()))
+    rs: rsa.RSAPrivateKey = field(default_factory=lambda: rsa.generate_private_key(public_exponent=65537, key_size=2048))
+
+    def jwks(self) -> dict[str, Any]:
+        es = json.loads(jwt.algorithms.ECAlgorithm.to_jwk(self.es.public_key()))
+        rs = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(self.rs.public_key()))
+        es.update(kid=ES_KID, use="sig", alg="ES384")
+        rs.update(kid=RS_KID, use="sig", alg="RS384")
+        return {"keys": [es, rs]}
+
+
+def mint(keys: Keys, aud: str, *, alg: str = "ES384", iss: str = ISSUER, jti: str | None = None,
+         exp_in: int = 300, iat_offset: int = 0, jku: str | None = None, kid: str | None = None,
+         extra_header: dict[str, Any] | None = None) -> str:
+    """A CDS Hooks client JWT as the sandbox makes them (typ JWT, kid, optional jku)."""
+    now = int(time.time()) + iat_offset
+    claims = {"iss": iss, "aud": aud, "iat": now, "exp": now + exp_in, "jti": jti or str(uuid.uuid4()),
+              "sub": "client-app"}
+    header: dict[str, Any] = {"typ": "JWT", "kid": kid or (RS_KID if alg.startswith(("RS", "PS")) else ES_KID)}
+    if jku:
+        header["jku"] = jku
+    header.update(extra_header or {})
+    key = keys.rs if alg.startswith(("RS", "PS")) else keys.es
+    return jwt.encode(claims, key, algorithm=alg, headers=header)
+
+
+def cds_settings(database_url: str, **overrides: Any) -> Settings:
+    """Settings for one test app: no worker, no MLLP, JWT off unless a test turns it on."""
+    values: dict[str, Any] = {"database_url": database_url, "http_port": 0, "mllp_port": 0, "mllp_enabled": False,
+                              "worker_enabled": False, "jwt_required": False, "_env_file": None}
+    values.update(overrides)
+    return Settings(**values)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class LoopbackServer:
+    """uvicorn in a thread, serving a Starlette app on 127.0.0.1:<free port>."""
+
+    def __init__(self, app: Any) -> None:
+        self.port = free_port()
+        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning"))
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    @property
+    def base(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def __enter__(self) -> LoopbackServer:
+        self.thread.start()
+        deadline = time.monotonic() + 10
+        while not self.server.started:
+            if time.monotonic() > deadline:
+                raise RuntimeError("loopback server did not start")
+            time.sleep(0.01)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=10)
+
+
+@dataclass
+class FhirServer:
+    """What the fake FHIR server serves and what it saw."""
+
+    resources: dict[str, Any]
+    page_size: int = 1
+    jwks: dict[str, Any] | None = None
+    seen_auth: list[str | None] = field(default_factory=list)
+    seen_paths: list[str] = field(default_factory=list)
+    jwks_hits: int = 0
+    base: str = ""
+
+    def app(self) -> Starlette:
+        async def search(request: Request) -> JSONResponse:
+            self.seen_auth.append(request.headers.get("authorization"))
+            self.seen_paths.append(request.url.path + ("?" + request.url.query if request.url.query else ""))
+            kind = request.path_params["kind"]
+            patient = request.query_params.get("patient")
+            page = int(request.query_params.get("page", "0"))
+            matches = [r for r in self.resources.get(kind, [])
+                       if not patient or (r.get("subject") or {}).get("reference") == f"Patient/{patient}"]
+            chunk = matches[page * self.page_size:(page + 1) * self.page_size]
+            bundle: dict[str, Any] = {"resourceType": "Bundle", "type": "searchset", "total": len(matches),
+                                      "entry": [{"resource": r} for r in chunk]}
+            if (page + 1) * self.page_size < len(matches):
+                bundle["link"] = [{"relation": "next",
+                                   "url": f"{self.base}/{kind}?patient={patient}&page={page + 1}"}]
+            return JSONResponse(bundle, media_type="application/fhir+json")
+
+        async def read(request: Request) -> JSONResponse:
+            self.seen_auth.append(request.headers.get("authorization"))
+            kind, rid = request.path_params["kind"], request.path_params["rid"]
+            for r in self.resources.get(kind, []):
+                if r.get("id") == rid:
+                    return JSONResponse(r, media_type="application/fhir+json")
+            return JSONResponse({"resourceType": "OperationOutcome", "issue": [
+                {"severity": "error", "code": "not-found"}]}, status_code=404)
+
+        async def jwks(_request: Request) -> JSONResponse:
+            self.jwks_hits += 1
+            return JSONResponse(self.jwks or {"keys": []})
+
+        return Starlette(routes=[Route("/.well-known/jwks.json", jwks), Route("/{kind}", search),
+                                 Route("/{kind}/{rid}", read)])
+
+
+def serve_fhir(server: FhirServer) -> Iterator[FhirServer]:
+    with LoopbackServer(server.app()) as loop:
+        server.base = loop.base
+        yield server
+
+
+def with_cds(app: FastAPI, settings: Any) -> FastAPI:
+    """The app with the CDS router and HTTP guards, whether or not create_app already added them."""
+    if not any(getattr(r, "path", None) == "/cds-services" for r in app.routes):
+        app.include_router(cds_hooks.router)
+    if not any(m.cls is BodySizeLimit for m in app.user_middleware):
+        install_http_guards(app, settings)
+    return app
+
+
+def run_app(factory: Callable[[], FastAPI]) -> Iterator[str]:
+    """Serve a real app over loopback (for schemathesis / socket-level tests)."""
+    with LoopbackServer(factory()) as loop:
+        yield loop.base
