@@ -128,7 +128,7 @@ def _who(model: ModelIdentity, decided_by: str | None = None, confidence: float 
 def _footer(demo: bool) -> list[str]:
     lines = ["_AI-generated from the signed report text; verify against the source report._"]
     if demo:
-        lines.insert(0, f"**{DEMO_NOTICE.capitalize()}.** This card comes from a demo model.")
+        lines.insert(0, f"**Produced by a {DEMO_NOTICE}.**")
     return lines
 
 
