@@ -154,7 +154,8 @@ def test_report_text_cannot_inject_markdown(dev: Path) -> None:
     analysis = rads_analysis(report, "BI-RADS", "3")
     analysis.results[0].evidence[0] = Evidence(sentence="[click](https://evil.example) <img src=x> **bold**")
     detail = report_cards(analysis, patient_id="p")[0].detail or ""
-    assert "[click](" not in detail and "<img" not in detail and "\\*\\*bold" in detail
+    assert "\\[click\\](" in detail and "\\<img" in detail and "\\*\\*bold" in detail  # all shown literally
+    assert "[click](" not in detail.replace("\\[click\\](", "")
 
 
 def test_order_cards_prior_and_duplicate(dev: Path) -> None:
