@@ -19,9 +19,11 @@ from plugin import audit
 from plugin.mllp import MllpServer
 from plugin.pipeline import Pipeline
 from plugin.routes import audit as audit_routes
+from plugin.routes import cds_hooks as cds_routes
 from plugin.routes import fhir as fhir_routes
 from plugin.routes import health as health_routes
 from plugin.routes import hl7 as hl7_routes
+from plugin.security import install_http_guards
 from plugin.settings import Settings
 from plugin.storage.db import make_engine, make_sessionmaker, session_scope, upgrade
 from plugin.worker import Worker
@@ -91,6 +93,8 @@ def create_app(settings: Settings, *, ensemble: Ensemble | None = None) -> FastA
         summary="Radiology decision support: CDS Hooks, HL7 v2 and FHIR R4 around the RadLite model ensemble.",
         lifespan=lifespan,
     )
+    install_http_guards(app, settings)
+    app.include_router(cds_routes.router)
     app.include_router(health_routes.router)
     app.include_router(hl7_routes.router)
     app.include_router(fhir_routes.router)
