@@ -54,7 +54,11 @@ class LogitModel(Protocol):
         ...
 
     def rewind(self, position: int) -> None:
-        """Forget every token after `position` (the next feed overwrites them)."""
+        """Forget every token after `position` (the next feed overwrites them; logits go stale)."""
+        ...
+
+    def refresh(self) -> None:
+        """Re-evaluate the last token so that `logits()` belongs to the current position again."""
         ...
 
 
@@ -144,11 +148,15 @@ def score_labels(model: LogitModel, vocab: VocabIndex, surfaces: Sequence[str]) 
     return ScoredLabel(surface=printed, probability=prob, tokens=chosen, steps=steps, pending=pending)
 
 
-def label_distribution(model: LogitModel, vocab: VocabIndex, surfaces: Sequence[str]) -> dict[str, float]:
-    """Probability of every reachable surface under the same branch rule (exhaustive; for tests and audits).
+def label_distribution(
+    model: LogitModel, vocab: VocabIndex, surfaces: Sequence[str], *, min_prob: float = 1e-3
+) -> dict[str, float]:
+    """Probability of the reachable surfaces under the same branch rule (for tests and audits).
 
-    Walks the whole trie with rewinds, so it costs one decode step per trie node; use it
-    on small label sets (NLI, M, N). The returned values sum to 1 up to rounding.
+    Walks the trie with rewinds, one decode step per visited node. A label can be spelled
+    by many token sequences ("neutral" = "neutral" or "ne"+"utral" ...), so the number of
+    paths grows fast; branches whose path probability falls below `min_prob` are not
+    explored and their mass is left out. The values therefore sum to at most 1.
     """
     out: dict[str, float] = {}
     base = model.position
@@ -170,6 +178,8 @@ def label_distribution(model: LogitModel, vocab: VocabIndex, surfaces: Sequence[
             branch = p / p.sum()
         here = model.position
         for tid, bp in zip(ids, branch, strict=True):
+            if prob * float(bp) < min_prob:
+                continue
             nxt = printed + allowed[tid]
             model.rewind(here)
             model.feed([tid])
@@ -178,4 +188,5 @@ def label_distribution(model: LogitModel, vocab: VocabIndex, surfaces: Sequence[
 
     visit("", set(surfaces), 1.0)
     model.rewind(base)
+    model.refresh()
     return out

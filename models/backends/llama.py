@@ -92,6 +92,11 @@ class LoadedModel:
         # llama-cpp-python's eval() removes KV entries past n_tokens before decoding.
         self.llm.n_tokens = position
 
+    def refresh(self) -> None:
+        last = int(self.llm.input_ids[self.llm.n_tokens - 1])
+        self.rewind(self.llm.n_tokens - 1)
+        self.feed([last])
+
     # -- helpers --
 
     @property
