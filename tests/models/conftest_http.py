@@ -50,7 +50,9 @@ def llama_cpp_server(model: Path, *, logits_all: bool, startup_timeout: float = 
         sys.executable, "-m", "llama_cpp.server",
         "--model", str(model), "--model_alias", "demo",
         "--host", "127.0.0.1", "--port", str(port),
-        "--n_ctx", "2048", "--n_threads", "2", "--n_threads_batch", "2",
+        # One thread: the test process and other suites share the 2 CI cores, and llama.cpp's
+        # spinning worker threads slow down many-fold when a core is taken from them.
+        "--n_ctx", "2048", "--n_threads", "1", "--n_threads_batch", "1",
         "--logits_all", "true" if logits_all else "false",
         "--verbose", "false",
     ]

@@ -183,13 +183,13 @@ def test_rads_and_skeleton_answers_stay_inside_their_grammar(backend: HttpBacken
     assert Shape.for_spec(chex).keys(r.raw_output or "") is not None
 
 
-def test_free_task_runs_greedy(backend: HttpBackend) -> None:
+def test_free_task_is_generated_and_parsed(backend: HttpBackend) -> None:
     spec = CATALOG[TaskName.impression_generation]
     request = TaskRequest(task=TaskName.impression_generation, report=REPORT)
-    first = backend.run(spec, request)
-    again = backend.run(spec, request)
-    assert first.value.kind == "text"
-    assert first.raw_output == again.raw_output  # temperature 0: same answer twice
+    result = backend.run(spec, request)
+    assert result.value.kind == "text"
+    assert result.value == spec.parse(result.raw_output or "")
+    assert 1 <= result.tokens_generated <= spec.max_tokens
 
 
 def test_logprobs_give_a_measured_confidence(llama_server_logprobs: str) -> None:
