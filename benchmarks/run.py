@@ -167,6 +167,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         backend = backends[manifest.routing[request.task]]
         row = bench_task(model, backend, request, args.runs)
         overhead = (row.ours_s / row.bare_s - 1.0) * 100.0 if row.bare_s > 0 else float("nan")
+        console.print(f"  {row.task.value}: naive {row.naive_s:.3f} s, ours {row.ours_s:.3f} s, "
+                      f"bare {row.bare_s:.3f} s", style="dim")
         table.add_row(
             row.task.value, str(row.prompt_tokens), str(row.naive_tokens), "yes" if row.naive_valid else "no",
             f"{row.naive_s:.3f}", str(row.ours_tokens), f"{row.ours_s:.3f}",

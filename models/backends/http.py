@@ -194,8 +194,7 @@ class Shape:
 
         A flat alternation of ~200 RADS surfaces keeps ~200 parse stacks alive, and the
         grammar sampler checks every vocabulary entry against each of them per token; the
-        factored form keeps only the few branches that still differ (measured with
-        llama_cpp.server on the demo model: RADS 7.7 s -> see docs/serving.md).
+        factored form keeps only the few branches that still differ.
         """
         parts = []
         for seg in self.segments:
