@@ -34,7 +34,7 @@ from models.backends.llama import LlamaBackend, LoadedModel
 from models.catalog import CATALOG
 from models.manifest import ModelEntry, load_manifest
 from models.parsers import ParseError
-from models.types import TaskName, TaskRequest
+from models.types import TaskName, TaskRequest, TaskResult
 
 END = "<|im_end|>"
 
@@ -64,17 +64,22 @@ class Row:
     prompt_tokens: int
 
 
-def _median_time(fn: Callable[[], object], runs: int, reset: Callable[[], None]) -> tuple[float, object]:
-    """Median wall time of `runs` calls after one untimed warm-up (first-use costs: vocab index, page faults)."""
-    reset()
-    out: object = fn()
-    times = []
-    for _ in range(runs):
-        reset()
-        start = time.perf_counter()
-        out = fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times), out
+def _interleaved(fns: dict[str, Callable[[], object]], runs: int, reset: Callable[[], None]):  # noqa: ANN202
+    """Median wall time per function, the functions alternating within each round.
+
+    Alternating (naive, ours, bare, naive, ours, bare, ...) makes load from other processes
+    fall on all three alike; one untimed warm-up round first (vocab index, page faults).
+    """
+    times: dict[str, list[float]] = {k: [] for k in fns}
+    last: dict[str, object] = {}
+    for round_ in range(runs + 1):
+        for name, fn in fns.items():
+            reset()
+            start = time.perf_counter()
+            last[name] = fn()
+            if round_:
+                times[name].append(time.perf_counter() - start)
+    return {k: statistics.median(v) for k, v in times.items()}, last
 
 
 def bench_task(model: RecordingModel, backend: LlamaBackend, request: TaskRequest, runs: int) -> Row:
@@ -83,24 +88,12 @@ def bench_task(model: RecordingModel, backend: LlamaBackend, request: TaskReques
     llm = model.llm
 
     def cold() -> None:
-        model.rewind(0)  # both paths then evaluate the whole prompt
+        model.rewind(0)  # every path then evaluates the whole prompt
 
     def naive() -> dict:
         return llm.create_completion(prompt, max_tokens=spec.max_tokens, temperature=0.0, top_k=1, stop=[END])
 
-    with model.lock:
-        naive_s, completion = _median_time(naive, runs, cold)
-    assert isinstance(completion, dict)
-    naive_text = completion["choices"][0]["text"]
-    try:
-        spec.parse(naive_text)
-        naive_valid = True
-    except ParseError:
-        naive_valid = False
-
-    ours_s, result = _median_time(lambda: backend.run(spec, request), runs, cold)
-
-    # Record the batches one call evaluates, then time eval of exactly those batches.
+    # Record the batches one call of ours evaluates, for the bare replay of exactly those batches.
     cold()
     model.recorded = []
     backend.run(spec, request)
@@ -110,11 +103,19 @@ def bench_task(model: RecordingModel, backend: LlamaBackend, request: TaskReques
         for batch in batches:
             llm.eval(batch)
 
-    with model.lock:
-        bare_s, _ = _median_time(bare, runs, cold)
-    return Row(task=request.task, naive_tokens=int(completion["usage"]["completion_tokens"]), naive_s=naive_s,
-               naive_valid=naive_valid, ours_tokens=result.tokens_generated, ours_s=ours_s, bare_s=bare_s,
-               prompt_tokens=int(completion["usage"]["prompt_tokens"]))
+    medians, last = _interleaved(
+        {"naive": naive, "ours": lambda: backend.run(spec, request), "bare": bare}, runs, cold
+    )
+    completion, result = last["naive"], last["ours"]
+    assert isinstance(completion, dict) and isinstance(result, TaskResult)
+    try:
+        spec.parse(completion["choices"][0]["text"])
+        naive_valid = True
+    except ParseError:
+        naive_valid = False
+    return Row(task=request.task, naive_tokens=int(completion["usage"]["completion_tokens"]),
+               naive_s=medians["naive"], naive_valid=naive_valid, ours_tokens=result.tokens_generated,
+               ours_s=medians["ours"], bare_s=medians["bare"], prompt_tokens=int(completion["usage"]["prompt_tokens"]))
 
 
 _RSS_CHILD = """
