@@ -1,0 +1,123 @@
+"""The demo GGUF really runs all nine tasks through the llama.cpp backend and returns valid typed values
+with everything a result must carry."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from models.backends.base import Backend
+from models.backends.llama import LlamaBackend
+from models.catalog import CATALOG, THINK_PREFILL, input_hash
+from models.demo import DEMO_SHA256
+from models.parsers import ParseError, drop_incomplete_tail
+from models.types import (
+    ChexpertValue,
+    EntitiesValue,
+    MStageValue,
+    NliValue,
+    NStageValue,
+    RadiologyReport,
+    RadsValue,
+    TaskName,
+    TaskRequest,
+    TemporalValue,
+    TextValue,
+    sha256_text,
+)
+
+EXPECTED_TYPE = {
+    TaskName.rads_assignment: RadsValue, TaskName.impression_generation: TextValue,
+    TaskName.temporal_comparison: TemporalValue, TaskName.radiology_ner: EntitiesValue,
+    TaskName.n_staging: NStageValue, TaskName.m_staging: MStageValue, TaskName.radiology_nli: NliValue,
+    TaskName.abnormality_detection: ChexpertValue, TaskName.radiology_qa: TextValue,
+}
+
+
+def _request(task: TaskName, report: RadiologyReport) -> TaskRequest:
+    return TaskRequest(task=task, report=report, question="Which side is the finding on?",
+                       hypothesis="There is a suspicious finding.")
+
+
+def _parses(spec, raw: str) -> bool:
+    try:
+        spec.parse(raw)
+    except ParseError:
+        return False
+    return True
+
+
+def _check(backend: LlamaBackend, request: TaskRequest) -> None:
+    spec = CATALOG[request.task]
+    result = backend.run(spec, request)
+    assert isinstance(result.value, EXPECTED_TYPE[request.task])
+    assert result.task == request.task and result.decided_by == "model"
+    assert result.model.demo and result.model.sha256 == DEMO_SHA256 and result.model.backend == "llama_cpp"
+    assert result.prompt_hash == sha256_text(spec.prompt(request, think_prefill=backend.entry.think_prefill))
+    assert result.input_hash == input_hash(request)
+    assert result.tokens_prompt > 0 and result.latency_ms > 0 and 0.0 <= result.confidence <= 1.0
+    raw = result.raw_output or ""
+    # An output cut by the token limit is parsed without its unfinished last item.
+    assert result.value in (spec.parse(raw) if _parses(spec, raw) else None,
+                            spec.parse(drop_incomplete_tail(spec.name.value, raw)))
+    if spec.decoding == "labels":
+        assert spec.value_text(result.value) in spec.labels and result.tokens_generated >= 1
+        assert result.evidence, "classification results carry evidence"
+    text = request.report.text()
+    for ev in result.evidence:
+        if ev.start is not None:
+            assert text[ev.start:ev.end] == ev.sentence
+
+
+@pytest.mark.parametrize("task", [t for t in TaskName if CATALOG[t].decoding == "labels"], ids=lambda t: t.value)
+def test_classification_and_skeleton_tasks_on_dev_reports(
+    demo_backend: LlamaBackend, dev_reports: dict[str, RadiologyReport], task: TaskName
+) -> None:
+    for rid in ("dev-001", "dev-020"):
+        _check(demo_backend, _request(task, dev_reports[rid]))
+
+
+def test_abnormality_skeleton_lists_all_fourteen_labels_in_order(
+    demo_backend: LlamaBackend, dev_reports: dict[str, RadiologyReport]
+) -> None:
+    chest = next(r for r in dev_reports.values() if r.modality in {"CR", "DX"})
+    result = demo_backend.run(CATALOG[TaskName.abnormality_detection], _request(TaskName.abnormality_detection, chest))
+    lines = (result.raw_output or "").splitlines()
+    assert [ln.split(":")[0] for ln in lines] == [f"- {n}" for n in CATALOG[TaskName.abnormality_detection].skeleton]
+    assert len(result.value.labels) == 14
+    _check(demo_backend, _request(TaskName.abnormality_detection, chest))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("task", [t for t in TaskName if CATALOG[t].decoding == "free"], ids=lambda t: t.value)
+def test_free_tasks_return_parsed_values(
+    demo_backend: LlamaBackend, dev_reports: dict[str, RadiologyReport], task: TaskName
+) -> None:
+    report = dev_reports["dev-002"]  # has a prior report: temporal gets prior + current
+    _check(demo_backend, _request(task, report))
+
+
+def test_think_prefill_is_in_the_prompt_not_in_the_answer(
+    demo_backend: LlamaBackend, dev_reports: dict[str, RadiologyReport]
+) -> None:
+    entry = demo_backend.entry.model_copy(update={"think_prefill": True, "id": "qwen3-style"})
+    qwen3_style = LlamaBackend(entry, demo_backend.model)
+    request = _request(TaskName.m_staging, dev_reports["dev-001"])
+    result = qwen3_style.run(CATALOG[TaskName.m_staging], request)
+    prompt = CATALOG[TaskName.m_staging].prompt(request, think_prefill=True)
+    assert prompt.endswith("<|im_start|>assistant\n" + THINK_PREFILL)
+    assert result.prompt_hash == sha256_text(prompt)
+    assert "<think>" not in (result.raw_output or "")
+
+
+def test_backend_is_thread_safe_and_deterministic(
+    demo_backend: LlamaBackend, dev_reports: dict[str, RadiologyReport]
+) -> None:
+    assert isinstance(demo_backend, Backend)
+    requests = [_request(t, dev_reports[r]) for r in ("dev-001", "dev-003")
+                for t in (TaskName.m_staging, TaskName.radiology_nli)]
+    sequential = [demo_backend.run(CATALOG[q.task], q).value for q in requests]
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        concurrent = list(pool.map(lambda q: demo_backend.run(CATALOG[q.task], q).value, requests))
+    assert concurrent == sequential
