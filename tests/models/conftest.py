@@ -57,7 +57,7 @@ def dev_rows() -> list[dict]:
 
 
 @pytest.fixture(scope="session")
-def dev_reports(dev_rows: list[dict]) -> dict[str, RadiologyReport]:
+def dev_report_objects(dev_rows: list[dict]) -> dict[str, RadiologyReport]:
     return {
         r["id"]: RadiologyReport(report_id=r["id"], modality=r["modality"], procedure=r["procedure"],
                                  findings=r["findings"], impression=r["impression"], prior_text=r["prior"])

@@ -73,11 +73,11 @@ def test_one_llama_per_file_and_describe(demo_ensemble: Ensemble) -> None:
 
 
 def test_stated_rads_wins_over_the_demo_model(demo_ensemble: Ensemble, dev_rows: list[dict],
-                                              dev_reports: dict[str, RadiologyReport]) -> None:
+                                              dev_report_objects: dict[str, RadiologyReport]) -> None:
     stated_rows = [r for r in dev_rows if r["labels"]["rads"] and r["labels"]["rads"]["stated"]][:3]
     assert stated_rows
     for row in stated_rows:
-        result = demo_ensemble.run(TaskRequest(task=TaskName.rads_assignment, report=dev_reports[row["id"]]))
+        result = demo_ensemble.run(TaskRequest(task=TaskName.rads_assignment, report=dev_report_objects[row["id"]]))
         truth = RadsValue(system=row["labels"]["rads"]["system"], category=row["labels"]["rads"]["category"])
         assert result.value.label == truth.label, row["id"]
         assert result.decided_by in {"rules", "model+rules"}

@@ -26,13 +26,13 @@ def _leading_label(text: str, surfaces: tuple[str, ...]) -> str | None:
 
 
 def test_scored_label_equals_naive_greedy_label(
-    demo_backend: LlamaBackend, dev_reports: dict[str, RadiologyReport]
+    demo_backend: LlamaBackend, dev_report_objects: dict[str, RadiologyReport]
 ) -> None:
     compared = 0
     model = demo_backend.model
     for task in (TaskName.rads_assignment, TaskName.n_staging):
         spec = CATALOG[task]
-        for report in list(dev_reports.values())[:6]:
+        for report in list(dev_report_objects.values())[:6]:
             request = TaskRequest(task=task, report=report)
             with model.lock:
                 # 12 tokens hold any label; the contract's longer budget only lengthens the explanation.

@@ -72,16 +72,16 @@ def _check(backend: LlamaBackend, request: TaskRequest) -> None:
 
 @pytest.mark.parametrize("task", [t for t in TaskName if CATALOG[t].decoding == "labels"], ids=lambda t: t.value)
 def test_classification_and_skeleton_tasks_on_dev_reports(
-    demo_backend: LlamaBackend, dev_reports: dict[str, RadiologyReport], task: TaskName
+    demo_backend: LlamaBackend, dev_report_objects: dict[str, RadiologyReport], task: TaskName
 ) -> None:
     for rid in ("dev-001", "dev-020"):
-        _check(demo_backend, _request(task, dev_reports[rid]))
+        _check(demo_backend, _request(task, dev_report_objects[rid]))
 
 
 def test_abnormality_skeleton_lists_all_fourteen_labels_in_order(
-    demo_backend: LlamaBackend, dev_reports: dict[str, RadiologyReport]
+    demo_backend: LlamaBackend, dev_report_objects: dict[str, RadiologyReport]
 ) -> None:
-    chest = next(r for r in dev_reports.values() if r.modality in {"CR", "DX"})
+    chest = next(r for r in dev_report_objects.values() if r.modality in {"CR", "DX"})
     result = demo_backend.run(CATALOG[TaskName.abnormality_detection], _request(TaskName.abnormality_detection, chest))
     lines = (result.raw_output or "").splitlines()
     assert [ln.split(":")[0] for ln in lines] == [f"- {n}" for n in CATALOG[TaskName.abnormality_detection].skeleton]
@@ -92,18 +92,18 @@ def test_abnormality_skeleton_lists_all_fourteen_labels_in_order(
 @pytest.mark.slow
 @pytest.mark.parametrize("task", [t for t in TaskName if CATALOG[t].decoding == "free"], ids=lambda t: t.value)
 def test_free_tasks_return_parsed_values(
-    demo_backend: LlamaBackend, dev_reports: dict[str, RadiologyReport], task: TaskName
+    demo_backend: LlamaBackend, dev_report_objects: dict[str, RadiologyReport], task: TaskName
 ) -> None:
-    report = dev_reports["dev-002"]  # has a prior report: temporal gets prior + current
+    report = dev_report_objects["dev-002"]  # has a prior report: temporal gets prior + current
     _check(demo_backend, _request(task, report))
 
 
 def test_think_prefill_is_in_the_prompt_not_in_the_answer(
-    demo_backend: LlamaBackend, dev_reports: dict[str, RadiologyReport]
+    demo_backend: LlamaBackend, dev_report_objects: dict[str, RadiologyReport]
 ) -> None:
     entry = demo_backend.entry.model_copy(update={"think_prefill": True, "id": "qwen3-style"})
     qwen3_style = LlamaBackend(entry, demo_backend.model)
-    request = _request(TaskName.m_staging, dev_reports["dev-001"])
+    request = _request(TaskName.m_staging, dev_report_objects["dev-001"])
     result = qwen3_style.run(CATALOG[TaskName.m_staging], request)
     prompt = CATALOG[TaskName.m_staging].prompt(request, think_prefill=True)
     assert prompt.endswith("<|im_start|>assistant\n" + THINK_PREFILL)
@@ -112,10 +112,10 @@ def test_think_prefill_is_in_the_prompt_not_in_the_answer(
 
 
 def test_backend_is_thread_safe_and_deterministic(
-    demo_backend: LlamaBackend, dev_reports: dict[str, RadiologyReport]
+    demo_backend: LlamaBackend, dev_report_objects: dict[str, RadiologyReport]
 ) -> None:
     assert isinstance(demo_backend, Backend)
-    requests = [_request(t, dev_reports[r]) for r in ("dev-001", "dev-003")
+    requests = [_request(t, dev_report_objects[r]) for r in ("dev-001", "dev-003")
                 for t in (TaskName.m_staging, TaskName.radiology_nli)]
     sequential = [demo_backend.run(CATALOG[q.task], q).value for q in requests]
     with ThreadPoolExecutor(max_workers=4) as pool:

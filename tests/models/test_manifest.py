@@ -138,3 +138,42 @@ endpoints = ["http://127.0.0.1:9931"]
     before = m.version
     lora.write_bytes(b"other lora")
     assert m.version != before  # the adapter's content is part of the version
+
+
+def test_http_options_come_from_the_manifest_and_the_key_from_the_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from models.backends.http import HttpBackend
+
+    manifest = tmp_path / "models.toml"
+    manifest.write_text(
+        """
+[[models]]
+id = "remote"
+role = "generation"
+backend = "http"
+endpoints = ["http://127.0.0.1:9"]
+[models.http]
+read_timeout = 12.5
+retries = 0
+api_key_env = "RADLITE_TEST_LLAMA_KEY"
+
+[routing]
+"""
+        + "\n".join(f'{t.value} = "remote"' for t in TaskName)
+        + "\n"
+    )
+    monkeypatch.setenv("RADLITE_TEST_LLAMA_KEY", "s3cret")
+    m = load_manifest(manifest)
+    entry = m.models[0]
+    assert entry.http.read_timeout == 12.5 and entry.http.retries == 0
+    backend = HttpBackend(entry)
+    try:
+        assert backend.options.resolved_api_key() == "s3cret"
+    finally:
+        backend.close()
+    # Transport options are not part of what results are keyed by; the key never is.
+    plain = tmp_path / "plain.toml"
+    plain.write_text(manifest.read_text().replace("read_timeout = 12.5", "read_timeout = 99.0"))
+    assert load_manifest(plain).version == m.version
+    assert "s3cret" not in entry.model_dump_json()

@@ -25,10 +25,10 @@ def _prime(model: LoadedModel, task: TaskName, request: TaskRequest) -> None:
 
 @pytest.mark.parametrize("task", [TaskName.radiology_nli, TaskName.m_staging])
 def test_distribution_sums_to_at_most_one_and_covers_the_choice(
-    demo_model: LoadedModel, dev_nli: list[TaskRequest], dev_reports: dict[str, RadiologyReport], task: TaskName
+    demo_model: LoadedModel, dev_nli: list[TaskRequest], dev_report_objects: dict[str, RadiologyReport], task: TaskName
 ) -> None:
     spec = CATALOG[task]
-    request = dev_nli[0] if task == TaskName.radiology_nli else TaskRequest(task=task, report=dev_reports["dev-001"])
+    request = dev_nli[0] if task == TaskName.radiology_nli else TaskRequest(task=task, report=dev_report_objects["dev-001"])
     with demo_model.lock:
         _prime(demo_model, task, request)
         start = demo_model.position
@@ -49,7 +49,7 @@ def _grammar(surfaces: tuple[str, ...]) -> str:
 
 @pytest.mark.parametrize("task", [TaskName.radiology_nli, TaskName.m_staging])
 def test_scoring_equals_llama_grammar_constrained_greedy(
-    demo_model: LoadedModel, dev_nli: list[TaskRequest], dev_reports: dict[str, RadiologyReport], task: TaskName
+    demo_model: LoadedModel, dev_nli: list[TaskRequest], dev_report_objects: dict[str, RadiologyReport], task: TaskName
 ) -> None:
     """For label sets where no label extends another, our trie walk is constrained greedy decoding;
     llama.cpp's GBNF sampler must pick the very same answer."""
@@ -59,7 +59,7 @@ def test_scoring_equals_llama_grammar_constrained_greedy(
     if task == TaskName.radiology_nli:
         requests = dev_nli[:3]
     else:
-        requests = [TaskRequest(task=task, report=r) for r in list(dev_reports.values())[:3]]
+        requests = [TaskRequest(task=task, report=r) for r in list(dev_report_objects.values())[:3]]
     grammar = LlamaGrammar.from_string(_grammar(spec.surfaces), verbose=False)
     for request in requests:
         prompt = spec.prompt(request)
@@ -72,10 +72,10 @@ def test_scoring_equals_llama_grammar_constrained_greedy(
 
 
 def test_rads_scoring_returns_a_valid_label_for_every_dev_report(
-    demo_model: LoadedModel, dev_reports: dict[str, RadiologyReport]
+    demo_model: LoadedModel, dev_report_objects: dict[str, RadiologyReport]
 ) -> None:
     spec = CATALOG[TaskName.rads_assignment]
-    for report in list(dev_reports.values())[:4]:
+    for report in list(dev_report_objects.values())[:4]:
         with demo_model.lock:
             _prime(demo_model, TaskName.rads_assignment, TaskRequest(task=spec.name, report=report))
             scored = score_labels(demo_model, demo_model.vocab, spec.surfaces)
