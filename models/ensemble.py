@@ -77,7 +77,16 @@ class Ensemble:
 
     def backend_for(self, task: TaskName) -> Backend:
         """The backend of the model routed to `task`, loading its file on first use."""
-        entry = self.manifest.entry_for(task)
+        return self._backend(self.manifest.entry_for(task))
+
+    def backend_by_id(self, model_id: str) -> Backend:
+        """The backend of one manifest model whatever the routing (evaluation compares models)."""
+        for entry in self.manifest.models:
+            if entry.id == model_id:
+                return self._backend(entry)
+        raise KeyError(f"no model {model_id!r} in manifest {self.manifest_version}")
+
+    def _backend(self, entry: ModelEntry) -> Backend:
         backend = self._backends.get(entry.id)
         if backend is not None:
             return backend

@@ -108,6 +108,32 @@ def file_sha256(path: Path) -> str:
     return digest
 
 
+class HttpOptions(BaseModel):
+    """Transport settings of the HTTP backend (manifest table `http`); defaults suit a 3-4B
+    model on a few CPU cores. The API key is named by an environment variable, so the
+    manifest, which is checked in and audited, never holds a secret."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    connect_timeout: float = Field(default=3.0, gt=0, description="Seconds to open a connection.")
+    read_timeout: float = Field(
+        default=300.0, gt=0, description="Seconds to wait for a completion: 256 tokens at 4 tok/s plus prefill."
+    )
+    retries: int = Field(default=2, ge=0, le=10, description="Extra attempts after the first, across endpoints.")
+    backoff: float = Field(default=0.5, ge=0, description="First backoff in seconds; doubles per retry round.")
+    top_logprobs: int = Field(default=10, ge=1, le=20, description="Alternatives per token asked for confidences.")
+    api_key_env: str | None = Field(
+        default=None, description="Environment variable holding the bearer token of servers run with --api-key."
+    )
+    api_key: str | None = Field(default=None, exclude=True, repr=False,
+                                description="The token itself (programmatic use; wins over api_key_env).")
+
+    def resolved_api_key(self) -> str | None:
+        if self.api_key:
+            return self.api_key
+        return os.environ.get(self.api_key_env) if self.api_key_env else None
+
+
 class ModelEntry(BaseModel):
     """One model of the manifest, like llama-cpp-python's ModelSettings."""
 
@@ -127,6 +153,7 @@ class ModelEntry(BaseModel):
     think_prefill: bool = Field(default=False, description="Pre-fill Qwen3's empty think block in the prompt.")
     backend: Literal["llama_cpp", "http"] = "llama_cpp"
     endpoints: list[str] = Field(default_factory=list, description="Base URLs of llama.cpp servers (http backend).")
+    http: HttpOptions = Field(default_factory=HttpOptions, description="Timeouts, retries, key (http backend).")
 
     @field_validator("sha256")
     @classmethod
@@ -205,7 +232,7 @@ class Manifest(BaseModel):
         """
         models = []
         for m in sorted(self.models, key=lambda m: m.id):
-            d = m.model_dump(exclude={"path", "lora_path", "n_threads", "n_threads_batch", "endpoints"})
+            d = m.model_dump(exclude={"path", "lora_path", "n_threads", "n_threads_batch", "endpoints", "http"})
             d["sha256"] = m.sha256 or m.verified_sha256()
             d["file"] = m.file_name
             d["lora_sha256"] = file_sha256(Path(m.lora_path)) if m.lora_path else None

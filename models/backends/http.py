@@ -43,7 +43,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from models.backends.base import BackendError, build_result
 from models.catalog import TaskSpec
-from models.manifest import ModelEntry
+from models.manifest import HttpOptions, ModelEntry
 from models.parsers import ParseError, drop_incomplete_tail
 from models.types import ModelIdentity, TaskRequest, TaskResult, TaskValue
 
@@ -73,21 +73,6 @@ UNSCORED_NOTE = (
 )
 
 END = "<|im_end|>"
-
-
-class HttpOptions(BaseModel):
-    """Transport settings of the HTTP backend; defaults suit a 3-4B model on a few CPU cores."""
-
-    model_config = ConfigDict(frozen=True)
-
-    connect_timeout: float = Field(default=3.0, gt=0, description="Seconds to open a connection.")
-    read_timeout: float = Field(
-        default=300.0, gt=0, description="Seconds to wait for a completion: 256 tokens at 4 tok/s plus prefill."
-    )
-    retries: int = Field(default=2, ge=0, le=10, description="Extra attempts after the first, across endpoints.")
-    backoff: float = Field(default=0.5, ge=0, description="First backoff in seconds; doubles per retry round.")
-    top_logprobs: int = Field(default=10, ge=1, le=20, description="Alternatives per token asked for confidences.")
-    api_key: str | None = Field(default=None, description="Bearer token when the servers run with --api-key.")
 
 
 class HttpStatusError(BackendError):
@@ -318,13 +303,14 @@ class HttpBackend:
         if not entry.endpoints:
             raise BackendError(f"model {entry.id}: the http backend needs endpoints")
         self.entry = entry
-        self.options = options or HttpOptions()
+        self.options = options or entry.http
         self.endpoints = [e.rstrip("/") for e in entry.endpoints]
         self.identity = ModelIdentity(
             model_id=entry.id, sha256=entry.sha256, backend="http", role=entry.role, demo=entry.demo
         )
         o = self.options
-        headers = {"Authorization": f"Bearer {o.api_key}"} if o.api_key else None
+        api_key = o.resolved_api_key()
+        headers = {"Authorization": f"Bearer {api_key}"} if api_key else None
         self._client = httpx.Client(
             timeout=httpx.Timeout(o.read_timeout, connect=o.connect_timeout), headers=headers
         )

@@ -69,3 +69,16 @@ def test_eval_rules_only_on_dev(env: Path, dev: Path) -> None:
     result = CliRunner().invoke(app, ["eval", str(dev / "reports.jsonl"), "--rules-only"])
     assert result.exit_code == 0, result.output
     assert "BI-RADS" in result.output
+
+
+def test_eval_compares_each_manifest_model_with_the_rules(env: Path, dev: Path) -> None:
+    """Without --rules-only every manifest model answers every task on its own, beside the rules."""
+    rows = (dev / "nli.jsonl").read_text().splitlines()[:3]
+    dataset = env / "slice.jsonl"
+    dataset.write_text("\n".join(rows) + "\n")
+    result = CliRunner().invoke(app, ["eval", str(dataset)], env={"COLUMNS": "250"})
+    assert result.exit_code == 0, result.output
+    from models.manifest import load_manifest
+
+    for entry in load_manifest(None).models:
+        assert entry.id in result.output, entry.id
