@@ -96,6 +96,11 @@ def _any(patterns: tuple[str, ...], text: str) -> str | None:
 
 def rads_system_for(report: RadiologyReport) -> tuple[str | None, str]:
     """The RADS system that applies to the study, with the reason; (None, why) when none does."""
+    from models.rules.rads import stated_rads  # the rules engine's reader of every system's spellings
+
+    stated = stated_rads(report)
+    if stated is not None:
+        return stated.system, f"report states {stated.system} {stated.category}"
     procedure = report.procedure or ""
     text = report.text()
     modality = (report.modality or "").upper()

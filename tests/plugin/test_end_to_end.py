@@ -102,7 +102,8 @@ def test_mllp_to_card(
         key = report_prefetch_key()
         runs_before = count_task_runs(sessions)
         for name in MESSAGES:
-            msg = hl7.parse((dev / "hl7" / name).read_text().replace("\r\n", "\r"))
+            # read_bytes: read_text() would turn the CR segment ends into LF.
+            msg = hl7.parse((dev / "hl7" / name).read_bytes().decode().replace("\r\n", "\r"))
             patient_id = str(msg.segment("PID")[3][0][0])
             accession = str(msg.segment("OBR")[3][0][0])
             r = dev_reports[json.loads((dev / "hl7" / "index.json").read_text())[name]]

@@ -85,3 +85,22 @@ def test_requested_tasks_override_the_plan() -> None:
 def test_missing_impression_plans_impression_generation() -> None:
     report = RadiologyReport(report_id="a", findings="Lungs clear. Heart normal.")
     assert TaskName.impression_generation in plan_report(report).names
+
+
+@pytest.mark.parametrize(
+    ("procedure", "modality", "impression", "system"),
+    [
+        ("MRI ABDOMEN W/O AND W CONTRAST", "MR", "Segment 8 observation with washout and capsule: LR-5.", "LI-RADS"),
+        ("CT CHEST W CONTRAST", "CT", "Solid nodule, Lung-RADS 4B.", "Lung-RADS"),
+        ("US PELVIS COMPLETE", "US", "Left adnexal cyst, O-RADS US 2.", "O-RADS"),
+    ],
+)
+def test_a_stated_category_plans_rads_whatever_the_procedure_name(
+    procedure: str, modality: str, impression: str, system: str
+) -> None:
+    """A generic procedure name (no organ cue) must not hide the category the report states."""
+    report = RadiologyReport(report_id="t", modality=modality, procedure=procedure,
+                             findings="See impression.", impression=impression)
+    got, why = rads_system_for(report)
+    assert got == system, why
+    assert TaskName.rads_assignment in plan_report(report).names
