@@ -10,7 +10,7 @@ import hashlib
 import re
 from datetime import datetime
 from enum import StrEnum
-from typing import Annotated, Literal, Union
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, computed_field
 
@@ -277,7 +277,7 @@ class TextValue(BaseModel):
 
 
 TaskValue = Annotated[
-    Union[RadsValue, NStageValue, MStageValue, NliValue, ChexpertValue, EntitiesValue, TemporalValue, TextValue],
+    RadsValue | NStageValue | MStageValue | NliValue | ChexpertValue | EntitiesValue | TemporalValue | TextValue,
     Field(discriminator="kind"),
 ]
 

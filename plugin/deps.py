@@ -6,9 +6,9 @@ from collections.abc import Iterator
 from typing import Annotated
 
 from fastapi import Depends, Request
-from models.ensemble import Ensemble
 from sqlalchemy.orm import Session
 
+from models.ensemble import Ensemble
 from plugin.pipeline import Pipeline
 from plugin.settings import Settings
 

@@ -19,10 +19,10 @@ from concurrent.futures import wait as wait_futures
 from dataclasses import dataclass
 from typing import Any
 
-from models.ensemble import Ensemble
 from sqlalchemy.orm import Session, sessionmaker
 
 from adapters import hl7 as hl7v2
+from models.ensemble import Ensemble
 from models.types import Analysis, PlannedTask, RadiologyReport, ReportFacts, TaskName, TaskRequest, TaskResult
 from plugin import audit
 from plugin.planner import plan_report

@@ -39,7 +39,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
-from pydantic import BaseModel, ConfigDict, Field
 
 from models.backends.base import BackendError, build_result
 from models.catalog import TaskSpec

@@ -26,8 +26,6 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from plugin.routes import cds_hooks
-from plugin.security import BodySizeLimit, install_http_guards
 from plugin.settings import Settings
 
 ISSUER = "https://ehr.synthetic.example"
@@ -153,15 +151,6 @@ def serve_fhir(server: FhirServer) -> Iterator[FhirServer]:
     with LoopbackServer(server.app()) as loop:
         server.base = loop.base
         yield server
-
-
-def with_cds(app: FastAPI, settings: Any) -> FastAPI:
-    """The app with the CDS router and HTTP guards, whether or not create_app already added them."""
-    if not any(getattr(r, "path", None) == "/cds-services" for r in app.routes):
-        app.include_router(cds_hooks.router)
-    if not any(m.cls is BodySizeLimit for m in app.user_middleware):
-        install_http_guards(app, settings)
-    return app
 
 
 def run_app(factory: Callable[[], FastAPI]) -> Iterator[str]:

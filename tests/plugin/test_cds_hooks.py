@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest_cds import FhirServer, cds_settings, serve_fhir, with_cds
+from conftest_cds import FhirServer, cds_settings, serve_fhir
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
@@ -33,7 +33,7 @@ def client(sqlite_url: str, ensemble: Any) -> Iterator[TestClient]:
     # A short budget keeps the suite fast on a loaded 2-core runner; what the model has not
     # finished is answered with the "analysis in progress" card, which is validated too.
     settings = cds_settings(sqlite_url, hook_budget_seconds=0.1)
-    app = with_cds(create_app(settings, ensemble=ensemble), settings)
+    app = create_app(settings, ensemble=ensemble)
     with TestClient(app) as c:
         yield c
 

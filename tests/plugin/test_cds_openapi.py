@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 import schemathesis
-from conftest_cds import cds_settings, with_cds
+from conftest_cds import cds_settings
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from schemathesis.core import NotSet
@@ -23,7 +23,7 @@ from plugin.app import create_app
 def client(tmp_path_factory: pytest.TempPathFactory, ensemble: Any) -> Any:
     url = f"sqlite:///{tmp_path_factory.mktemp('cds-openapi') / 'radlite.db'}"
     cfg = cds_settings(url, hook_budget_seconds=0.05, max_request_bytes=200_000)
-    app = with_cds(create_app(cfg, ensemble=ensemble), cfg)
+    app = create_app(cfg, ensemble=ensemble)
     with TestClient(app) as c:
         yield c
 

@@ -13,7 +13,7 @@ from typing import Any
 
 import jwt
 import pytest
-from conftest_cds import ES_KID, ISSUER, FhirServer, Keys, cds_settings, mint, serve_fhir, with_cds
+from conftest_cds import ES_KID, ISSUER, FhirServer, Keys, cds_settings, mint, serve_fhir
 from fastapi.testclient import TestClient
 
 from plugin.app import create_app
@@ -35,7 +35,7 @@ def jwks_server(keys: Keys) -> Iterator[FhirServer]:
 def _client(sqlite_url: str, ensemble: Any, issuers: list[dict[str, Any]]) -> Iterator[TestClient]:
     settings = cds_settings(sqlite_url, jwt_required=True, public_base_url=BASE,
                             trusted_issuers=json.dumps(issuers), jwt_leeway_seconds=5)
-    app = with_cds(create_app(settings, ensemble=ensemble), settings)
+    app = create_app(settings, ensemble=ensemble)
     with TestClient(app) as c:
         yield c
 
