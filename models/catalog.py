@@ -379,6 +379,16 @@ class TaskSpec:
         """The full ChatML completion prompt; `think_prefill` for Qwen3-style models."""
         return chatml(SYSTEM_PROMPT, self.user_prompt(request), prefill=THINK_PREFILL if think_prefill else "")
 
+    def static_prefix(self, *, think_prefill: bool = False) -> str:
+        """The prompt text before the report: the same for every request of this task.
+
+        Backends keep its KV state so that only the report part is evaluated per call.
+        """
+        marker = "\x00REPORT\x00"
+        full = chatml(SYSTEM_PROMPT, self.template.replace("{report}", marker),
+                      prefill=THINK_PREFILL if think_prefill else "")
+        return full[: full.index(marker)]
+
     def parse(self, text: str) -> TaskValue:
         """Typed value of a model output; raises parsers.ParseError on any other shape."""
         return self.parser(text)

@@ -121,3 +121,32 @@ def test_backend_is_thread_safe_and_deterministic(
     with ThreadPoolExecutor(max_workers=4) as pool:
         concurrent = list(pool.map(lambda q: demo_backend.run(CATALOG[q.task], q).value, requests))
     assert concurrent == sequential
+
+
+@pytest.mark.parametrize(
+    "task",
+    [TaskName.rads_assignment, TaskName.n_staging, TaskName.radiology_nli, TaskName.abnormality_detection],
+)
+def test_stored_task_prefix_gives_the_answer_of_a_cold_context(
+    demo_backend: LlamaBackend, dev_report_objects: dict[str, RadiologyReport], task: TaskName
+) -> None:
+    """The KV of a task's static prefix is copied back instead of evaluated: same answer, same confidence."""
+    model, spec = demo_backend.model, CATALOG[task]
+    reports = [dev_report_objects[rid] for rid in ("dev-001", "dev-010", "dev-025")]
+    with model.lock:
+        cold = []
+        for report in reports:
+            model.rewind(0)
+            model.clear_prefixes()
+            cold.append(demo_backend.run(spec, _request(task, report)))
+        hits = model.prefix_hits
+        warm = []
+        for report in reports:
+            model.rewind(0)  # an empty context: only the prefix store can help
+            warm.append(demo_backend.run(spec, _request(task, report)))
+    assert model.prefix_hits - hits == len(reports)  # the last cold call stored it; every warm call restores
+    for c, w in zip(cold, warm, strict=True):
+        assert w.value == c.value
+        assert w.confidence == pytest.approx(c.confidence, rel=1e-3, abs=1e-4)
+    static = demo_backend.static_length(spec, model.tokenize(spec.prompt(_request(task, reports[0])), special=True))
+    assert 0 < static < cold[0].tokens_prompt
