@@ -266,6 +266,13 @@ def largest_size_cm(evidence: list[Evidence]) -> float | None:
     return best
 
 
+def _sentence_case_inner(text: str) -> str:
+    """Lower-case the first letter for use mid-sentence, but leave acronyms ("US-guided", "CT") alone."""
+    if not text or (len(text) > 1 and text[1].isupper()):
+        return text
+    return text[0].lower() + text[1:]
+
+
 def _rads_card(result: TaskResult, value: RadsValue, analysis: Analysis, patient_id: str,
                fhir_server: str | None) -> Card | None:
     report = analysis.report
@@ -280,7 +287,9 @@ def _rads_card(result: TaskResult, value: RadsValue, analysis: Analysis, patient
     order = g.order if g else None
     when = describe_interval(order.earliest, order.latest) if order else ""
     if g is not None and order is not None:
-        tail = f"{order.text[0].lower()}{order.text[1:]} {when.split(' (')[0]}".strip()
+        tail = f"{_sentence_case_inner(order.text)} {when.split(' (')[0]}".strip()
+    elif g is not None and g.follow_up.strip().lower() == "none":
+        tail = f"{_sentence_case_inner(g.meaning)}, no follow-up"
     elif g is not None:
         tail = g.follow_up.split(" (")[0]
     else:

@@ -173,3 +173,16 @@ def test_order_cards_prior_and_duplicate(dev: Path) -> None:
 def test_pending_card() -> None:
     card = pending_card(2, demo=True)
     assert card.indicator == "info" and empty_paths(wire(card)) == []
+
+
+def test_summaries_read_well_for_benign_and_acronym_led_advice(dev: Path) -> None:
+    """No bare "none" as the advice, and an order text such as "US-guided FNA" keeps its acronym."""
+    _req, report = dev_report(dev, "order-sign-01.json")
+    benign = report_cards(rads_analysis(report, "GB-RADS", "2"), patient_id=report.patient_id)
+    summary = next(c.summary for c in benign if "GB-RADS" in c.summary)
+    assert not summary.rstrip().endswith("none") and "no follow-up" in summary
+    analysis = rads_analysis(report, "TI-RADS", "TR4")
+    analysis.results[0].evidence[0] = Evidence(sentence="Right lobe nodule, 2.1 x 1.6 cm, TR4.")
+    thyroid = report_cards(analysis, patient_id=report.patient_id)
+    summary = next(c.summary for c in thyroid if "TI-RADS" in c.summary)
+    assert "US-guided" in summary and "uS" not in summary, summary
