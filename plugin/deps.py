@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 from models.ensemble import Ensemble
 from plugin.pipeline import Pipeline
 from plugin.settings import Settings
+from plugin.storage.db import session_scope
 
 
 def get_settings(request: Request) -> Settings:
@@ -18,15 +19,8 @@ def get_settings(request: Request) -> Settings:
 
 
 def get_session(request: Request) -> Iterator[Session]:
-    session: Session = request.app.state.sessions()
-    try:
+    with session_scope(request.app.state.sessions) as session:
         yield session
-        session.commit()
-    except BaseException:
-        session.rollback()
-        raise
-    finally:
-        session.close()
 
 
 def get_pipeline(request: Request) -> Pipeline:

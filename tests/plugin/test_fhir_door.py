@@ -62,3 +62,10 @@ def test_analyze_returns_a_transaction_bundle(client: TestClient, dev: Path) -> 
     assert "TR4" in text
     assert "demo model, not for clinical use" in text
     assert all(e["request"]["method"] in ("POST", "PUT") for e in bundle["entry"])
+
+
+def test_health_reports_the_database_and_the_manifest(client: TestClient) -> None:
+    body = client.get("/health").json()
+    assert body["status"] == "ok"
+    assert body["manifest_version"] == client.app.state.ensemble.manifest_version  # type: ignore[attr-defined]
+    assert {m["id"] for m in body["models"]} and all(m["sha256"] for m in body["models"])
