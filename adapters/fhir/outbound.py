@@ -123,6 +123,15 @@ def _urn(key: str) -> str:
     return f"urn:uuid:{uuid.uuid5(uuid.NAMESPACE_URL, codes.RADLITE_BASE + '/' + key)}"
 
 
+def _one_line(text: str) -> str:
+    """Text with every run of white space (Unicode's too, e.g. U+0085) made one space, ends trimmed.
+
+    Short labels (a finding's name) go into CodeableConcept.text; a value made only of
+    white space is no FHIR string, so callers leave it out when this returns ''.
+    """
+    return " ".join(text.split())
+
+
 def _quote(sentence: str) -> str:
     return '"' + " ".join(sentence.split()) + '"'
 
@@ -287,10 +296,15 @@ def _entities(value: EntitiesValue, task_coding: dict[str, str]) -> dict[str, An
 def _temporal(value: TemporalValue, task_coding: dict[str, str]) -> dict[str, Any]:
     components = []
     for change in value.changes:
+        finding = _one_line(change.finding)
+        if not finding:
+            # A change of nothing named says nothing (a model can emit a blank finding), and a
+            # blank CodeableConcept.text is not a valid FHIR string: left out, as blank entities are.
+            continue
         values = [codes.SCT_STABLE] if change.change == "unchanged" else []
         values.append(local(change.change))
         # The component code is "change values" (SNOMED 288533004); its text names the finding.
-        components.append({"code": concept(codes.SCT_CHANGE_VALUES, text=change.finding),
+        components.append({"code": concept(codes.SCT_CHANGE_VALUES, text=finding),
                            "valueCodeableConcept": concept(*values, text=change.change)})
     out: dict[str, Any] = {"code": concept(task_coding, text=task_coding.get("display"))}
     if components:

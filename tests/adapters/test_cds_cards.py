@@ -144,6 +144,11 @@ def test_report_cards_are_valid_and_carry_the_basis(dev: Path) -> None:
         assert card["overrideReasons"] and card["uuid"]
     rads = body["cards"][1]
     assert "BI-RADS category 4B" in json.dumps(rads) and "biopsy" in rads["detail"].lower()
+    # Issue 2: summary under 140 characters; the detail quotes the evidence and names the model and its file.
+    assert all(len(card["summary"]) < 140 for card in body["cards"])
+    assert "> BI-RADS 4B: assessment." in rads["detail"]
+    assert DEMO.model_id in rads["detail"] and DEMO.sha256[:12] in rads["detail"]
+    assert "> Pneumothorax." in body["cards"][0]["detail"]
     sr = rads["suggestions"][0]["actions"][0]["resource"]
     assert sr["resourceType"] == "ServiceRequest" and sr["subject"]["reference"] == f"Patient/{report.patient_id}"
     assert any(link["url"].endswith("/DiagnosticReport/syn-dr-d-003") for link in rads["links"])

@@ -366,3 +366,12 @@ def test_overruled_demo_answer_still_marks_demo(report: RadiologyReport, validat
     devices = [e["resource"]["identifier"][0]["value"] for e in bundle["entry"]
                if e["resource"]["resourceType"] == "Device"]
     assert devices == ["rules", DEMO.model_id]
+
+
+def test_blank_temporal_finding_is_left_out(report: RadiologyReport, validate_r4: Any) -> None:
+    """A blank finding (U+0085 is white space too) names nothing: no component, still valid R4."""
+    value = TemporalValue(changes=[TemporalChange(finding="\x85 ", change="new"),
+                                   TemporalChange(finding="  RUL\u2028nodule ", change="worsened")])
+    obs = observation_for(_result(TaskName.temporal_comparison, value, report, REAL, []), report)
+    validate_r4(obs)
+    assert [c["code"]["text"] for c in obs["component"]] == ["RUL nodule"]
