@@ -65,8 +65,11 @@ class MllpServer:
                 start = block.rfind(VT)
                 payload = block[start + 1 : -len(END)] if start >= 0 else block[: -len(END)]
                 receipt = await run_in_threadpool(self.pipeline.receive_hl7, payload, channel="mllp", peer=peer)
-                writer.write(frame(receipt.ack.encode("utf-8")))
-                await writer.drain()
+                if receipt.wanted:
+                    writer.write(frame(receipt.ack_bytes()))
+                    await writer.drain()
+                else:  # enhanced mode, MSH-15 NE (or ER/SU not matching): the sender asked for no ACK
+                    log.info("inbound=%s stored; no accept ACK per MSH-15", receipt.inbound_id)
                 if self.on_queued is not None:
                     self.on_queued()
         except (ConnectionResetError, BrokenPipeError):

@@ -44,6 +44,13 @@ class Receipt:
     code: str
     err_code: str | None = None
     inbound_id: int | None = None
+    wanted: bool = True
+    """False when the sender's MSH-15 (enhanced mode: NE, or ER/SU not matching) asks for no accept ACK."""
+    encoding: str = "utf-8"
+    """Python codec of the message's MSH-18, which the ACK echoes: its bytes are written in it."""
+
+    def ack_bytes(self) -> bytes:
+        return self.ack.encode(self.encoding, errors="replace")
 
 
 @dataclass(frozen=True)
@@ -258,7 +265,7 @@ class Pipeline:
                 inbound_id, sha = row.id, row.sha256
         except Exception:
             log.exception("could not store inbound message from %s", channel)
-            return _receipt(hl7v2.ack_for_storage_failure(header), "207")
+            return _receipt(hl7v2.ack_for_storage_failure(header), "207", header=header)
 
         try:
             parsed = hl7v2.parse_oru(raw)
@@ -271,7 +278,8 @@ class Pipeline:
                             "err_code": err.err_code, "location": err.location, "error": err.text},
                 ))
             log.info("rejected inbound=%s code=%s location=%s", inbound_id, err.err_code, err.location)
-            return _receipt(hl7v2.build_ack(err.header or header, error=err), err.err_code, inbound_id)
+            return _receipt(hl7v2.build_ack(err.header or header, error=err), err.err_code, inbound_id,
+                            header=err.header or header)
 
         with session_scope(self.sessions) as s:
             dup = queries.find_duplicate(s, sender=sender, control_id=parsed.header.control_id, sha256=sha)
@@ -287,7 +295,7 @@ class Pipeline:
                         "control_id": parsed.header.control_id, "reports": len(parsed.reports),
                         "charset": parsed.charset_used, "duplicate_of": dup.id if dup and status == "duplicate" else None},
             ))
-        return _receipt(hl7v2.build_ack(parsed.header), None, inbound_id)
+        return _receipt(hl7v2.build_ack(parsed.header), None, inbound_id, header=parsed.header)
 
     # ---- worker -------------------------------------------------------------------------------
 
@@ -329,7 +337,11 @@ class Pipeline:
         self.models.stop()
 
 
-def _receipt(ack: str, err_code: str | None, inbound_id: int | None = None) -> Receipt:
+def _receipt(ack: str, err_code: str | None, inbound_id: int | None = None,
+             header: hl7v2.MshHeader | None = None) -> Receipt:
     msa = next((seg for seg in ack.split("\r") if seg.startswith("MSA")), "MSA|")
     fields = msa.split(msa[3] if len(msa) > 3 else "|")
-    return Receipt(ack=ack, code=fields[1] if len(fields) > 1 else "", err_code=err_code, inbound_id=inbound_id)
+    code = fields[1] if len(fields) > 1 else ""
+    wanted = header.wants_accept_ack(error=code not in ("AA", "CA")) if header is not None else True
+    return Receipt(ack=ack, code=code, err_code=err_code, inbound_id=inbound_id, wanted=wanted,
+                   encoding=header.codec if header is not None else "utf-8")

@@ -1,8 +1,9 @@
 """HL7 v2: ORU^R01 in (-> RadiologyReport), ACK and ORU^R01 with results out, MLLP framing.
 
-Library use: hl7apy provides the HL7 tables checked here (0123, 0085, 0125); python-hl7's
-asyncio MLLP server carries the transport in the plugin. Tokenising, escapes and message
-building are ours for the reasons given in er7.py, escapes.py and ack.py.
+Library use: hl7apy provides the HL7 tables checked here (0123, 0085, 0125) and re-reads our
+output in tests; python-hl7 is the MLLP client in tests and the README. Tokenising, escapes,
+message building and the MLLP listener (plugin/mllp.py) are ours for the reasons given in
+er7.py, escapes.py, ack.py and mllp.py.
 """
 
 from adapters.hl7.ack import ack_for_storage_failure, build_ack

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from adapters.hl7.er7 import Segment, decode, msh18, normalise, split_segments
+from adapters.hl7.er7 import CHARSETS, Segment, decode, msh18, normalise, split_segments
 from adapters.hl7.errors import Hl7Error
 from adapters.hl7.escapes import EncodingChars
 
@@ -43,6 +43,13 @@ class MshHeader(BaseModel):
     @property
     def encoding(self) -> EncodingChars:
         return EncodingChars.from_msh(self.field_sep, self.encoding_chars)
+
+    @property
+    def codec(self) -> str:
+        """Python codec for bytes we send back in this message's character set (MSH-18's first
+        repetition); UTF-8 when it is empty or a name we do not know (ASCII-safe either way)."""
+        first = self.charset.split(self.encoding.repetition)[0].strip().upper() if self.charset else ""
+        return CHARSETS.get(first, "utf-8")
 
     def wants_accept_ack(self, *, error: bool) -> bool:
         """Whether the sender asked for the ACK we would send now (MSH-15 in enhanced mode).

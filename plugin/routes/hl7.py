@@ -8,6 +8,8 @@ ACK with its ERR segment), 503 when the message could not be stored (ERR 207, re
 
 from __future__ import annotations
 
+import codecs
+
 from fastapi import APIRouter, Request, Response
 from starlette.concurrency import run_in_threadpool
 
@@ -41,6 +43,8 @@ async def receive_hl7(request: Request, pipeline: PipelineDep) -> Response:
     if worker is not None:
         worker.wake()
     media = content_type.split(";")[0].strip() if content_type.split(";")[0].strip() in HL7_TYPES else HL7_TYPES[0]
+    # The ACK echoes the message's MSH-18, so its bytes are in that character set, named in the header.
     return Response(
-        content=receipt.ack.encode("utf-8"), status_code=_status_for(receipt.code, receipt.err_code), media_type=media
+        content=receipt.ack_bytes(), status_code=_status_for(receipt.code, receipt.err_code),
+        media_type=f"{media}; charset={codecs.lookup(receipt.encoding).name}",
     )

@@ -129,3 +129,63 @@ def test_hl7_over_http(app_mllp: Any, dev: Path, content_type: str) -> None:
                          headers={"Content-Type": content_type})
     assert broken.status_code == 400
     assert str(_ack(broken.content).segment("MSA")[1]) == "AR"
+
+
+def _with_msh(raw: bytes, *, control_id: str, accept: str = "", app: str = "", charset: str = "",
+              facility: str | None = None) -> bytes:
+    """The dev message with MSH-10/15/16/18 (and optionally MSH-4) set, as a sender would configure them."""
+    segments = raw.replace(b"\r\n", b"\r").split(b"\r")
+    msh = segments[0].split(b"|")
+    msh += [b""] * (18 - len(msh))
+    msh[9], msh[14], msh[15], msh[17] = control_id.encode(), accept.encode(), app.encode(), charset.encode()
+    if facility is not None:
+        msh[3] = facility.encode("latin-1")
+    segments[0] = b"|".join(msh)
+    return b"\r".join(segments)
+
+
+def _send_frame(sock: socket.socket, payload: bytes) -> None:
+    sock.sendall(b"\x0b" + payload + b"\x1c\r")
+
+
+def _read_frame(sock: socket.socket) -> bytes:
+    data = b""
+    while not data.endswith(b"\x1c\r"):
+        chunk = sock.recv(65536)
+        assert chunk, "connection closed before an ACK"
+        data += chunk
+    return data.strip(b"\x0b\x1c\r")
+
+
+def test_msh15_decides_whether_a_commit_ack_is_sent(app_mllp: Any, dev: Path) -> None:
+    """Enhanced mode: NE never gets an ACK, ER only on error, AL always; every message is stored."""
+    app, _ = app_mllp
+    raw = (dev / "hl7" / "oru-01.hl7").read_bytes()
+    broken = dev / "hl7" / "bad" / "04-adt-a01.hl7"
+    assert broken.exists(), sorted(p.name for p in (dev / "hl7" / "bad").iterdir())
+    with socket.create_connection(("127.0.0.1", app.state.mllp.port), timeout=30) as sock:
+        _send_frame(sock, _with_msh(raw, control_id="NE-1", accept="NE", app="NE"))
+        _send_frame(sock, _with_msh(raw, control_id="ER-OK", accept="ER", app="NE"))
+        _send_frame(sock, _with_msh(broken.read_bytes(), control_id="ER-BAD", accept="ER", app="NE"))
+        _send_frame(sock, _with_msh(raw, control_id="AL-1", accept="AL", app="NE"))
+        first, second = _ack(_read_frame(sock)), _ack(_read_frame(sock))
+    # Only the failed ER message and the AL message are answered, in order.
+    assert [str(a.segment("MSA")[2]) for a in (first, second)] == ["ER-BAD", "AL-1"]
+    assert str(first.segment("MSA")[1]) in ("CE", "CR") and str(second.segment("MSA")[1]) == "CA"
+    with app.state.sessions() as s:
+        stored = s.scalars(select(InboundMessage.control_id).order_by(InboundMessage.id)).all()
+    assert stored == ["NE-1", "ER-OK", "ER-BAD", "AL-1"]
+
+
+def test_ack_is_written_in_the_message_character_set(app_mllp: Any, dev: Path) -> None:
+    app, client = app_mllp
+    raw = _with_msh((dev / "hl7" / "oru-01.hl7").read_bytes(), control_id="L1-1", charset="8859/1",
+                    facility="H\u00d4PITAL NORD")
+    with socket.create_connection(("127.0.0.1", app.state.mllp.port), timeout=30) as sock:
+        _send_frame(sock, raw)
+        ack = _read_frame(sock)
+    assert b"H\xd4PITAL NORD" in ack  # Latin-1 bytes, echoed in MSH-6 of the ACK
+    over_http = client.post("/hl7/v2", content=_with_msh(raw, control_id="L1-2", charset="8859/1",
+                                                          facility="H\u00d4PITAL NORD"),
+                            headers={"Content-Type": "x-application/hl7-v2+er7"})
+    assert b"H\xd4PITAL NORD" in over_http.content and "8859" in over_http.headers["content-type"]
