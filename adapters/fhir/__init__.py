@@ -1,5 +1,6 @@
 """FHIR R4: DiagnosticReport in (-> RadiologyReport); Observation, Device, Provenance and transaction Bundle out."""
 
+from adapters.fhir.codesystem import code_system
 from adapters.fhir.errors import FhirInputError, Issue, operation_outcome
 from adapters.fhir.inbound import report_from_diagnostic_report, reports_from_resource
 from adapters.fhir.outbound import (
@@ -19,6 +20,7 @@ __all__ = [
     "FhirInputError",
     "Issue",
     "RULES_IDENTITY",
+    "code_system",
     "critical_observation",
     "device_for",
     "follow_up_observation",

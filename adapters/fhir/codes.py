@@ -171,6 +171,11 @@ LOCAL: Final[dict[str, str]] = {
 }
 
 
+def rads_code(system: str, category: str) -> str:
+    """Our code for one RADS category ('BI-RADS', '4A' -> 'bi-rads-4A')."""
+    return f"{slug(system)}-{category.strip().replace(' ', '-')}"
+
+
 def local(code: str, display: str | None = None) -> dict[str, str]:
     """A Coding in our CodeSystem; display defaults to the one registered in LOCAL."""
     return coding(RADLITE_CS, code, display or LOCAL.get(code))

@@ -231,7 +231,7 @@ def _rads(value: RadsValue, task_coding: dict[str, str]) -> dict[str, Any]:
     values = []
     if system == "BI-RADS" and category in codes.BIRADS_SNOMED:
         values.append(coding(codes.SNOMED, *codes.BIRADS_SNOMED[category]))
-    values.append(local(f"{codes.slug(system)}-{category}", value.label))
+    values.append(local(codes.rads_code(system, category), value.label))
     return {"code": code, "valueCodeableConcept": concept(*values, text=value.label)}
 
 

