@@ -113,9 +113,13 @@ class Ensemble:
         return LlamaBackend(entry, model)
 
     def warm(self) -> None:
-        """Load every routed model now (start-up), instead of on the first request."""
+        """Load every routed model and the rules engine's NLP pipeline now (start-up), so the
+        first request, often a hook on a time budget, does not pay for loading them."""
         for task in TaskName:
             self.backend_for(task)
+        if self.rules is not None:
+            self.rules.facts(RadiologyReport(report_id="warm-up", findings="No pneumothorax. Lungs are clear.",
+                                             impression="No acute findings."))
 
     def describe(self) -> list[dict[str, Any]]:
         """One row per manifest model: id, role, backend, path, sha256, demo, loaded."""

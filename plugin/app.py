@@ -58,7 +58,7 @@ def create_app(settings: Settings, *, ensemble: Ensemble | None = None) -> FastA
         sessions = make_sessionmaker(engine)
         own_ensemble = ensemble is None
         models = ensemble if ensemble is not None else await run_in_threadpool(Ensemble.load, settings.models)
-        await run_in_threadpool(models.warm)  # load the GGUF files now, not on the first hook
+        await run_in_threadpool(models.warm)  # GGUF files and the rules NLP now, not on the first hook
         pipeline = Pipeline(settings, sessions, models)
         await run_in_threadpool(_record_config, pipeline, settings)
         app.state.settings = settings
