@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest_cds import FhirServer, cds_settings, serve_fhir
+from conftest_cds import FhirServer, cds_settings, free_port, serve_fhir
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
@@ -257,3 +257,37 @@ def test_cors_preflight_and_size_limit(client: TestClient, dev: Path) -> None:
 
     response = client.post(REVIEW, content=chunks(), headers={"Content-Type": "application/json"})
     assert response.status_code == 413
+
+
+def test_the_hook_answers_within_its_budget_with_an_in_progress_card(sqlite_url: str, ensemble: Any,
+                                                                      dev: Path) -> None:
+    """Spec: the hook never waits on a model longer than the budget; the rest is an info card.
+
+    A full analysis of these reports takes many seconds with the demo model; a 0.05 s budget
+    can only be kept by answering with what is ready plus the in-progress card (no wall-clock
+    assertion here: these machines are shared and noisy).
+    """
+    budget = 0.05
+    app = create_app(cds_settings(sqlite_url, hook_budget_seconds=budget), ensemble=ensemble)
+    with TestClient(app) as c:
+        body = cds_ok(c.post(REVIEW, json=load(dev, "patient-view-01.json")))
+    pending = [card for card in body["cards"] if card["source"]["topic"]["code"] == "analysis-pending"]
+    assert len(pending) == 1 and pending[0]["indicator"] == "info"
+    assert "in progress for 2 reports" in pending[0]["summary"]
+
+
+def test_an_unreachable_fhir_server_is_412_and_the_request_is_kept(client: TestClient, dev: Path) -> None:
+    req = load(dev, "patient-view-01.json")
+    del req["prefetch"]["reports"]
+    req["fhirServer"] = f"http://127.0.0.1:{free_port()}"  # nothing listens there
+    req["fhirAuthorization"] = {"access_token": "tok-412", "token_type": "Bearer", "expires_in": 300,
+                                "scope": "user/DiagnosticReport.read", "subject": "radlite"}
+    response = client.post(REVIEW, json=req)
+    assert response.status_code == 412
+    outcome = response.json()
+    assert outcome["resourceType"] == "OperationOutcome"
+    assert "reports" in outcome["issue"][0]["diagnostics"] and "fetch failed" in outcome["issue"][0]["diagnostics"]
+    kept = [r for r in rows(client, InboundMessage) if r.channel == "cds-hook"]
+    assert len(kept) == 1 and kept[0].status == "rejected" and kept[0].error.startswith("412")
+    assert b"tok-412" not in kept[0].raw
+    assert rows(client, CardServed) == []

@@ -5,6 +5,7 @@ The worker is off here, so these tests exercise receive, store and ACK only.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import socket
 import time
@@ -189,3 +190,24 @@ def test_ack_is_written_in_the_message_character_set(app_mllp: Any, dev: Path) -
                                                           facility="H\u00d4PITAL NORD"),
                             headers={"Content-Type": "x-application/hl7-v2+er7"})
     assert b"H\xd4PITAL NORD" in over_http.content and "8859" in over_http.headers["content-type"]
+
+
+def test_an_mllp_arrival_is_audited_with_the_peer_the_sending_facility_and_a_hash(app_mllp: Any, dev: Path) -> None:
+    """Issue 6: who (MLLP peer, MSH-3^MSH-4), which patient and accession, and a hash of the bytes."""
+    app, _client = app_mllp
+    name = next(iter(json.loads((dev / "hl7" / "expected.json").read_text())))
+    raw = (dev / "hl7" / name).read_bytes()
+    msh = raw.split(b"\r", 1)[0].decode().split("|")
+    client = MLLPClient("127.0.0.1", app.state.mllp.port)
+    try:
+        client.send_message(raw)
+        local_port = client.socket.getsockname()[1]
+    finally:
+        client.close()
+    with app.state.sessions() as s:
+        [event] = s.scalars(select(AuditEvent).where(AuditEvent.event_type == "message.received")).all()
+        [row] = s.scalars(select(InboundMessage)).all()
+    assert (event.actor, event.actor_kind) == (f"127.0.0.1:{local_port}", "mllp")
+    assert event.detail["sender"] == f"{msh[2]}^{msh[3]}"
+    assert event.input_hash == row.sha256 == hashlib.sha256(row.raw).hexdigest()
+    assert event.patient_id and event.accession and event.patient_id.encode() in raw

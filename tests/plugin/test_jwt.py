@@ -6,6 +6,7 @@ Discovery is the endpoint under test (it needs no model), with `aud` = its URL.
 from __future__ import annotations
 
 import json
+import logging
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,8 +16,11 @@ import jwt
 import pytest
 from conftest_cds import ES_KID, ISSUER, FhirServer, Keys, cds_settings, mint, serve_fhir
 from fastapi.testclient import TestClient
+from pydantic import ValidationError
+from sqlalchemy import select
 
 from plugin.app import create_app
+from plugin.storage.tables import AuditEvent
 
 BASE = "https://cds.synthetic.example"
 AUD = BASE + "/cds-services"
@@ -137,3 +141,42 @@ def test_service_endpoint_checks_its_own_audience(client: TestClient, keys: Keys
     assert bad.status_code == 401  # discovery's aud is not valid for the service
     ok = client.post(url, json={}, headers={"Authorization": f"Bearer {mint(keys, BASE + url)}"})
     assert ok.status_code == 400  # authenticated; the empty body is then refused as a bad request
+
+
+def test_the_audit_names_the_verified_caller_of_a_hook(client: TestClient, keys: Keys, dev: Path) -> None:
+    """Issue 6: an inbound hook is audited with who sent it: the JWT's iss and sub."""
+    url = "/cds-services/radlite-report-review"
+    req = json.loads((dev / "cds" / "patient-view-02.json").read_text())
+    req["prefetch"]["reports"] = None  # "no data": the audit is what is under test, not the model
+    response = client.post(url, json=req, headers={"Authorization": f"Bearer {mint(keys, BASE + url)}"})
+    assert response.status_code == 200, response.text
+    with client.app.state.sessions() as s:  # type: ignore[attr-defined]
+        hooks = list(s.scalars(select(AuditEvent).where(AuditEvent.event_type == "hook.request")))
+    assert len(hooks) == 1
+    event = hooks[0]
+    assert (event.actor, event.actor_kind) == (f"{ISSUER}|client-app", "jwt")
+    assert event.patient_id == req["context"]["patientId"] and event.input_hash
+    assert event.detail["hookInstance"] == req["hookInstance"]
+
+
+def test_turning_jwt_off_is_loud_in_development_and_refused_in_production(
+    sqlite_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.WARNING, logger="radlite.settings"):
+        cds_settings(sqlite_url, jwt_required=False)
+    loud = [r for r in caplog.records if r.name == "radlite.settings" and r.levelno >= logging.WARNING]
+    assert loud and "UNSAFE" in loud[0].getMessage() and "JWT_REQUIRED" in loud[0].getMessage()
+    with pytest.raises(ValidationError, match="not allowed in production"):
+        cds_settings(sqlite_url, jwt_required=False, environment="production")
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="radlite.settings"):
+        cds_settings(sqlite_url, jwt_required=True, environment="production")
+    assert not [r for r in caplog.records if r.name == "radlite.settings"]
+
+
+def test_with_jwt_off_a_token_that_is_sent_is_still_checked(sqlite_url: str, ensemble: Any, keys: Keys) -> None:
+    settings = cds_settings(sqlite_url, jwt_required=False, public_base_url=BASE)  # no trusted issuer at all
+    with TestClient(create_app(settings, ensemble=ensemble)) as c:
+        assert call(c, None) == 200  # development: anonymous calls pass
+        assert call(c, mint(keys, AUD)) == 401  # but a token from an issuer we do not trust never does
+        assert call(c, "not.a.jwt") == 401

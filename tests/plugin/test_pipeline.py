@@ -11,8 +11,8 @@ from sqlalchemy import func, select
 
 from models.types import RadiologyReport, TaskName
 from plugin.pipeline import Actor, Pipeline
-from plugin.storage.db import make_engine, make_sessionmaker, upgrade
-from plugin.storage.tables import AuditEvent, TaskResultRow
+from plugin.storage.db import make_engine, make_sessionmaker, session_scope, upgrade
+from plugin.storage.tables import AnalysisRow, AuditEvent, TaskResultRow
 
 ACTOR = Actor(id="test", kind="cli")
 
@@ -84,3 +84,53 @@ def test_hook_budget_returns_what_is_ready_and_the_rest_is_stored(pipeline: Pipe
     assert {t.value for t in planned} <= stored
     later = asyncio.run(pipeline.analyse(report, actor=ACTOR, budget_s=0.001))
     assert not later.pending and {r.task for r in later.results} == planned
+
+
+def _task_runs(p: Pipeline) -> list[AuditEvent]:
+    with p.sessions() as s:
+        return list(s.scalars(select(AuditEvent).where(AuditEvent.event_type == "task.run").order_by(AuditEvent.seq)))
+
+
+def test_a_task_run_is_audited_with_what_compliance_needs(pipeline: Pipeline) -> None:
+    """Issue 6: model id, file sha256, prompt hash, result, evidence, confidence and latency per run."""
+    report = mammo()
+    result = pipeline.analyse_sync(report, actor=ACTOR, tasks=[TaskName.rads_assignment]).results[0]
+    [event] = _task_runs(pipeline)
+    assert (event.actor, event.actor_kind) == ("test", "cli")
+    assert (event.patient_id, event.accession) == ("p1", "ACC-MG-1")
+    assert event.input_hash == result.input_hash and event.input_hash
+    d = event.detail
+    assert d["task"] == "rads_assignment"
+    assert d["model_id"] == result.model.model_id and d["model_sha256"] == result.model.sha256
+    assert d["prompt_hash"] == result.prompt_hash and d["prompt_hash"]
+    assert d["value"]["category"] == "4A" and d["confidence"] == result.confidence
+    assert d["evidence"] and any("BI-RADS 4A" in e["sentence"] for e in d["evidence"])
+    assert isinstance(d["latency_ms"], int | float) and d["latency_ms"] >= 0
+
+
+def test_analysis_is_redone_only_when_the_content_or_the_manifest_changes(pipeline: Pipeline) -> None:
+    report = mammo()
+    pipeline.analyse_sync(report, actor=ACTOR, tasks=[TaskName.rads_assignment])
+    assert len(_task_runs(pipeline)) == 1
+    # The stored analysis becomes one made under an earlier manifest: it must not be reused.
+    with session_scope(pipeline.sessions) as s:
+        row = s.scalars(select(AnalysisRow).where(AnalysisRow.content_hash == report.content_hash)).one()
+        row.manifest_version = "an-earlier-manifest"
+    pipeline.analyse_sync(report, actor=ACTOR, tasks=[TaskName.rads_assignment])
+    assert len(_task_runs(pipeline)) == 2
+    pipeline.analyse_sync(report, actor=ACTOR, tasks=[TaskName.rads_assignment])
+    assert len(_task_runs(pipeline)) == 2  # same content, same manifest: from storage
+    corrected = report.model_copy(update={"impression": report.impression + " Addendum: biopsy scheduled."})
+    pipeline.analyse_sync(corrected, actor=ACTOR, tasks=[TaskName.rads_assignment])
+    assert len(_task_runs(pipeline)) == 3
+
+
+def test_the_plan_and_its_reasons_are_stored_with_the_analysis(pipeline: Pipeline) -> None:
+    report = mammo()
+    analysis = asyncio.run(pipeline.analyse(report, actor=ACTOR, budget_s=0.001))  # the plan is stored up front
+    with pipeline.sessions() as s:
+        row = s.scalars(select(AnalysisRow).where(AnalysisRow.content_hash == report.content_hash)).one()
+    assert row.manifest_version == pipeline.manifest_version
+    assert [p["task"] for p in row.plan_json] == [p.task.value for p in analysis.plan]
+    assert "rads_assignment" in [p["task"] for p in row.plan_json]
+    assert all(isinstance(p["reason"], str) and p["reason"].strip() for p in row.plan_json)

@@ -1,0 +1,124 @@
+"""Card severity: the guideline table agrees with shared/spec/rads-management.md, indicators follow it.
+
+adapters/cds/guidelines.py is a hand transcription of the spec's tables; this test reads the
+spec itself, so a category added, dropped or re-graded on either side is caught. Rows whose
+card depends on a size ("warning +A if >=1.5 cm, else info") are checked by the TI-RADS size
+test in tests/adapters/test_cds_cards.py instead.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from adapters import fhir
+from adapters.cds.cards import report_cards
+from adapters.cds.guidelines import GUIDELINES, guideline_for
+from models.types import (
+    Analysis,
+    CriticalFinding,
+    Evidence,
+    ModelIdentity,
+    NliValue,
+    RadsValue,
+    ReportFacts,
+    TaskName,
+    TaskResult,
+)
+
+MODEL = ModelIdentity(model_id="test-model", sha256="ab" * 32, backend="llama_cpp", role="extraction", demo=False)
+
+SECTION_SYSTEM = {
+    "1": "BI-RADS", "2": "Lung-RADS", "3": "LI-RADS", "4": "TI-RADS", "5": "PI-RADS", "6": "O-RADS",
+    "7": "NI-RADS", "8": "CAD-RADS", "9": "VI-RADS", "10": "GB-RADS",
+}
+
+
+def spec_rows(spec: Path) -> list[tuple[str, str, str]]:
+    """(system, code, card) for every category row of the first table with a Card column per section."""
+    out: list[tuple[str, str, str]] = []
+    sections = re.split(r"^## ", spec.read_text("utf-8"), flags=re.M)
+    for section in sections:
+        number = section.split(".", 1)[0].strip()
+        system = SECTION_SYSTEM.get(number)
+        if system is None:
+            continue
+        lines = [ln for ln in section.splitlines() if ln.startswith("|")]
+        header = [c.strip() for c in lines[0].strip("|").split("|")]
+        code_col = next(i for i, c in enumerate(header) if c.startswith("Code"))
+        card_col = header.index("Card")
+        for line in lines[2:]:
+            cells = [c.strip() for c in line.strip("|").split("|")]
+            if len(cells) != len(header):
+                break  # the table ended
+            out.append((system, cells[code_col], cells[card_col]))
+    return out
+
+
+@pytest.fixture(scope="module")
+def rows(dev: Path) -> list[tuple[str, str, str]]:
+    spec = dev.parents[1] / "spec" / "rads-management.md"
+    if not spec.is_file():
+        pytest.skip(f"spec not found at {spec}")
+    found = spec_rows(spec)
+    assert len({s for s, _, _ in found}) == 10, "every RADS system of the spec has a table"
+    return found
+
+
+def test_every_spec_category_has_a_guideline_row_with_its_indicator(rows: list[tuple[str, str, str]]) -> None:
+    checked = 0
+    for system, code, card in rows:
+        if "modifier" in code:
+            continue  # Lung-RADS S: a suffix, not a category
+        g = guideline_for(system, code)
+        assert g is not None, f"{system} {code} is in the spec but has no guideline row"
+        if "else" not in card:  # "warning +A if >=1.5 cm, else info": the indicator depends on size
+            expected = "warning" if card.startswith("warning") else "info"
+            assert g.indicator == expected, f"{system} {code}: spec says {card!r}, table says {g.indicator}"
+            checked += 1
+        if " if " not in card:  # "(+A if >=1.0 cm)": actionable depends on size
+            assert g.actionable == ("+A" in card), f"{system} {code}: actionable differs from the spec ({card!r})"
+    assert checked >= 70
+
+
+def test_no_guideline_row_that_the_spec_does_not_have(rows: list[tuple[str, str, str]]) -> None:
+    in_spec = {(s, guideline_for(s, c).category) for s, c, _ in rows if guideline_for(s, c) is not None}  # type: ignore[union-attr]
+    assert set(GUIDELINES) - in_spec == set()
+
+
+def _analysis(dev: Path, system: str, category: str, *, contradiction: bool = False,
+              critical: bool = False) -> Analysis:
+    """An analysis of the dev breast ultrasound (order-sign-01) with the given RADS reading."""
+    request = json.loads((dev / "cds" / "order-sign-01.json").read_text())
+    report = fhir.reports_from_resource(request["prefetch"]["reports"])[0]
+    results = [TaskResult(task=TaskName.rads_assignment, value=RadsValue(system=system, category=category),
+                          confidence=0.9, evidence=[Evidence(sentence=f"{system} {category}.")], model=MODEL)]
+    if contradiction:
+        results.append(TaskResult(task=TaskName.radiology_nli, value=NliValue(label="contradiction"), confidence=0.8,
+                                  evidence=[Evidence(sentence="No mass. Impression: mass.")], model=MODEL))
+    facts = ReportFacts(critical=[CriticalFinding(term="tension pneumothorax",
+                                                  evidence=[Evidence(sentence="Tension pneumothorax.")])]
+                        if critical else [])
+    return Analysis(report=report, manifest_version="t", results=results, facts=facts)
+
+
+def _indicators(analysis: Analysis) -> dict[str, str]:
+    cards = report_cards(analysis, patient_id=analysis.report.patient_id)
+    return {c.source.topic.code: c.indicator for c in cards if c.source.topic}
+
+
+@pytest.mark.parametrize(("system", "category", "indicator"), [
+    ("BI-RADS", "4", "warning"), ("BI-RADS", "5", "warning"), ("LI-RADS", "LR-5", "warning"),
+    ("Lung-RADS", "4A", "warning"), ("PI-RADS", "4", "warning"), ("PI-RADS", "5", "warning"),
+    ("BI-RADS", "3", "info"), ("Lung-RADS", "2", "info"), ("PI-RADS", "3", "info"),
+])
+def test_card_indicator_follows_severity(dev: Path, system: str, category: str, indicator: str) -> None:
+    """Issue 5: critical for critical results, warning for high categories and discrepancies, info otherwise."""
+    assert _indicators(_analysis(dev, system, category))["rads"] == indicator
+    with_discrepancy = _indicators(_analysis(dev, system, category, contradiction=True))
+    assert with_discrepancy["discrepancy"] == "warning" and with_discrepancy["rads"] == indicator
+    critical = report_cards(_analysis(dev, system, category, critical=True), patient_id="p")
+    assert critical[0].indicator == "critical" and critical[0].source.topic.code == "critical"  # type: ignore[union-attr]
