@@ -147,6 +147,7 @@ class LoadedModel:
             if self.restore_prefix(key):
                 k = static
             else:
+                k = min(k, self.position)  # a failed restore has emptied the context
                 self.rewind(k)
                 self.feed(tokens[k:static])
                 self._store_prefix(key)

@@ -150,3 +150,25 @@ def test_stored_task_prefix_gives_the_answer_of_a_cold_context(
         assert w.confidence == pytest.approx(c.confidence, rel=1e-3, abs=1e-4)
     static = demo_backend.static_length(spec, model.tokenize(spec.prompt(_request(task, reports[0])), special=True))
     assert 0 < static < cold[0].tokens_prompt
+
+
+def test_a_prefix_state_that_will_not_load_falls_back_to_evaluating(
+    demo_backend: LlamaBackend, dev_report_objects: dict[str, RadiologyReport]
+) -> None:
+    """A stored state llama.cpp refuses is dropped and the prompt evaluated in full: same answer."""
+    import ctypes
+
+    model, spec = demo_backend.model, CATALOG[TaskName.m_staging]
+    request = _request(TaskName.m_staging, dev_report_objects["dev-010"])
+    with model.lock:
+        model.rewind(0)
+        model.clear_prefixes()
+        cold = demo_backend.run(spec, request)
+        tokens = model.tokenize(spec.prompt(request), special=True)
+        key = tuple(tokens[: demo_backend.static_length(spec, tokens)])
+        model._prefixes[key] = (ctypes.c_uint8 * 64)()  # not a llama.cpp sequence state
+        hits = model.prefix_hits
+        model.rewind(3)  # the context keeps a few leading tokens, as between calls of different tasks
+        again = demo_backend.run(spec, request)
+    assert model.prefix_hits == hits  # the bad state was not used
+    assert again.value == cold.value and again.confidence == pytest.approx(cold.confidence, rel=1e-3, abs=1e-4)
