@@ -7,10 +7,13 @@ ensemble's job, not the backend's.
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from models.catalog import input_hash
 from models.types import ModelIdentity, TaskRequest, TaskResult, TaskValue, sha256_text
+
+log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     from models.catalog import TaskSpec
@@ -51,7 +54,14 @@ def build_result(
     tokens_generated: int,
     latency_ms: float,
 ) -> TaskResult:
-    """A TaskResult with the hashes, counts and evidence every backend must attach."""
+    """A TaskResult with the hashes, counts and evidence every backend must attach.
+
+    Also the one log line per model call, for every backend: ids, a hash of the input and
+    counts only (no report text, no patient identifiers).
+    """
+    digest = request.report.content_hash[:12]
+    log.info("task %s model %s (%s) input %s: %d+%d tokens, %.0f ms", spec.name.value, identity.model_id,
+             identity.backend, digest, tokens_prompt, tokens_generated, latency_ms)
     return TaskResult(
         task=spec.name,
         value=value,

@@ -437,8 +437,6 @@ class HttpBackend:
         else:
             value, raw, conf, n_prompt, n_gen = self._free(spec, prompt)
         latency = (time.perf_counter() - started) * 1000.0
-        log.info("task %s model %s input %s: %d+%d tokens, %.0f ms (http)", spec.name.value, self.entry.id,
-                 request.report.content_hash[:12], n_prompt, n_gen, latency)
         result = build_result(spec, request, value, identity=self.identity, prompt=prompt, raw_output=raw,
                               confidence=UNSCORED_CONFIDENCE if conf is None else conf, tokens_prompt=n_prompt,
                               tokens_generated=n_gen, latency_ms=latency)

@@ -26,7 +26,6 @@ Speed choices (see /work/shared/spec/serving.md):
 from __future__ import annotations
 
 import ctypes
-import logging
 import math
 import threading
 import time
@@ -48,8 +47,6 @@ __all__ = ["LoadedModel", "LlamaBackend", "PREFIX_STORE_BYTES"]
 # KV state kept per model for the tasks' static prompt prefixes (least recently used goes
 # first). Nine tasks of Qwen3-4B at about 150 tokens x 144 KiB need about 190 MiB.
 PREFIX_STORE_BYTES = 256 * 2**20
-
-log = logging.getLogger(__name__)
 
 
 class LoadedModel:
@@ -283,8 +280,6 @@ class LlamaBackend:
             else:
                 value, raw, conf, n_prompt, n_gen = self._free(spec, tokens, static)
             latency = (time.perf_counter() - started) * 1000.0
-        log.info("task %s model %s input %s: %d+%d tokens, %.0f ms", spec.name.value, self.entry.id,
-                 request.report.content_hash[:12], n_prompt, n_gen, latency)
         return build_result(spec, request, value, identity=self.identity, prompt=prompt, raw_output=raw,
                             confidence=conf, tokens_prompt=n_prompt, tokens_generated=n_gen, latency_ms=latency)
 

@@ -83,7 +83,7 @@ def load_services(directory: Path = DEFINITIONS_DIR) -> dict[str, Service]:
     for path in sorted(directory.glob("*.json")):
         definition = ServiceDefinition.model_validate_json(path.read_text("utf-8"))
         if definition.id not in (REPORT_REVIEW, IMAGING_ORDER):
-            log.warning("service definition %s names no service this plugin runs; skipped", path.name)
+            log.warning("service definition with id %s names no service this plugin runs; skipped", definition.id)
             continue
         by_id.setdefault(definition.id, []).append(definition)
     return {sid: Service(sid, tuple(defs)) for sid, defs in by_id.items()}
