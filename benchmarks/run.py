@@ -33,7 +33,7 @@ from rich.console import Console
 from rich.table import Table
 
 from benchmarks.samples import requests
-from models.backends.llama import LlamaBackend, LoadedModel
+from models.backends.llama import LlamaBackend, LoadedModel, common_prefix
 from models.catalog import CATALOG, SYSTEM_PROMPT, chatml
 from models.manifest import ModelEntry, load_manifest
 from models.parsers import ParseError
@@ -92,7 +92,7 @@ def bench_task(model: RecordingModel, backend: LlamaBackend, request: TaskReques
     llm = model.llm
     tokens = model.tokenize(prompt, special=True)
     system = model.tokenize(chatml(SYSTEM_PROMPT, ""), special=True)
-    shared = next((i for i, (a, b) in enumerate(zip(system, tokens, strict=False)) if a != b), len(system))
+    shared = common_prefix(system, tokens)
     static = tuple(tokens[: backend.static_length(spec, tokens)])
 
     def reset() -> None:

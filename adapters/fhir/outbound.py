@@ -133,7 +133,7 @@ def _one_line(text: str) -> str:
 
 
 def _quote(sentence: str) -> str:
-    return '"' + " ".join(sentence.split()) + '"'
+    return '"' + _one_line(sentence) + '"'
 
 
 def _evidence_parts(evidence: list[Evidence], report: RadiologyReport) -> tuple[list[dict[str, Any]], str | None]:

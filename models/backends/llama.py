@@ -42,11 +42,21 @@ from models.parsers import ParseError, drop_incomplete_tail
 from models.scoring import VocabIndex, score_labels
 from models.types import ModelIdentity, TaskName, TaskRequest, TaskResult
 
-__all__ = ["LoadedModel", "LlamaBackend", "PREFIX_STORE_BYTES"]
+__all__ = ["LoadedModel", "LlamaBackend", "PREFIX_STORE_BYTES", "common_prefix"]
 
 # KV state kept per model for the tasks' static prompt prefixes (least recently used goes
 # first). Nine tasks of Qwen3-4B at about 150 tokens x 144 KiB need about 190 MiB.
 PREFIX_STORE_BYTES = 256 * 2**20
+
+
+def common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
+    """How many leading tokens two token sequences share."""
+    n = 0
+    for x, y in zip(a, b, strict=False):
+        if x != y:
+            break
+        n += 1
+    return n
 
 
 class LoadedModel:
@@ -133,11 +143,8 @@ class LoadedModel:
         """
         if len(tokens) >= self.n_ctx:
             raise BackendError(f"{self.path.name}: prompt of {len(tokens)} tokens exceeds n_ctx {self.n_ctx}")
-        cached = self.llm.input_ids[: self.llm.n_tokens]
-        k = 0
-        limit = min(len(cached), len(tokens) - 1)  # keep >= 1 token to evaluate: its logits are needed
-        while k < limit and cached[k] == tokens[k]:
-            k += 1
+        # Keep >= 1 token to evaluate: its logits are needed.
+        k = min(common_prefix(self.llm.input_ids[: self.llm.n_tokens], tokens), len(tokens) - 1)
         static = min(static, len(tokens) - 1)
         if static > k:
             key = tuple(tokens[:static])
@@ -293,12 +300,7 @@ class LlamaBackend:
         if static is None:
             static = self.model.tokenize(spec.static_prefix(think_prefill=self.entry.think_prefill), special=True)
             self._static[spec.name] = static
-        n = 0
-        for a, b in zip(static, tokens, strict=False):
-            if a != b:
-                break
-            n += 1
-        return n
+        return common_prefix(static, tokens)
 
     def _labels(self, spec: TaskSpec, tokens: list[int], static: int):  # noqa: ANN202 - internal tuple
         self.model.prime(tokens, static)
