@@ -1,7 +1,7 @@
 """The one app factory. `radlite serve` and the tests call `create_app(settings)`.
 
 The lifespan opens the database, loads the model ensemble from the manifest, starts the
-analysis worker and the MLLP listener, and puts each on `app.state`; nothing is built at
+analysis worker, the outbox sender (application ACKs) and the MLLP listener, and puts each on `app.state`; nothing is built at
 import time, so two differently configured apps can live in one process.
 """
 
@@ -17,6 +17,7 @@ from starlette.concurrency import run_in_threadpool
 from models.ensemble import Ensemble
 from plugin import audit
 from plugin.mllp import MllpServer
+from plugin.outbox import OutboxSender
 from plugin.pipeline import Pipeline
 from plugin.routes import audit as audit_routes
 from plugin.routes import cds_hooks as cds_routes
@@ -68,9 +69,13 @@ def create_app(settings: Settings, *, ensemble: Ensemble | None = None) -> FastA
         app.state.pipeline = pipeline
         app.state.worker = None
         app.state.mllp = None
+        app.state.outbox = None
         if settings.worker_enabled:
             app.state.worker = Worker(pipeline, settings.worker_poll_seconds)
             app.state.worker.start()
+            app.state.outbox = OutboxSender(sessions, settings, settings.worker_poll_seconds)
+            pipeline.on_outbound = app.state.outbox.wake
+            app.state.outbox.start()
         if settings.mllp_enabled:
             wake = app.state.worker.wake if app.state.worker else None
             app.state.mllp = MllpServer(pipeline, settings.mllp_host, settings.mllp_port, on_queued=wake)
@@ -82,6 +87,8 @@ def create_app(settings: Settings, *, ensemble: Ensemble | None = None) -> FastA
                 await app.state.mllp.stop()
             if app.state.worker is not None:
                 await run_in_threadpool(app.state.worker.stop)
+            if app.state.outbox is not None:
+                await run_in_threadpool(app.state.outbox.stop)
             pipeline.close()
             if own_ensemble:
                 models.close()

@@ -141,9 +141,31 @@ class AuditArchived(AuditRecord):
     event_type: ClassVar[str] = "audit.archived"
 
 
+@dataclass(frozen=True, kw_only=True)
+class OutboundQueued(AuditRecord):
+    """An HL7 message we owe (an application ACK) was written to the outbox (or left unroutable)."""
+
+    event_type: ClassVar[str] = "outbound.queued"
+
+
+@dataclass(frozen=True, kw_only=True)
+class OutboundSent(AuditRecord):
+    """An outbound message reached its destination (and was commit-acknowledged, when asked)."""
+
+    event_type: ClassVar[str] = "outbound.sent"
+
+
+@dataclass(frozen=True, kw_only=True)
+class OutboundFailed(AuditRecord):
+    """An outbound message was refused by its destination or ran out of attempts; kept for review."""
+
+    event_type: ClassVar[str] = "outbound.failed"
+
+
 EVENT_CLASSES: tuple[type[AuditRecord], ...] = (
     MessageReceived, MessageRejected, HookRequest, ReportStored, TaskRun, CardServedEvent, FeedbackReceived,
     SafetyAnomaly, ConfigLoaded, ConfigChanged, ModelChanged, AuditRead, AuditArchived,
+    OutboundQueued, OutboundSent, OutboundFailed,
 )
 EVENT_TYPES: tuple[str, ...] = tuple(c.event_type for c in EVENT_CLASSES)
 
@@ -555,8 +577,11 @@ _FHIR_TYPES: dict[str, tuple[tuple[str, str, str], tuple[str, str, str] | None, 
     "model.changed": ((DCM, "110113", "Security Alert"), (DCM, "110131", "Software Configuration"), "U"),
     "audit.read": ((DCM, "110101", "Audit Log Used"), None, "R"),
     "audit.archived": ((DCM, "110101", "Audit Log Used"), None, "D"),
+    "outbound.queued": ((DCM, "110106", "Export"), None, "C"),
+    "outbound.sent": ((DCM, "110106", "Export"), None, "E"),
+    "outbound.failed": ((DCM, "110106", "Export"), None, "E"),
 }
-_FAILED = {"message.rejected": "4", "safety.anomaly": "4"}
+_FAILED = {"message.rejected": "4", "safety.anomaly": "4", "outbound.failed": "4"}
 _FHIR_ID = "^[A-Za-z0-9.-]{1,64}$"
 
 

@@ -14,6 +14,7 @@ from rich.table import Table
 
 from models.types import Analysis, TaskName
 from plugin.cli_audit import audit_app
+from plugin.cli_outbox import outbox_app
 from plugin.settings import Settings
 
 app = typer.Typer(help="RadLite CDS: radiology decision support over CDS Hooks, HL7 v2 and FHIR R4.", no_args_is_help=True)
@@ -22,6 +23,7 @@ models_app = typer.Typer(help="The model manifest and files.", no_args_is_help=T
 app.add_typer(db_app, name="db")
 app.add_typer(models_app, name="models")
 app.add_typer(audit_app, name="audit")
+app.add_typer(outbox_app, name="outbox")
 
 err = Console(stderr=True)
 

@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from adapters import hl7 as hl7v2
 from models.ensemble import Ensemble
 from models.types import Analysis, PlannedTask, RadiologyReport, ReportFacts, TaskName, TaskRequest, TaskResult
-from plugin import audit
+from plugin import audit, outbox
 from plugin.planner import plan_report
 from plugin.settings import Settings
 from plugin.storage import queries
@@ -128,6 +128,8 @@ class Pipeline:
         self.sessions = sessions
         self.ensemble = ensemble
         self.models = ModelQueue()
+        self.on_outbound: Callable[[], None] | None = None
+        """Called after an application ACK was written to the outbox (wakes the sender thread)."""
 
     @property
     def manifest_version(self) -> str:
@@ -255,7 +257,7 @@ class Pipeline:
         cannot be parsed, or a crash after this point, loses nothing.
         """
         header = hl7v2.peek_header(raw)
-        sender = f"{header.sending_app}^{header.sending_facility}" if header else None
+        sender = outbox.sender_of(header) if header else None
         try:
             with session_scope(self.sessions) as s:
                 row = queries.store_inbound(
@@ -270,6 +272,8 @@ class Pipeline:
         try:
             parsed = hl7v2.parse_oru(raw)
         except hl7v2.Hl7Error as err:
+            answered = err.header or header
+            queued = None
             with session_scope(self.sessions) as s:
                 queries.finish_inbound(s, inbound_id=inbound_id, status="rejected", error=err.text, error_code=err.err_code)
                 audit.record(s, audit.MessageRejected(
@@ -277,9 +281,13 @@ class Pipeline:
                     detail={"inbound_id": inbound_id, "channel": channel, "sender": sender, "ack": err.ack_code,
                             "err_code": err.err_code, "location": err.location, "error": err.text},
                 ))
+                if answered is not None and not answered.wants_accept_ack(error=True):
+                    # No commit ACK goes back (MSH-15 NE/SU), so the error reaches the sender as the
+                    # application ACK its MSH-16 asks for, or not at all.
+                    queued = outbox.enqueue_app_ack(s, self.settings, header=answered, inbound_id=inbound_id, error=err)
+            self._wake_outbox(queued)
             log.info("rejected inbound=%s code=%s location=%s", inbound_id, err.err_code, err.location)
-            return _receipt(hl7v2.build_ack(err.header or header, error=err), err.err_code, inbound_id,
-                            header=err.header or header)
+            return _receipt(hl7v2.build_ack(answered, error=err), err.err_code, inbound_id, header=answered)
 
         with session_scope(self.sessions) as s:
             dup = queries.find_duplicate(s, sender=sender, control_id=parsed.header.control_id, sha256=sha)
@@ -325,13 +333,27 @@ class Pipeline:
         except Exception as exc:
             final = attempts >= self.settings.worker_max_attempts
             log.warning("inbound=%s attempt %s failed: %s", inbound_id, attempts, type(exc).__name__)
+            queued = None
             with session_scope(self.sessions) as s:
                 queries.finish_inbound(s, inbound_id=inbound_id, status="error" if final else "queued",
                                        error=f"{type(exc).__name__}: {exc}"[:2000])
+                header = hl7v2.peek_header(raw)
+                if final and header is not None:
+                    # AR, not AE: the content was accepted; we failed it (ERR 207), a resend may succeed.
+                    failure = hl7v2.Hl7Error("AR", "207", "", "application internal error: the analysis failed", header)
+                    queued = outbox.enqueue_app_ack(s, self.settings, header=header, inbound_id=inbound_id, error=failure)
+            self._wake_outbox(queued)
             return True
         with session_scope(self.sessions) as s:
             queries.finish_inbound(s, inbound_id=inbound_id, status="done")
+            queued = outbox.enqueue_app_ack(s, self.settings, header=parsed.header, inbound_id=inbound_id)
+        self._wake_outbox(queued)
         return True
+
+    def _wake_outbox(self, queued: object | None) -> None:
+        """After the transaction that wrote an application ACK committed: deliver it now."""
+        if queued is not None and self.on_outbound is not None:
+            self.on_outbound()
 
     def close(self) -> None:
         self.models.stop()

@@ -33,6 +33,31 @@ class TrustedIssuer(BaseModel):
         return self
 
 
+class Hl7Route(BaseModel):
+    """Where application ACKs (MSH-16) for one sender go: an MLLP listener of the sender's engine.
+
+    Enhanced-mode application ACKs travel on a connection we open, not on the sender's
+    (which may be gone by the time the models have run).
+    """
+
+    sender: str = Field(description="MSH-3^MSH-4 as sent ('RIS^HOSP'), MSH-3 alone ('RIS'), or '*' for any sender.")
+    host: str = Field(description="Host of the sender's MLLP listener.")
+    port: int = Field(ge=1, le=65535, description="Its port.")
+    wait_for_commit: bool = Field(
+        default=True,
+        description="Ask for a commit ACK (MSH-15=AL) and count the ACK delivered only when CA/AA comes back;"
+        " false: delivered once written (for engines that never answer an ACK).",
+    )
+
+    def matches(self, sender: str) -> int:
+        """How well this route fits 'APP^FACILITY' (2 exact, 1 application only, 0 wildcard, -1 no)."""
+        if self.sender == sender:
+            return 2
+        if "^" not in self.sender and sender.split("^", 1)[0] == self.sender:
+            return 1
+        return 0 if self.sender == "*" else -1
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="RADLITE_", env_file=".env", extra="ignore")
 
@@ -76,6 +101,16 @@ class Settings(BaseSettings):
     worker_poll_seconds: float = Field(default=0.5, gt=0, le=60, description="Queue poll interval when idle.")
     worker_max_attempts: int = Field(default=3, ge=1, le=20, description="Attempts before a message is parked as error.")
 
+    # HL7 v2 out: application ACKs (MSH-16) after processing
+    hl7_routes: Annotated[list[Hl7Route], NoDecode] = Field(
+        default_factory=list,
+        description="JSON list of {sender, host, port, wait_for_commit}: where application ACKs go per sender."
+        " Without a route an application ACK is kept as 'unroutable' for review.",
+    )
+    outbox_timeout_seconds: float = Field(default=10.0, gt=0, le=120, description="Connect and reply timeout per send.")
+    outbox_max_attempts: int = Field(default=10, ge=1, le=100, description="Sends before an outbound message is parked as failed.")
+    outbox_retry_seconds: float = Field(default=5.0, gt=0, le=3600, description="First retry delay; doubles per attempt, at most 15 min.")
+
     # Audit page
     audit_user: str | None = Field(default=None, description="User name for /audit; unset means the page is closed.")
     audit_password: SecretStr | None = Field(default=None, description="Password for /audit.")
@@ -92,6 +127,19 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             return json.loads(value) if value.strip() else []
         return value
+
+    @field_validator("hl7_routes", mode="before")
+    @classmethod
+    def _parse_routes(cls, value: object) -> object:
+        if isinstance(value, str):
+            return json.loads(value) if value.strip() else []
+        return value
+
+    def route_for(self, sender: str | None) -> Hl7Route | None:
+        """The most specific route for 'APP^FACILITY' (exact, then application, then '*')."""
+        scored = [(r.matches(sender or ""), r) for r in self.hl7_routes]
+        best = max((pair for pair in scored if pair[0] >= 0), key=lambda pair: pair[0], default=None)
+        return best[1] if best else None
 
     @field_validator("cors_origins", mode="before")
     @classmethod

@@ -6,7 +6,7 @@ message building and the MLLP listener (plugin/mllp.py) are ours for the reasons
 er7.py, escapes.py, ack.py and mllp.py.
 """
 
-from adapters.hl7.ack import ack_for_storage_failure, build_ack
+from adapters.hl7.ack import ack_for_storage_failure, application_ack, build_ack, new_control_id
 from adapters.hl7.er7 import frame, normalise, unframe
 from adapters.hl7.errors import TABLE_0357, Hl7Error
 from adapters.hl7.escapes import EncodingChars, escape, unescape
@@ -28,6 +28,8 @@ __all__ = [
     "parse_oru",
     "parse_dtm",
     "build_ack",
+    "application_ack",
+    "new_control_id",
     "ack_for_storage_failure",
     "analysis_to_oru",
     "escape",

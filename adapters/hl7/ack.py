@@ -49,16 +49,23 @@ def msh_line(
     version: str,
     now: datetime | None = None,
     charset: str = "",
+    accept_ack_type: str = "",
+    app_ack_type: str = "",
 ) -> str:
-    """An MSH segment; application/facility values are ER7 (already escaped), the rest is escaped here."""
+    """An MSH segment; application/facility values are ER7 (already escaped), the rest is escaped here.
+
+    MSH-15/16 are written only when asked for (an ACK we send back is in original form;
+    an application ACK we deliver later asks for a commit ACK).
+    """
     fields = [
         "MSH", enc.msh2, sending_app, sending_facility, receiving_app, receiving_facility,
         hl7_timestamp(now), "", message_type, escape(control_id, enc), escape(processing_id, enc),
         escape(version, enc),
     ]
-    if charset:
-        fields += ["", "", "", "", "", escape(charset, enc)]
-    return enc.field.join(fields)
+    tail = ["", "", escape(accept_ack_type, enc), escape(app_ack_type, enc), "", escape(charset, enc)]
+    while tail and not tail[-1]:
+        tail.pop()
+    return enc.field.join(fields + tail)
 
 
 def _err_segment(error: Hl7Error, enc: EncodingChars, version: tuple[int, ...]) -> str:
@@ -90,12 +97,15 @@ def build_ack(
     commit: bool | None = None,
     now: datetime | None = None,
     control_id: str | None = None,
+    accept_ack_type: str = "",
 ) -> str:
     """The ACK for a message, as ER7 with CR segment ends.
 
     Without `error`: AA (original mode) or CA (enhanced). With one: AE/AR, or CE/CR when
     `commit` (default: the header's MSH-15/16 say enhanced mode). MSH-3/4 and 5/6 are
     swapped, MSH-9 is ACK^<trigger>^ACK, MSH-11/12 and the delimiters are kept as received.
+    `accept_ack_type` fills our MSH-15 (an application ACK sent later asks for a commit
+    ACK with "AL"); MSH-16 is then "NE": nobody acknowledges an acknowledgment's content.
     """
     enc = header.encoding if header else EncodingChars()
     enhanced = header.enhanced_mode if (commit is None and header) else bool(commit)
@@ -121,6 +131,8 @@ def build_ack(
         version=version,
         now=now,
         charset=header.charset if header else "",
+        accept_ack_type=accept_ack_type,
+        app_ack_type="NE" if accept_ack_type else "",
     )
     msa = ["MSA", code, escape(header.control_id if header else "", enc)]
     if error and (not vt or vt < (2, 7)):
@@ -129,6 +141,16 @@ def build_ack(
     if error:
         segments.append(_err_segment(error, enc, vt))
     return "\r".join(segments) + "\r"
+
+
+def application_ack(
+    header: MshHeader, *, control_id: str, error: Hl7Error | None = None, accept_ack_type: str = "AL"
+) -> str:
+    """The application ACK (AA/AE/AR, enhanced mode) owed after processing, per MSH-16.
+
+    Sent later as a message of its own, so it asks for a commit ACK (MSH-15 `accept_ack_type`).
+    """
+    return build_ack(header, error=error, commit=False, accept_ack_type=accept_ack_type, control_id=control_id)
 
 
 def ack_for_storage_failure(header: MshHeader | None, **kwargs: object) -> str:

@@ -61,6 +61,17 @@ class MshHeader(BaseModel):
         mode = self.accept_ack_type or "AL"
         return mode == "AL" or (mode == "ER" and error) or (mode == "SU" and not error)
 
+    def wants_app_ack(self, *, error: bool) -> bool:
+        """Whether the sender asked for an application ACK after processing (MSH-16, enhanced mode).
+
+        Original mode answers at once and owes nothing later. In enhanced mode an empty
+        MSH-16 counts as NE: only an explicit AL/ER/SU makes us open a connection back.
+        """
+        if not self.enhanced_mode:
+            return False
+        mode = self.app_ack_type or "NE"
+        return mode == "AL" or (mode == "ER" and error) or (mode == "SU" and not error)
+
     @property
     def version_tuple(self) -> tuple[int, ...]:
         """MSH-12 as numbers ((2, 5, 1)); () when it is not a version number."""

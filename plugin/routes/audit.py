@@ -174,7 +174,8 @@ _STAGES = {
     "report.stored": "Stored", "task.run": "Model task", "card.served": "Card shown",
     "feedback.received": "Clinician feedback", "safety.anomaly": "Safety check", "config.loaded": "Configuration",
     "config.changed": "Configuration", "model.changed": "Model change", "audit.read": "Audit read",
-    "audit.archived": "Archived",
+    "audit.archived": "Archived", "outbound.queued": "ACK owed", "outbound.sent": "ACK delivered",
+    "outbound.failed": "ACK not delivered",
 }
 
 

@@ -76,3 +76,19 @@ def test_task_result_is_stored_once(db_url: str) -> None:
         assert queries.save_result(s, analysis_id=a.id, result=result) is False
         assert [r.task for r in queries.load_results(s, analysis_id=a.id)] == [TaskName.impression_generation]
     engine.dispose()
+
+
+def test_migrations_build_exactly_the_tables_the_code_declares(db_url: str) -> None:
+    """Alembic's autogenerate diff between the migrated database and tables.py is empty."""
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    from plugin.storage.tables import Base
+
+    engine, _sessions_ = _sessions(db_url)
+    try:
+        with engine.connect() as conn:
+            diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
+    finally:
+        engine.dispose()
+    assert diff == []
