@@ -96,11 +96,19 @@ class ScoredLabel:
 
 
 def _softmax_parts(logits: np.ndarray, ids: list[int]) -> tuple[np.ndarray, float]:
-    """Full-vocabulary probabilities of `ids` (float64 for stable sums)."""
-    lg = logits.astype(np.float64, copy=False)
-    m = float(lg.max())
-    z = float(np.exp(lg - m).sum())
-    return np.exp(lg[ids] - m) / z, z
+    """Full-vocabulary probabilities of `ids`.
+
+    exp in float32 with a float64 sum: a float64 copy of a 49k-151k vocabulary row cost
+    about 0.3 ms per decode step, a visible share of it on the demo model.
+    """
+    m = logits.max()
+    z = float(np.exp(logits - m).sum(dtype=np.float64))
+    return np.exp(logits[ids].astype(np.float64) - float(m)) / z, z
+
+
+def token_probability(logits: np.ndarray, token: int) -> float:
+    """softmax(logits)[token] over the whole vocabulary."""
+    return float(_softmax_parts(logits, [token])[0][0])
 
 
 def score_labels(model: LogitModel, vocab: VocabIndex, surfaces: Sequence[str]) -> ScoredLabel:

@@ -20,7 +20,8 @@ Speed choices (see /work/shared/spec/serving.md):
   n_batch x n_vocab scores buffer on every save and restore.
 - Free tasks: greedy decoding in our own loop (below) so that each token's probability
   is known without `logits_all`; when the free text does not parse, one more try under
-  the task's GBNF grammar (llama.cpp's grammar sampler) admits only parseable shapes.
+  the task's GBNF grammar (llama.cpp's grammar sampler, asked about the greedy token first:
+  models/backends/grammar.py) admits only parseable shapes.
 """
 
 from __future__ import annotations
@@ -36,10 +37,11 @@ from pathlib import Path
 import numpy as np
 
 from models.backends.base import BackendError, build_result
+from models.backends.grammar import GrammarGate
 from models.catalog import TaskSpec
 from models.manifest import ModelEntry
 from models.parsers import ParseError, drop_incomplete_tail
-from models.scoring import VocabIndex, score_labels
+from models.scoring import VocabIndex, score_labels, token_probability
 from models.types import ModelIdentity, TaskName, TaskRequest, TaskResult
 
 __all__ = ["LoadedModel", "LlamaBackend", "PREFIX_STORE_BYTES", "common_prefix"]
@@ -211,26 +213,20 @@ class LoadedModel:
         probability without logits_all, and llama-cpp-python's logits_processor hook (the
         only other way) is marked "probably broken" in its source.
         """
-        sampler = None
-        if grammar is not None:
-            from llama_cpp import LlamaGrammar
-            from llama_cpp._internals import LlamaSampler
-
-            sampler = LlamaSampler()
-            sampler.add_grammar(self.llm._model, LlamaGrammar.from_string(grammar, verbose=False))
-            sampler.add_greedy()
+        gate = (GrammarGate(self._llama_cpp, self.llm._model.vocab, self.llm.n_vocab(), grammar)
+                if grammar is not None else None)
         out: list[int] = []
         probs: list[float] = []
         budget = min(max_tokens, self.n_ctx - self.position)
         try:
             while len(out) < budget:
                 logits = self.logits()
-                tok = sampler.sample(self.llm._ctx, -1) if sampler else int(np.argmax(logits))
-                lg = logits.astype(np.float64)
-                m = lg.max()
-                probs.append(float(math.exp(lg[tok] - m) / np.exp(lg - m).sum()))
+                tok = gate.choose(logits) if gate else int(np.argmax(logits))
+                probs.append(token_probability(logits, tok))
                 if self.is_end(tok):
                     return out, probs, False
+                if gate is not None:
+                    gate.accept(tok)
                 out.append(tok)
                 if line_ok is not None and "\n" in self.vocab.text_of[tok]:
                     done = self.detokenize(out).rsplit("\n", 1)[0]
@@ -239,8 +235,8 @@ class LoadedModel:
                 self.feed([tok])
             return out, probs, True
         finally:
-            if sampler is not None:
-                sampler.close()
+            if gate is not None:
+                gate.close()
 
     def detokenize(self, tokens: list[int]) -> str:
         return self.llm.detokenize(tokens).decode("utf-8", errors="replace")
