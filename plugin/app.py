@@ -53,6 +53,7 @@ def create_app(settings: Settings, *, ensemble: Ensemble | None = None) -> FastA
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        cds_routes.load_services(settings.cds_services_dir)  # fails the start-up if none are found
         if settings.auto_migrate:
             await run_in_threadpool(upgrade, settings.database_url)
         engine = make_engine(settings.database_url)

@@ -95,6 +95,11 @@ class Settings(BaseSettings):
     )
     max_request_bytes: int = Field(default=5_000_000, ge=10_000, description="Largest request body accepted.")
     fhir_timeout_seconds: float = Field(default=5.0, gt=0, le=60, description="Timeout for fhirServer fetches.")
+    cds_services_dir: Path | None = Field(
+        default=None,
+        description="Folder of CDS Hooks service definitions (*.json); default the repository's cds-hooks/."
+        " Set it when the package is installed without its source tree.",
+    )
 
     # Work
     worker_enabled: bool = Field(default=True, description="Run the analysis worker inside `radlite serve`.")

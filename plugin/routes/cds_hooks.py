@@ -77,8 +77,13 @@ class Service:
 
 
 @lru_cache(maxsize=4)
-def load_services(directory: Path = DEFINITIONS_DIR) -> dict[str, Service]:
-    """Service id -> its definitions (one per hook), read once from the JSON files."""
+def load_services(directory: Path | None = None) -> dict[str, Service]:
+    """Service id -> its definitions (one per hook), read once from the JSON files.
+
+    An empty result is an error: a CDS service that announces nothing is never right, and
+    the usual cause (the package installed without cds-hooks/) should stop the start-up.
+    """
+    directory = directory or DEFINITIONS_DIR
     by_id: dict[str, list[ServiceDefinition]] = {}
     for path in sorted(directory.glob("*.json")):
         definition = ServiceDefinition.model_validate_json(path.read_text("utf-8"))
@@ -86,6 +91,8 @@ def load_services(directory: Path = DEFINITIONS_DIR) -> dict[str, Service]:
             log.warning("service definition with id %s names no service this plugin runs; skipped", definition.id)
             continue
         by_id.setdefault(definition.id, []).append(definition)
+    if not by_id:
+        raise RuntimeError(f"no CDS Hooks service definitions in {directory}; set RADLITE_CDS_SERVICES_DIR")
     return {sid: Service(sid, tuple(defs)) for sid, defs in by_id.items()}
 
 
@@ -277,9 +284,9 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 
 @router.get("/cds-services", summary="CDS Hooks discovery", response_model=Discovery, response_model_exclude_none=True,
             responses={401: _ERRORS[401]})
-async def discovery(_caller: CallerDep) -> JSONResponse:
+async def discovery(_caller: CallerDep, settings: SettingsDep) -> JSONResponse:
     """The services this plugin runs: one entry per (service, hook), from cds-hooks/*.json."""
-    services = [d for s in load_services().values() for d in s.definitions]
+    services = [d for s in load_services(settings.cds_services_dir).values() for d in s.definitions]
     return JSONResponse(wire(Discovery(services=services)))
 
 
@@ -294,7 +301,7 @@ async def discovery(_caller: CallerDep) -> JSONResponse:
 )
 async def call_service(service_id: str, request: Request, caller: CallerDep, pipeline: PipelineDep,
                        settings: SettingsDep) -> JSONResponse:
-    service = load_services().get(service_id)
+    service = load_services(settings.cds_services_dir).get(service_id)
     raw = await request.body()
     content_type = request.headers.get("content-type")
 
@@ -380,10 +387,11 @@ async def call_service(service_id: str, request: Request, caller: CallerDep, pip
     openapi_extra={"requestBody": {"required": True, "content": {"application/json": {
         "schema": FeedbackRequest.model_json_schema(ref_template="#/components/schemas/{model}")}}}},
 )
-async def feedback(service_id: str, request: Request, caller: CallerDep, pipeline: PipelineDep) -> JSONResponse:
+async def feedback(service_id: str, request: Request, caller: CallerDep, pipeline: PipelineDep,
+                   settings: SettingsDep) -> JSONResponse:
     """Store each feedback item once (the same item may be sent again) and audit it."""
     raw = await request.body()
-    if service_id not in load_services():
+    if service_id not in load_services(settings.cds_services_dir):
         return _oo(404, f"Unknown CDS service '{service_id[:64]}'", "not-found")
     try:
         parsed = FeedbackRequest.model_validate_json(raw)

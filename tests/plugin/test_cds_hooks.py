@@ -78,6 +78,27 @@ def as_patient_view(request: dict[str, Any]) -> dict[str, Any]:
     return view
 
 
+def test_service_definitions_come_from_the_configured_folder(
+    sqlite_url: str, ensemble: Any, tmp_path: Path
+) -> None:
+    """An install without the source tree names its own folder; an empty one stops the start-up."""
+    from plugin.routes.cds_hooks import DEFINITIONS_DIR
+
+    own = tmp_path / "services"
+    own.mkdir()
+    (own / "review.json").write_text((DEFINITIONS_DIR / "radlite-report-review.json").read_text("utf-8"), "utf-8")
+    app = create_app(cds_settings(sqlite_url, cds_services_dir=own), ensemble=ensemble)
+    with TestClient(app) as c:
+        hooks = [(s["id"], s["hook"]) for s in c.get("/cds-services").json()["services"]]
+        assert hooks == [("radlite-report-review", "patient-view")]
+        assert c.post("/cds-services/radlite-imaging-order", json={}).status_code == 404
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(RuntimeError, match="no CDS Hooks service definitions"):
+        with TestClient(create_app(cds_settings(sqlite_url, cds_services_dir=empty), ensemble=ensemble)):
+            pass
+
+
 def test_discovery_lists_every_service_and_hook(client: TestClient) -> None:
     response = client.get("/cds-services")
     assert response.status_code == 200
