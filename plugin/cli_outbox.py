@@ -1,6 +1,7 @@
-"""`radlite outbox list|retry`: what HL7 messages we owe senders, and putting parked ones back in line.
+"""`radlite outbox list|retry`: HL7 messages we owe (application ACKs, results as ORU^R01), and
+putting parked ones back in line.
 
-Application ACKs are delivered by the running service; these commands only read the
+They are delivered by the running service; these commands only read the
 table and re-queue a failed or unroutable row (after a route was added to
 RADLITE_HL7_ROUTES, say). Re-queuing is audited like any other change of state.
 """
@@ -18,7 +19,8 @@ from plugin import audit, outbox
 from plugin.cli_audit import _session, _who
 from plugin.storage.tables import OutboundMessage
 
-outbox_app = typer.Typer(help="HL7 v2 messages owed to senders (application ACKs): list, retry.", no_args_is_help=True)
+outbox_app = typer.Typer(help="HL7 v2 messages we send (application ACKs, ORU^R01 results): list, retry.",
+                         no_args_is_help=True)
 err = Console(stderr=True, highlight=False)
 
 

@@ -1,8 +1,10 @@
-"""HL7 v2 out: application ACKs owed after processing (enhanced mode, MSH-16), kept until delivered.
+"""HL7 v2 out: application ACKs owed after processing (enhanced mode, MSH-16) and results as
+ORU^R01 for an engine that routes them onward, kept until delivered.
 
-The outbox pattern: an application ACK is written to `outbound_messages` in the same
-transaction that records the outcome it reports, and a sender thread delivers it over
-MLLP to the route configured for that sender (`RADLITE_HL7_ROUTES`). An engine that is
+The outbox pattern: a message is written to `outbound_messages` in the same transaction
+that records the outcome it reports, and a sender thread delivers it over MLLP: an
+application ACK to the route configured for its sender (`RADLITE_HL7_ROUTES`), results to
+`RADLITE_HL7_RESULTS_ROUTE`. An engine that is
 down gets the message later (retries with doubling delays); one that refuses it, or a
 sender with no route, leaves the row for review. Nothing is dropped.
 """
@@ -20,8 +22,9 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from adapters import hl7 as hl7v2
+from models.types import Analysis
 from plugin import audit
-from plugin.settings import Hl7Route, Settings
+from plugin.settings import Hl7Destination, Settings
 from plugin.storage.db import session_scope
 from plugin.storage.tables import OutboundMessage, utcnow
 
@@ -58,28 +61,50 @@ def enqueue_app_ack(
     wait = route.wait_for_commit if route else True
     control_id = hl7v2.new_control_id()
     text = hl7v2.application_ack(header, control_id=control_id, error=error, accept_ack_type="AL" if wait else "NE")
-    code = "AA" if error is None else error.ack_code
+    return _write(
+        session, kind="app-ack", inbound_id=inbound_id, sender=sender, destination=route, control_id=control_id,
+        code="AA" if error is None else error.ack_code, raw=text.encode(header.codec, errors="replace"),
+        detail={"answers_control_id": header.control_id},
+    )
+
+
+def enqueue_results(
+    session: Session, settings: Settings, *, analysis: Analysis, header: hl7v2.MshHeader, inbound_id: int,
+) -> OutboundMessage | None:
+    """Write the analysis as ORU^R01 for the results route (None when no route is set: sending is off)."""
+    route = settings.hl7_results_route
+    if route is None:
+        return None
+    control_id = hl7v2.new_control_id()
+    text = hl7v2.analysis_to_oru(analysis, header=header, control_id=control_id)
+    return _write(
+        session, kind="oru", inbound_id=inbound_id, sender=sender_of(header), destination=route,
+        control_id=control_id, code="", raw=text.encode("utf-8"),  # analysis_to_oru declares UNICODE UTF-8
+        detail={"report_content_hash": analysis.report.content_hash, "results": len(analysis.results)},
+    )
+
+
+def _write(
+    session: Session, *, kind: str, inbound_id: int, sender: str, destination: Hl7Destination | None,
+    control_id: str, code: str, raw: bytes, detail: dict[str, object],
+) -> OutboundMessage:
+    """One outbox row and its audit event, in the caller's transaction."""
     row = OutboundMessage(
-        kind="app-ack", inbound_id=inbound_id, sender=sender, destination=_destination(route), wait_for_commit=wait,
-        control_id=control_id, code=code, raw=text.encode(header.codec, errors="replace"),
-        status="pending" if route else "unroutable", attempts=0, next_attempt_at=utcnow(),
-        last_error=None if route else "no route in RADLITE_HL7_ROUTES for this sender",
+        kind=kind, inbound_id=inbound_id, sender=sender, destination=destination.address if destination else None,
+        wait_for_commit=destination.wait_for_commit if destination else True, control_id=control_id, code=code,
+        raw=raw, status="pending" if destination else "unroutable", attempts=0, next_attempt_at=utcnow(),
+        last_error=None if destination else "no route in RADLITE_HL7_ROUTES for this sender",
     )
     session.add(row)
     session.flush()
     audit.record(session, audit.OutboundQueued(
         actor="radlite", actor_kind="system",
-        detail={"outbound_id": row.id, "kind": row.kind, "inbound_id": inbound_id, "sender": sender,
-                "code": code, "destination": row.destination, "status": row.status,
-                "answers_control_id": header.control_id, "control_id": control_id},
+        detail={"outbound_id": row.id, "kind": kind, "inbound_id": inbound_id, "sender": sender, "code": code,
+                "destination": row.destination, "status": row.status, "control_id": control_id, **detail},
     ))
-    if route is None:
-        log.warning("application ACK outbound=%s for inbound=%s has no route; kept for review", row.id, inbound_id)
+    if destination is None:
+        log.warning("outbound=%s (%s) for inbound=%s has no route; kept for review", row.id, kind, inbound_id)
     return row
-
-
-def _destination(route: Hl7Route | None) -> str | None:
-    return f"{route.host}:{route.port}" if route else None
 
 
 # ---- delivery ------------------------------------------------------------------------------
@@ -189,10 +214,10 @@ def requeue(session: Session, outbound_id: int, settings: Settings) -> OutboundM
         raise LookupError(f"no outbound message {outbound_id}")
     if row.status not in ("failed", "unroutable"):
         raise ValueError(f"outbound message {outbound_id} is {row.status}, not failed or unroutable")
-    route = settings.route_for(row.sender)
+    route = settings.hl7_results_route if row.kind == "oru" else settings.route_for(row.sender)
     if route is None:
-        raise ValueError(f"no route in RADLITE_HL7_ROUTES for outbound message {outbound_id}")
-    row.destination, row.status, row.attempts, row.next_attempt_at = _destination(route), "pending", 0, utcnow()
+        raise ValueError(f"no route configured for outbound message {outbound_id} ({row.kind})")
+    row.destination, row.status, row.attempts, row.next_attempt_at = route.address, "pending", 0, utcnow()
     return row
 
 

@@ -285,7 +285,7 @@ class Pipeline:
                     # No commit ACK goes back (MSH-15 NE/SU), so the error reaches the sender as the
                     # application ACK its MSH-16 asks for, or not at all.
                     queued = outbox.enqueue_app_ack(s, self.settings, header=answered, inbound_id=inbound_id, error=err)
-            self._wake_outbox(queued)
+            self._wake_outbox(queued is not None)
             log.info("rejected inbound=%s code=%s location=%s", inbound_id, err.err_code, err.location)
             return _receipt(hl7v2.build_ack(answered, error=err), err.err_code, inbound_id, header=answered)
 
@@ -317,6 +317,7 @@ class Pipeline:
         try:
             parsed = hl7v2.parse_oru(raw)
             actor = Actor(id=peer, kind="worker")
+            analyses: list[Analysis] = []
             for report in parsed.reports:
                 with session_scope(self.sessions) as s:
                     row, is_new = queries.store_report(s, report=report, inbound_id=inbound_id)
@@ -329,7 +330,7 @@ class Pipeline:
                         ))
                 if report.status in ("cancelled", "entered-in-error"):
                     continue  # kept and audited above; there is nothing to analyse or show
-                self.analyse_sync(report, actor=actor)
+                analyses.append(self.analyse_sync(report, actor=actor))
         except Exception as exc:
             final = attempts >= self.settings.worker_max_attempts
             log.warning("inbound=%s attempt %s failed: %s", inbound_id, attempts, type(exc).__name__)
@@ -342,17 +343,19 @@ class Pipeline:
                     # AR, not AE: the content was accepted; we failed it (ERR 207), a resend may succeed.
                     failure = hl7v2.Hl7Error("AR", "207", "", "application internal error: the analysis failed", header)
                     queued = outbox.enqueue_app_ack(s, self.settings, header=header, inbound_id=inbound_id, error=failure)
-            self._wake_outbox(queued)
+            self._wake_outbox(queued is not None)
             return True
         with session_scope(self.sessions) as s:
             queries.finish_inbound(s, inbound_id=inbound_id, status="done")
-            queued = outbox.enqueue_app_ack(s, self.settings, header=parsed.header, inbound_id=inbound_id)
-        self._wake_outbox(queued)
+            queued = [outbox.enqueue_results(s, self.settings, analysis=a, header=parsed.header, inbound_id=inbound_id)
+                      for a in analyses]
+            queued.append(outbox.enqueue_app_ack(s, self.settings, header=parsed.header, inbound_id=inbound_id))
+        self._wake_outbox(any(q is not None for q in queued))
         return True
 
-    def _wake_outbox(self, queued: object | None) -> None:
-        """After the transaction that wrote an application ACK committed: deliver it now."""
-        if queued is not None and self.on_outbound is not None:
+    def _wake_outbox(self, written: bool) -> None:
+        """After the transaction that wrote outbound messages committed: deliver them now."""
+        if written and self.on_outbound is not None:
             self.on_outbound()
 
     def close(self) -> None:

@@ -33,7 +33,23 @@ class TrustedIssuer(BaseModel):
         return self
 
 
-class Hl7Route(BaseModel):
+class Hl7Destination(BaseModel):
+    """An MLLP listener we deliver HL7 v2 messages to (an interface engine's inbound port)."""
+
+    host: str = Field(description="Host of the MLLP listener.")
+    port: int = Field(ge=1, le=65535, description="Its port.")
+    wait_for_commit: bool = Field(
+        default=True,
+        description="Count a message delivered only when the listener's ACK (CA/AA) comes back;"
+        " false: delivered once written (for engines that never answer).",
+    )
+
+    @property
+    def address(self) -> str:
+        return f"{self.host}:{self.port}"
+
+
+class Hl7Route(Hl7Destination):
     """Where application ACKs (MSH-16) for one sender go: an MLLP listener of the sender's engine.
 
     Enhanced-mode application ACKs travel on a connection we open, not on the sender's
@@ -41,13 +57,6 @@ class Hl7Route(BaseModel):
     """
 
     sender: str = Field(description="MSH-3^MSH-4 as sent ('RIS^HOSP'), MSH-3 alone ('RIS'), or '*' for any sender.")
-    host: str = Field(description="Host of the sender's MLLP listener.")
-    port: int = Field(ge=1, le=65535, description="Its port.")
-    wait_for_commit: bool = Field(
-        default=True,
-        description="Ask for a commit ACK (MSH-15=AL) and count the ACK delivered only when CA/AA comes back;"
-        " false: delivered once written (for engines that never answer an ACK).",
-    )
 
     def matches(self, sender: str) -> int:
         """How well this route fits 'APP^FACILITY' (2 exact, 1 application only, 0 wildcard, -1 no)."""
@@ -111,6 +120,11 @@ class Settings(BaseSettings):
         default_factory=list,
         description="JSON list of {sender, host, port, wait_for_commit}: where application ACKs go per sender."
         " Without a route an application ACK is kept as 'unroutable' for review.",
+    )
+    hl7_results_route: Hl7Destination | None = Field(
+        default=None,
+        description="JSON {host, port, wait_for_commit}: send every analysed HL7 report's results there as ORU^R01"
+        " (an engine that routes results onward). Unset: results are not sent.",
     )
     outbox_timeout_seconds: float = Field(default=10.0, gt=0, le=120, description="Connect and reply timeout per send.")
     outbox_max_attempts: int = Field(default=10, ge=1, le=100, description="Sends before an outbound message is parked as failed.")

@@ -134,7 +134,9 @@ def _result_notes(result: TaskResult) -> list[str]:
     return notes
 
 
-def analysis_to_oru(analysis: Analysis, *, header: MshHeader | None = None, now: datetime | None = None) -> str:
+def analysis_to_oru(
+    analysis: Analysis, *, header: MshHeader | None = None, now: datetime | None = None, control_id: str | None = None
+) -> str:
     """An ORU^R01 (v2.5.1, UTF-8) carrying the analysis results, addressed back to `header`'s sender."""
     enc = header.encoding if header else EncodingChars()
     w = _Writer(enc, now)
@@ -147,7 +149,7 @@ def analysis_to_oru(analysis: Analysis, *, header: MshHeader | None = None, now:
             receiving_app=header.sending_app if header else "",
             receiving_facility=header.sending_facility if header else "",
             message_type=enc.component.join(["ORU", "R01", "ORU_R01"]),
-            control_id=new_control_id(),
+            control_id=control_id or new_control_id(),
             processing_id=(header.processing_id if header and header.processing_id else "P"),
             version=OUT_VERSION,
             now=now,

@@ -74,7 +74,7 @@ class InboundMessage(Base):
 
 
 class OutboundMessage(Base):
-    """An HL7 v2 message we owe someone (an application ACK after processing), kept until delivered.
+    """An HL7 v2 message we owe someone (an application ACK, results as ORU^R01), kept until delivered.
 
     The outbox pattern: the row is written in the same transaction as the outcome it
     reports, and a sender thread delivers it, so a crash or an unreachable engine loses nothing.
@@ -84,13 +84,13 @@ class OutboundMessage(Base):
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
-    kind: Mapped[str] = mapped_column(String(16), doc="app-ack")
+    kind: Mapped[str] = mapped_column(String(16), doc="app-ack | oru")
     inbound_id: Mapped[int | None] = mapped_column(ForeignKey("inbound_messages.id"), index=True)
     sender: Mapped[str | None] = mapped_column(String(255), doc="Who it is for: MSH-3^MSH-4 of the message answered.")
     destination: Mapped[str | None] = mapped_column(String(255), doc="host:port; empty when no route is configured.")
     wait_for_commit: Mapped[bool] = mapped_column(default=True)
     control_id: Mapped[str] = mapped_column(String(64), index=True, doc="Our MSH-10.")
-    code: Mapped[str] = mapped_column(String(4), doc="MSA-1 we send (AA, AE, AR).")
+    code: Mapped[str] = mapped_column(String(4), doc="MSA-1 of an application ACK (AA, AE, AR); empty for ORU.")
     raw: Mapped[bytes] = mapped_column(LargeBinary)
     status: Mapped[str] = mapped_column(
         String(16), default="pending", index=True, doc="pending | sending | sent | failed | unroutable"

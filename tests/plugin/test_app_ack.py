@@ -367,3 +367,39 @@ def test_a_stored_message_that_can_no_longer_be_read_gets_an_ar_application_ack(
     ack = hl7.parse(engine.received[0].decode())
     assert str(ack.segment("MSA")[1]) == "AR" and str(ack.segment("MSA")[2]) == "GONE-1"
     assert "207" in str(ack.segment("ERR"))
+
+
+# ---- results onward as ORU^R01 ------------------------------------------------------------------
+
+
+def test_results_go_onward_as_oru_to_the_results_route(
+    sqlite_url: str, ensemble: Any, settings_for: Any, oru: bytes
+) -> None:
+    """Original mode: the results engine answers our ORU^R01 with AA, and only then is it delivered."""
+    results = Engine(reply="AA")
+    try:
+        settings = settings_for(sqlite_url, mllp_enabled=True, worker_enabled=True,
+                                hl7_results_route={"host": "127.0.0.1", "port": results.port})
+        app = create_app(settings, ensemble=ensemble)
+        with TestClient(app):
+            ack = _frame_roundtrip(app.state.mllp.port, _with_msh(oru, control_id="RES-1", accept="", app=""))
+            assert ack is not None and str(hl7.parse(ack.decode()).segment("MSA")[1]) == "AA"
+
+            def delivered() -> OutboundMessage | None:
+                with app.state.sessions() as s:
+                    return s.scalars(select(OutboundMessage).where(OutboundMessage.status == "sent")).first()
+
+            row = _wait_for(delivered)
+            with app.state.sessions() as s:
+                kinds = s.scalars(select(OutboundMessage.kind)).all()
+    finally:
+        results.close()
+    assert kinds == ["oru"]  # original mode owes no application ACK
+    assert row.reply_code == "AA" and len(results.received) == 1
+    message = hl7.parse(results.received[0].decode("utf-8"))
+    assert str(message.segment("MSH")[9]) == "ORU^R01^ORU_R01" and str(message.segment("MSH")[10]) == row.control_id
+    source = hl7.parse(oru.replace(b"\r\n", b"\r").decode("latin-1"))
+    # The same accession (OBR-3 filler order number, entity identifier).
+    assert str(message.segment("OBR")[3]).split("^")[0] == str(source.segment("OBR")[3]).split("^")[0]
+    statuses = {str(obx[11]) for obx in message.segments("OBX")}
+    assert statuses == {"P"}  # preliminary AI output, every OBX
