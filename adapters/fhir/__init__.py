@@ -1,4 +1,5 @@
-"""FHIR R4: DiagnosticReport in (-> RadiologyReport); Observation, Device, Provenance and transaction Bundle out."""
+"""FHIR R4: DiagnosticReport in (-> RadiologyReport); Observation, Device, Provenance and transaction Bundle out;
+the CodeSystem and the Observation profiles (StructureDefinitions) they use."""
 
 from adapters.fhir.codesystem import code_system
 from adapters.fhir.errors import FhirInputError, Issue, operation_outcome
@@ -15,6 +16,12 @@ from adapters.fhir.outbound import (
     source_reference,
     transaction_bundle,
 )
+from adapters.fhir.profiles import (
+    profile_for,
+    structure_definition,
+    structure_definition_bundle,
+    structure_definitions,
+)
 
 __all__ = [
     "FhirInputError",
@@ -28,9 +35,13 @@ __all__ = [
     "observation_for",
     "observations_for",
     "operation_outcome",
+    "profile_for",
     "provenance_for",
     "report_from_diagnostic_report",
     "reports_from_resource",
     "source_reference",
+    "structure_definition",
+    "structure_definition_bundle",
+    "structure_definitions",
     "transaction_bundle",
 ]

@@ -14,6 +14,8 @@ from typing import Final
 RADLITE_BASE: Final = "http://radlite.org/fhir"
 RADLITE_CS: Final = f"{RADLITE_BASE}/CodeSystem/radlite"
 """Our local CodeSystem (the task catalog uses the same URL for task codes): values without a verified standard code."""
+RADLITE_SD: Final = f"{RADLITE_BASE}/StructureDefinition"
+"""Base of our Observation profiles' canonical URLs (adapters/fhir/profiles.py)."""
 RESULT_ID_SYSTEM: Final = f"{RADLITE_BASE}/sid/result"
 """Observation.identifier system: report key + task + content hash, for conditional creates."""
 MODEL_ID_SYSTEM: Final = f"{RADLITE_BASE}/sid/model-id"
@@ -21,6 +23,8 @@ MODEL_SHA256_SYSTEM: Final = f"{RADLITE_BASE}/sid/model-sha256"
 """Device.identifier systems: the manifest id and the GGUF file's sha256."""
 
 DEMO_TAG_CODE: Final = "demo-model"
+OBSERVATION_STATUS: Final = "preliminary"
+"""Every Observation we emit: AI-asserted, no clinician has confirmed it (the profiles fix it)."""
 
 # ---- terminology.hl7.org and core -------------------------------------------------
 
@@ -179,3 +183,9 @@ def rads_code(system: str, category: str) -> str:
 def local(code: str, display: str | None = None) -> dict[str, str]:
     """A Coding in our CodeSystem; display defaults to the one registered in LOCAL."""
     return coding(RADLITE_CS, code, display or LOCAL.get(code))
+
+
+CRITICAL_CODING: Final = local("critical-finding")
+FOLLOW_UP_CODINGS: Final = (local("follow-up-recommendation"),
+                            coding(LOINC, LOINC_RECOMMENDATION, "Radiology Study recommendation (narrative)"))
+"""Observation.code of the rules engine's facts: shared by outbound.py and the profiles."""

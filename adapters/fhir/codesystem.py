@@ -18,7 +18,15 @@ from models.rules.critical import VOCABULARY as CRITICAL_TERMS
 from models.rules.rads import SEVERITY
 from models.types import CHEXPERT_LABELS, DEMO_NOTICE, TaskName
 
-__all__ = ["code_system"]
+__all__ = ["code_system", "package_version"]
+
+
+def package_version() -> str:
+    """Our release, the business version of every conformance resource we publish."""
+    try:
+        return version("radlite-cds")
+    except PackageNotFoundError:  # running from a source tree that was not installed
+        return "0.0.0"
 
 
 def _concepts() -> dict[str, str]:
@@ -45,16 +53,12 @@ def _concepts() -> dict[str, str]:
 
 def code_system() -> dict[str, Any]:
     """FHIR R4 CodeSystem (content complete) of every code in http://radlite.org/fhir/CodeSystem/radlite."""
-    try:
-        package_version = version("radlite-cds")
-    except PackageNotFoundError:  # running from a source tree that was not installed
-        package_version = "0.0.0"
     concepts = _concepts()
     return {
         "resourceType": "CodeSystem",
         "id": "radlite",
         "url": codes.RADLITE_CS,
-        "version": package_version,
+        "version": package_version(),
         "name": "RadLiteCDS",
         "title": "RadLite CDS local codes",
         "status": "active",

@@ -11,7 +11,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-IssueCode = Literal["required", "value", "invalid", "structure", "not-supported", "processing", "exception"]
+IssueCode = Literal["required", "value", "invalid", "structure", "not-supported", "not-found", "processing",
+                   "exception"]
 Severity = Literal["fatal", "error", "warning", "information"]
 
 

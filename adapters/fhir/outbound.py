@@ -4,7 +4,8 @@ Every resource is marked as AI-asserted (meta.security AIAST, AI Transparency IG
 is preliminary: a clinician has not confirmed it. An Observation cannot point at a
 DiagnosticReport in R4 (derivedFrom excludes it), so the Provenance carries that link
 (entity role `source`), and each Observation keeps its evidence as quoted sentences and
-derivation-reference offsets into `RadiologyReport.text()`.
+derivation-reference offsets into `RadiologyReport.text()`. Each Observation names in
+`meta.profile` the profile of its kind of result (profiles.py), which we publish.
 
 Plain dicts are built (not fhir.resources objects) because the library drops decimal
 precision and turns base64 into bytes (spec §3); the tests round-trip every dict
@@ -23,6 +24,7 @@ from typing import Any
 
 from adapters.fhir import codes
 from adapters.fhir.codes import coding, concept, local
+from adapters.fhir.profiles import ResultKind, profile_for
 from models.catalog import CATALOG, value_text
 from models.types import (
     CHEXPERT_LABELS,
@@ -63,7 +65,6 @@ RULES_IDENTITY = ModelIdentity(model_id="rules", backend="rules", role="rules")
 """Who produced ReportFacts (critical findings, follow-ups): the deterministic rules engine."""
 
 _FHIR_ID = re.compile(r"^[A-Za-z0-9\-.]{1,64}$")
-_OBS_STATUS = "preliminary"
 
 
 # ---- small helpers ---------------------------------------------------------------------
@@ -152,16 +153,17 @@ def _evidence_parts(evidence: list[Evidence], report: RadiologyReport) -> tuple[
     return exts, note
 
 
-def _base(report: RadiologyReport, what: str, code: dict[str, Any], *, demo: bool,
+def _base(report: RadiologyReport, what: str, code: dict[str, Any], *, kind: ResultKind, demo: bool,
           performer: ModelIdentity) -> dict[str, Any]:
-    meta: dict[str, Any] = {"security": [codes.AIAST]}
+    # The profile of this kind of result (profiles.py): what a receiver may check the Observation against.
+    meta: dict[str, Any] = {"profile": [profile_for(kind)], "security": [codes.AIAST]}
     if demo:
         meta["tag"] = [coding(codes.RADLITE_CS, codes.DEMO_TAG_CODE, DEMO_NOTICE)]
     obs: dict[str, Any] = {
         "resourceType": "Observation",
         "meta": meta,
         "identifier": [result_identifier(report, what)],
-        "status": _OBS_STATUS,
+        "status": codes.OBSERVATION_STATUS,
         "category": [codes.IMAGING_CATEGORY],
         "code": code,
     }
@@ -346,7 +348,7 @@ def observation_for(result: TaskResult, report: RadiologyReport, *, demo: bool |
     body = _coded_body(result)
     # QA may run several times on one report (one per question): its input hash tells them apart.
     what = result.task.value if result.task != TaskName.radiology_qa else f"{result.task.value}:{result.input_hash}"
-    obs = _base(report, what, body.pop("code"), demo=demo, performer=result.model)
+    obs = _base(report, what, body.pop("code"), kind=result.task, demo=demo, performer=result.model)
     obs.update(body)
     notes = []
     if result.disagreement:
@@ -361,8 +363,9 @@ def observation_for(result: TaskResult, report: RadiologyReport, *, demo: bool |
 
 def critical_observation(finding: CriticalFinding, report: RadiologyReport, *, demo: bool = False) -> dict[str, Any]:
     """A critical result found by the rules engine: interpretation AA (critical abnormal)."""
-    code = concept(local("critical-finding"), text=codes.LOCAL["critical-finding"])
-    obs = _base(report, f"critical:{finding.term.lower()}", code, demo=demo, performer=RULES_IDENTITY)
+    code = concept(codes.CRITICAL_CODING, text=codes.LOCAL["critical-finding"])
+    obs = _base(report, f"critical:{finding.term.lower()}", code, kind="critical-finding", demo=demo,
+                performer=RULES_IDENTITY)
     obs["valueCodeableConcept"] = concept(local(f"critical-{codes.slug(finding.term)}", finding.term),
                                           text=finding.term)
     obs["interpretation"] = [codes.CRITICAL_INTERPRETATION]
@@ -376,11 +379,9 @@ _UCUM_UNIT = {"Y": ("a", "year"), "M": ("mo", "month"), "W": ("wk", "week"), "D"
 def follow_up_observation(follow_up: FollowUp, report: RadiologyReport, index: int = 0, *,
                           demo: bool = False) -> dict[str, Any]:
     """A follow-up recommendation found by the rules engine, with procedure and interval components."""
-    code = concept(local("follow-up-recommendation"),
-                   coding(codes.LOINC, codes.LOINC_RECOMMENDATION, "Radiology Study recommendation (narrative)"),
-                   text=codes.LOCAL["follow-up-recommendation"])
+    code = concept(*codes.FOLLOW_UP_CODINGS, text=codes.LOCAL["follow-up-recommendation"])
     key = hashlib.sha256(follow_up.text.encode("utf-8")).hexdigest()[:16]
-    obs = _base(report, f"follow-up:{index}:{key}", code, demo=demo, performer=RULES_IDENTITY)
+    obs = _base(report, f"follow-up:{index}:{key}", code, kind="follow-up", demo=demo, performer=RULES_IDENTITY)
     obs["valueString"] = follow_up.text.strip() or "(no text)"
     components: list[dict[str, Any]] = []
     if follow_up.procedure:

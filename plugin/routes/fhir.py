@@ -17,8 +17,9 @@ from starlette.concurrency import run_in_threadpool
 from adapters import fhir
 from models.types import TaskName
 from plugin import audit
-from plugin.deps import PipelineDep
+from plugin.deps import PipelineDep, SettingsDep
 from plugin.pipeline import Actor
+from plugin.settings import Settings
 from plugin.storage import queries
 from plugin.storage.db import session_scope
 
@@ -106,3 +107,37 @@ def _finish(pipeline: Any, inbound_id: int) -> None:
 async def local_code_system() -> JSONResponse:
     """Public terminology, no PHI: a FHIR server or terminology service loads it to resolve our codes."""
     return JSONResponse(fhir.code_system(), media_type=FHIR_JSON)
+
+
+def fhir_base(request: Request, settings: Settings) -> str:
+    """Our FHIR base as clients reach it: RADLITE_PUBLIC_BASE_URL + /fhir, else the request's own."""
+    root = settings.public_base_url or str(request.base_url)
+    return root.rstrip("/") + "/fhir"
+
+
+@router.get(
+    "/fhir/StructureDefinition",
+    summary="Our Observation profiles as a searchset Bundle (canonical base http://radlite.org/fhir/StructureDefinition).",
+    response_class=JSONResponse,
+)
+async def structure_definitions(
+    request: Request,
+    settings: SettingsDep,
+    url: str | None = Query(default=None, description="Canonical URL of one profile (how a server resolves it)."),
+) -> JSONResponse:
+    """Public conformance resources, no PHI: the profiles each Observation's meta.profile names."""
+    bundle = fhir.structure_definition_bundle(fhir_base(request, settings), url=url)
+    return JSONResponse(bundle, media_type=FHIR_JSON)
+
+
+@router.get(
+    "/fhir/StructureDefinition/{profile_id}",
+    summary="One Observation profile by id; 404 with an OperationOutcome for an id we do not publish.",
+    response_class=JSONResponse,
+)
+async def structure_definition(profile_id: str) -> JSONResponse:
+    try:
+        return JSONResponse(fhir.structure_definition(profile_id), media_type=FHIR_JSON)
+    except KeyError:
+        # The id is not echoed: a path segment is caller input, kept out of replies.
+        return outcome_response(404, fhir.operation_outcome("No StructureDefinition with this id.", code="not-found"))

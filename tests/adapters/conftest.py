@@ -8,10 +8,17 @@ from __future__ import annotations
 
 import json
 import os
+import warnings
 from pathlib import Path
 from typing import Any
 
+import fhirkit
 import pytest
+from conftest_fhir import comparable
+from fhir.resources.R4B import get_fhir_model_class
+
+from adapters.fhir import reports_from_resource
+from models.types import RadiologyReport
 
 DEV = Path(os.environ.get("RADLITE_DEV_DATA") or Path(__file__).resolve().parents[2].parent / "shared/data/dev")
 
@@ -43,6 +50,62 @@ def load_expected() -> Any:
         return json.loads((folder / "expected.json").read_text(encoding="utf-8"))
 
     return load
+
+
+@pytest.fixture(scope="module")
+def dev_fhir_reports(dev_dir: Path) -> dict[str, RadiologyReport]:
+    index = json.loads((dev_dir / "fhir/index.json").read_text())
+    out = {}
+    for name, rid in index.items():
+        [report] = reports_from_resource(json.loads((dev_dir / "fhir" / name).read_text()))
+        out[rid] = report
+    return out
+
+
+# ---- offline FHIR R4 validators, built once per session --------------------------------------
+
+
+@pytest.fixture(scope="session")
+def fhircraft_factory() -> Any:
+    """fhircraft's R4 model factory, internet access off: it caches every model it builds."""
+    from fhircraft.fhir.resources.factory import FHIRModelFactory
+
+    factory = FHIRModelFactory("R4")
+    factory.disable_internet_access()
+    return factory
+
+
+class _CoreModels(dict[str, Any]):
+    """R4 core resource models by resourceType, built on first use (the first build takes ~15 s)."""
+
+    def __init__(self, factory: Any) -> None:
+        super().__init__()
+        self._factory = factory
+
+    def __missing__(self, kind: str) -> Any:
+        self[kind] = self._factory.build(canonical_url=f"http://hl7.org/fhir/StructureDefinition/{kind}")
+        return self[kind]
+
+
+@pytest.fixture(scope="session")
+def fhircraft_models(fhircraft_factory: Any) -> dict[str, Any]:
+    return _CoreModels(fhircraft_factory)
+
+
+@pytest.fixture(scope="session")
+def validate_r4(fhircraft_models: dict[str, Any]) -> Any:
+    def check(resource: dict[str, Any]) -> None:
+        kind = resource["resourceType"]
+        assert fhirkit.validate(resource) == [], kind
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            fhircraft_models[kind].model_validate(resource)
+        invariant_warnings = [str(w.message) for w in caught if "FhirValidationWarning" in type(w.message).__name__]
+        assert invariant_warnings == [], (kind, invariant_warnings)
+        model = get_fhir_model_class(kind).model_validate(resource)
+        again = json.loads(model.model_dump_json())
+        assert comparable(again) == comparable(resource), kind
+    return check
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:

@@ -8,13 +8,14 @@ and a round trip through fhir.resources R4B.
 from __future__ import annotations
 
 import json
-import warnings
-from pathlib import Path
 from typing import Any
 
 import fhirkit
 import fhirpathpy
 import pytest
+from conftest_fhir import DEMO, REAL, RULES
+from conftest_fhir import analysis as _analysis
+from conftest_fhir import result as _result
 from fhir.resources.R4B import get_fhir_model_class
 
 from adapters.fhir import (
@@ -25,132 +26,25 @@ from adapters.fhir import (
     observations_for,
     operation_outcome,
     provenance_for,
-    reports_from_resource,
     transaction_bundle,
 )
 from models.catalog import LOCAL_CODE_SYSTEM
-from models.text import evidence_for
 from models.types import (
     DEMO_NOTICE,
     Analysis,
     ChexpertValue,
     CriticalFinding,
     Disagreement,
-    EntitiesValue,
-    FollowUp,
-    ModelIdentity,
-    MStageValue,
     NliValue,
-    NStageValue,
     RadiologyReport,
     RadsValue,
     ReportFacts,
     TaskName,
-    TaskResult,
     TemporalChange,
     TemporalValue,
-    TextValue,
 )
 
-DEMO = ModelIdentity(model_id="smollm2-135m-demo", sha256="b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53",
-                     backend="llama_cpp", role="extraction", version="Q4_1", demo=True)
-REAL = ModelIdentity(model_id="radlite-qwen2.5-3b", sha256="ab" * 32, backend="http", role="generation", version="1.0")
-RULES = ModelIdentity(model_id="rules", backend="rules", role="rules", version="1")
-
-
-# ---- validators ----------------------------------------------------------------------
-
-
-@pytest.fixture(scope="session")
-def fhircraft_models() -> dict[str, Any]:
-    """R4 models built once per session (the first build takes ~15 s), internet access off."""
-    from fhircraft.fhir.resources.factory import FHIRModelFactory
-
-    factory = FHIRModelFactory("R4")
-    factory.disable_internet_access()
-    return {name: factory.build(canonical_url=f"http://hl7.org/fhir/StructureDefinition/{name}")
-            for name in ("Observation", "Provenance", "Device", "Bundle", "OperationOutcome", "CodeSystem")}
-
-
-@pytest.fixture(scope="session")
-def validate_r4(fhircraft_models: dict[str, Any]) -> Any:
-    def check(resource: dict[str, Any]) -> None:
-        kind = resource["resourceType"]
-        assert fhirkit.validate(resource) == [], kind
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            fhircraft_models[kind].model_validate(resource)
-        invariant_warnings = [str(w.message) for w in caught if "FhirValidationWarning" in type(w.message).__name__]
-        assert invariant_warnings == [], (kind, invariant_warnings)
-        model = get_fhir_model_class(kind).model_validate(resource)
-        again = json.loads(model.model_dump_json())
-        assert _comparable(again) == _comparable(resource), kind
-    return check
-
-
-def _comparable(value: Any) -> Any:
-    """JSON as fhir.resources writes it back: numbers as floats (it keeps no decimal precision)."""
-    if isinstance(value, dict):
-        return {k: _comparable(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_comparable(v) for v in value]
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return value
-    return float(value)
-
-
-# ---- analyses built on dev reports ------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def dev_fhir_reports(dev_dir: Path) -> dict[str, RadiologyReport]:
-    index = json.loads((dev_dir / "fhir/index.json").read_text())
-    out = {}
-    for name, rid in index.items():
-        [report] = reports_from_resource(json.loads((dev_dir / "fhir" / name).read_text()))
-        out[rid] = report
-    return out
-
-
-def _result(task: TaskName, value: Any, report: RadiologyReport, model: ModelIdentity, needles: list[str],
-            **kw: Any) -> TaskResult:
-    text = report.text()
-    evidence = [e for e in (evidence_for(text, n) for n in needles) if e]
-    return TaskResult(task=task, value=value, confidence=kw.pop("confidence", 0.87), evidence=evidence, model=model,
-                      **kw)
-
-
-def _analysis(report: RadiologyReport, model: ModelIdentity) -> Analysis:
-    """Every result type on one report, plus a disagreement, a critical finding and a follow-up."""
-    text = report.text()
-    first = report.impression.splitlines()[0] if report.impression else text.splitlines()[0]
-    results = [
-        _result(TaskName.rads_assignment, RadsValue(system="BI-RADS", category="0"), report, model, ["BI-RADS"],
-                decided_by="model+rules",
-                disagreement=Disagreement(model_value="BI-RADS 2", rules_value="BI-RADS 0", model=model,
-                                          note="The report states the category.")),
-        _result(TaskName.n_staging, NStageValue(involvement=True, stage="N1"), report, model, []),
-        _result(TaskName.m_staging, MStageValue(stage="M0"), report, model, []),
-        _result(TaskName.abnormality_detection, ChexpertValue(labels={"no finding": "negative", "edema": "uncertain",
-                                                                      "pleural effusion": "positive"}),
-                report, model, []),
-        _result(TaskName.radiology_ner, EntitiesValue(anatomy=["left breast"], present=["focal asymmetry"],
-                                                      absent=["calcifications"], uncertain=["mass"],
-                                                      changes=["new"]), report, model, ["asymmetry"]),
-        _result(TaskName.temporal_comparison, TemporalValue(changes=[
-            TemporalChange(finding="focal asymmetry", change="new"),
-            TemporalChange(finding="breast composition", change="unchanged")]), report, model, ["not present"]),
-        _result(TaskName.radiology_nli, NliValue(label="entailment"), report, model, []),
-        _result(TaskName.impression_generation, TextValue(text=first), report, model, [], confidence=0.5),
-        _result(TaskName.radiology_qa, TextValue(text="Left breast."), report, model, [], input_hash="q1"),
-    ]
-    facts = ReportFacts(
-        critical=[CriticalFinding(term="tension pneumothorax", evidence=[evidence_for(text, first[:20])])],
-        follow_ups=[FollowUp(text="Diagnostic mammogram and ultrasound.", procedure="MG diagnostic",
-                             interval="P6M", evidence=[]),
-                    FollowUp(text="Follow-up as clinically indicated.", interval="soon")],
-    )
-    return Analysis(report=report, manifest_version="test-1", results=results, facts=facts)
+# ---- analyses built on dev reports (conftest_fhir); validators in conftest.py -----------------
 
 
 @pytest.fixture(scope="module")

@@ -62,6 +62,11 @@ def test_analyze_returns_a_transaction_bundle(client: TestClient, dev: Path) -> 
     assert "TR4" in text
     assert "demo model, not for clinical use" in text
     assert all(e["request"]["method"] in ("POST", "PUT") for e in bundle["entry"])
+    # every Observation names its profile, and we serve that profile
+    for obs in (e["resource"] for e in bundle["entry"] if e["resource"]["resourceType"] == "Observation"):
+        [url] = obs["meta"]["profile"]
+        served = client.get("/fhir/StructureDefinition/" + url.rsplit("/", 1)[1])
+        assert served.status_code == 200 and served.json()["url"] == url
 
 
 def test_health_reports_the_database_and_the_manifest(client: TestClient) -> None:
@@ -77,3 +82,30 @@ def test_local_code_system_is_served(client: TestClient) -> None:
     body = response.json()
     assert body["resourceType"] == "CodeSystem" and body["url"] == "http://radlite.org/fhir/CodeSystem/radlite"
     assert {"bi-rads-4A", "chexpert-pleural-effusion", "critical-pneumothorax"} <= {c["code"] for c in body["concept"]}
+
+
+def test_profiles_are_served(client: TestClient) -> None:
+    response = client.get("/fhir/StructureDefinition")
+    assert response.status_code == 200 and response.headers["content-type"].startswith("application/fhir+json")
+    bundle = response.json()
+    assert bundle["resourceType"] == "Bundle" and bundle["type"] == "searchset"
+    assert bundle["total"] == len(bundle["entry"]) == 11
+    for entry in bundle["entry"]:
+        sd = entry["resource"]
+        assert sd["resourceType"] == "StructureDefinition" and sd["type"] == "Observation"
+        assert sd["url"] == f"http://radlite.org/fhir/StructureDefinition/{sd['id']}"
+        assert entry["fullUrl"] == f"http://testserver/fhir/StructureDefinition/{sd['id']}"
+        assert client.get(entry["fullUrl"]).json() == sd
+    impression = "http://radlite.org/fhir/StructureDefinition/radlite-impression"
+    found = client.get("/fhir/StructureDefinition", params={"url": impression}).json()
+    assert found["total"] == 1 and found["entry"][0]["resource"]["url"] == impression
+    assert client.get("/fhir/StructureDefinition", params={"url": "http://example.org/x"}).json() == {
+        "resourceType": "Bundle", "type": "searchset", "total": 0}
+
+
+def test_unknown_profile_is_404_with_operation_outcome(client: TestClient) -> None:
+    response = client.get("/fhir/StructureDefinition/radlite-no-such-profile")
+    assert response.status_code == 404 and response.headers["content-type"].startswith("application/fhir+json")
+    outcome = response.json()
+    assert outcome["resourceType"] == "OperationOutcome" and outcome["issue"][0]["code"] == "not-found"
+    assert "radlite-no-such-profile" not in response.text
