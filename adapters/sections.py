@@ -67,3 +67,19 @@ def split_sections(text: str, default: str = "findings") -> Sections:
         if lines:
             setattr(out, name, "\n".join(lines))
     return out
+
+
+def report_fields(text: str) -> dict[str, str]:
+    """RadiologyReport section fields of a whole report text.
+
+    A multi-line EXAM block keeps only its first line as the procedure; the lines after it
+    (often technique or history without a heading of their own) open the findings body.
+    """
+    out = {k: v for k, v in split_sections(text).as_dict().items() if v}
+    proc = out.pop("procedure", None)
+    if proc:
+        first, _, rest = proc.partition("\n")
+        out["procedure"] = first.strip()
+        if rest.strip():
+            out["findings"] = rest.strip() + ("\n" + out["findings"] if out.get("findings") else "")
+    return out

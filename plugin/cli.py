@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import sys
 from pathlib import Path
 from typing import Annotated, Any
@@ -56,16 +57,26 @@ def db_upgrade(revision: str = "head") -> None:
 
 
 def _read_reports(path: Path) -> tuple[list[Any], str]:
-    """Reports from an HL7 v2 file or a FHIR JSON file; bad input exits 2 with the reason."""
+    """Reports from an HL7 v2 file, a FHIR JSON file or plain report text; bad input exits 2."""
     from adapters import fhir
     from adapters import hl7 as hl7v2
+    from adapters.text import TextInputError, report_from_text
 
     raw = path.read_bytes()
-    if raw.lstrip()[:1] in (b"{", b"["):
+    head = raw.lstrip(b"\xef\xbb\xbf \t\r\n")
+    if head[:1] in (b"{", b"["):
         try:
             return fhir.reports_from_resource(json.loads(raw)), "fhir"
         except (ValueError, fhir.FhirInputError) as exc:
             err.print(f"[red]not a usable FHIR DiagnosticReport:[/red] {exc}")
+            raise typer.Exit(2) from exc
+    # ER7 starts with a segment id and a field separator (MSH|, or PID| when MSH is lost):
+    # read that as HL7 so that a broken message gets its HL7 error, not a text analysis.
+    if not (head.startswith(b"\x0b") or re.match(rb"[A-Z][A-Z0-9]{2}\|", head)):
+        try:
+            return [report_from_text(raw)], "text"
+        except TextInputError as exc:
+            err.print(f"[red]not a usable report text:[/red] {exc}")
             raise typer.Exit(2) from exc
     try:
         return hl7v2.parse_oru(raw).reports, "hl7v2"
@@ -98,7 +109,7 @@ def _value_text(result: Any) -> str:
 
 @app.command()
 def analyze(
-    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="HL7 v2 ORU^R01 or FHIR JSON file.")],
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="HL7 v2 ORU^R01, FHIR JSON or plain report text.")],
     format: Annotated[str, typer.Option("--format", help="json | fhir-bundle | hl7")] = "json",
     tasks: Annotated[str | None, typer.Option("--tasks", help="Comma-separated tasks; default: the planner's choice.")] = None,
     question: Annotated[str | None, typer.Option("--question", help="Question for radiology_qa.")] = None,

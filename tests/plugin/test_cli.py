@@ -57,6 +57,31 @@ def test_analyze_refuses_bad_input_with_exit_2(env: Path, dev: Path) -> None:
     assert unknown.exit_code == 2
 
 
+def test_analyze_plain_text_report(env: Path, dev_reports: dict[str, dict]) -> None:
+    row = next(r for r in dev_reports.values() if (r["labels"]["rads"] or {}).get("stated"))
+    path = env / "report.txt"
+    path.write_text(f"EXAM: {row['procedure']}\nFINDINGS:\n{row['findings']}\n\nIMPRESSION:\n{row['impression']}\n", encoding="utf-8")
+    result = CliRunner().invoke(app, ["analyze", str(path), "--tasks", "rads_assignment"])
+    assert result.exit_code == 0, result.output
+    (analysis,) = json.loads(result.stdout[result.stdout.index("[") :])
+    report = analysis["report"]
+    assert report["source_format"] == "text" and report["report_id"].startswith("text-")
+    assert report["procedure"] == row["procedure"] and report["modality"] == row["modality"]
+    assert report["impression"] == row["impression"].strip() and report["findings"] == row["findings"].strip()
+    assert "report.txt" not in result.stdout  # the file name never becomes an id
+    (rads,) = analysis["results"]
+    assert rads["value"]["system"] == row["labels"]["rads"]["system"]
+    assert rads["value"]["category"] == row["labels"]["rads"]["category"]
+
+
+def test_analyze_refuses_unreadable_text_with_exit_2(env: Path) -> None:
+    for name, data in (("empty.txt", b"  \n"), ("latin1.txt", "Befund: Kn\xf6tchen".encode("latin-1")), ("bin.dat", b"\x00\x01\x02")):
+        path = env / name
+        path.write_bytes(data)
+        result = CliRunner().invoke(app, ["analyze", str(path)])
+        assert result.exit_code == 2, (name, result.output)
+
+
 def test_models_list_and_check(env: Path) -> None:
     listed = CliRunner().invoke(app, ["models", "list"])
     assert listed.exit_code == 0, listed.output
