@@ -365,8 +365,9 @@ class TaskSpec:
     """GBNF for the second try of a "free" task whose first output did not parse."""
     skeleton: tuple[str, ...] = field(default=())
     """Bullet names written into the answer for "skeleton" decoding, in printed order."""
-    line_shaped: bool = False
-    """Free output made of lines the parser checks one by one: a bad first line ends the try early."""
+    line_viable: Callable[[str], bool] | None = None
+    """For free output made of lines: can an unfinished line still parse? The parser checks
+    each complete line and this each token of the current one, so a bad line ends the try early."""
 
     def user_prompt(self, request: TaskRequest) -> str:
         """The USER message: the published template with `{report}` substituted."""
@@ -407,11 +408,11 @@ class TaskSpec:
 def _spec(name: TaskName, max_tokens: int, decoding: Decoding, parser: Callable[[str], TaskValue], *,
           labels: tuple[str, ...] | None = None, code: tuple[str, str, str] | None = None,
           surfaces: tuple[str, ...] = (), grammar: str | None = None, skeleton: tuple[str, ...] = (),
-          line_shaped: bool = False) -> TaskSpec:
+          line_viable: Callable[[str], bool] | None = None) -> TaskSpec:
     system, fcode, display = code or (LOCAL_CODE_SYSTEM, name.value, name.value.replace("_", " "))
     return TaskSpec(name=name, max_tokens=max_tokens, decoding=decoding, labels=labels, template=_TEMPLATES[name],
                     parser=parser, fhir_system=system, fhir_code=fcode, fhir_display=display,
-                    surfaces=surfaces, grammar=grammar, skeleton=skeleton, line_shaped=line_shaped)
+                    surfaces=surfaces, grammar=grammar, skeleton=skeleton, line_viable=line_viable)
 
 
 CATALOG: dict[TaskName, TaskSpec] = {
@@ -425,11 +426,13 @@ CATALOG: dict[TaskName, TaskSpec] = {
         code=(LOINC, "19005-8", "Radiology Imaging study [Impression] (narrative)"), grammar=_TEXT_GRAMMAR,
     ),
     TaskName.temporal_comparison: _spec(
-        TaskName.temporal_comparison, 256, "free", parsers.parse_temporal, grammar=_TEMPORAL_GRAMMAR, line_shaped=True,
+        TaskName.temporal_comparison, 256, "free", parsers.parse_temporal, grammar=_TEMPORAL_GRAMMAR,
+        line_viable=parsers.viable_temporal_line,
         code=(LOCAL_CODE_SYSTEM, "temporal_comparison", "Temporal comparison with prior imaging"),
     ),
     TaskName.radiology_ner: _spec(
-        TaskName.radiology_ner, 256, "free", parsers.parse_entities, grammar=_NER_GRAMMAR, line_shaped=True,
+        TaskName.radiology_ner, 256, "free", parsers.parse_entities, grammar=_NER_GRAMMAR,
+        line_viable=parsers.viable_ner_line,
         code=(LOCAL_CODE_SYSTEM, "radiology_ner", "Radiology entities"),
     ),
     TaskName.n_staging: _spec(

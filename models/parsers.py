@@ -30,6 +30,8 @@ __all__ = [
     "parse_text",
     "parse_temporal",
     "parse_entities",
+    "viable_temporal_line",
+    "viable_ner_line",
     "parse_n_stage",
     "parse_m_stage",
     "parse_nli",
@@ -186,6 +188,39 @@ def parse_temporal(text: str) -> TemporalValue:
     return TemporalValue(changes=changes)
 
 
+_NONE_FORMS = tuple(
+    f"{head}{tail}{dot}"
+    for head in ("none", "no change", "no changes", "no temporal change", "no temporal changes")
+    for tail in (("",) if head == "none" else ("", " identified", " detected"))
+    for dot in ("", ".")
+)
+_TEMPORAL_PARTIAL = re.compile(r"[-*\u2022]\s*(?:\[(?P<tag>[^\]]*)(?P<closed>\])?.*)?", re.DOTALL)
+
+
+def viable_temporal_line(partial: str) -> bool:
+    """Can this unfinished output line still become a line `parse_temporal` accepts?
+
+    Checked at every token of a free temporal answer: a line of prose ends the try after a
+    few tokens instead of at its newline. Prefix-closed by construction (every prefix of an
+    accepted line passes), so a well-formed answer is never cut.
+    """
+    text = partial.lstrip()
+    if not text or text.startswith("<"):  # a think block: judged when complete
+        return True
+    if any(form.startswith(re.sub(r"\s+", " ", text.strip().lower())) for form in _NONE_FORMS):
+        return True
+    m = _TEMPORAL_PARTIAL.fullmatch(text)
+    if m is None:
+        return False
+    tag = m.group("tag")
+    if tag is None:
+        return True
+    key = tag.strip().lower()
+    if m.group("closed"):
+        return key in TEMPORAL_TAGS
+    return any(k.startswith(key) for k in TEMPORAL_TAGS)
+
+
 NER_FIELDS: dict[str, str] = {
     "anatomy": "anatomy",
     "observation (present)": "present",
@@ -218,6 +253,22 @@ def parse_entities(text: str) -> EntitiesValue:
     if not fields:
         raise ParseError(task, "no entity lines", text)
     return EntitiesValue(**fields)
+
+
+_NER_PARTIAL = re.compile(r"\s*(?:[-*\u2022]\s*)?(?P<head>[A-Za-z ()]*)(?P<colon>:.*)?", re.DOTALL)
+
+
+def viable_ner_line(partial: str) -> bool:
+    """Can this unfinished output line still become a line `parse_entities` accepts? (see above)"""
+    if partial.lstrip().startswith("<"):
+        return True
+    m = _NER_PARTIAL.fullmatch(partial)
+    if m is None:
+        return False
+    head = re.sub(r"\s+", " ", m.group("head")).strip().lower()
+    if m.group("colon") is not None:
+        return head in NER_FIELDS
+    return any(k.startswith(head) for k in NER_FIELDS)
 
 
 _N_RE = re.compile(

@@ -8,19 +8,21 @@ every task holds it for its whole run. Two roles on the same file (the demo) sha
 Speed choices (see /work/shared/spec/serving.md):
 - `logits_all=False`: only the last position's logits are kept; label tasks read them
   directly (models/scoring.py) instead of asking for logprobs.
-- Prefix reuse, two levels. (1) Before each prompt the tokens already in the context are
-  compared with the new prompt and only the differing tail is evaluated (the ChatML system
-  prefix is shared by every task). (2) RadLite puts the report after the task's
-  instruction, so each task's static part (system + instruction, 40-150 tokens; n_staging
-  carries two worked examples) would be re-evaluated whenever the previous call was another
-  task. We keep the KV cells of each task's static prefix (`llama_state_seq_get_data` of
-  sequence 0: KV only, about 2 MB for the demo model, 20 MB for Qwen3-4B) and copy them
-  back instead; the key is the exact token tuple, so the restored cells are those of the
-  same tokens at the same positions. `Llama.save_state` is not used: it also copies the
-  n_batch x n_vocab scores buffer on every save and restore.
+- Prefix reuse. RadLite puts the report after the task's instruction, so each task's
+  static part (system + instruction, 40-150 tokens; n_staging carries two worked examples)
+  is the same for every request of the task. Its KV cells are computed once (one batch,
+  empty context), kept (`llama_state_seq_get_data` of sequence 0: KV only, about 2 MB for
+  the demo model, 20 MB for Qwen3-4B) and copied back when the previous call was another
+  task; the key is the exact token tuple, so the restored cells are those of the same
+  tokens at the same positions. The report part is always evaluated as one batch after
+  it, so the answer does not depend on what ran before (see `LoadedModel.prime`).
+  `Llama.save_state` is not used: it also copies the n_batch x n_vocab scores buffer on
+  every save and restore.
 - Free tasks: greedy decoding in our own loop (below) so that each token's probability
-  is known without `logits_all`; when the free text does not parse, one more try under
-  the task's GBNF grammar (llama.cpp's grammar sampler, asked about the greedy token first:
+  is known without `logits_all`. Line-shaped answers (temporal changes, entities) are
+  checked as they are generated and stop at the first token that makes them unparseable
+  (`viable_lines`); when the free text does not parse, one more try under the task's GBNF
+  grammar (llama.cpp's grammar sampler, asked about the greedy token first:
   models/backends/grammar.py) admits only parseable shapes.
 """
 
@@ -40,11 +42,11 @@ from models.backends.base import BackendError, build_result
 from models.backends.grammar import GrammarGate
 from models.catalog import TaskSpec
 from models.manifest import ModelEntry
-from models.parsers import ParseError, drop_incomplete_tail
+from models.parsers import ParseError, drop_incomplete_tail, strip_think
 from models.scoring import VocabIndex, score_labels, token_probability
 from models.types import ModelIdentity, TaskName, TaskRequest, TaskResult
 
-__all__ = ["LoadedModel", "LlamaBackend", "PREFIX_STORE_BYTES", "common_prefix"]
+__all__ = ["LoadedModel", "LlamaBackend", "PREFIX_STORE_BYTES", "common_prefix", "viable_lines"]
 
 # KV state kept per model for the tasks' static prompt prefixes (least recently used goes
 # first). Nine tasks of Qwen3-4B at about 150 tokens x 144 KiB need about 190 MiB.
@@ -91,6 +93,8 @@ class LoadedModel:
         self._prefixes: OrderedDict[tuple[int, ...], ctypes.Array] = OrderedDict()
         self._prefix_bytes = 0
         self.prefix_hits = 0
+        self._held: tuple[int, ...] = ()
+        """The static prefix whose canonical KV (one batch from an empty context) the context holds."""
 
     # -- LogitModel protocol (models/scoring.py) --
 
@@ -110,6 +114,8 @@ class LoadedModel:
     def rewind(self, position: int) -> None:
         # llama-cpp-python's eval() removes KV entries past n_tokens before decoding.
         self.llm.n_tokens = position
+        if position < len(self._held):
+            self._held = ()
 
     def refresh(self) -> None:
         last = int(self.llm.input_ids[self.llm.n_tokens - 1])
@@ -138,29 +144,31 @@ class LoadedModel:
         return self.llm.tokenize(text.encode("utf-8"), add_bos=False, special=special)
 
     def prime(self, tokens: list[int], static: int = 0) -> int:
-        """Evaluate a prompt, reusing what the context or the prefix store already holds.
+        """Evaluate a prompt as two batches, the task's static prefix and the rest. Returns tokens evaluated.
 
-        `static` is how many leading tokens are the same for every request of the task
-        (their KV state is stored once and copied back). Returns tokens evaluated.
+        `static` is how many leading tokens are the same for every request of the task.
+        Their KV state is computed once, from an empty context in one batch, stored, and
+        copied back (or kept, when the context already holds it). The rest is always
+        evaluated as one batch after it, never reused from an earlier call: llama.cpp's
+        results depend slightly on how a prompt is cut into batches (a batch of one token
+        takes another kernel path), and greedy decoding can turn that into a different
+        answer. With fixed cuts the answer for a report is the same whatever ran before.
         """
         if len(tokens) >= self.n_ctx:
             raise BackendError(f"{self.path.name}: prompt of {len(tokens)} tokens exceeds n_ctx {self.n_ctx}")
-        # Keep >= 1 token to evaluate: its logits are needed.
-        k = min(common_prefix(self.llm.input_ids[: self.llm.n_tokens], tokens), len(tokens) - 1)
-        static = min(static, len(tokens) - 1)
-        if static > k:
-            key = tuple(tokens[:static])
-            if self.restore_prefix(key):
-                k = static
-            else:
-                k = min(k, self.position)  # a failed restore has emptied the context
-                self.rewind(k)
-                self.feed(tokens[k:static])
+        static = min(static, len(tokens) - 1)  # keep >= 1 token to evaluate: its logits are needed
+        evaluated = len(tokens) - static
+        key = tuple(tokens[:static])
+        if key and key != self._held:
+            if not self.restore_prefix(key):
+                self.rewind(0)
+                self.feed(key)
                 self._store_prefix(key)
-                k = static
-        self.rewind(k)
-        self.feed(tokens[k:])
-        return len(tokens) - k
+                evaluated = len(tokens)
+            self._held = key
+        self.rewind(static)
+        self.feed(tokens[static:])
+        return evaluated
 
     def _store_prefix(self, key: tuple[int, ...]) -> None:
         lib, ctx = self._llama_cpp, self.llm._ctx.ctx
@@ -188,7 +196,7 @@ class LoadedModel:
         lib, ctx = self._llama_cpp, self.llm._ctx.ctx
         lib.llama_memory_seq_rm(lib.llama_get_memory(ctx), 0, -1, -1)
         if lib.llama_state_seq_set_data(ctx, buf, len(buf), 0) == 0:
-            self.llm.n_tokens = 0  # nothing valid is left in the context: evaluate from scratch
+            self.rewind(0)  # nothing valid is left in the context: evaluate from scratch
             del self._prefixes[key]
             self._prefix_bytes -= len(buf)
             return False
@@ -202,12 +210,12 @@ class LoadedModel:
         return bool(self._llama_cpp.llama_vocab_is_eog(self.llm._model.vocab, token))
 
     def generate(
-        self, max_tokens: int, grammar: str | None, line_ok: Callable[[str], bool] | None = None
+        self, max_tokens: int, grammar: str | None, viable: Callable[[str], bool] | None = None
     ) -> tuple[list[int], list[float], bool]:
         """Greedy tokens after the primed prompt, each token's probability, and whether the limit was hit.
 
-        `line_ok` sees the text up to each completed line; False ends the generation there
-        (the output is already unparseable, so the rest would be wasted decode steps).
+        `viable` sees the text after every token; False ends the generation there (the
+        output can no longer parse, so the rest would be wasted decode steps).
 
         Written here rather than via create_completion because we need each chosen token's
         probability without logits_all, and llama-cpp-python's logits_processor hook (the
@@ -228,10 +236,8 @@ class LoadedModel:
                 if gate is not None:
                     gate.accept(tok)
                 out.append(tok)
-                if line_ok is not None and "\n" in self.vocab.text_of[tok]:
-                    done = self.detokenize(out).rsplit("\n", 1)[0]
-                    if done.strip() and not line_ok(done):
-                        return out, probs, False
+                if viable is not None and not viable(self.detokenize(out)):
+                    return out, probs, False
                 self.feed([tok])
             return out, probs, True
         finally:
@@ -248,13 +254,30 @@ class LoadedModel:
                 self._closed = True
 
 
-def _parses(spec: TaskSpec) -> Callable[[str], bool]:
+def viable_lines(spec: TaskSpec) -> Callable[[str], bool]:
+    """Early stop for a line-shaped free answer: can the text so far still parse?
+
+    The complete lines must parse (checked once per new line) and the unfinished one must be
+    a prefix of a line the parser accepts (`TaskSpec.line_viable`). An open think block is
+    not judged until it closes; the parser removes it.
+    """
+    assert spec.line_viable is not None
+    line_viable = spec.line_viable
+    checked = ""
+
     def ok(text: str) -> bool:
-        try:
-            spec.parse(text)
-        except ParseError:
-            return False
-        return True
+        nonlocal checked
+        done, _, partial = text.rpartition("\n")
+        if text.rfind("<think>") > text.rfind("</think>") or done.rfind("<think>") > done.rfind("</think>"):
+            return True
+        if done != checked:
+            try:
+                if strip_think(spec.name.value, done):
+                    spec.parse(done)
+            except ParseError:
+                return False
+            checked = done
+        return line_viable(partial)
 
     return ok
 
@@ -330,8 +353,8 @@ class LlamaBackend:
             if first_error is not None and grammar is None:
                 break
             self.model.prime(tokens, static)
-            check = _parses(spec) if spec.line_shaped and grammar is None else None
-            out, probs, truncated = self.model.generate(spec.max_tokens, grammar, check)
+            early = viable_lines(spec) if spec.line_viable is not None and grammar is None else None
+            out, probs, truncated = self.model.generate(spec.max_tokens, grammar, early)
             n_gen += len(out)
             raw = self.model.detokenize(out)
             text = drop_incomplete_tail(spec.name.value, raw) if truncated else raw

@@ -152,6 +152,26 @@ def test_stored_task_prefix_gives_the_answer_of_a_cold_context(
     assert 0 < static < cold[0].tokens_prompt
 
 
+def test_answer_does_not_depend_on_what_ran_before(
+    demo_backend: LlamaBackend, dev_report_objects: dict[str, RadiologyReport]
+) -> None:
+    """Same request, same raw output: from an empty context, right after the same prompt was
+    completed (the context holds all of it), and after another task (prefix restored)."""
+    model = demo_backend.model
+    spec = CATALOG[TaskName.impression_generation]
+    request = _request(TaskName.impression_generation, dev_report_objects["dev-001"])
+    other = _request(TaskName.radiology_nli, dev_report_objects["dev-010"])
+    with model.lock:
+        model.rewind(0)
+        model.clear_prefixes()
+        cold = demo_backend.run(spec, request).raw_output
+        model.llm.create_completion(spec.prompt(request), max_tokens=4, temperature=0.0)
+        after_same_prompt = demo_backend.run(spec, request).raw_output
+        demo_backend.run(CATALOG[TaskName.radiology_nli], other)
+        after_other_task = demo_backend.run(spec, request).raw_output
+    assert cold == after_same_prompt == after_other_task
+
+
 def test_a_prefix_state_that_will_not_load_falls_back_to_evaluating(
     demo_backend: LlamaBackend, dev_report_objects: dict[str, RadiologyReport]
 ) -> None:

@@ -164,3 +164,51 @@ def test_incomplete_tail_is_dropped_only_for_line_shapes() -> None:
         "- [New] a (related to: b)")
     assert p.drop_incomplete_tail("radiology_ner", "Anatomy: lung; hea") == "Anatomy: lung"
     assert p.drop_incomplete_tail("radiology_qa", "The answer is") == "The answer is"
+
+
+# ---- early stop of free line-shaped answers ---------------------------------------------
+
+_TEMPORAL_OK = [
+    THINK + "- [New Finding] new (related to: left lower lobe nodule)\n  - [Worsened] increased (related to: effusion)\n"
+    "* [No Change] stable (related to: cardiomegaly)\n\u2022 [improved] decreased\n- [ Resolved ]resolved (related to: x)",
+    "None", "No temporal changes identified.", "no change", "  none.  ",
+]
+_NER_OK = [
+    THINK + "Anatomy: left lung; heart\nObservation (Present): effusion\n  Observation (Absent): pneumothorax\n"
+    "- Observation (Uncertain) : pneumonia\nChange Indicators: increased\n\n* change: none",
+    "anatomy:", "ANATOMY : lung",
+]
+
+
+@pytest.mark.parametrize(("task", "outputs"), [("temporal_comparison", _TEMPORAL_OK), ("radiology_ner", _NER_OK)])
+def test_early_stop_never_cuts_an_answer_the_parser_accepts(task: str, outputs: list[str]) -> None:
+    from models.backends.llama import viable_lines
+    from models.catalog import CATALOG
+    from models.types import TaskName
+
+    spec = CATALOG[TaskName(task)]
+    for out in outputs:
+        spec.parse(out)  # the parser accepts it ...
+        ok = viable_lines(spec)
+        cut = [i for i in range(1, len(out) + 1) if not ok(out[:i])]
+        assert cut == [], (out, out[: cut[0]] if cut else "")  # ... so no prefix of it is cut
+
+
+@pytest.mark.parametrize(("task", "junk", "cut_within"), [
+    ("temporal_comparison", "The nodule in the right upper lobe is new compared with the prior study.", 2),
+    ("temporal_comparison", "- [Bigger] nodule (related to: x)", 5),
+    ("temporal_comparison", "- [New] nodule (related to: x)\nCompared with the prior exam", 33),
+    ("radiology_ner", "1. Left lung: effusion", 1),
+    ("radiology_ner", "Organs: liver", 2),
+    ("radiology_ner", "Anatomy: lung\nThe heart is normal.", 19),
+])
+def test_early_stop_cuts_junk_within_a_few_characters(task: str, junk: str, cut_within: int) -> None:
+    from models.backends.llama import viable_lines
+    from models.catalog import CATALOG
+    from models.types import TaskName
+
+    ok = viable_lines(CATALOG[TaskName(task)])
+    first_cut = next(i for i in range(1, len(junk) + 1) if not ok(junk[:i]))
+    assert first_cut <= cut_within, junk[:first_cut]
+    with pytest.raises(ParseError):
+        CATALOG[TaskName(task)].parse(junk)
