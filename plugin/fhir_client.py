@@ -9,6 +9,9 @@ never logged and never sent to any origin but fhirServer's.
 
 from __future__ import annotations
 
+import asyncio
+import base64
+import json
 import logging
 import re
 from dataclasses import dataclass, field
@@ -21,7 +24,8 @@ from adapters.cds.models import CdsRequest
 
 log = logging.getLogger("radlite.fhir_client")
 
-__all__ = ["MAX_PAGES", "PrefetchError", "PrefetchResult", "render_template", "resolve_prefetch"]
+__all__ = ["MAX_PAGES", "PrefetchError", "PrefetchResult", "inline_attachments", "render_template",
+           "resolve_prefetch"]
 
 MAX_PAGES = 10
 """Most Bundle pages followed per prefetch key; a bound so a looping server cannot hold the hook."""
@@ -195,3 +199,115 @@ async def resolve_prefetch(
     if missing:
         raise PrefetchError(missing, reasons)
     return out
+
+
+# ---- report text given by url ------------------------------------------------------------------
+
+MAX_ATTACHMENTS = 20
+"""Most presentedForm urls fetched per hook (the hook analyses at most 10 reports)."""
+MAX_ATTACHMENT_BYTES = 2_000_000
+_READABLE = ("text/plain", "text/markdown", "text/html", "application/xhtml+xml")
+
+
+def _media(content_type: Any) -> str:
+    return content_type.split(";")[0].strip().lower() if isinstance(content_type, str) else ""
+
+
+def _diagnostic_reports(value: Any) -> list[dict[str, Any]]:
+    if not isinstance(value, dict):
+        return []
+    if value.get("resourceType") == "DiagnosticReport":
+        return [value]
+    if value.get("resourceType") == "Bundle":
+        return [dr for e in value.get("entry") or [] if isinstance(e, dict) for dr in _diagnostic_reports(e.get("resource"))]
+    return []
+
+
+def _url_form(dr: dict[str, Any]) -> int | None:
+    """Index of the presentedForm to fetch: none when readable text is already inline."""
+    forms = [f if isinstance(f, dict) else {} for f in dr.get("presentedForm") or []]
+    if any(_media(f.get("contentType")) in _READABLE and isinstance(f.get("data"), str) for f in forms):
+        return None
+    for wanted in _READABLE:  # plain text first, as the inbound adapter prefers it
+        for i, f in enumerate(forms):
+            if _media(f.get("contentType")) == wanted and isinstance(f.get("url"), str) and f["url"]:
+                return i
+    return None
+
+
+async def _attachment(client: httpx.AsyncClient, url: str, token: str) -> tuple[bytes, str | None] | None:
+    """The bytes behind a presentedForm url: a FHIR Binary (JSON) or the raw content; None if too big."""
+    headers = {"Authorization": f"Bearer {token}", "Accept": "application/fhir+json, text/plain;q=0.9, */*;q=0.5"}
+    async with client.stream("GET", url, headers=headers) as resp:
+        resp.raise_for_status()
+        chunks, size = [], 0
+        async for chunk in resp.aiter_bytes():
+            size += len(chunk)
+            if size > MAX_ATTACHMENT_BYTES:
+                return None
+            chunks.append(chunk)
+        body, content_type = b"".join(chunks), resp.headers.get("content-type")
+    if _media(content_type) in ("application/fhir+json", "application/json"):
+        binary = json.loads(body)
+        if not isinstance(binary, dict) or binary.get("resourceType") != "Binary" or not isinstance(
+                binary.get("data"), str):
+            raise ValueError("not a Binary with data")
+        return base64.b64decode(binary["data"]), binary.get("contentType")
+    return body, content_type
+
+
+async def inline_attachments(
+    data: dict[str, Any],
+    request: CdsRequest,
+    *,
+    timeout_s: float,
+    allow_http: bool = False,
+    client: httpx.AsyncClient | None = None,
+) -> int:
+    """Report text that DiagnosticReports give only by url, fetched and put inline; returns how many.
+
+    EHRs commonly send `presentedForm: [{"contentType": "text/html", "url": "Binary/..."}]`
+    rather than inline data; without the text such a report cannot be read at all. The url
+    is fetched from fhirServer with the fhirAuthorization token, and only when it is on
+    fhirServer's origin (the token is fhirServer's alone). Failures leave the report as it
+    was (it is then read from whatever else it holds, or skipped).
+    """
+    server, auth = request.fhirServer, request.fhirAuthorization
+    if not server or auth is None or (not allow_http and not server.startswith("https://")):
+        return 0
+    base = server.rstrip("/") + "/"
+    targets: list[tuple[dict[str, Any], int, str]] = []
+    for value in data.values():
+        for dr in _diagnostic_reports(value):
+            i = _url_form(dr)
+            if i is None:
+                continue
+            url = urljoin(base, dr["presentedForm"][i]["url"])
+            if _same_origin(url, base) and len(targets) < MAX_ATTACHMENTS:
+                targets.append((dr, i, url))
+    if not targets:
+        return 0
+    own = client is None
+    http = client or httpx.AsyncClient(timeout=httpx.Timeout(timeout_s), follow_redirects=False)
+    try:
+        got = await asyncio.gather(*(_attachment(http, url, auth.access_token) for _, _, url in targets),
+                                   return_exceptions=True)
+    finally:
+        if own:
+            await http.aclose()
+    done = 0
+    for (dr, i, _url), result in zip(targets, got, strict=True):
+        if isinstance(result, BaseException) or result is None:
+            # The exception text may hold the URL: its type only.
+            log.warning("presentedForm url not fetched: %s", type(result).__name__ if result else "too large")
+            continue
+        raw, fetched_type = result
+        form = dict(dr["presentedForm"][i])
+        declared = form.get("contentType")
+        # The attachment's own media type stands; a charset the server names fills a missing one.
+        if "charset" not in str(declared).lower() and _media(fetched_type) == _media(declared) and fetched_type:
+            form["contentType"] = fetched_type
+        form["data"] = base64.b64encode(raw).decode("ascii")
+        dr["presentedForm"] = [*dr["presentedForm"][:i], form, *dr["presentedForm"][i + 1:]]
+        done += 1
+    return done

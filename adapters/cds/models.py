@@ -199,12 +199,25 @@ class Discovery(_Out):
 
 
 class FhirAuthorization(_In):
+    """Spec §1.5. Only the token is needed to fetch, so only it and its type are enforced.
+
+    `token_type` is compared case-insensitively (OAuth 2.0, RFC 6749 §5.1: "bearer" is as
+    good as "Bearer"). `expires_in`, `scope` and `subject` are REQUIRED by the spec but unused
+    here; some EHRs leave one out, and refusing the whole hook for it would cost the
+    clinician the cards, so they are tolerated when absent.
+    """
+
     access_token: Text
     token_type: Literal["Bearer"]
-    expires_in: int = Field(ge=0)
-    scope: Text
-    subject: Text
+    expires_in: int | None = Field(default=None, ge=0)
+    scope: Text | None = None
+    subject: Text | None = None
     patient: Text | None = None
+
+    @field_validator("token_type", mode="before")
+    @classmethod
+    def _bearer(cls, value: Any) -> Any:
+        return "Bearer" if isinstance(value, str) and value.lower() == "bearer" else value
 
     def __repr__(self) -> str:  # the token must never reach a log line or traceback
         return f"FhirAuthorization(subject={self.subject!r}, scope={self.scope!r}, access_token=***)"

@@ -23,7 +23,7 @@ from pydantic import TypeAdapter, ValidationError
 
 from adapters.fhir import codes
 from adapters.fhir.errors import FhirInputError, Issue, IssueCode
-from adapters.sections import HEADINGS, split_sections
+from adapters.sections import HEADINGS, report_fields
 from models.types import RadiologyReport, ReportStatus
 
 __all__ = ["reports_from_resource", "report_from_diagnostic_report", "html_to_text", "canonical_hash"]
@@ -39,6 +39,8 @@ _BUNDLE_TYPES = frozenset({"document", "message", "transaction", "transaction-re
 # plus '/', which the regex forgets but every encoder emits).
 _BASE64 = re.compile(r"^[A-Za-z0-9+/=\s]*$")
 _DATETIME = TypeAdapter(datetime)
+# LOINC 59776-5 "Procedure findings Narrative": what several EHRs code the findings Observation with.
+_LOINC_PROCEDURE_FINDINGS = "59776-5"
 
 
 def canonical_hash(resource: dict[str, Any]) -> str:
@@ -56,11 +58,52 @@ def reports_from_resource(resource: dict[str, Any]) -> list[RadiologyReport]:
         return [report_from_diagnostic_report(resource)]
     if kind == "Bundle":
         return _reports_from_bundle(resource)
+    if kind == "Parameters":
+        return _reports_from_parameters(resource)
     if kind is None:
         raise FhirInputError(Issue(code="required", expression="resourceType", diagnostics="resourceType is missing"))
     shown = kind if isinstance(kind, str) and len(kind) <= 64 and kind.isalnum() else "(not a resource type)"
     raise FhirInputError(Issue(code="not-supported", expression="resourceType",
                                diagnostics=f"Expected a DiagnosticReport or a Bundle of them, got {shown}"))
+
+
+def _reports_from_parameters(params: dict[str, Any]) -> list[RadiologyReport]:
+    """`$analyze` called the way FHIR operations are (a Parameters body): the resource parameters' reports.
+
+    A generic FHIR client POSTs a Parameters resource to an operation; each parameter
+    that carries a DiagnosticReport or a Bundle (whatever its name) is read as if sent alone.
+    """
+    items = params.get("parameter")
+    if not isinstance(items, list):
+        raise FhirInputError(Issue(code="required", expression="Parameters.parameter",
+                                   diagnostics="Parameters holds no parameter"))
+    reports: list[RadiologyReport] = []
+    issues: list[Issue] = []
+    found = False
+    for i, item in enumerate(items):
+        res = item.get("resource") if isinstance(item, dict) else None
+        if not isinstance(res, dict) or res.get("resourceType") not in ("DiagnosticReport", "Bundle"):
+            continue
+        found = True
+        try:
+            reports += reports_from_resource(res)
+        except FhirInputError as exc:
+            where = f"Parameters.parameter[{i}].resource"
+            issues += [i_.model_copy(update={"expression": _under(where, i_.expression)}) for i_ in exc.issues]
+    if issues:
+        raise FhirInputError(issues)
+    if not found:
+        raise FhirInputError(Issue(code="required", expression="Parameters.parameter",
+                                   diagnostics="no parameter holds a DiagnosticReport or a Bundle"))
+    return reports
+
+
+def _under(prefix: str, expression: str | None) -> str:
+    """An issue's expression re-rooted under the parameter that held the resource."""
+    if not expression:
+        return prefix
+    head, dot, rest = expression.partition(".")
+    return f"{prefix}.{rest}" if dot and head in ("DiagnosticReport", "Bundle") else f"{prefix}.{expression}"
 
 
 def _reports_from_bundle(bundle: dict[str, Any]) -> list[RadiologyReport]:
@@ -241,13 +284,13 @@ def _text_sections(dr: dict[str, Any], path: str, index: dict[str, dict[str, Any
     text, issues = _presented_text(dr, path)
     out: dict[str, str] = {}
     if text is not None:
-        out = _split(text)
+        out = report_fields(text)
     if not out.get("findings") and not out.get("impression"):
         out = _observation_sections(dr, index) or out
     if not out.get("findings") and not out.get("impression"):
         div = (dr.get("text") or {}).get("div")
         if isinstance(div, str):
-            out = _split(html_to_text(div))
+            out = report_fields(html_to_text(div))
     conclusion = dr.get("conclusion")
     if not out.get("impression") and isinstance(conclusion, str) and conclusion.strip():
         out["impression"] = conclusion.strip()
@@ -272,6 +315,10 @@ def _presented_text(dr: dict[str, Any], path: str) -> tuple[str | None, list[Iss
         media, params = _content_type(form.get("contentType"))
         kind = "plain" if media in ("text/plain", "text/markdown") else "html" if media in (
             "text/html", "application/xhtml+xml") else None
+        if not media and isinstance(form.get("data"), str):
+            issues.append(Issue(code="required", expression=f"{path}.presentedForm[{i}].contentType",
+                                diagnostics="attachment data without a contentType (att-1)"))
+            continue
         if kind is None:
             # Reported only when no other source has text: PDF and RTF need extractors we do not ship.
             issues.append(Issue(code="not-supported", expression=f"{path}.presentedForm[{i}].contentType",
@@ -286,7 +333,8 @@ def _presented_text(dr: dict[str, Any], path: str) -> tuple[str | None, list[Iss
                                     diagnostics="attachments by url are not fetched; send the data inline"))
             continue
         raw = _decode_base64(data) or b""
-        charset = params.get("charset", "utf-8").strip("\"'").lower()
+        declared = params.get("charset", "").strip("\"'").lower()
+        charset = declared or "utf-8"
         try:
             codecs.lookup(charset)
         except LookupError:
@@ -296,13 +344,42 @@ def _presented_text(dr: dict[str, Any], path: str) -> tuple[str | None, list[Iss
         try:
             text = raw.decode("utf-8-sig" if codecs.lookup(charset).name == "utf-8" else charset)
         except UnicodeDecodeError:
-            issues.append(Issue(code="value", expression=f"{path}.presentedForm[{i}].data",
-                                diagnostics=f"presentedForm data is not valid {charset} text"))
-            continue
-        found[kind] = text if kind == "plain" else html_to_text(text)
+            if declared:
+                issues.append(Issue(code="value", expression=f"{path}.presentedForm[{i}].data",
+                                    diagnostics=f"presentedForm data is not valid {charset} text"))
+                continue
+            # No charset declared and not UTF-8: Windows-1252 is what such senders write (as in
+            # HL7 v2 feeds); a declared charset is taken at its word and never second-guessed.
+            text = raw.decode("cp1252", errors="replace")
+        if media == "text/markdown":
+            text = _unmark(text)
+        text = text if kind == "plain" else html_to_text(text)
+        if not text.strip():
+            continue  # an empty rendition: another attachment (or source) may hold the text
+        found[kind] = text
     if "plain" in found:
         return found["plain"], issues
     return found.get("html"), issues
+
+
+def _unmark(text: str) -> str:
+    """Markdown emphasis and heading markers removed, so '**FINDINGS:**' is seen as a heading.
+
+    ATX headings are treated as html_to_text treats <h1>-<h6>: one naming a section becomes
+    'Name:', a leading one that does not (the exam title) is dropped.
+    """
+    out: list[str] = []
+    for line in re.sub(r"(\*\*|__)", "", text).splitlines():
+        m = re.match(r"^[ \t]{0,3}#{1,6}[ \t]+(.*?)[ \t#]*$", line)
+        if not m:
+            out.append(line)
+            continue
+        title = m.group(1).strip()
+        if title.rstrip(":").strip().lower() in HEADINGS:
+            out.append(title if title.endswith(":") else f"{title}:")
+        elif any(o.strip() for o in out):
+            out.append(title)
+    return "\n".join(out)
 
 
 def _content_type(value: Any) -> tuple[str, dict[str, str]]:
@@ -316,23 +393,11 @@ def _content_type(value: Any) -> tuple[str, dict[str, str]]:
     return media.strip().lower(), params
 
 
-def _split(text: str) -> dict[str, str]:
-    """Sections by heading; a multi-line EXAM block keeps only its first line as the procedure."""
-    s = split_sections(text)
-    out = {k: v for k, v in s.as_dict().items() if v}
-    proc = out.pop("procedure", None)
-    if proc:
-        first, _, rest = proc.partition("\n")
-        out["procedure"] = first.strip()
-        if rest.strip():
-            out["findings"] = rest.strip() + ("\n" + out["findings"] if out.get("findings") else "")
-    return out
-
-
 def _observation_sections(dr: dict[str, Any], index: dict[str, dict[str, Any]]) -> dict[str, str]:
     contained = {f"#{c['id']}": c for c in dr.get("contained", []) if isinstance(c.get("id"), str)}
     parts: dict[str, list[str]] = {}
-    wanted = {codes.LOINC_FINDINGS: "findings", codes.LOINC_IMPRESSION: "impression", codes.LOINC_ADDENDUM: "addendum"}
+    wanted = {codes.LOINC_FINDINGS: "findings", _LOINC_PROCEDURE_FINDINGS: "findings",
+              codes.LOINC_IMPRESSION: "impression", codes.LOINC_ADDENDUM: "addendum"}
     for ref in dr.get("result", []):
         target = ref.get("reference") if isinstance(ref, dict) else None
         if not isinstance(target, str):

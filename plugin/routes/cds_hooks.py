@@ -43,7 +43,7 @@ from adapters.cds.models import (
 from models.types import Analysis, RadiologyReport
 from plugin import audit
 from plugin.deps import PipelineDep, SettingsDep
-from plugin.fhir_client import PrefetchError, resolve_prefetch
+from plugin.fhir_client import PrefetchError, inline_attachments, resolve_prefetch
 from plugin.pipeline import Actor, Pipeline
 from plugin.security import Caller, CallerDep
 from plugin.storage import queries
@@ -345,6 +345,9 @@ async def call_service(service_id: str, request: Request, caller: CallerDep, pip
         await run_in_threadpool(_finish, pipeline, inbound_id, "rejected", f"412: {exc}")
         return _oo(412, f"Required prefetch not available: {exc}", "processing")
 
+    # Report text given only by url (presentedForm -> Binary, as most EHRs send it) is fetched inline.
+    await inline_attachments(prefetched.data, req, timeout_s=settings.fhir_timeout_seconds,
+                             allow_http=settings.environment == "development")
     found = _reports(prefetched.data, patient_id)
     if found.other_patient:
         await run_in_threadpool(_set_aside, pipeline, found.other_patient, caller=caller, patient_id=patient_id,

@@ -65,6 +65,12 @@ async def analyze_diagnostic_report(
     except ValueError as exc:
         await run_in_threadpool(store, "rejected", f"unknown task: {exc}")
         return outcome_response(400, fhir.operation_outcome(f"Unknown task in 'tasks': {exc}", code="value"))
+    media = (request.headers.get("content-type") or "").split(";")[0].strip().lower()
+    if media.endswith(("/xml", "+xml")):
+        # FHIR's http rules: a format the server does not support is 415, not a parse error (400).
+        await run_in_threadpool(store, "rejected", "unsupported media type (XML); send FHIR JSON")
+        return outcome_response(415, fhir.operation_outcome(
+            "Only FHIR JSON (application/fhir+json) is accepted, not XML.", code="not-supported"))
     try:
         resource = json.loads(raw)
         if not isinstance(resource, dict):

@@ -109,3 +109,78 @@ def test_unknown_profile_is_404_with_operation_outcome(client: TestClient) -> No
     outcome = response.json()
     assert outcome["resourceType"] == "OperationOutcome" and outcome["issue"][0]["code"] == "not-found"
     assert "radlite-no-such-profile" not in response.text
+
+
+# ---- requests outside the dev set (media types, bodies, Parameters) ----------------------------
+
+_REPORT = ("FINDINGS:\nThyroid: 1.4 cm solid hypoechoic nodule in the right lobe.\n\n"
+           "IMPRESSION:\nTI-RADS TR4 right thyroid nodule.")
+
+
+def _dr(**extra: Any) -> dict[str, Any]:
+    import base64
+
+    dr = {"resourceType": "DiagnosticReport", "id": "door-unseen-1", "status": "final",
+          "code": {"text": "US THYROID"}, "subject": {"reference": "Patient/door-pat-1"},
+          "presentedForm": [{"contentType": "text/plain; charset=utf-8",
+                             "data": base64.b64encode(_REPORT.encode()).decode()}]}
+    dr.update(extra)
+    return dr
+
+
+def _kept(client: TestClient) -> list[InboundMessage]:
+    with client.app.state.sessions() as s:  # type: ignore[attr-defined]
+        return list(s.scalars(select(InboundMessage).where(InboundMessage.channel == "http-fhir")).all())
+
+
+@pytest.mark.parametrize("content_type", ["application/fhir+json", "application/json; charset=utf-8",
+                                          "application/fhir+json; fhirVersion=4.0", None])
+def test_json_media_types_and_a_parameters_body_are_analysed(client: TestClient, content_type: str | None) -> None:
+    headers = {"Content-Type": content_type} if content_type else {}
+    params = {"resourceType": "Parameters", "parameter": [{"name": "resource", "resource": _dr()}]}
+    for body in (_dr(), params):
+        response = client.post("/fhir/DiagnosticReport/$analyze?tasks=rads_assignment",
+                               content=json.dumps(body).encode(), headers=headers)
+        assert response.status_code == 200, response.text
+        assert response.headers["content-type"].startswith("application/fhir+json")
+        assert "TR4" in response.text
+
+
+def test_xml_is_415_and_unreadable_bodies_are_400_all_kept(client: TestClient) -> None:
+    xml = b'<DiagnosticReport xmlns="http://hl7.org/fhir"><status value="final"/></DiagnosticReport>'
+    response = client.post("/fhir/DiagnosticReport/$analyze", content=xml,
+                           headers={"Content-Type": "application/fhir+xml"})
+    assert response.status_code == 415 and response.json()["issue"][0]["code"] == "not-supported"
+    bodies = [b"", b"[]", b"null", b'"DiagnosticReport"', b"\xff\xfe\x00", b'{"resourceType": "DiagnosticReport"']
+    for body in bodies:
+        response = client.post("/fhir/DiagnosticReport/$analyze", content=body,
+                               headers={"Content-Type": "application/fhir+json"})
+        assert response.status_code == 400, body
+        assert response.json()["resourceType"] == "OperationOutcome"
+    kept = _kept(client)
+    assert len(kept) == 1 + len(bodies) and all(r.status == "rejected" and r.error for r in kept)
+
+
+@pytest.mark.parametrize(("resource", "expression", "code"), [
+    (_dr(presentedForm=[{"contentType": "application/pdf", "data": "JVBERi0xLjQ="}]),
+     "DiagnosticReport.presentedForm[0].contentType", "not-supported"),
+    (_dr(status=None), "DiagnosticReport.status", "required"),
+    (_dr(resourceType="DocumentReference"), "resourceType", "not-supported"),
+])
+def test_unreadable_reports_name_the_fault(client: TestClient, resource: dict[str, Any], expression: str,
+                                           code: str) -> None:
+    response = client.post("/fhir/DiagnosticReport/$analyze", content=json.dumps(resource).encode(),
+                           headers={"Content-Type": "application/fhir+json"})
+    assert response.status_code == 400
+    issue = response.json()["issue"][0]
+    assert issue["code"] == code and issue["expression"] == [expression]
+    [kept] = _kept(client)
+    assert kept.status == "rejected" and expression in kept.error
+
+
+def test_huge_body_is_413(client: TestClient) -> None:
+    limit = client.app.state.settings.max_request_bytes  # type: ignore[attr-defined]
+    big = _dr(conclusion="x" * (limit + 1))
+    response = client.post("/fhir/DiagnosticReport/$analyze", content=json.dumps(big).encode(),
+                           headers={"Content-Type": "application/fhir+json"})
+    assert response.status_code == 413 and response.json()["resourceType"] == "OperationOutcome"
