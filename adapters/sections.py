@@ -26,6 +26,10 @@ HEADINGS: dict[str, str] = {
 # body stay in the body, as real report bodies carry them (see DESIGN's report shape).
 _SPLITTING = {"procedure", "findings", "impression", "addendum"}
 _HEAD = re.compile(r"^\s*(?P<name>[A-Za-z][A-Za-z ]{1,30}?)\s*:\s*(?P<rest>.*)$")
+# Many RIS templates write a heading in capitals alone on its line, without a colon
+# ("IMPRESSION", then the text on the next lines). Only capitals and only a known heading
+# name count, so a sentence is never taken for a heading.
+BARE_HEAD = re.compile(r"^\s*(?P<name>[A-Z][A-Z ]{1,30}[A-Z])\s*(?P<rest>)$")
 
 
 @dataclass
@@ -46,7 +50,7 @@ def split_sections(text: str, default: str = "findings") -> Sections:
     current = default
     headed = False
     for line in text.replace("\r\n", "\n").replace("\r", "\n").split("\n"):
-        m = _HEAD.match(line)
+        m = _HEAD.match(line) or BARE_HEAD.match(line)
         section = HEADINGS.get(m.group("name").strip().lower()) if m else None
         if m and section in _SPLITTING:
             headed = True

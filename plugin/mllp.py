@@ -52,7 +52,11 @@ class MllpServer:
         try:
             while True:
                 try:
-                    block = await reader.readuntil(END)
+                    # A block ends at FS. Waiting for the CR that MLLP puts after it would hang
+                    # with senders that leave it out and wait for their ACK; a CR that does come
+                    # is dropped with the other bytes before the next VT. FS (0x1C) is a control
+                    # character no HL7 text carries, nor any byte of a UTF-8 or 8859 character.
+                    block = await reader.readuntil(FS)
                 except asyncio.IncompleteReadError as exc:
                     partial = exc.partial[exc.partial.rfind(VT) + 1 :]
                     if partial.strip(b"\x00\r\n \t"):
@@ -63,7 +67,7 @@ class MllpServer:
                     log.warning("MLLP message over %s bytes from peer; closing", MAX_MESSAGE)
                     return
                 start = block.rfind(VT)
-                payload = block[start + 1 : -len(END)] if start >= 0 else block[: -len(END)]
+                payload = block[start + 1 : -len(FS)] if start >= 0 else block[: -len(FS)]
                 receipt = await run_in_threadpool(self.pipeline.receive_hl7, payload, channel="mllp", peer=peer)
                 if receipt.wanted:
                     writer.write(frame(receipt.ack_bytes()))

@@ -58,12 +58,24 @@ def _fix_line_ends(data: bytes, seg_start: re.Pattern[bytes]) -> bytes:
 _LF_BEFORE_SEGMENT = re.compile(rb"\n(?=[A-Z][A-Z0-9]{2}[^A-Za-z0-9\s]|\s*$)")
 
 
+def _lf_before_segment(data: bytes) -> re.Pattern[bytes]:
+    """LF that ends a segment: before a segment id followed by the message's own field separator.
+
+    With any punctuation accepted after the id, an LF inside report text followed by
+    "PET/CT ..." or "MRI: ..." was taken for a segment end and the message rejected; the
+    declared MSH-1 is what really follows a segment id.
+    """
+    if data.startswith(b"MSH") and len(data) > 3 and not data[3:4].isalnum() and not data[3:4].isspace():
+        return re.compile(rb"\n(?=[A-Z][A-Z0-9]{2}" + re.escape(data[3:4]) + rb"|\s*$)")
+    return _LF_BEFORE_SEGMENT
+
+
 def normalise(raw: bytes) -> bytes:
     """Strip MLLP framing, a UTF-8 BOM, NULs and surrounding blanks; CRLF and segment-ending LF -> CR."""
     data = unframe(raw).strip(_STRIP)
     if data.startswith(b"\xef\xbb\xbf"):  # a UTF-8 byte order mark some Windows tools write
         data = data[3:].lstrip(_STRIP)
-    data = _fix_line_ends(data, _LF_BEFORE_SEGMENT)
+    data = _fix_line_ends(data, _lf_before_segment(data))
     # Blank segments (CR CR) carry nothing; engines drop them too.
     while b"\r\r" in data:
         data = data.replace(b"\r\r", b"\r")

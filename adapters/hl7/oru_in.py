@@ -31,7 +31,7 @@ from adapters.hl7.tables import (
     modality,
     section_of,
 )
-from adapters.sections import HEADINGS, split_sections
+from adapters.sections import BARE_HEAD, HEADINGS, split_sections
 from models.types import RadiologyReport
 
 _BATCH = frozenset({"MSH", "BHS", "BTS", "FHS", "FTS"})
@@ -114,24 +114,34 @@ def _tokenise(text: str, msh: Segment) -> list[Segment]:
 
 
 class _Group:
-    def __init__(self, obr: Segment, pid: Segment | None) -> None:
+    def __init__(self, obr: Segment, pid: Segment | None, orc: Segment | None = None) -> None:
         self.obr = obr
         self.pid = pid
+        self.orc = orc  # the ORC just before this OBR (same ORDER_OBSERVATION group), if any
         self.obx: list[Segment] = []
+        self.notes: list[Segment] = []  # NTE right after the OBR (order notes), before any OBX
 
 
 def _groups(segments: list[Segment]) -> list[_Group]:
     groups: list[_Group] = []
     pid: Segment | None = None
+    orc: Segment | None = None
     for seg in segments:
         if seg.id == "PID":
             pid = seg
+        elif seg.id == "ORC":
+            orc = seg
         elif seg.id == "OBR":
-            groups.append(_Group(seg, pid))
+            groups.append(_Group(seg, pid, orc))
+            orc = None
         elif seg.id == "OBX":
             if not groups:
                 raise Hl7Error("AE", "100", f"OBX^{seg.seq}", "segment sequence error (OBX before any OBR)")
             groups[-1].obx.append(seg)
+        elif seg.id == "NTE" and groups and not groups[-1].obx:
+            # Order-level NTE. NTE before any OBR is about the patient, NTE after an OBX about
+            # that observation (our own ORU out names the model there): never report text.
+            groups[-1].notes.append(seg)
     if not groups:
         raise Hl7Error("AE", "100", "OBR^1", "segment sequence error (required OBR segment missing)")
     return groups
@@ -167,6 +177,15 @@ def _obx_text(obx: Segment) -> str:
     return "\n".join(lines)
 
 
+def _note_lines(group: _Group) -> list[str]:
+    """NTE-3 (FT, repeating) of a group's NTE segments, one line per repetition; blank NTE = blank line."""
+    lines: list[str] = []
+    for nte in group.notes:
+        reps = nte.reps(3) or [""]
+        lines.extend(obx_unescape(nte, r) for r in reps)
+    return lines
+
+
 def obx_unescape(seg: Segment, raw: str) -> str:
     return unescape(raw, seg.enc, charset=seg.charset)
 
@@ -188,10 +207,15 @@ def _status(group: _Group) -> str:
     statuses = [o.get(11).strip().upper() for o in group.obx]
     if not statuses:
         return "unknown"
+    # A deleted (D), wrong (W) or not obtained (X) line next to valid ones does not make the
+    # whole report entered-in-error or cancelled; only when every OBX says so.
+    live = [code for code in statuses if code not in ("D", "W", "X")]
+    if not live:
+        return "entered-in-error" if any(code in ("D", "W") for code in statuses) else "cancelled"
     for code in ("C", "A", "P"):
-        if code in statuses:
+        if code in live:
             return OBX_STATUS_TO_FHIR[code]
-    return OBX_STATUS_TO_FHIR.get(statuses[0], "unknown")
+    return OBX_STATUS_TO_FHIR.get(live[0], "unknown")
 
 
 def _patient_id(pid: Segment | None) -> str | None:
@@ -233,6 +257,15 @@ def _sections(group: _Group, warnings: list[str]) -> dict[str, str | None]:
                 buckets.setdefault(section, []).append(text)
         elif section:
             warnings.append(f"OBX {obx.seq}: value type {_code(value_type)} is not report text; left out")
+    if not group.obx:
+        # No OBX at all: some RIS send the whole report as NTE comments right after the OBR.
+        # Then those notes are the report, split by headings. Next to any OBX they stay
+        # comments on the order (left out), as v2 ch.7 defines them (our own ORU out puts
+        # the AI notice there, next to its result OBX).
+        notes = _note_lines(group)
+        if _trim(notes):
+            buckets = {"report": notes}
+            warnings.append(f"OBR {group.obr.seq}: no OBX; report text taken from its NTE")
     out: dict[str, str | None] = {k: _trim(v) for k, v in buckets.items()}
     # Unlabelled narrative (a whole report in one OBX, or OBX-3 naming no section) joins the
     # findings body, which is then cut at its IMPRESSION/ADDENDUM headings, if any.
@@ -265,7 +298,7 @@ def _sections(group: _Group, warnings: list[str]) -> dict[str, str | None]:
 
 def _heading(line: str) -> tuple[str | None, str]:
     """(section a heading line opens, text after the colon); (None, '') when it is no heading."""
-    m = _HEADING.match(line)
+    m = _HEADING.match(line) or BARE_HEAD.match(line)
     if not m:
         return None, ""
     return HEADINGS.get(m.group("name").strip().lower()), line[m.end() :].strip()
@@ -303,13 +336,18 @@ def _report(group: _Group, header: MshHeader, source_hash: str, warnings: list[s
     obr_status = obr.get(25).strip().upper()
     if obr_status and obr_status not in RESULT_STATUS_0123:
         raise Hl7Error("AE", "103", f"OBR^{obr.seq}^25", f"OBR-25 value {_code(obr_status)} not in table 0123")
-    accession = obr.get(3).strip() or obr.get(2).strip() or None
+    # OBR-3/OBR-2 equal ORC-3/ORC-2, and the standard lets a sender value them in the ORC only
+    # (v2.5 4.5.1.2-3: present in the ORC or in the OBR); the filler number is the accession.
+    orc = group.orc
+    accession = (obr.get(3).strip() or (orc.get(3).strip() if orc else "") or obr.get(2).strip()
+                 or (orc.get(2).strip() if orc else "") or None)
     set_id = obr.get(1).strip() or str(obr.seq)
     if accession is None:
-        warnings.append(f"OBR {obr.seq}: no OBR-3 or OBR-2; report id made from MSH-10 and set id")
+        warnings.append(f"OBR {obr.seq}: no OBR-3/ORC-3 or OBR-2/ORC-2; report id made from MSH-10 and set id")
     status = _status(group)
     sections = _sections(group, warnings)
-    if not any(sections.values()) and status != "cancelled":
+    if not any(sections.values()) and status not in ("cancelled", "entered-in-error"):
+        # A cancelled or retracted (all OBX D/W) report carries no text and is still kept.
         warnings.append(f"OBR {obr.seq}: no report text under this OBR; skipped")
         return None
     procedure = obr.get(4, 2).strip() or obr.get(4, 5).strip() or None
@@ -350,7 +388,10 @@ def parse_oru(raw: bytes) -> OruMessage:
         groups = _groups(_tokenise(text, msh))
         reports = [r for g in groups if (r := _report(g, header, source_hash, warnings)) is not None]
         if not reports:
-            raise Hl7Error("AE", "101", f"OBR^{groups[0].obr.seq}", "required field missing (no report text in any OBX)")
+            kinds = sorted({t for g in groups for o in g.obx if (t := o.get(2).strip().upper()) and o.raw(5)
+                            and t not in TEXT_TYPES and t not in CODED_TYPES})
+            why = f"; OBX value types {', '.join(_code(k) for k in kinds)} are not report text" if kinds else ""
+            raise Hl7Error("AE", "101", f"OBR^{groups[0].obr.seq}", f"required field missing (no report text in any OBX{why})")
     except Hl7Error as exc:
         exc.header = header
         raise

@@ -17,8 +17,12 @@ RESULT_STATUS_0123 = _table("HL70123")
 """OBR-25 result status (O I S A P C R F X Y Z)."""
 OBSERVATION_STATUS_0085 = _table("HL70085", ("A", "B", "V"))
 """OBX-11 observation result status; A/B/V were added after v2.5.1."""
-VALUE_TYPE_0125 = _table("HL70125", ("CWE", "CNE", "DTM", "SN", "ST", "TX", "FT", "CE", "ED", "RP", "NM", "TS"))
-"""OBX-2 value types; hl7apy's 2.5.1 table lacks CWE and CNE (spec §4.8), so they are added."""
+VALUE_TYPE_0125 = _table("HL70125", ("CWE", "CNE", "DTM", "SN", "ST", "TX", "FT", "CE", "ED", "RP", "NM", "TS")) | (
+    frozenset(load_library("2.8").TABLES["HL70125"][1]) | frozenset(load_library("2.8.2").TABLES["HL70125"][1])
+) - {"..."}
+"""OBX-2 value types; hl7apy's 2.5.1 table lacks CWE and CNE (spec §4.8), so they are added, and so
+are the types v2.7-2.8.2 added (ID, IS, DR, MA, NA, EI, HD, ...): a v2.8 message with an `IS` OBX
+next to its report text is valid and must not be rejected (AE 103)."""
 
 SUPPORTED_VERSIONS = frozenset({"2.3", "2.3.1", "2.4", "2.5", "2.5.1", "2.6", "2.7", "2.7.1", "2.8", "2.8.1", "2.8.2"})
 """MSH-12 versions accepted (ORU^R01 as defined from v2.3 to v2.8.2)."""

@@ -211,3 +211,60 @@ def test_an_mllp_arrival_is_audited_with_the_peer_the_sending_facility_and_a_has
     assert event.detail["sender"] == f"{msh[2]}^{msh[3]}"
     assert event.input_hash == row.sha256 == hashlib.sha256(row.raw).hexdigest()
     assert event.patient_id and event.accession and event.patient_id.encode() in raw
+
+
+# ---- messages not in the dev set (see tests/adapters/test_hl7_unseen.py for the parsing side) ------
+
+def _unseen(msh: str, *segments: str, end: str = "\r", charset: str = "utf-8") -> bytes:
+    return (end.join((msh, *segments)) + end).encode(charset)
+
+
+_OBR = "OBR|1||{acc}|71046^XR CHEST 2 VIEWS^C4|||20240301|||||||||||||||||RAD|{st}"
+UNSEEN: list[tuple[str, bytes, str, str, str | None]] = [
+    # (name, raw, MSA-1, MSA-2, ERR code)
+    ("nte-report", _unseen("MSH|^~\\&|RIS|H|RADLITE|H|20240301||ORU^R01|U-NTE|P|2.3", "PID|||U1^^^H^MR",
+                           _OBR.format(acc="U-A1", st="F"), "NTE|1||FINDINGS: Lungs clear.",
+                           "NTE|2||IMPRESSION: Normal."), "AA", "U-NTE", None),
+    ("lf-ends-pet-line", _unseen("MSH|^~\\&|RIS|H|RADLITE|H|20240301||ORU^R01^ORU_R01|U-LF|P|2.5.1",
+                                 "PID|1||U2^^^H^MR", _OBR.format(acc="U-A2", st="F"),
+                                 "OBX|1|TX|&GDT^Report^L||Node.\\X0A\\PET/CT: SUV 4.||||||F", end="\n"),
+     "AA", "U-LF", None),
+    ("latin1", _unseen("MSH|^~\\&|RIS|H|RADLITE|H|20240301||ORU^R01^ORU_R01|U-L1|P|2.4||||||8859/1",
+                       "PID|1||U3^^^H^MR||M\u00dcLLER", _OBR.format(acc="U-A3", st="F"),
+                       "OBX|1|TX|&GDT^Befund^L||L\u00e4sion.||||||F", charset="latin-1"), "AA", "U-L1", None),
+    ("retracted", _unseen("MSH|^~\\&|RIS|H|RADLITE|H|20240301||ORU^R01^ORU_R01|U-W|P|2.5.1",
+                          "PID|1||U4^^^H^MR", _OBR.format(acc="U-A2", st=""),
+                          "OBX|1|TX|&GDT^Report^L||Sent for the wrong patient.||||||W"), "AA", "U-W", None),
+    ("orm", _unseen("MSH|^~\\&|EHR|H|RADLITE|H|20240301||ORM^O01|U-ORM|P|2.3", "PID|1||U5^^^H^MR",
+                    "ORC|NW|O-1", "OBR|1|O-1||71046^XR CHEST^C4"), "AR", "U-ORM", "200"),
+    ("no-msh10", _unseen("MSH|^~\\&|RIS|H|RADLITE|H|20240301||ORU^R01^ORU_R01||P|2.5.1", "PID|1||U6^^^H^MR",
+                         _OBR.format(acc="U-A6", st="F"), "OBX|1|TX|&GDT^Report^L||Clear.||||||F"), "AE", "", "101"),
+    ("pdf-only", _unseen("MSH|^~\\&|RIS|H|RADLITE|H|20240301||ORU^R01^ORU_R01|U-PDF|P|2.5.1", "PID|1||U7^^^H^MR",
+                         _OBR.format(acc="U-A7", st="F"), "OBX|1|ED|PDF^Report^L||^AP^PDF^Base64^JVBERi0=||||||F"),
+     "AE", "U-PDF", "101"),
+]
+
+
+def test_unseen_messages_over_one_connection_are_all_kept_and_answered(app_mllp: Any) -> None:
+    app, client = app_mllp
+    with socket.create_connection(("127.0.0.1", app.state.mllp.port), timeout=30) as sock:
+        for i, (name, raw, msa1, msa2, err) in enumerate(UNSEEN):
+            # Every other frame without the CR after FS: some senders leave it out and wait for the ACK.
+            sock.sendall(b"\x0b" + raw + (b"\x1c\r" if i % 2 else b"\x1c"))
+            reply = _read_frame(sock)
+            ack = _ack(reply.decode("latin-1"))
+            assert (str(ack.segment("MSA")[1]), str(ack.segment("MSA")[2])) == (msa1, msa2), name
+            if err:
+                assert _err3(ack) == err, name
+            else:
+                assert b"\rERR" not in reply, name
+    with app.state.sessions() as s:
+        rows = s.scalars(select(InboundMessage).order_by(InboundMessage.id)).all()
+    assert [r.raw for r in rows] == [u[1] for u in UNSEEN]  # byte for byte, rejected ones too
+    assert [r.status for r in rows] == ["rejected" if u[4] else "queued" for u in UNSEEN]
+    assert all(r.error_code == u[4] for r, u in zip(rows, UNSEEN, strict=True) if u[4])
+    # Over HTTP the same wrong type is a 400 whose body is the AR ACK.
+    orm = next(u[1] for u in UNSEEN if u[0] == "orm")
+    http = client.post("/hl7/v2", content=orm.replace(b"U-ORM", b"U-ORM2"), headers={"Content-Type": "text/plain"})
+    assert http.status_code == 400 and str(_ack(http.content).segment("MSA")[1]) == "AR"
+    assert _err3(_ack(http.content)) == "200"
