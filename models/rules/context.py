@@ -1,7 +1,10 @@
 """Is a mention about this study? History lines, prior-study cues and "overall" lead-ins.
 
 Shared by the RADS and TNM rules: a category or stage quoted from the indication, the
-comparison line or a prior report ("previously LR-3", "from BI-RADS 3") never sets a label.
+comparison line or a prior report ("previously LR-3", "from BI-RADS 3"), or one the report
+denies or only supposes ("does not meet criteria for LR-5", "no features of LR-M", "if it
+grows it would be upgraded to Lung-RADS 4B"), is not the study's assessment and never sets
+a label.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ HISTORY_LINE = re.compile(
 # Cues that the category belongs to an earlier study: right before the mention ("from LR-3",
 # "was BI-RADS 3", "not BI-RADS 4", "2024-01-09: BI-RADS 1"), or anywhere in its clause.
 _NEAR_HIST = re.compile(
-    r"(?:\bfrom|\bwas|\bwere|\bhad\s+been|\bnot|\bno|(?:19|20)\d\d(?:-\d\d){0,2}\)?\s*:?)\s*(?:an?\s+)?"
+    r"(?:\bfrom|\bwas|\bwere|\bhad\s+been|\bnot|\bno|\bknown|\b(?:previously\s+)?treated|(?:19|20)\d\d(?:-\d\d){0,2}\)?\s*:?)\s*(?:an?\s+)?"
     r"(?:(?:acr|assessment|category|categori[sz]ed\s+as|assessed\s+as)\s+)*$",
     re.IGNORECASE,
 )
@@ -30,7 +33,23 @@ _CLAUSE_HIST = re.compile(
 )
 _AFTER_HIST = re.compile(
     r"^[^.;()\n]{0,12}?\b(?:on|in|at)\s+(?:the\s+)?(?:prior|previous|earlier|outside|(?:19|20)\d\d)"
-    r"|^\s*(?:previously|before|in\s+the\s+past)\b|^[^.;\n]{0,6}\)?\s*(?:on\s+)?(?:\w+\s+){0,2}(?:19|20)\d\d-\d\d",
+    r"|^\s*(?:\w+\s+){0,2}?(?:previously|before|in\s+the\s+past)\s*(?:[.;,)]|$)"
+    r"|^\s*(?:\w+\s+){0,2}?(?:(?:was|were|has\s+been|have\s+been)\s+)?(?:treated|ablated|embolized|resected)\b|^[^.;\n]{0,6}\)?\s*(?:on\s+)?(?:\w+\s+){0,2}(?:19|20)\d\d-\d\d",
+    re.IGNORECASE,
+)
+# A category the clause denies ("no features of LR-M", "does not meet criteria for LR-5", "no
+# finding that would warrant BI-RADS 3") or supposes ("if it grows it would be upgraded to
+# Lung-RADS 4B", "should it enlarge, it would become 4A"): not the study's assessment.
+_DENIED = re.compile(
+    r"\b(?:no|not|without|lacks?|lacking)\s+(?:\w+\s+){0,2}?(?:features?|criteria|findings?|evidence|characteristics|"
+    r"signs?)\s+(?:\w+\s+){0,2}?(?:of|for|to\s+suggest|suggest\w*|that\s+would\s+\w+|meeting|warranting)\s*(?:an?\s+)?$"
+    r"|\b(?:does|do|did)\s*(?:not|n't)\s+(?:meet|fulfil+|satisfy|qualify)\s+(?:\w+\s+){0,2}?(?:for|as)?\s*$",
+    re.IGNORECASE,
+)
+_SUPPOSED = re.compile(
+    r"(?:^|[\s(])(?:if|unless|should\s+(?:this|the|it|there|these|any)|were\s+(?:this|it|the))\b[^.;]{0,100}$"
+    r"|\bwould\s+(?:\w+\s+){0,2}?(?:upgrade|downgrade|become|warrant|require|prompt|necessitate|qualify|change|increase|"
+    r"make\s+(?:it|this))\w*\b[^.;]{0,25}$",
     re.IGNORECASE,
 )
 _OVERALL = re.compile(r"\b(?:overall|final)\b[^.;\n]{0,25}$", re.IGNORECASE)
@@ -54,6 +73,9 @@ def mention_context(text: str, start: int, end: int) -> tuple[bool, bool]:
     # "previously LR-3, now LR-4": a "now" between cue and mention resets the cue.
     if historical and re.search(r"\b(?:now|currently|today|upgraded\s+to|downgraded\s+to|to)\s*[^.;]{0,15}$", before, re.I):
         historical = bool(_AFTER_HIST.search(after))
+    clause = re.split(r"[,:(]", before)[-1]
+    if _DENIED.search(clause) or _SUPPOSED.search(before):
+        historical = True
     return historical, bool(_OVERALL.search(before))
 
 

@@ -19,20 +19,20 @@ __all__ = ["follow_ups", "iso_interval"]
 
 _RECOMMEND = re.compile(
     r"\b(?:recommend\w*|suggest(?:ed|s)?|advis\w*|should\s+(?:undergo|be\s+(?:followed|obtained|performed|considered))|"
-    r"return\s+to|consider(?:ation)?|warrants?|follow[\s\-]?up\s+(?:\w+\s+){0,3}in\s+\d|referral|consultation|"
-    r"is\s+(?:recommended|advised|needed|indicated)|continue\s+(?:annual|routine))\b",
+    r"return\s+to|consider(?:ation)?|warrants?|follow[\s\-]?up\s+(?:\w+\s+){0,3}in\s+(?:\d|one|two|three|four|six|twelve|eighteen)|referral|consultation|"
+    r"is\s+(?:recommended|advised|needed|indicated)|continue\s+(?:annual|routine)|meets?\s+(?:\w+\s+){0,3}criteria\s+for)\b",
     re.IGNORECASE,
 )
 _NEGATIVE = re.compile(r"\b(?:no|not)\b[^.;]{0,40}\b(?:needed|necessary|required|recommended|indicated|warranted)\b"
                        r"|\bno\s+(?:further\s+)?(?:follow[\s\-]?up|imaging|workup|work-up)\b", re.IGNORECASE)
 _PROCEDURE = re.compile(
     r"\b(?:(?:diagnostic|screening|short[\s\-]interval|follow[\s\-]?up|contrast[\s\-]enhanced|multiphase|targeted|"
-    r"low[\s\-]dose|bilateral|left|right|annual|routine)\s+)*"
-    r"(?:(?:core\s+(?:needle\s+)?|stereotactic\s+|us-guided\s+(?:core\s+(?:needle\s+)?)?|image-guided\s+)?biopsy|"
-    r"mammogra\w+|ultrasound|sonograph\w*|\bus\b|mri|\bmr\b|ct(?:[\s\-]ffr)?|ldct|pet/ct|pet|radiograph\w*|x-ray|"
+    r"low[\s\-]dose|bilateral|left|right|annual|routine|repeat|dedicated|chest|breast|thyroid|pelvic)\s+)*"
+    r"(?:(?:(?:us|ultrasound|ct|mri?|image|stereotactic(?:ally)?)[\s\-]guided\s+|stereotactic\s+)?(?:core\s+(?:needle\s+)?)?biopsy|"
+    r"mammogra\w+|ultrasound|sonograph\w*|(?<!rads\s)(?<!rads-)\bus\b|mri|\bmr\b|ct(?:[\s\-]ffr)?|ldct|pet/ct|pet|radiograph\w*|x-ray|"
     r"(?:chest\s+)?ct|screening|fna|tissue\s+sampling|"
-    r"aspiration|stress\s+test\w*|angiogra\w+|colonoscopy|endoscop\w+|cystoscop\w+|spot\s+compression\s+views|"
-    r"(?:\w+\s+){0,2}(?:surgical|surgery|oncology|urology|gynecologic\s+oncology)\s+(?:consultation|referral)|"
+    r"aspiration|stress\s+test\w*|functional\s+(?:test\w*|assessment|evaluation)|angiogra\w+|colonoscopy|endoscop\w+|cystoscop\w+|spot\s+compression\s+views|"
+    r"(?:(?!recommend|suggest|consider|advise)\w+\s+){0,2}(?:surgical|surgery|oncology|urology|gynecologic\s+oncology)\s+(?:consultation|referral)|"
     r"(?:surgical|multidisciplinary)\s+(?:consultation|discussion)|referral|consultation|direct\s+visualization)\b"
     r"(?:\s+(?:of\s+the\s+)?(?:chest|abdomen|pelvis|neck|liver|breast|thyroid)\b)?",
     re.IGNORECASE,

@@ -14,6 +14,7 @@ import re
 from typing import Literal
 
 from models.rules.context import HISTORY_LINE
+from models.rules.rads import find_mentions, stated_rads
 from models.text import sentence_spans
 from models.types import RadiologyReport
 
@@ -22,7 +23,8 @@ __all__ = ["Side", "index_laterality"]
 Side = Literal["left", "right", "bilateral"]
 
 _SIDE = re.compile(
-    r"\b(?P<bi>bilateral(?:ly)?|bibasilar|bibasal|both\s+(?:lungs|breasts|kidneys|ovaries|adnexa|lobes|hila|sides|bases))\b"
+    r"\b(?P<bi>bilateral(?:ly)?|bibasilar|bibasal|both\s+(?:lungs|breasts|kidneys|ovaries|adnexa|lobes|hila|sides|bases)"
+    r"|right\s+and\s+left|left\s+and\s+right)\b"
     r"|\b(?P<r>right|rt|rul|rml|rll)\b|\b(?P<l>left|lt|lul|lll|lingula|lingular)\b"
     r"|(?-i:\b(?P<r1>R)\b)(?=\s+(?:breast|kidney|lung|lobe|ovary|adnexa|thyroid|lobe))"
     r"|(?-i:\b(?P<l1>L)\b)(?=\s+(?:breast|kidney|lung|lobe|ovary|adnexa|thyroid|lobe))",
@@ -34,7 +36,10 @@ _NORMAL = re.compile(
 )
 _DEVICE_AFTER = re.compile(
     r"^\s*(?:\w+\s+){0,3}?(?:ij|internal\s+jugular|subclavian|femoral|chest\s+wall|chest\s+tube|cvc|picc|catheter|line|port|"
-    r"pacemaker|pacer|sheath|introducer|drain|tube|lead)\b",
+    r"pacemaker|pacer|sheath|introducer|drain|tube|lead)\b"
+    # the exam's name, not a finding: "Bilateral breast MRI: ...", "left diagnostic mammogram and ultrasound: ..."
+    r"|^\s*(?:(?:breast|diagnostic|screening|contrast[\s\-]enhanced|digital)\s+){0,2}"
+    r"(?:mammogra\w*|mri|mr|ultrasound|sonogra\w*|tomosynthesis|exam\w*|study)\b",
     re.IGNORECASE,
 )
 # A side word that names part of an unpaired organ: "right hepatic lobe", "left ventricle", "right coronary artery".
@@ -73,13 +78,48 @@ def _clauses(source: str) -> list[str]:
     return out
 
 
+def _rads_side(report: RadiologyReport) -> Side | None:
+    """Side named in the clause of the stated RADS category ("Right ovary: O-RADS 2. Left ovary:
+    O-RADS 4." -> left): the RADS lesion is the index finding. Any clause stating the chosen
+    category counts ("Overall BI-RADS 4" after "Left breast mass. BI-RADS 4.")."""
+    found = stated_rads(report)
+    if found is None:
+        return None
+    text = report.text()
+    same = [m for m in find_mentions(text)
+            if not m.historical and (m.system, m.category) == (found.system, found.category) and m.start != found.start]
+    for m in [found, *same]:
+        # The clause around the mention: from the last ";" or full stop before it to the next one
+        # ("Right ovary: O-RADS US 2. Left ovary: O-RADS US 4." is one sentence to models.text).
+        a, b = _line_bounds(text, m.start)
+        head = [x.end() for x in _CLAUSE_END.finditer(text, a, m.start)]
+        tail = _CLAUSE_END.search(text, m.end, b)
+        side = _side_of(text[head[-1] if head else a : tail.start() if tail else b])
+        if side:
+            return side
+    return None
+
+
+_CLAUSE_END = re.compile(r";|(?<=[^\d\s]\.)\s+|(?<=\d[a-zA-Z]\.)\s+|(?<=\d\.)\s+(?=[A-Z])")
+
+
+def _line_bounds(text: str, pos: int) -> tuple[int, int]:
+    a = text.rfind("\n", 0, pos) + 1
+    b = text.find("\n", pos)
+    return a, len(text) if b < 0 else b
+
+
 def index_laterality(report: RadiologyReport) -> Side | None:
     """left/right/bilateral for the index finding, or None (midline, unpaired or no abnormality).
 
-    Two passes over the impression's clauses: the first also skips benign-worded ones ("Right
+    The clause that states the report's RADS category decides when it names a side. Else two
+    passes over the impression's clauses: the first also skips benign-worded ones ("Right
     breast: benign cyst. Left breast: suspicious mass." -> left), the second takes them when
     nothing else was abnormal.
     """
+    side = _rads_side(report)
+    if side:
+        return side
     clauses = _clauses(report.impression or report.body())
     for skip_benign in (True, False):
         for clause in clauses:

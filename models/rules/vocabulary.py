@@ -11,6 +11,9 @@ from __future__ import annotations
 
 __all__ = ["TARGET_RULES", "CONTEXT_RULES"]
 
+# Degree words between "heart is" and "enlarged" ("the heart is mildly enlarged").
+_DEGREE = r"(?:(?:mildly|moderately|markedly|severely|slightly|minimally|significantly|massively|globally)\s+)?"
+
 _DEV = (
     r"(?:endotracheal|tracheostomy|enteric|feeding|nasogastric|orogastric|chest|dobhoff|ng|og|et|ett)\s+tubes?"
     r"|\bett\b|central\s+(?:venous\s+)?(?:line|catheter)|\bcvc\b|\bpicc\b|swan[\s\-]?ganz|pacemaker|pacer|"
@@ -24,12 +27,14 @@ _DEV = (
 TARGET_RULES: list[tuple[str, str, str | list[dict[str, str]] | None]] = [
     ("atelectasis", "atelectasis", r"\batelecta(?:sis|ses|tic)\b|\b(?:lung|lobar|lobe|segmental)\s+collapse\b"
                                    r"|\bcollapse\s+of\s+the\s+(?:\w+\s+){0,3}(?:lung|lobe)\b|\bcollapsed\s+(?:\w+\s+)?(?:lung|lobe)\b"),
-    ("cardiomegaly", "cardiomegaly", r"\bcardiomegaly\b|\benlarged\s+(?:heart|cardiac\s+silhouette)\b"
-                                     r"|\bheart\s+(?:size\s+)?is\s+enlarged\b|\bcardiac\s+enlargement\b|\bheart\s+size\s+(?:is\s+)?enlarged\b"),
+    ("cardiomegaly", "cardiomegaly", r"\bcardiomegaly\b|\benlarged\s+(?:heart|cardiac\s+silhouette)\b|\bcardiac\s+enlargement\b"
+                                     r"|\b(?:heart|heart\s+size|cardiac\s+(?:silhouette|size))\s+(?:is\s+|appears\s+|remains\s+)?"
+                                     + _DEGREE + r"enlarged\b"),
     ("consolidation", "consolidation", r"\bconsolidat(?:ion|ions|ive)\b"),
     ("edema", "edema", r"\b(?:pulmonary|interstitial|alveolar|airspace)?\s*o?edema\b|\bvascular\s+congestion\b|\bchf\b"),
     ("enlarged cardiomediastinum", "enlarged cardiomediastinum",
      r"\benlarged\s+cardiomediastin\w*|\bwidened\s+mediastinum\b|\bmediastinal\s+widening\b"
+     r"|\bmediastinum\s+(?:is\s+|appears\s+|remains\s+)?" + _DEGREE + r"(?:widened|enlarged)\b"
      r"|\bcardiomediastinal\s+silhouette\s+is\s+enlarged\b"),
     ("fracture", "fracture", r"\bfractur(?:e|es|ed)\b"),
     ("lung lesion", "lung lesion", r"\b(?<!mass\s)mass(?:es)?\b(?!\s+effect)|\bnodul(?:e|es|ar\s+opacit(?:y|ies))\b"
@@ -40,10 +45,11 @@ TARGET_RULES: list[tuple[str, str, str | list[dict[str, str]] | None]] = [
                                              r"|\bhydrothorax\b|\bhemothorax\b|\bfluid\s+in\s+the\s+pleural"),
     ("pleural other", "pleural other", r"\bpleural\s+(?:thickening|plaques?|scarring|calcification)\b|\bfibrothorax\b"),
     ("pneumonia", "pneumonia", r"\bpneumoni(?:a|as|tis)\b|\binfection\b|\binfectious\s+process\b|\bbronchopneumonia\b"),
-    ("pneumothorax", "pneumothorax", r"\bpneumothora(?:x|ces)\b|\bptx\b"),
+    ("pneumothorax", "pneumothorax", r"\b(?:hydro)?pneumothora(?:x|ces)\b|\bptx\b"),
     ("support devices", "support devices", _DEV),
     # Stated absences that ConText cannot see as negation.
-    ("lungs clear", "NEG:lung opacity", r"\b(?:both\s+|the\s+)?(?:right\s+|left\s+)?lungs?\s+(?:are\s+|is\s+|remain\s+)?clear\b"
+    ("lungs clear", "NEG:lung opacity", r"\b(?:both\s+|the\s+)?(?:right\s+|left\s+)?lungs?\s+(?:are\s+|is\s+|remain\s+)?"
+                                        r"(?:(?:well[\s\-]expanded|well[\s\-]aerated|hyperinflated|hyperexpanded|low\s+in\s+volume)\s+and\s+)?clear\b"
                                         r"|\bclear\s+lungs\b"),
     ("normal heart", "NEG:cardiomegaly", r"\bnormal\s+(?:heart\s+size|cardiac\s+size|heart)\b"
                                          r"|\bheart\s+size\s+(?:is\s+)?(?:upper\s+)?(?:normal|within\s+normal\s+limits|unremarkable)\b"
@@ -90,6 +96,22 @@ CONTEXT_RULES: list[tuple[str, str, str, str | list[dict[str, str]] | None, int 
     ("likely", "POSSIBLE_EXISTENCE", "FORWARD", r"\b(?:likely|probable|probably|questionable|equivocal|suggest(?:s|ing)?)\b", None),
     # "atelectasis or consolidation": either may be present (a negated list stays negated).
     ("or", "POSSIBLE_EXISTENCE", "BIDIRECTIONAL", r"\bor\b(?!\s+(?:without|more|greater|less|fewer)\b)", 2),
+    # "cannot exclude pneumonia" (medspaCy's "was not" would otherwise negate it); "not inconsistent with".
+    ("cannot exclude", "POSSIBLE_EXISTENCE", "FORWARD",
+     r"\b(?:can\s*not|can't|cannot|could\s+not|couldn't|does\s+not|doesn't|unable\s+to)\s+(?:entirely\s+|completely\s+|definitely\s+)?"
+     r"(?:exclude|rule\s+out)\b|\bnot\s+inconsistent\s+with\b", None),
+    # "Pleural effusion is not seen", "pulmonary embolism is not identified", "dissection is excluded".
+    ("is not seen", "NEGATED_EXISTENCE", "BACKWARD",
+     r"\b(?:is|are|was|were)\s+(?:not|no\s+longer)\s+(?:seen|identified|visuali[sz]ed|demonstrated|appreciated|evident|present|detected)\b"
+     r"|\b(?:is|are|was|were|has\s+been|have\s+been)\s+(?:(?:confidently|definitely|reliably)\s+)?excluded\b|\b(?:is|are)\s+absent\b", None),
+    # "Negative CTA for aortic dissection".
+    ("negative study for", "NEGATED_EXISTENCE", "FORWARD", r"\bnegative\s+(?:\w+\s+){1,2}for\b", None),
+    # "Evaluation for pulmonary embolism is limited": the indication, not a finding.
+    ("evaluation for", "HYPOTHETICAL", "FORWARD", r"\b(?:evaluation|evaluate|assessment|assess|eval|search)\s+for\b", 4),
+    # "No change in the small left effusion": still present, and not new (medspaCy's "no" would negate it).
+    ("no change in", "NOT_NEW", "FORWARD",
+     r"\b(?:no|without)\s+(?:significant\s+|appreciable\s+|substantial\s+|interval\s+|definite\s+)*(?:change|increase|decrease|progression)"
+     r"\s+(?:in|of)\b", None),
     ("no evidence of", "NEGATED_EXISTENCE", "FORWARD", r"\b(?:no|without)\s+(?:\w+\s+){0,2}evidence\s+(?:of|for)\b", None),
     ("free of", "NEGATED_EXISTENCE", "FORWARD", [{"LOWER": "free"}, {"LOWER": "of"}], None),
     ("removal of", "NEGATED_EXISTENCE", "FORWARD", r"\b(?:interval\s+)?removal\s+of\b", 6),
@@ -99,4 +121,10 @@ CONTEXT_RULES: list[tuple[str, str, str, str | list[dict[str, str]] | None, int 
     ("unchanged", "NOT_NEW", "BIDIRECTIONAL",
      r"\b(?:unchanged|stable|similar|chronic|old|healed|healing|remote|persistent|residual|known|again\s+(?:seen|noted)"
      r"|decreas(?:ed|ing)|improv(?:ed|ing)|smaller|resolving|expected|post[\s\-]?operative|postsurgical|post[\s\-]?surgical)\b", None),
+]
+# A semicolon ends every modifier's scope: "Left basilar opacity; pneumonia cannot be excluded" hedges
+# the pneumonia only, "small effusion; no pneumothorax" negates the pneumothorax only.
+CONTEXT_RULES += [
+    (";", category, "TERMINATE", [{"TEXT": ";"}], None)
+    for category in ("NEGATED_EXISTENCE", "POSSIBLE_EXISTENCE", "HYPOTHETICAL", "HISTORICAL", "NOT_NEW", "RESOLVED")
 ]
