@@ -243,7 +243,7 @@ _STOP = frozenset(
     "with without there their this that from have been were which into than also only more most very "
     "left right both seen noted given report findings impression study compared".split()
 )
-_CHEXPERT_CUES: dict[str, tuple[str, ...]] = {
+CHEXPERT_CUES: dict[str, tuple[str, ...]] = {
     "atelectasis": ("atelecta", "collapse"),
     "cardiomegaly": ("cardiomegaly", "enlarged heart", "heart size is enlarged", "cardiac silhouette"),
     "consolidation": ("consolidat",),
@@ -330,7 +330,7 @@ def _evidence(request: TaskRequest, value: TaskValue) -> list[Evidence]:
         hits = hits or _overlapping(text, request.hypothesis or "")
     elif isinstance(value, ChexpertValue):
         needles = [c for k, v in value.labels.items() if v != "negative" and k != "no finding"
-                   for c in _CHEXPERT_CUES[k]]
+                   for c in CHEXPERT_CUES[k]]
         hits = _spans_with(text, needles, limit=5)
     elif isinstance(value, EntitiesValue):
         hits = _spans_with(text, [*value.present, *value.uncertain, *value.absent], limit=5)

@@ -3,7 +3,8 @@
 It routes each task to the model of its role (the manifest's routing, by default the
 paper's), runs it, and cross-checks the answer with the deterministic rules engine: a
 value the report states explicitly wins over the model's, and the disagreement is kept
-on the result, never hidden.
+on the result, never hidden. Extracted items the report does not contain are then left out
+and noted (models/grounding.py).
 
 Synchronous and thread-safe: each loaded model file has its own lock (models/backends/
 llama.py); the plugin calls `run` from a thread pool. One `Llama` per distinct model
@@ -12,13 +13,17 @@ file: when both roles point at the same GGUF (the demo), it is loaded once.
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import logging
 import threading
+from importlib import metadata
 from pathlib import Path
 from typing import Any, Protocol
 
 from models.backends.base import Backend
 from models.catalog import CATALOG, value_text
+from models.grounding import ground
 from models.manifest import Manifest, ModelEntry, load_manifest
 from models.parsers import ParseError
 from models.types import (
@@ -45,6 +50,21 @@ class Rules(Protocol):
     def facts(self, report: RadiologyReport) -> ReportFacts: ...
 
 
+@functools.cache
+def code_version() -> str:
+    """Short sha256 of the analysis code (every module under models/) and the libraries that shape answers."""
+    digest = hashlib.sha256()
+    root = Path(__file__).parent
+    for path in sorted(root.rglob("*.py")):
+        digest.update(path.relative_to(root).as_posix().encode() + b"\0" + path.read_bytes())
+    for dist in ("llama_cpp_python", "medspacy", "spacy"):
+        try:
+            digest.update(f"{dist}=={metadata.version(dist)}".encode())
+        except metadata.PackageNotFoundError:
+            digest.update(f"{dist} absent".encode())
+    return digest.hexdigest()[:8]
+
+
 class Ensemble:
     """Models of one manifest plus the rules engine; build with `Ensemble.load`."""
 
@@ -52,7 +72,9 @@ class Ensemble:
         self.manifest = manifest
         self.rules = rules
         self._hashes = {m.id: m.verified_sha256() for m in manifest.models}  # loud refusal happens here
-        self.manifest_version = manifest.version
+        # Stored results are keyed by this: a new model file, route, or analysis code (prompts,
+        # parsers, rules, grounding) gives new results instead of serving ones the code no longer makes.
+        self.manifest_version = f"{manifest.version}+{code_version()}"
         self._backends: dict[str, Backend] = {}
         self._loaded: dict[tuple[Any, ...], Any] = {}
         self._load_lock = threading.Lock()
@@ -144,9 +166,9 @@ class Ensemble:
             log.warning("task %s: model output unparseable (%s); the stated value stands", request.task.value,
                         exc.reason)
             return stated.model_copy(update={"decided_by": "rules"})
-        if stated is None:
-            return result
-        return _reconcile(result, stated)
+        if stated is not None:
+            result = _reconcile(result, stated)
+        return ground(result, request.report)
 
     def facts(self, report: RadiologyReport) -> ReportFacts:
         """What the rules engine reads directly from the report (critical results, follow-ups, side)."""

@@ -189,6 +189,7 @@ class Pipeline:
                         "tokens_prompt": result.tokens_prompt, "tokens_generated": result.tokens_generated,
                         "evidence": [e.model_dump() for e in result.evidence],
                         "disagreement": result.disagreement.model_dump(mode="json") if result.disagreement else None,
+                        "note": result.note,
                         "analysis_id": analysis_id,
                     },
                 ),

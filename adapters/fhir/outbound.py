@@ -355,6 +355,8 @@ def observation_for(result: TaskResult, report: RadiologyReport, *, demo: bool |
         d = result.disagreement
         notes.append(f"Model and rules disagree: the model answered '{d.model_value}', "
                      f"the rules read '{d.rules_value}' in the report. {d.note}".strip())
+    if result.note:
+        notes.append(result.note)
     if result.decided_by != "model":
         notes.append(f"Decided by: {result.decided_by} ({value_text(result.value).splitlines()[0][:200]}).")
     return _finish(obs, evidence=result.evidence, report=report, demo=demo, confidence=result.confidence,

@@ -134,3 +134,29 @@ def test_the_plan_and_its_reasons_are_stored_with_the_analysis(pipeline: Pipelin
     assert [p["task"] for p in row.plan_json] == [p.task.value for p in analysis.plan]
     assert "rads_assignment" in [p["task"] for p in row.plan_json]
     assert all(isinstance(p["reason"], str) and p["reason"].strip() for p in row.plan_json)
+
+
+def test_the_demo_models_invented_findings_are_left_out_and_audited(pipeline: Pipeline) -> None:
+    # The demo model reads changes and chest labels into a film with no comparison and no
+    # pathology; grounding must leave none of them in what we return, and say so in the audit.
+    film = RadiologyReport(
+        report_id="r-cr", accession="ACC-CR-1", patient_id="p2", modality="CR", procedure="XR CHEST 2 VIEWS",
+        findings="Comparison: None available.\nThe lungs are clear without focal consolidation. No pleural effusion "
+                 "or pneumothorax. Heart size is normal. Mild thoracic spondylosis.",
+        impression="No acute cardiopulmonary abnormality.",
+    )
+    analysis = pipeline.analyse_sync(film, actor=ACTOR,
+                                     tasks=[TaskName.temporal_comparison, TaskName.abnormality_detection])
+    temporal = analysis.result(TaskName.temporal_comparison)
+    chest = analysis.result(TaskName.abnormality_detection)
+    assert temporal is not None and chest is not None
+    assert temporal.value.changes == []
+    assert {k for k, v in chest.value.labels.items() if v != "negative"} == {"no finding"}
+    with pipeline.sessions() as s:
+        details = [e.detail for e in s.scalars(select(AuditEvent).where(AuditEvent.event_type == "task.run"))]
+    notes = {d["task"]: d["note"] for d in details}
+    # Each note, when present, names what was left out; the raw output keeps the model's words.
+    for task, result in ((TaskName.temporal_comparison, temporal), (TaskName.abnormality_detection, chest)):
+        assert notes[task.value] == result.note
+        if result.note:
+            assert result.note.startswith("Grounding:")

@@ -1,0 +1,132 @@
+"""Grounding: no finding we return is missing from the report (models/grounding.py)."""
+
+from __future__ import annotations
+
+import pytest
+
+from models.grounding import ground, mentioned_labels
+from models.types import (
+    ChexpertValue,
+    EntitiesValue,
+    ModelIdentity,
+    RadiologyReport,
+    TaskName,
+    TaskResult,
+    TemporalChange,
+    TemporalValue,
+    TextValue,
+)
+
+MODEL = ModelIdentity(model_id="m", sha256="0" * 64, backend="llama_cpp", role="extraction", demo=True)
+
+NO_COMPARISON = RadiologyReport(
+    report_id="r1", modality="DX",
+    findings="Comparison: None available.\nThe lungs are clear without focal consolidation. No pleural effusion "
+             "or pneumothorax. Heart size is normal. Mild thoracic spondylosis.",
+    impression="No acute cardiopulmonary abnormality.",
+)
+FOLLOW_UP = RadiologyReport(
+    report_id="r2", modality="CT",
+    findings="Comparison: CT chest 2025-01-10.\nThe right upper lobe nodule measures 9 mm, previously 6 mm. "
+             "Small left pleural effusion has resolved. Stable mediastinal lymph nodes. Consolidative opacities "
+             "in the lingula are less extensive.",
+    impression="1. Enlarging right upper lobe nodule. 2. Resolved left effusion.",
+)
+
+
+def _result(task: TaskName, value, note: str | None = None) -> TaskResult:  # type: ignore[no-untyped-def]
+    return TaskResult(task=task, value=value, confidence=0.5, model=MODEL, note=note)
+
+
+def test_changes_in_a_report_without_comparison_are_left_out_and_noted() -> None:
+    value = TemporalValue(changes=[
+        TemporalChange(finding="acute cardiopulmonary", change="improved", cue="No acute cardiopulmonary"),
+        TemporalChange(finding="mild thoracic spondyloep", change="improved"),
+        TemporalChange(finding="mild thoracic spondyloep", change="improved"),
+    ])
+    out = ground(_result(TaskName.temporal_comparison, value), NO_COMPARISON)
+    assert out.value.changes == []
+    assert out.note is not None and "acute cardiopulmonary (improved)" in out.note
+    assert out.note.count("spondyloep") == 1  # a looping model's repeats are one item
+
+
+def test_grounded_changes_stay_even_when_paraphrased_or_cut_short() -> None:
+    value = TemporalValue(changes=[
+        TemporalChange(finding="right upper lobe nodule", change="worsened", cue="measures 9 mm, previously 6 mm"),
+        TemporalChange(finding="left pleural effusions", change="resolved"),  # plural, the report has singular
+        TemporalChange(finding="mediastinal lymph nodes", change="unchanged"),
+        TemporalChange(finding="lingular consolidative opaci", change="improved"),  # token limit cut the last word
+    ])
+    out = ground(_result(TaskName.temporal_comparison, value), FOLLOW_UP)
+    assert out.value == value and out.note is None
+
+
+def test_a_change_class_the_report_never_expresses_is_left_out() -> None:
+    value = TemporalValue(changes=[TemporalChange(finding="right upper lobe nodule", change="new"),
+                                   TemporalChange(finding="right upper lobe nodule", change="worsened")])
+    out = ground(_result(TaskName.temporal_comparison, value), FOLLOW_UP)
+    assert [c.change for c in out.value.changes] == ["worsened"]
+    assert "right upper lobe nodule (new)" in (out.note or "")
+
+
+def test_invented_entities_are_left_out_and_negated_ones_are_absent() -> None:
+    value = EntitiesValue(
+        anatomy=["lungs", "left kidney"],
+        present=["No respiratory complaints", "thoracic spondylosis", "pulmonary embolism"],
+        absent=["pneumothorax"],
+        uncertain=["No pleural effusion or pneumothorax"],
+    )
+    report = NO_COMPARISON.model_copy(update={"findings": "Indication: No respiratory complaints.\n"
+                                                          + (NO_COMPARISON.findings or "")})
+    out = ground(_result(TaskName.radiology_ner, value), report)
+    assert out.value.anatomy == ["lungs"]
+    assert out.value.present == ["thoracic spondylosis"]
+    assert out.value.absent == ["pneumothorax", "No respiratory complaints", "No pleural effusion or pneumothorax"]
+    assert out.value.uncertain == []
+    assert "left kidney" in (out.note or "") and "pulmonary embolism" in (out.note or "")
+    assert "moved to absent" in (out.note or "")
+
+
+def test_unmentioned_chexpert_labels_become_negative_and_no_finding_follows() -> None:
+    value = ChexpertValue(labels={"atelectasis": "uncertain", "fracture": "positive", "pleural effusion": "negative",
+                                  "pneumothorax": "negative", "lung opacity": "negative", "no finding": "negative"})
+    out = ground(_result(TaskName.abnormality_detection, value), NO_COMPARISON)
+    assert out.value.labels["atelectasis"] == "negative" and out.value.labels["fracture"] == "negative"
+    assert out.value.labels["no finding"] == "positive"
+    assert "atelectasis: uncertain" in (out.note or "") and "fracture: positive" in (out.note or "")
+
+
+def test_mentioned_chexpert_labels_keep_the_models_value() -> None:
+    report = RadiologyReport(report_id="r3", modality="CR",
+                             findings="Patchy bibasilar airspace disease. Healing left rib fractures. Right PICC.",
+                             impression="Bibasilar airspace disease, possibly pneumonia.")
+    value = ChexpertValue(labels={"lung opacity": "positive", "fracture": "positive", "pneumonia": "uncertain",
+                                  "support devices": "positive", "no finding": "negative"})
+    out = ground(_result(TaskName.abnormality_detection, value, note="earlier note"), report)
+    assert out.value == value and out.note == "earlier note"
+
+
+@pytest.mark.parametrize(("text", "labels"), [
+    ("Mild cardiomegaly. Lungs are clear.", {"cardiomegaly", "lung opacity"}),
+    ("No pneumothorax.", {"pneumothorax"}),
+    ("Endotracheal tube 4 cm above the carina.", {"support devices"}),
+    ("Degenerative changes of the spine.", set()),
+])
+def test_mentioned_labels_counts_negated_mentions_too(text: str, labels: set[str]) -> None:
+    assert labels <= mentioned_labels(text)
+    if not labels:
+        assert mentioned_labels(text) == set()
+
+
+def test_generated_text_naming_an_unmentioned_finding_is_flagged_not_cut() -> None:
+    text = "Large right pneumothorax. No acute fracture."
+    out = ground(_result(TaskName.impression_generation, TextValue(text=text)),
+                 NO_COMPARISON.model_copy(update={"findings": "Mild thoracic spondylosis. Heart size is normal."}))
+    assert out.value.text == text
+    assert out.note is not None and "pneumothorax" in out.note and "fracture" not in out.note
+
+
+def test_grounded_generated_text_gets_no_note() -> None:
+    out = ground(_result(TaskName.impression_generation, TextValue(text="No pleural effusion or pneumothorax.")),
+                 NO_COMPARISON)
+    assert out.note is None
