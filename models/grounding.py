@@ -16,7 +16,7 @@ the report. So after the model and the rules have spoken, each extracted item is
   prints as negative (../shared/data/dev/README.md), and "no finding" is derived again
   from the final labels, as the label definition says;
 - generated text (impression, answers) is not cut, but a CheXpert finding it asserts that
-  the report never mentions is named in the result's note.
+  the report never mentions, or states the other way round, is named in the result's note.
 
 What is removed is listed in `TaskResult.note` (shown on the Observation); the model's own
 words stay in `raw_output`. The item checks are regular expressions and the Porter stemmer
@@ -186,13 +186,20 @@ def _ground_temporal(value: TemporalValue, text: str, report: _ReportWords) -> t
 
 
 def _flag_text(value: TextValue, text: str) -> list[str]:
-    # Only positive assertions matter: "no pneumothorax" in a generated impression invents nothing.
-    from models.rules.chexpert import label_report_text
+    """Findings generated text asserts that the report never names, or states the other way round."""
+    from models.rules.chexpert import label_report_text  # ConText: loaded only when text is checked
 
-    said = label_report_text(value.text).labels
-    invented = sorted(k for k, v in said.items()
-                      if k != "no finding" and v in ("positive", "uncertain") and k not in mentioned_labels(text))
-    return [f"the text names findings the report does not mention: {', '.join(invented)}"] if invented else []
+    said = {k: v for k, v in label_report_text(value.text).labels.items() if k != "no finding"}
+    named = mentioned_labels(text)
+    invented = sorted(k for k, v in said.items() if v in ("positive", "uncertain") and k not in named)
+    notes = [f"the text names findings the report does not mention: {', '.join(invented)}"] if invented else []
+    if said.keys() & named:
+        report = label_report_text(text).labels
+        # Only a flat reversal counts (positive <-> negative); a hedge on either side is no contradiction.
+        flipped = sorted(k for k, v in said.items() if {v, report.get(k)} == {"positive", "negative"})
+        if flipped:
+            notes.append(f"the text contradicts the report on: {', '.join(flipped)}")
+    return notes
 
 
 def ground(result: TaskResult, report: RadiologyReport) -> TaskResult:

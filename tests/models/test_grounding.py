@@ -130,3 +130,14 @@ def test_grounded_generated_text_gets_no_note() -> None:
     out = ground(_result(TaskName.impression_generation, TextValue(text="No pleural effusion or pneumothorax.")),
                  NO_COMPARISON)
     assert out.note is None
+
+
+def test_generated_text_contradicting_the_report_is_flagged() -> None:
+    report = RadiologyReport(report_id="r4", modality="CR", findings="Small right pleural effusion. No pneumothorax.",
+                             impression=None)
+    out = ground(_result(TaskName.impression_generation,
+                         TextValue(text="No pleural effusion. Small right pneumothorax.")), report)
+    assert out.note is not None
+    assert "contradicts the report on: pleural effusion, pneumothorax" in out.note
+    agreeing = ground(_result(TaskName.impression_generation, TextValue(text="Small right pleural effusion.")), report)
+    assert agreeing.note is None
