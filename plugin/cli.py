@@ -162,8 +162,14 @@ def analyze(
 def evaluate(
     dataset: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="reports.jsonl or nli.jsonl shaped file.")],
     rules_only: Annotated[bool, typer.Option("--rules-only", help="Evaluate the rules engine only (no model runs).")] = False,
+    with_ensemble: Annotated[bool, typer.Option(
+        "--ensemble/--no-ensemble", help="Also score the plugin's own answers: routed models, rules and grounding.")] = True,
 ) -> None:
-    """The paper's metrics per task, per RADS system and the RADS severity profile."""
+    """The paper's metrics per task, per RADS system and the RADS severity profile.
+
+    Each manifest model answers every task on its own (as the paper compares models); the
+    `ensemble` row is what the plugin returns, after the rules' cross-check and grounding.
+    """
     from models.ensemble import Ensemble
     from models.evaluation import evaluate as run_eval
     from models.rules import RulesEngine
@@ -176,6 +182,8 @@ def evaluate(
         ensemble = Ensemble.load(settings.models, rules=rules)
         for entry in ensemble.manifest.models:
             runners[entry.id] = _model_runner(ensemble, entry.id)
+        if with_ensemble:
+            runners["ensemble"] = ensemble.run
     try:
         report = run_eval(dataset, runners=runners, progress=True)
     finally:

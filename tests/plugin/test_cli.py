@@ -107,3 +107,4 @@ def test_eval_compares_each_manifest_model_with_the_rules(env: Path, dev: Path) 
 
     for entry in load_manifest(None).models:
         assert entry.id in result.output, entry.id
+    assert "ensemble" in result.output  # the plugin's own answers, beside each model's
