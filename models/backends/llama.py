@@ -21,9 +21,9 @@ Speed choices (see /work/shared/spec/serving.md):
 - Free tasks: greedy decoding in our own loop (below) so that each token's probability
   is known without `logits_all`. Line-shaped answers (temporal changes, entities) are
   checked as they are generated and stop at the first token that makes them unparseable
-  (`viable_lines`); when the free text does not parse, one more try under the task's GBNF
-  grammar (llama.cpp's grammar sampler, asked about the greedy token first:
-  models/backends/grammar.py) admits only parseable shapes.
+  (`viable_lines`) or once they loop (`unless_looping`); when the free text does not parse,
+  one more try under the task's GBNF grammar (llama.cpp's grammar sampler, asked about the
+  greedy token first: models/backends/grammar.py) admits only parseable shapes.
 """
 
 from __future__ import annotations
@@ -46,7 +46,8 @@ from models.parsers import ParseError, drop_incomplete_tail, strip_think
 from models.scoring import VocabIndex, score_labels, token_probability
 from models.types import ModelIdentity, TaskName, TaskRequest, TaskResult
 
-__all__ = ["LoadedModel", "LlamaBackend", "PREFIX_STORE_BYTES", "common_prefix", "viable_lines"]
+__all__ = ["LoadedModel", "LlamaBackend", "PREFIX_STORE_BYTES", "common_prefix", "ends_in_cycle", "unless_looping",
+           "viable_lines"]
 
 # KV state kept per model for the tasks' static prompt prefixes (least recently used goes
 # first). Nine tasks of Qwen3-4B at about 150 tokens x 144 KiB need about 190 MiB.
@@ -282,6 +283,39 @@ def viable_lines(spec: TaskSpec) -> Callable[[str], bool]:
     return ok
 
 
+def unless_looping(viable: Callable[[str], bool] | None = None, max_period: int = 4) -> Callable[[str], bool]:
+    """Early stop for a line-shaped answer that has started to loop: its last complete lines
+    repeat the block of 1-`max_period` lines just before them.
+
+    Greedy decoding that has printed a block twice prints it again until the token limit (the
+    demo model filled 200 tokens with one temporal line this way); the repeats carry nothing
+    (grounding keeps one of equal items), so the rest would be wasted decode steps. A block
+    that is not consecutive ("- None" under two headings) is no loop. Used on the free pass
+    and on the grammar pass, whose grammar admits any number of lines.
+    """
+    lines_seen = 0
+
+    def ok(text: str) -> bool:
+        nonlocal lines_seen
+        if viable is not None and not viable(text):
+            return False
+        lines = text.split("\n")[:-1]
+        if len(lines) == lines_seen:
+            return True
+        lines_seen = len(lines)
+        return not ends_in_cycle(lines, max_period)
+
+    return ok
+
+
+def ends_in_cycle(lines: list[str], max_period: int = 4) -> bool:
+    """True when the last k lines (some not blank) equal the k before them, for a k <= max_period."""
+    for k in range(1, max_period + 1):
+        if len(lines) >= 2 * k and lines[-k:] == lines[-2 * k : -k] and any(line.strip() for line in lines[-k:]):
+            return True
+    return False
+
+
 class LlamaBackend:
     """Runs catalog tasks with one manifest entry on a (possibly shared) LoadedModel."""
 
@@ -353,7 +387,9 @@ class LlamaBackend:
             if first_error is not None and grammar is None:
                 break
             self.model.prime(tokens, static)
-            early = viable_lines(spec) if spec.line_viable is not None and grammar is None else None
+            early = None
+            if spec.line_viable is not None:
+                early = unless_looping(viable_lines(spec) if grammar is None else None)
             out, probs, truncated = self.model.generate(spec.max_tokens, grammar, early)
             n_gen += len(out)
             raw = self.model.detokenize(out)

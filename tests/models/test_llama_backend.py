@@ -8,7 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from models.backends.base import Backend
-from models.backends.llama import LlamaBackend
+from models.backends.llama import LlamaBackend, ends_in_cycle, unless_looping
 from models.catalog import CATALOG, THINK_PREFILL, input_hash
 from models.demo import DEMO_SHA256
 from models.parsers import ParseError, drop_incomplete_tail
@@ -192,3 +192,36 @@ def test_a_prefix_state_that_will_not_load_falls_back_to_evaluating(
         again = demo_backend.run(spec, request)
     assert model.prefix_hits == hits  # the bad state was not used
     assert again.value == cold.value and again.confidence == pytest.approx(cold.confidence, rel=1e-3, abs=1e-4)
+
+
+@pytest.mark.parametrize(("text", "looping"), [
+    ("stable nodule | unchanged\nstable nodule | unchanged\n", True),
+    ("a | new\nb | worsened\na | new\nb | worsened\n", True),
+    ("a | new\nb | worsened\na | new\n", False),  # not yet a whole repeated block
+    ("Anatomy:\n- None\nObservations present:\n- None\n", False),  # equal lines, not consecutive
+    ("\n\n", False),  # blank lines are no loop
+    ("stable nodule | unchanged\nstable nodule | unch", False),  # judged on complete lines only
+])
+def test_a_looping_line_answer_stops(text: str, looping: bool) -> None:
+    check = unless_looping()
+    assert all(check(text[:i]) for i in range(len(text) - 1) if text[:i].count("\n") < text.count("\n"))
+    assert check(text) is not looping
+
+
+def test_loop_stop_keeps_the_inner_check() -> None:
+    assert unless_looping(lambda text: "x" not in text)("a\nx") is False
+    assert ends_in_cycle(["a", "b", "c", "b", "c"]) and not ends_in_cycle(["a", "b", "a"])
+
+
+def test_temporal_answer_of_a_looping_model_ends_early(demo_backend: LlamaBackend,
+                                                       dev_report_objects: dict[str, RadiologyReport]) -> None:
+    """The demo model loops on temporal lines; we stop at the first repeated line, not at max tokens."""
+    spec = CATALOG[TaskName.temporal_comparison]
+    stopped = 0
+    for report in list(dev_report_objects.values())[:6]:
+        result = demo_backend.run(spec, TaskRequest(task=TaskName.temporal_comparison, report=report))
+        lines = [line for line in (result.raw_output or "").split("\n")[:-1] if line.strip()]
+        triples = [i for i in range(len(lines) - 2) if lines[i] == lines[i + 1] == lines[i + 2]]
+        assert not triples, (report.report_id, result.raw_output)
+        stopped += ends_in_cycle(lines)
+    assert stopped, "the demo model no longer loops on these reports: pick reports where it does"
