@@ -13,7 +13,9 @@ import re
 from dataclasses import dataclass
 
 _HEX = re.compile(r"^[0-9A-Fa-f]+$")
-_FORMAT = re.compile(r"^\.(?P<cmd>[a-z]{2})\s*(?P<arg>[+-]?\d+)?\s*$")
+# Commands are lower case in the standard; some RIS print them in capitals (\.BR\), which is
+# unambiguous (no other escape starts with a full stop), so both are read.
+_FORMAT = re.compile(r"^\.(?P<cmd>[a-z]{2})\s*(?P<arg>[+-]?\d+)?\s*$", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -46,7 +48,7 @@ def _format_command(seq: str) -> str | None:
     m = _FORMAT.match(seq)
     if not m:
         return None
-    cmd, arg = m.group("cmd"), m.group("arg")
+    cmd, arg = m.group("cmd").lower(), m.group("arg")
     n = int(arg) if arg else 1
     if cmd == "br" or cmd == "ce":
         return "\n"

@@ -21,6 +21,7 @@ ODD = EncodingChars(field="!", component="@", repetition="*", escape="$", subcom
         (r"a\.br\\.br\b", "a\n\nb"),
         (r"a\.sp 2\b", "a\n\nb"),
         (r"a\.sp\b", "a\nb"),
+        (r"upper\.BR\case\.SP 2\x", "upper\ncase\n\nx"),  # capitals, as some RIS print them
         (r"\.in 2\x\.ti 1\y\.sk 3\z", "  x y   z"),
         (r"\.fi\a\.nf\b\.ce\c", "ab\nc"),
         (r"\H\bold\N\ text", "bold text"),
