@@ -15,4 +15,6 @@ router = APIRouter(tags=["health"])
 @router.get("/health", summary="Service health: database reachable, models loaded, manifest version.")
 def health(session: SessionDep, ensemble: EnsembleDep) -> dict[str, Any]:
     session.execute(text("SELECT 1"))
-    return {"status": "ok", "manifest_version": ensemble.manifest_version, "models": ensemble.describe()}
+    # Unauthenticated, so file system paths stay out (`radlite models list` shows them to operators).
+    models = [{k: v for k, v in m.items() if k != "path"} for m in ensemble.describe()]
+    return {"status": "ok", "manifest_version": ensemble.manifest_version, "models": models}

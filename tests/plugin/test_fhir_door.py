@@ -74,6 +74,7 @@ def test_health_reports_the_database_and_the_manifest(client: TestClient) -> Non
     assert body["status"] == "ok"
     assert body["manifest_version"] == client.app.state.ensemble.manifest_version  # type: ignore[attr-defined]
     assert {m["id"] for m in body["models"]} and all(m["sha256"] for m in body["models"])
+    assert not any("path" in m for m in body["models"])  # no file system layout to anonymous callers
 
 
 def test_local_code_system_is_served(client: TestClient) -> None:
