@@ -25,6 +25,7 @@ from adapters.fhir import (
     observation_for,
     source_reference,
 )
+from models.text import sentence_spans
 from models.types import (
     DEMO_NOTICE,
     Analysis,
@@ -48,6 +49,7 @@ __all__ = [
     "describe_interval",
     "follow_up_request",
     "order_cards",
+    "ordered_side",
     "pending_card",
     "report_cards",
 ]
@@ -64,6 +66,7 @@ DUPLICATE_WINDOW_RADIOGRAPH = timedelta(hours=24)
 _TOPICS = {
     "critical": "Critical result", "rads": "RADS category and management", "staging": "TNM staging",
     "chest": "Chest radiograph findings", "follow-up": "Follow-up recommendation", "discrepancy": "Report discrepancy",
+    "laterality": "Laterality discrepancy",
     "prior-imaging": "Prior relevant imaging", "duplicate-imaging": "Possible duplicate imaging",
     "analysis-pending": "Analysis in progress",
 }
@@ -487,6 +490,45 @@ def _discrepancy_card(analysis: Analysis, patient_id: str, fhir_server: str | No
     )
 
 
+# The side in an order or procedure name: "MG DIAGNOSTIC LEFT", "US BREAST LT", "XR KNEE RT 3V".
+# A bare "L"/"R" is not read: "L SPINE" is lumbar.
+_ORDER_SIDE = re.compile(r"\b(?:(?P<b>bilateral|bilat|both)|(?P<l>left|lt)|(?P<r>right|rt))\b", re.IGNORECASE)
+
+
+def ordered_side(procedure: str | None) -> str | None:
+    """left/right/bilateral named in the procedure (order) text; None when none or both are named."""
+    sides = set()
+    for m in _ORDER_SIDE.finditer(procedure or ""):
+        sides.add("bilateral" if m.group("b") else "left" if m.group("l") else "right")
+    return sides.pop() if len(sides) == 1 else None
+
+
+def _laterality_card(analysis: Analysis, patient_id: str, fhir_server: str | None) -> Card | None:
+    """Wrong-side check (ACR: a discrepancy that could harm): the order names one side and the
+    report's index finding lies on the other. Bilateral on either side is no discrepancy."""
+    report, demo = analysis.report, analysis.demo
+    ordered, found = ordered_side(report.procedure), analysis.facts.laterality
+    if ordered not in ("left", "right") or found not in ("left", "right") or ordered == found:
+        return None
+    text = report.impression or report.body()
+    side = re.compile(rf"\b{found}\b", re.IGNORECASE)
+    quotes = [Evidence(sentence=text[a:b]) for a, b in sentence_spans(text) if side.search(text[a:b])]
+    summary = truncate_summary(f"{_exam(report)}: ordered {ordered.upper()}, report describes the {found.upper()} side")
+    blocks: list[list[str] | str | None] = [
+        f"**Laterality discrepancy:** the order names the **{ordered}** side; the report's index finding is on "
+        f"the **{found}**. Check the order, the images and the report before acting on either side.",
+        _quotes(quotes, 2),
+        _who(RULES_IDENTITY),
+        _footer(demo),
+    ]
+    return Card(
+        uuid=_uuid(), summary=summary, detail=_detail(*blocks), indicator="warning",
+        source=_source("laterality", demo=demo),
+        overrideReasons=_reasons(("reviewed-consistent", "Reviewed: sides are correct"), _NLP_ERROR),
+        links=_links(report, fhir_server),
+    )
+
+
 def report_cards(analysis: Analysis, *, patient_id: str, fhir_server: str | None = None) -> list[Card]:
     """Every card about one analysed report, most urgent first."""
     cards: list[Card] = []
@@ -501,7 +543,8 @@ def report_cards(analysis: Analysis, *, patient_id: str, fhir_server: str | None
                 cards.append(card)
                 rads_has_order = any(a.resource and a.resource.get("resourceType") == "ServiceRequest"
                                      for s in card.suggestions or [] for a in s.actions or [])
-    for card in (_discrepancy_card(analysis, patient_id, fhir_server), _staging_card(analysis, patient_id, fhir_server),
+    for card in (_laterality_card(analysis, patient_id, fhir_server),
+                 _discrepancy_card(analysis, patient_id, fhir_server), _staging_card(analysis, patient_id, fhir_server),
                  _chest_card(analysis, patient_id, fhir_server)):
         if card:
             cards.append(card)

@@ -11,7 +11,7 @@ import pytest
 from pydantic import ValidationError
 
 from adapters import fhir
-from adapters.cds.cards import add_duration, order_cards, pending_card, report_cards
+from adapters.cds.cards import add_duration, order_cards, ordered_side, pending_card, report_cards
 from adapters.cds.guidelines import GUIDELINES, guideline_for, normalise_category
 from adapters.cds.models import (
     SUMMARY_LIMIT,
@@ -193,3 +193,39 @@ def test_summaries_read_well_for_benign_and_acronym_led_advice(dev: Path) -> Non
     thyroid = report_cards(analysis, patient_id=report.patient_id)
     summary = next(c.summary for c in thyroid if "TI-RADS" in c.summary)
     assert "US-guided" in summary and "uS" not in summary, summary
+
+
+@pytest.mark.parametrize(("procedure", "side"), [
+    ("MG DIAGNOSTIC LEFT", "left"), ("US BREAST LT", "left"), ("XR KNEE RT 3 VIEWS", "right"),
+    ("MG SCREENING BILATERAL", "bilateral"), ("XR L SPINE 2V", None), ("CT CHEST", None),
+    ("US RIGHT AND LEFT KIDNEY", None), ("Left and right breast MRI", None),
+])
+def test_ordered_side_reads_the_procedure(procedure: str, side: str | None) -> None:
+    assert ordered_side(procedure) == side
+
+
+def _sided_analysis(procedure: str, found: str | None) -> Analysis:
+    from models.types import RadiologyReport
+
+    report = RadiologyReport(report_id="lat-1", modality="US", procedure=procedure,
+                             findings="Right breast: 9 mm irregular hypoechoic mass at 10 o'clock.",
+                             impression="Suspicious right breast mass. BI-RADS 4. Recommend biopsy.")
+    return Analysis(report=report, manifest_version="t", results=[], facts=ReportFacts(laterality=found))
+
+
+def test_a_finding_on_the_other_side_than_ordered_gives_a_warning_card() -> None:
+    cards = report_cards(_sided_analysis("US BREAST LEFT LIMITED", "right"), patient_id="p1")
+    lateral = [c for c in cards if c.source.topic and c.source.topic.code == "laterality"]
+    assert len(lateral) == 1
+    card = lateral[0]
+    assert card.indicator == "warning" and "LEFT" in card.summary and "RIGHT" in card.summary
+    assert "Suspicious right breast mass" in card.detail
+
+
+@pytest.mark.parametrize(("procedure", "found"), [
+    ("US BREAST RIGHT", "right"), ("US BREAST BILATERAL", "right"), ("US BREAST LEFT", "bilateral"),
+    ("US BREAST LEFT", None), ("US BREAST", "right"),
+])
+def test_no_laterality_card_when_sides_agree_or_are_not_both_single(procedure: str, found: str | None) -> None:
+    cards = report_cards(_sided_analysis(procedure, found), patient_id="p1")
+    assert not [c for c in cards if c.source.topic and c.source.topic.code == "laterality"]
