@@ -21,7 +21,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any, Protocol
 
-from models.backends.base import Backend
+from models.backends.base import Backend, BackendError
 from models.catalog import CATALOG, value_text
 from models.grounding import ground
 from models.manifest import Manifest, ModelEntry, load_manifest
@@ -160,12 +160,15 @@ class Ensemble:
         stated = self.rules.stated(request) if self.rules is not None else None
         try:
             result = backend.run(spec, request)
-        except ParseError as exc:
+        except (ParseError, BackendError) as exc:
+            # No model answer (unparseable output, or the model could not run: a report longer
+            # than its context, a server down). What the report states still stands, and says why.
             if stated is None:
                 raise
-            log.warning("task %s: model output unparseable (%s); the stated value stands", request.task.value,
-                        exc.reason)
-            return stated.model_copy(update={"decided_by": "rules"})
+            why = (f"model output unparseable ({exc.reason})" if isinstance(exc, ParseError)
+                   else f"model not run ({exc})")
+            log.warning("task %s: %s; the stated value stands", request.task.value, type(exc).__name__)
+            return stated.model_copy(update={"decided_by": "rules", "note": f"{why}; the value the report states stands"})
         if stated is not None:
             result = _reconcile(result, stated)
         return ground(result, request.report)

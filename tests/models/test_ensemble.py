@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from models.catalog import CATALOG
 from models.ensemble import Ensemble, _reconcile
 from models.types import (
@@ -90,3 +92,20 @@ def test_unstated_task_keeps_the_model_answer(demo_ensemble: Ensemble, dev_nli: 
     assert result.decided_by == "model" and result.model.demo
     assert CATALOG[TaskName.radiology_nli].value_text(result.value) in CATALOG[TaskName.radiology_nli].labels
     assert demo_ensemble.facts(dev_nli[0].report) is not None
+
+
+def test_a_report_longer_than_the_context_keeps_its_stated_value(demo_ensemble: Ensemble) -> None:
+    """The model cannot read a 5,000-token report with n_ctx 2048; the category the report
+    states still stands, with the reason, and a task with nothing stated fails loudly."""
+    from models.backends.base import BackendError
+
+    long = RadiologyReport(
+        report_id="long-1", modality="CT", procedure="CT CHEST LOW DOSE SCREENING",
+        findings=" ".join(["The right upper lobe nodule measures 6 mm, unchanged from 2024-01-01."] * 220),
+        impression="Stable 6 mm right upper lobe nodule. Lung-RADS 2: benign appearance. Annual LDCT.",
+    )
+    result = demo_ensemble.run(TaskRequest(task=TaskName.rads_assignment, report=long))
+    assert (result.value.system, result.value.category) == ("Lung-RADS", "2")
+    assert result.decided_by == "rules" and result.note and "exceeds n_ctx" in result.note
+    with pytest.raises(BackendError, match="exceeds n_ctx"):
+        demo_ensemble.run(TaskRequest(task=TaskName.radiology_ner, report=long))
