@@ -21,7 +21,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any, Protocol
 
-from models.backends.base import Backend, BackendError
+from models.backends.base import Backend, ContextOverflow
 from models.catalog import CATALOG, value_text
 from models.grounding import ground
 from models.manifest import Manifest, ModelEntry, load_manifest
@@ -160,9 +160,11 @@ class Ensemble:
         stated = self.rules.stated(request) if self.rules is not None else None
         try:
             result = backend.run(spec, request)
-        except (ParseError, BackendError) as exc:
-            # No model answer (unparseable output, or the model could not run: a report longer
-            # than its context, a server down). What the report states still stands, and says why.
+        except (ParseError, ContextOverflow) as exc:
+            # No model answer, and none on a retry either (unparseable output, or a report longer
+            # than the model's context). What the report states still stands, and says why. A
+            # transient failure (server down) propagates instead: the task fails now and runs
+            # again on the next request, so the model's cross-check is not lost for good.
             if stated is None:
                 raise
             why = (f"model output unparseable ({exc.reason})" if isinstance(exc, ParseError)

@@ -18,11 +18,15 @@ log = logging.getLogger(__name__)
 if TYPE_CHECKING:
     from models.catalog import TaskSpec
 
-__all__ = ["Backend", "BackendError", "build_result"]
+__all__ = ["Backend", "BackendError", "ContextOverflow", "build_result"]
 
 
 class BackendError(RuntimeError):
     """A model could not be run (load failure, server down, context overflow); names the model id."""
+
+
+class ContextOverflow(BackendError):
+    """The prompt does not fit the model's context: no retry will change that (unlike a server down)."""
 
 
 @runtime_checkable

@@ -38,7 +38,7 @@ from pathlib import Path
 
 import numpy as np
 
-from models.backends.base import BackendError, build_result
+from models.backends.base import BackendError, ContextOverflow, build_result
 from models.backends.grammar import GrammarGate
 from models.catalog import TaskSpec
 from models.manifest import ModelEntry
@@ -105,7 +105,7 @@ class LoadedModel:
 
     def feed(self, tokens: Sequence[int]) -> None:
         if self.llm.n_tokens + len(tokens) > self.n_ctx:
-            raise BackendError(f"{self.path.name}: context of {self.n_ctx} tokens exceeded")
+            raise ContextOverflow(f"{self.path.name}: context of {self.n_ctx} tokens exceeded")
         self.llm.eval(list(tokens))
 
     @property
@@ -156,7 +156,7 @@ class LoadedModel:
         answer. With fixed cuts the answer for a report is the same whatever ran before.
         """
         if len(tokens) >= self.n_ctx:
-            raise BackendError(f"{self.path.name}: prompt of {len(tokens)} tokens exceeds n_ctx {self.n_ctx}")
+            raise ContextOverflow(f"{self.path.name}: prompt of {len(tokens)} tokens exceeds n_ctx {self.n_ctx}")
         static = min(static, len(tokens) - 1)  # keep >= 1 token to evaluate: its logits are needed
         evaluated = len(tokens) - static
         key = tuple(tokens[:static])

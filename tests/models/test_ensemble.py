@@ -97,7 +97,7 @@ def test_unstated_task_keeps_the_model_answer(demo_ensemble: Ensemble, dev_nli: 
 def test_a_report_longer_than_the_context_keeps_its_stated_value(demo_ensemble: Ensemble) -> None:
     """The model cannot read a 5,000-token report with n_ctx 2048; the category the report
     states still stands, with the reason, and a task with nothing stated fails loudly."""
-    from models.backends.base import BackendError
+    from models.backends.base import ContextOverflow
 
     long = RadiologyReport(
         report_id="long-1", modality="CT", procedure="CT CHEST LOW DOSE SCREENING",
@@ -107,5 +107,5 @@ def test_a_report_longer_than_the_context_keeps_its_stated_value(demo_ensemble: 
     result = demo_ensemble.run(TaskRequest(task=TaskName.rads_assignment, report=long))
     assert (result.value.system, result.value.category) == ("Lung-RADS", "2")
     assert result.decided_by == "rules" and result.note and "exceeds n_ctx" in result.note
-    with pytest.raises(BackendError, match="exceeds n_ctx"):
+    with pytest.raises(ContextOverflow, match="exceeds n_ctx"):
         demo_ensemble.run(TaskRequest(task=TaskName.radiology_ner, report=long))
