@@ -6,10 +6,12 @@ report with no comparison, `fracture: uncertain` for a chest film that names no 
 clinician reading our Observations must be able to trust that every finding in them is in
 the report. So after the model and the rules have spoken, each extracted item is checked:
 
-- entities (NER) and temporal findings: most of their content words must occur in the
-  report (same stem, or a word the item cut short, as a token limit does);
+- entities (NER) and temporal findings: their content words must occur in the report (all,
+  or all but one of three or more; same stem, or a word cut short, as a token limit does);
 - a temporal change also needs the report to use a cue of its class somewhere ("stable",
-  "increased", "resolved", ...): no class is read into a report that never compares;
+  "increased", "resolved", ...): no class is read into a report that never compares. With
+  the prior report's text supplied, the prior's words count too and no cue is needed (the
+  model compares the two texts itself);
 - a present or uncertain entity whose own text is a negation ("No pleural effusion") is
   absent: the report's explicit statement wins;
 - a CheXpert label the report never mentions is "not mentioned", which the 14-label layout
@@ -45,7 +47,7 @@ from models.types import (
     TextValue,
 )
 
-__all__ = ["ground", "grounded_phrase", "mentioned_labels"]
+__all__ = ["ground", "mentioned_labels"]
 
 _STEMMER = PorterStemmer()
 _WORD = re.compile(r"[a-z][a-z0-9]*(?:-[a-z0-9]+)*")
@@ -58,18 +60,21 @@ _GENERIC = frozenset(
 )
 _NEGATED_ITEM = re.compile(r"^\s*(?:no|without|negative\s+for|absence\s+of|absent)\b", re.IGNORECASE)
 
+# Words a report uses when it compares (or states that nothing changed). Narrow on purpose:
+# "appears", "extends", "enlarged", "less than" are as common in reports that compare nothing.
 _CHANGE_CUES: dict[str, re.Pattern[str]] = {
-    "new": re.compile(r"\bnew(?:ly)?\b|\binterval\s+(?:development|appearance)\b|\bdevelop(?:ed|ing|ment)\b"
-                      r"|\bappear(?:s|ed|ance)?\b|\bnot\s+(?:present|seen|visible|evident)\s+(?:on|in)\b", re.I),
-    "worsened": re.compile(r"\bincreas\w*|\benlarg\w*|\bworse\w*|\bprogress\w*|\bgr[eo]w\w*|\blarger\b|\bextend\w*"
-                           r"|\bmore\s+(?:extensive|prominent|conspicuous|pronounced)\b|\badvanc\w*|\bexpan\w*", re.I),
-    "improved": re.compile(r"\bdecreas\w*|\bimprov\w*|\bsmaller\b|\bresolving\b|\bless\b|\bdiminish\w*|\bregress\w*"
-                           r"|\breduc\w*|\bshrink\w*|\bshrunk\w*|\bbetter\b|\bclearing\b", re.I),
-    "resolved": re.compile(r"\bresolv\w*|\bno\s+longer\b|\bcleared\b|\bdisappear\w*|\bremov\w*|\bnot\s+(?:seen|visible)\s+"
-                           r"(?:now|today|anymore)\b", re.I),
-    "unchanged": re.compile(r"\bunchanged\b|\bstable\b|\bstability\b|\bno\s+(?:\w+\s+){0,2}change\b|\bsimilar\b|\bpersist\w*"
-                            r"|\bagain\s+(?:seen|noted|demonstrated|identified)\b|\bre-?demonstrat\w*|\bremains?\b"
-                            r"|\bredemonstrat\w*|\bconstant\b", re.I),
+    "new": re.compile(r"\bnew(?:ly)?\b|\binterval\s+(?:development|appearance)\b|\bdevelop(?:ed|ing)\b"
+                      r"|\bnot\s+(?:present|seen|visible|evident)\s+(?:on|in)\s+(?:the\s+)?(?:prior|previous|earlier)", re.I),
+    "worsened": re.compile(r"\bincreas\w*|\benlarging\b|\binterval\s+enlargement\b|\bworse\w*|\bprogress\w*"
+                           r"|\bgr(?:ew|own|owth|owing|ows)\b|\blarger\b|\bmore\s+(?:extensive|prominent|conspicuous|pronounced)\b"
+                           r"|\bpreviously\b|\bfrom\s+\d", re.I),
+    "improved": re.compile(r"\bdecreas\w*|\bimprov\w*|\bsmaller\b|\bresolving\b|\bdiminish\w*|\bregress\w*"
+                           r"|\breduc(?:ed|tion)\s+in\s+(?:size|extent)|\bshr[iu]nk\w*|\bbetter\b|\bclearing\b"
+                           r"|\bless\s+(?:extensive|prominent|conspicuous|pronounced|severe)\b|\bpreviously\b|\bfrom\s+\d", re.I),
+    "resolved": re.compile(r"\bresol(?:v\w*|ution)|\bno\s+longer\b|\bcleared\b|\bdisappear\w*|\bremov(?:ed|al)\b", re.I),
+    "unchanged": re.compile(r"\bunchanged\b|\bstable\b|\bstability\b|\bno\s+(?:\w+\s+){0,2}change\b|\bsimilar\b"
+                            r"|\bpersist\w*|\bagain\s+(?:seen|noted|demonstrated|identified)\b|\bre-?demonstrat\w*"
+                            r"|\bremains?\b|\bconstant\b", re.I),
 }
 
 
@@ -98,13 +103,15 @@ class _ReportWords:
 
 
 def grounded_phrase(phrase: str, report: _ReportWords) -> bool:
-    """True when most of the phrase's content words (at least one) are the report's words."""
+    """True when the phrase's content words are the report's words: all of them, or all but one
+    of three or more. A modifier is often what a model invents ("pericardial effusion" from a
+    report with a pleural one), so two-word phrases get no slack."""
     words = _words(phrase)
     content = [w for w in words if w not in _GENERIC and len(w) > 2] or [w for w in words if len(w) > 2]
     if not content:
         return False
-    found = sum(report.has(w) for w in content)
-    return found * 2 >= len(content) and found > 0
+    missing = sum(not report.has(w) for w in content)
+    return missing == 0 or (len(content) >= 3 and missing == 1)
 
 
 def mentioned_labels(text: str) -> set[str]:
@@ -168,7 +175,11 @@ def _ground_entities(value: EntitiesValue, report: _ReportWords) -> tuple[Entiti
     return kept, notes
 
 
-def _ground_temporal(value: TemporalValue, text: str, report: _ReportWords) -> tuple[TemporalValue, list[str]]:
+def _ground_temporal(value: TemporalValue, report: RadiologyReport) -> tuple[TemporalValue, list[str]]:
+    text = report.text()
+    # With the prior report's text supplied, the model compares the two texts itself ("6 mm"
+    # then, "9 mm" now): its findings may use the prior's words and its class needs no cue.
+    words = _ReportWords(f"{text}\n{report.prior_text}" if report.prior_text else text)
     kept: list[TemporalChange] = []
     lost: list[str] = []
     seen: set[tuple[str, str]] = set()
@@ -177,7 +188,8 @@ def _ground_temporal(value: TemporalValue, text: str, report: _ReportWords) -> t
         if key in seen:
             continue  # repeated lines (a small model loops) are one change
         seen.add(key)
-        if grounded_phrase(change.finding, report) and _CHANGE_CUES[change.change].search(text):
+        cued = bool(report.prior_text) or bool(_CHANGE_CUES[change.change].search(text))
+        if grounded_phrase(change.finding, words) and cued:
             kept.append(change)
         else:
             lost.append(f"{change.finding} ({change.change})")
@@ -212,7 +224,7 @@ def ground(result: TaskResult, report: RadiologyReport) -> TaskResult:
     elif isinstance(value, EntitiesValue):
         value, notes = _ground_entities(value, _ReportWords(text))
     elif isinstance(value, TemporalValue):
-        value, notes = _ground_temporal(value, text, _ReportWords(text))
+        value, notes = _ground_temporal(value, report)
     elif isinstance(value, TextValue) and result.decided_by == "model":
         notes = _flag_text(value, text)
     else:

@@ -141,3 +141,27 @@ def test_generated_text_contradicting_the_report_is_flagged() -> None:
     assert "contradicts the report on: pleural effusion, pneumothorax" in out.note
     agreeing = ground(_result(TaskName.impression_generation, TextValue(text="Small right pleural effusion.")), report)
     assert agreeing.note is None
+
+
+def test_with_a_prior_report_the_model_may_compare_the_texts_itself() -> None:
+    current = RadiologyReport(report_id="r5", modality="CT", findings="Right upper lobe nodule measures 9 mm.",
+                              impression="Right upper lobe nodule.",
+                              prior_text="FINDINGS: Right upper lobe nodule measures 6 mm. Small left pleural effusion.")
+    value = TemporalValue(changes=[TemporalChange(finding="right upper lobe nodule", change="worsened"),
+                                   TemporalChange(finding="left pleural effusion", change="resolved"),
+                                   TemporalChange(finding="pericardial effusion", change="new")])
+    out = ground(_result(TaskName.temporal_comparison, value), current)
+    assert [c.finding for c in out.value.changes] == ["right upper lobe nodule", "left pleural effusion"]
+    assert "pericardial effusion (new)" in (out.note or "")
+
+
+@pytest.mark.parametrize("sentence", [
+    "The liver appears normal.", "The mass extends into the hilum.", "Enlarged mediastinal lymph nodes.",
+    "Nodule less than 5 mm.", "Lungs are well expanded.",
+])
+def test_common_words_that_compare_nothing_do_not_license_a_change(sentence: str) -> None:
+    report = RadiologyReport(report_id="r6", modality="CT", findings=f"Comparison: none. {sentence}", impression=None)
+    value = TemporalValue(changes=[TemporalChange(finding=w, change=c) for w, c in
+                                   (("liver", "new"), ("mass", "worsened"), ("lymph nodes", "worsened"),
+                                    ("nodule", "improved"), ("lungs", "worsened"))])
+    assert ground(_result(TaskName.temporal_comparison, value), report).value.changes == []
