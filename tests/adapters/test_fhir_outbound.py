@@ -303,3 +303,12 @@ def test_code_system_resolves_every_local_code_we_emit(report: RadiologyReport, 
         facts=ReportFacts(critical=[CriticalFinding(term=t, evidence=[]) for t in VOCABULARY])))
     used = set().union(*(_local_codes(transaction_bundle(a)) for a in analyses))
     assert used and used <= defined, sorted(used - defined)
+
+
+def test_a_results_note_reaches_the_observation(report: RadiologyReport, validate_r4: Any) -> None:
+    """What grounding left out (or why the model did not run) is told to the reader of the Observation."""
+    note = "Grounding: finding or change not found in the report, left out: pericardial effusion (new)"
+    value = TemporalValue(changes=[TemporalChange(finding="RUL nodule", change="worsened")])
+    obs = observation_for(_result(TaskName.temporal_comparison, value, report, REAL, [], note=note), report)
+    validate_r4(obs)
+    assert note in [n["text"] for n in obs["note"]]
