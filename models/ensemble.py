@@ -218,22 +218,28 @@ def _reconcile(model: TaskResult, stated: TaskResult) -> TaskResult:
     """Stated values win; agreement raises confidence; disagreement is recorded with both values."""
     if isinstance(model.value, ChexpertValue) and isinstance(stated.value, ChexpertValue):
         return _reconcile_chexpert(model, stated)
+    # A value the rules read from words rather than a written label ("no distant metastases"
+    # -> M0) carries a note saying so; it stays on the merged result.
+    note = "; ".join(n for n in (model.note, stated.note) if n) or None
     if _agree(model, stated):
         return model.model_copy(update={
             "value": stated.value,
             "decided_by": "model+rules",
             "confidence": max(model.confidence, stated.confidence),
             "evidence": _merge_evidence(stated, model),
+            "note": note,
         })
+    verb = "describes" if stated.note else "states"
     return model.model_copy(update={
         "value": stated.value,
         "decided_by": "rules",
         "confidence": stated.confidence,
         "evidence": stated.evidence or model.evidence,
         "model": stated.model,
+        "note": note,
         "disagreement": Disagreement(
             model_value=value_text(model.value), rules_value=value_text(stated.value), model=model.model,
-            note=f"the report states {value_text(stated.value)}; the model answered {value_text(model.value)}",
+            note=f"the report {verb} {value_text(stated.value)}; the model answered {value_text(model.value)}",
         ),
     })
 

@@ -11,10 +11,24 @@ import re
 
 from models.types import Evidence
 
-# A stop followed by space and a capital/digit/list marker ends a sentence, unless the
-# stop belongs to a decimal number or a common abbreviation.
-_BOUNDARY = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9(\[\"'])")
-_ABBREV = re.compile(r"(?:\b(?:Dr|Mr|Mrs|Ms|vs|approx|e\.g|i\.e|cf|St|No|Fig|Pt)\.|\b\d+\.)$", re.IGNORECASE)
+# A stop followed by space and a capital/digit/list marker (or a clinical stage such as
+# "cM1") ends a sentence, unless the stop belongs to a common abbreviation or ends a list
+# number. Decimals ("3.2 cm") never reach the check: their stop is not followed by white space.
+_BOUNDARY = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9(\[\"']|(?:[cpy]|yc|yp)[TNM][0-4xX])")
+_ABBREV = re.compile(r"\b(?:Dr|Mr|Mrs|Ms|vs|approx|e\.g|i\.e|cf|St|No|Fig|Pt)\.$", re.IGNORECASE)
+# A list number ("1.", "(2)", "3)") is the whole text between the start of a line (or a
+# sentence end) and the stop, optionally after a section heading ("IMPRESSION: 1. ...").
+# A category number ends its sentence: "Suspicious mass. BI-RADS 4. Biopsy recommended."
+_LIST_NUMBER = re.compile(
+    r"^\(?\d{1,2}[.)]$"
+    r"|^(?:impression|findings|conclusions?|summary|recommendations?|opinion|comments?|addendum)\s*:\s*\(?\d{1,2}[.)]$",
+    re.IGNORECASE,
+)
+
+
+def _no_boundary(candidate: str) -> bool:
+    """True when the stop that ends `candidate` does not end a sentence."""
+    return bool(_ABBREV.search(candidate) or _LIST_NUMBER.match(candidate.strip()))
 
 
 def sentence_spans(text: str) -> list[tuple[int, int]]:
@@ -28,8 +42,7 @@ def sentence_spans(text: str) -> list[tuple[int, int]]:
             continue
         start = 0
         for m in _BOUNDARY.finditer(line):
-            candidate = line[start : m.start()]
-            if _ABBREV.search(candidate):
+            if _no_boundary(line[start : m.start()]):
                 continue
             _add(spans, line_start, line, start, m.start())
             start = m.end()

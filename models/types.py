@@ -321,10 +321,18 @@ class TaskResult(BaseModel):
 
 
 class CriticalFinding(BaseModel):
-    """A critical result (ACR actionable finding, category 1) stated and not negated."""
+    """A critical result (ACR actionable finding, category 1) stated, or suspected, and not negated."""
 
     term: str = Field(description="Vocabulary term, e.g. 'tension pneumothorax'.")
     evidence: list[Evidence] = Field(default_factory=list)
+    certainty: Literal["definite", "uncertain"] = Field(
+        default="definite", description="'uncertain' when every mention is hedged ('possible small pneumothorax')."
+    )
+
+    @property
+    def label(self) -> str:
+        """The term as shown to people: 'suspected pulmonary embolism' when hedged."""
+        return self.term if self.certainty == "definite" else f"suspected {self.term}"
 
 
 class FollowUp(BaseModel):

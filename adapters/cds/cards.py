@@ -347,12 +347,15 @@ def _critical_card(analysis: Analysis, patient_id: str, fhir_server: str | None)
     if not found:
         return None
     report, demo = analysis.report, analysis.demo
-    terms = ", ".join(dict.fromkeys(c.term for c in found))
+    terms = ", ".join(dict.fromkeys(c.label for c in found))
     summary = truncate_summary(f"Critical result: {terms} on {_exam(report)}")
     evidence = [ev for c in found for ev in c.evidence]
+    hedged = [c.term for c in found if c.certainty == "uncertain"]
     blocks: list[list[str] | str | None] = [
         f"**Critical result:** {_md(terms)} in {_md(_exam(report))}.",
         _quotes(evidence),
+        (f"The report only suspects {_md(', '.join(hedged))} (hedged wording): a suspected critical result "
+         "is communicated like a definite one." if hedged else None),
         "ACR actionable finding, category 1: communicate to the treating team within minutes by direct "
         "(verbal) contact and document who was told, when and how.",
         _who(RULES_IDENTITY),
@@ -633,7 +636,7 @@ def _prior_card(order: dict[str, Any], analysis: Analysis, patient_id: str, fhir
         label = v.label
         size = largest_size_cm(rads_result.evidence) if v.system == "TI-RADS" else None
         g = guideline_for(v.system or "", v.category or "", size_cm=size)
-    critical = [c.term for c in analysis.facts.critical]
+    critical = [c.label for c in analysis.facts.critical]
     indicator = "critical" if critical else (g.indicator if g else "info")
     open_items: list[str] = []
     if g is not None and g.order is not None:

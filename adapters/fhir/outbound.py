@@ -369,9 +369,11 @@ def critical_observation(finding: CriticalFinding, report: RadiologyReport, *, d
     obs = _base(report, f"critical:{finding.term.lower()}", code, kind="critical-finding", demo=demo,
                 performer=RULES_IDENTITY)
     obs["valueCodeableConcept"] = concept(local(f"critical-{codes.slug(finding.term)}", finding.term),
-                                          text=finding.term)
+                                          text=finding.label)
     obs["interpretation"] = [codes.CRITICAL_INTERPRETATION]
-    return _finish(obs, evidence=finding.evidence, report=report, demo=demo)
+    hedged = ["Suspected: the report hedges this finding; communicate it as a critical result and confirm."] \
+        if finding.certainty == "uncertain" else []
+    return _finish(obs, evidence=finding.evidence, report=report, demo=demo, extra_notes=hedged)
 
 
 _DURATION = re.compile(r"^P(\d+)([YMWD])$")

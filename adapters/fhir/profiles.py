@@ -226,9 +226,10 @@ def _profiles() -> dict[ResultKind, _Profile]:
         ),
         "critical-finding": _Profile(
             id="radlite-critical-finding", name="RadLiteCriticalFinding", title="RadLite critical finding",
-            description="A critical result (ACR actionable finding, category 1) stated and not negated in the "
-                        "report, found by the rules engine: the term in the RadLite CodeSystem, interpretation "
-                        "AA (critical abnormal). No confidence: the rules engine states facts.",
+            description="A critical result (ACR actionable finding, category 1) stated, or suspected, and not "
+                        "negated in the report, found by the rules engine: the term in the RadLite CodeSystem, "
+                        "interpretation AA (critical abnormal); a suspected one says so in value text and note. "
+                        "No confidence: the rules engine states facts.",
             codings=(codes.CRITICAL_CODING,),
             elements=(_el("Observation.value[x]", min=1, type=[{"code": "CodeableConcept"}],
                           patternCodeableConcept=_of_system(codes.RADLITE_CS)),

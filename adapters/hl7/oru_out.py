@@ -188,7 +188,7 @@ def analysis_to_oru(
     if facts.critical or facts.follow_ups or facts.laterality:
         sub_id += 1
         for critical in facts.critical:
-            w.obx(sub_id, _local("CRITICAL", "Critical result"), "CWE", w.cwe(critical.term, critical.term, "L"), "AA")
+            w.obx(sub_id, _local("CRITICAL", "Critical result"), "CWE", w.cwe(critical.term, critical.label, "L"), "AA")
         for follow_up in facts.follow_ups:
             w.text_obx(sub_id, _local("FOLLOWUP", "Follow-up recommendation"), follow_up.text)
         if facts.laterality:

@@ -16,7 +16,7 @@ from models.rules.critical import critical_findings
 from models.rules.followup import follow_ups
 from models.rules.laterality import index_laterality
 from models.rules.rads import stated_rads
-from models.rules.tnm import stated_m, stated_n
+from models.rules.tnm import StageMention, stated_m, stated_n
 from models.text import evidence_at
 from models.types import (
     ChexpertValue,
@@ -36,11 +36,14 @@ from models.types import (
     sha256_text,
 )
 
-__all__ = ["RULES_VERSION", "RULES_IDENTITY", "RulesEngine", "rules_input_hash"]
+__all__ = ["RULES_VERSION", "RULES_IDENTITY", "STATED_CONFIDENCE", "DESCRIBED_CONFIDENCE", "RulesEngine", "rules_input_hash"]
 
 RULES_VERSION = "radlite-rules 1.0"
 RULES_IDENTITY = ModelIdentity(model_id="radlite-rules", sha256=None, backend="rules", role="rules", version=RULES_VERSION)
 STATED_CONFIDENCE = 0.99
+# A stage read from words ("No evidence of distant metastatic disease", "New hepatic metastases")
+# rather than written as a stage: still the report's own statement, but one reading removed.
+DESCRIBED_CONFIDENCE = 0.9
 _CHEST_XR = {"CR", "DX"}
 _NORMAL_STUDY = re.compile(
     r"\bno\s+(?:acute\s+|active\s+)?(?:cardiopulmonary|intrathoracic|chest)\s+(?:abnormality|abnormalities|process|disease|findings?)\b"
@@ -93,7 +96,8 @@ class RulesEngine:
         return ChexpertValue(labels=chexpert_labels(report.text())[0])
 
     def critical(self, report: RadiologyReport) -> list[CriticalFinding]:
-        """New or unexpected critical results stated and not negated."""
+        """New or unexpected critical results stated and not negated (certainty "uncertain" when
+        the report only suspects them)."""
         return critical_findings(report.text())
 
     def follow_ups(self, report: RadiologyReport) -> list[FollowUp]:
@@ -117,8 +121,7 @@ class RulesEngine:
         if found is None:
             return None
         value = NStageValue(involvement=found.stage != "N0", stage=found.stage)  # type: ignore[arg-type]
-        return self._result(TaskName.n_staging, report, value, [evidence_at(text, found.start, found.end)],
-                            raw=text[found.start : found.end])
+        return self._stage_result(TaskName.n_staging, report, value, found)
 
     def _m(self, report: RadiologyReport) -> TaskResult | None:
         text = report.text()
@@ -126,8 +129,16 @@ class RulesEngine:
         if found is None:
             return None
         value = MStageValue(stage=found.stage)  # type: ignore[arg-type]
-        return self._result(TaskName.m_staging, report, value, [evidence_at(text, found.start, found.end)],
-                            raw=text[found.start : found.end])
+        return self._stage_result(TaskName.m_staging, report, value, found)
+
+    def _stage_result(self, task: TaskName, report: RadiologyReport, value: TaskValue, found: StageMention) -> TaskResult:
+        text = report.text()
+        phrase = text[found.start : found.end]
+        evidence = [evidence_at(text, found.start, found.end)]
+        if found.kind == "stated":
+            return self._result(task, report, value, evidence, raw=phrase)
+        return self._result(task, report, value, evidence, raw=f"described: {phrase}", confidence=DESCRIBED_CONFIDENCE,
+                            note=f"{found.stage} described in words, not written as a stage: '{phrase}'")
 
     def _chexpert_result(self, report: RadiologyReport) -> TaskResult | None:
         modality = (report.modality or "").upper()
@@ -154,15 +165,16 @@ class RulesEngine:
                             raw="; ".join(f"{k}: {v}" for k, v in labels.items()))
 
     def _result(self, task: TaskName, report: RadiologyReport, value: TaskValue, evidence: list[Evidence],
-                raw: str) -> TaskResult:
+                raw: str, confidence: float = STATED_CONFIDENCE, note: str | None = None) -> TaskResult:
         return TaskResult(
             task=task,
             value=value,
-            confidence=STATED_CONFIDENCE,
+            confidence=confidence,
             evidence=evidence,
             model=RULES_IDENTITY,
             decided_by="rules",
             prompt_hash=None,
             input_hash=rules_input_hash(task, report),
             raw_output=raw,
+            note=note,
         )

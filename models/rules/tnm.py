@@ -1,19 +1,43 @@
-"""Stated N and M stages: "N2 disease", "cN1", "T2N1M0", "N staging: N2", "M1b".
+"""N and M stages a report states: "N2 disease", "cN1", "T2N1M0", "N staging: N2", "M1b", and
+the few statements in words that settle a stage on their own.
 
 Regular expressions on purpose (no library parses TNM out of free text). A bare "M1" is
 not taken, since "the M1 segment" of the middle cerebral artery is common in neuro reports;
 an M or N counts only with a clinical prefix (c/p/y/r), inside a T..N..M string, after an
 "N stage:"/"M staging:" lead-in, or followed by "disease"/"stage".
+
+Described in words (kind "described", a lower confidence than an explicit stage):
+
+- M1 from an unhedged, current statement of distant metastasis that names a distant site
+  ("New hepatic metastases", "osseous metastatic disease", "pulmonary nodules consistent
+  with metastatic disease", "metastatic disease to the liver"). Hedged ("suspicious for",
+  "most consistent with", "possible"...), negated, historical or treated mentions, and
+  nodal/regional metastasis (that is N) never count; nor do peritoneal or omental sites (T3
+  in ovarian cancer) or a lung metastasis on the same side.
+- M0 from a global negation of distant metastasis ("No evidence of distant metastatic
+  disease", "No lymphadenopathy or distant metastatic disease"); a negation limited to an
+  organ ("no hepatic metastases", "Liver: no metastases") is not global, and any hedged
+  mention of metastasis elsewhere in the report withholds it.
+- N0 from a global "No lymphadenopathy" with no station, region or qualifier, when no other
+  sentence describes an enlarged, avid or otherwise suspicious node. A negation of one
+  station ("no mediastinal adenopathy") never gives N0.
+
+M1 beats M0. An explicit stage beats a described one, except that a described M1 against an
+explicit M0 is a contradiction and gives no answer (the model decides).
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Literal
 
-from models.rules.context import mention_context
+from models.rules.context import HISTORY_LINE, mention_context
+from models.text import sentence_spans
 
-__all__ = ["StageMention", "stated_n", "stated_m"]
+__all__ = ["StageMention", "stated_n", "stated_m", "described_n", "described_m"]
+
+StageKind = Literal["stated", "described"]
 
 
 @dataclass(frozen=True)
@@ -21,6 +45,7 @@ class StageMention:
     stage: str  # "N0".."N3" or "M0"/"M1"
     start: int
     end: int
+    kind: StageKind = "stated"  # "described": read from words ("no distant metastatic disease"), not an explicit stage
 
 
 _PFX = r"(?:[cpy]|yc|yp|r)?"
@@ -54,12 +79,255 @@ def _collect(text: str, rx: re.Pattern[str], key: str) -> list[StageMention]:
 
 
 def stated_n(text: str) -> StageMention | None:
-    """The highest N stage the text states for this study (history lines and prior cues ignored)."""
+    """The highest N stage the text states for this study (history lines and prior cues ignored);
+    without an explicit N stage, N0 from a safe global "No lymphadenopathy" (kind "described")."""
     found = _collect(text, _N, "n")
-    return max(found, key=lambda s: (s.stage, s.start)) if found else None
+    if found:
+        return max(found, key=lambda s: (s.stage, s.start))
+    return described_n(text)
 
 
 def stated_m(text: str) -> StageMention | None:
-    """M1 when any current M1 is stated, else M0 when stated, else None."""
+    """M1 when any current M1 is stated, else M0 when stated; without an explicit M stage, the
+    stage described in words (kind "described"), else None."""
     found = _collect(text, _M, "m")
-    return max(found, key=lambda s: (s.stage, s.start)) if found else None
+    described = described_m(text)
+    if found:
+        best = max(found, key=lambda s: (s.stage, s.start))
+        if best.stage == "M0" and described is not None and described.stage == "M1":
+            return None  # an explicit M0 against a description of distant metastasis: leave it to the model
+        return best
+    return described
+
+
+# ---- stages described in words ---------------------------------------------------------------
+
+_I = re.IGNORECASE
+_MET_TERM = (r"(?:metastas[ie]s|metastatic\s+(?:disease|lesions?|deposits?|foci|focus|nodules?|implants?|involvement|spread|masses)"
+             r"|mets)\b")
+_MET = re.compile(r"\b" + _MET_TERM, _I)
+# Words that tie a metastasis to a distant (M) site. Peritoneal/omental sites are left out on
+# purpose: peritoneal spread is T3 in ovarian cancer, M1 elsewhere.
+_DISTANT_SITE = re.compile(
+    r"\b(?:distant|hepatic|liver|osseous|bone|bony|skeletal|vertebral|spinal|calvarial|pulmonary|lungs?|brain|cerebral|"
+    r"cerebellar|intracranial|adrenals?|pleural|leptomeningeal|splenic|subcutaneous|cutaneous|widespread|disseminated|"
+    r"visceral|multi-?organ|(?:osteo)?lytic|(?:osteo)?blastic)\b",
+    _I,
+)
+_NODAL = re.compile(r"\b(?:nodes?|nodal|lymph\w*|adenopathy|regional|stations?)\b", _I)
+_SAME_SIDE = re.compile(r"\b(?:ipsilateral|same\s+lobe|satellite)\b", _I)
+# Hedged, hypothetical or conditional wording (README: hedged wording is uncertain). "Consistent
+# with", "in keeping with" and "diagnostic of" are affirmative; "most consistent with" is not.
+_HEDGE = re.compile(
+    r"\b(?:suspicio\w*|suspect\w*|concern\w*|worr\w*|possibl[ey]|probabl[ey]|likely|unlikely|may|might|could|cannot|"
+    r"can\s*not|can't|exclude[ds]?|rule[sd]?\s+out|r/o|question\w*|equivocal|indeterminate|non-?specific|uncertain|"
+    r"unclear|versus|vs|differential|favou?r\w*|suggest\w*|compatible|presum\w*|potential\w*|atypical|borderline|"
+    r"characteri[sz](?:e|ed|ation)|most\s+consistent|raises?|correlat\w*|to\s+be\s+confirmed|for\s+confirmation|"
+    r"until\s+proven|consider\w*|evaluat\w*|assess\w*|work-?up|survey|if|should|would|whether|or|either)\b|\?",
+    _I,
+)
+_NEGATION = re.compile(
+    r"\b(?:no|not|without|negative|free\s+of|absent|absence|nor|neither|none|rather\s+than|instead|resolved|"
+    r"resolution|no\s+longer)\b|n't\b",
+    _I,
+)
+_PAST = re.compile(
+    r"\b(?:history|hx|prior|previous(?:ly)?|formerly|treated|(?:post|after)[\s\-]?(?:treatment|therapy|radiation|"
+    r"chemotherapy|resection|ablation)|s/p|status\s+post|resected|ablated|irradiated|healed|remote|decreas\w*|smaller|"
+    r"regress\w*|respon\w*|in\s+the\s+past)\b",
+    _I,
+)
+# Comparison phrases that mark a finding as new, not as historical or negated.
+_NEW_SINCE = re.compile(
+    r"\b(?:not|no)\s+(?:present|seen|visible|identified|evident|demonstrated)\s+(?:on|in)\s+(?:the\s+)?"
+    r"(?:prior|previous|earlier|outside|\d)[^,;]*"
+    r"|\b(?:compared\s+(?:with|to)|since|from|relative\s+to)\s+(?:the\s+)?(?:prior|previous|earlier)\b(?:\s+\w+)?"
+    r"|\bno\s+prior\s+(?:imaging|studies|study|exams?|examinations?|comparison)\b(?:\s+(?:for|available)\b(?:\s+comparison)?)?",
+    _I,
+)
+# Next sentence asking to confirm the diagnosis: the metastasis is not settled.
+_CONFIRM = re.compile(r"\b(?:confirm\w*|further\s+characteri[sz]\w*|to\s+(?:exclude|evaluate|assess))\b", _I)
+
+# Before a global statement only a list number, a general heading or "there is/are" may stand.
+_LIST = r"(?:\(?\d{1,2}[.)]\s*)?"
+_GLOBAL_LEAD = re.compile(
+    rf"^\s*{_LIST}(?:(?:impression|conclusions?|summary|staging|metastases|metastatic\s+disease|"
+    rf"distant\s+metastas[ie]s)\s*:\s*{_LIST})?(?:there\s+(?:is|are)\s+)?$",
+    _I,
+)
+_LEAD_BAD = re.compile(
+    r"\b(?:apart|aside|except\w*|other\s+than|besides|otherwise|but|although|however|though|probabl[ey]|likely|possibl[ey]|"
+    r"definite\w*|obvious\w*|convincing\w*|[a-z]+:)",
+    _I,
+)
+_NODE_LEAD = re.compile(
+    rf"^\s*{_LIST}(?:(?:impression|conclusions?|summary|staging|lymph\s+nodes|nodes|lymphadenopathy|"
+    rf"adenopathy|nodal\s+(?:status|disease))\s*:\s*{_LIST})?(?:there\s+(?:is|are)\s+)?$",
+    _I,
+)
+_M0_TARGET = r"(?:distant\s+)?" + _MET_TERM
+_M0 = re.compile(
+    # "No (CT) evidence of distant metastatic disease", "without evidence of metastases"
+    r"\b(?:no|without)\s+(?:(?:ct|pet(?:[/\-]ct)?|mri?|imaging|radiographic|radiologic|sonographic|scintigraphic)\s+)?"
+    r"(?:evidence|signs?|findings?)\s+(?:of|for|to\s+suggest)\s+" + _M0_TARGET
+    # "No lymphadenopathy or distant metastatic disease"
+    + r"|\b(?:no|without)\s+(?:(?:enlarged|pathologic(?:al)?|suspicious)\s+)?(?:lymphadenopathy|adenopathy|(?:lymph\s+)?nodes)"
+    r"\s*,?\s+(?:or|nor)\s+(?:evidence\s+of\s+)?" + _M0_TARGET
+    # "No distant metastases", "no metastatic disease", "negative for distant metastatic disease"
+    + r"|\b(?:no|without|negative\s+for)\s+" + _M0_TARGET
+    # "Distant metastatic disease is not identified", "distant metastases: none"
+    + r"|\b" + _M0_TARGET + r"(?:\s+(?:is|are)\s+(?:not\s+(?:seen|identified|present|evident|demonstrated|detected)|absent)"
+    r"|\s*:\s*(?:none|no|absent|negative|not\s+identified)\b)",
+    _I,
+)
+# What may follow a global M0 statement: the imaged field, or nothing.
+_REGION = (r"(?:(?:visuali[sz]ed|imaged|included|scanned|partially\s+imaged)\s+(?:portions?\s+of\s+the\s+)?)?"
+           r"(?:chest|thorax|(?:upper\s+)?abdomen|pelvis|neck|body|field(?:\s+of\s+view)?|portions?|regions?|structures)")
+_M0_TAIL = re.compile(
+    rf"^(?:\s*(?:(?:with)?in|of|involving)\s+the\s+{_REGION}(?:\s*,?\s*(?:and|or)?\s*(?:the\s+)?{_REGION})*"
+    r"|\s*(?:on|by|at)\s+(?:this\s+|the\s+)?(?:ct|pet(?:/ct)?|mri?|imaging|study|exam(?:ination)?)"
+    r"|\s*(?:(?:is|are)\s+)?(?:seen|identified|present|evident|demonstrated|detected))*\s*[.;]?\s*$",
+    _I,
+)
+_N0 = re.compile(
+    r"\b(?:no|without)\s+(?:(?:ct|pet(?:[/\-]ct)?|imaging|radiographic)\s+)?(?:evidence\s+of\s+)?"
+    r"(?:(?:(?:pathologic(?:al)?|enlarged|suspicious)\s+)?(?:lymphadenopathy|adenopathy)|(?:lymph\s+)?node\s+enlargement"
+    r"|(?:pathologic(?:al)?(?:ly\s+enlarged)?|enlarged|suspicious)\s+(?:lymph\s+)?nodes"
+    r"|(?:lymph\s+node|nodal)\s+(?:metastas[ie]s|disease))\b",
+    _I,
+)
+_N0_TAIL = re.compile(
+    r"^(?:\s*(?:is|are)\s+(?:seen|identified|present|evident)"
+    r"|\s*(?:by|at)\s+(?:ct\s+|imaging\s+)?size\s+criteria"
+    r"|\s*,?\s*(?:or|nor)\s+(?:evidence\s+of\s+)?" + _M0_TARGET + ")*" + r"\s*[.;]?\s*$",
+    _I,
+)
+# A node described as abnormal anywhere else withholds N0.
+_NODE_OK = re.compile(r"\bnot\s+(?:pathologically\s+|significantly\s+)?enlarged\b|\bnon-?enlarged\b|\bnormal[\s\-]+(?:sized?|in\s+size)\b", _I)
+_NODE_SUSPECT = re.compile(
+    r"\b(?:enlarg\w*|avid\w*|hypermetabolic|fdg|suv\w*|necro\w*|rounded|round|suspicio\w*|concern\w*|"
+    r"worr\w*|metasta\w*|pathologic\w*|abnormal\w*|borderline|prominent|matted|conglomerate|bulky|indeterminate|"
+    r"possibl[ey]|probabl[ey]|likely|malignan\w*|tumou?r|involve\w*)\b"
+    r"|\b(?:loss|absen\w*|effac\w*)\s+(?:of\s+)?(?:the\s+)?(?:fatty\s+)?hil\w*"
+    r"|(?<![\d.])(?:[1-9]\d*(?:\.\d+)?\s*cm|[1-9]\d\s*mm)\b",
+    _I,
+)
+
+
+def _clauses(text: str) -> list[tuple[int, int]]:
+    """Clauses (sentences split at ";") of the text outside history/indication lines."""
+    out: list[tuple[int, int]] = []
+    for a, b in sentence_spans(text):
+        line_start = text.rfind("\n", 0, a) + 1
+        line_end = text.find("\n", a)
+        if HISTORY_LINE.match(text[line_start : len(text) if line_end < 0 else line_end]):
+            continue
+        start = a
+        for part in re.finditer(r";", text[a:b]):
+            out.append((start, a + part.start()))
+            start = a + part.end()
+        out.append((start, b))
+    return [(a, b) for a, b in out if text[a:b].strip()]
+
+
+_HEADING = re.compile(r"^\s*(?:\(?\d{1,2}[.)]\s*)?[A-Za-z][A-Za-z /&,()\-]{0,40}:\s*")
+
+
+def _heading_of(text: str, a: int) -> str:
+    """The heading of the clause's line ("Liver: "), when the clause is not the line's first."""
+    m = _HEADING.match(text[text.rfind("\n", 0, a) + 1 : a])
+    return m.group(0) if m else ""
+
+
+def _m1_clause(text: str, a: int, b: int, next_clause: str) -> tuple[int, int] | None:
+    clause = text[a:b]
+    # A line heading ("Liver: ... consistent with metastases") is part of what the clause says.
+    scope = _heading_of(text, a) + clause
+    met = _MET.search(clause)
+    if met is None or not _DISTANT_SITE.search(scope) or _NODAL.search(scope) or _SAME_SIDE.search(scope):
+        return None
+    if re.search(r"\b(?:peritone\w*|omentum|omental|carcinomatosis)\b", scope, _I):
+        return None
+    plain = _NEW_SINCE.sub(" ", clause)
+    if _HEDGE.search(plain) or _NEGATION.search(plain) or _PAST.search(plain) or _CONFIRM.search(next_clause):
+        return None
+    if mention_context(text, a + met.start(), a + met.end())[0]:
+        return None
+    return a + met.start(), a + met.end()
+
+
+def _hedged_metastasis(text: str, a: int, b: int) -> bool:
+    """A hedged (not negated) mention of distant metastasis: it withholds a global M0."""
+    clause = text[a:b]
+    scope = _heading_of(text, a) + clause
+    if not _MET.search(clause) or (_NODAL.search(scope) and not _DISTANT_SITE.search(scope)):
+        return False
+    plain = _NEW_SINCE.sub(" ", clause)
+    return bool(_HEDGE.search(plain)) and not re.match(r"\s*(?:\(?\d{1,2}[.)]\s*)?(?:no|without)\b", clause, _I)
+
+
+def _m0_clause(text: str, a: int, b: int) -> tuple[int, int] | None:
+    clause = text[a:b]
+    m = _M0.search(clause)
+    if m is None:
+        return None
+    lead = _heading_of(text, a) + clause[: m.start()]
+    # "distant" makes the statement global wherever it stands ("Pancreatic mass without distant
+    # metastases"), unless the lead-in makes an exception or hedges.
+    global_lead = _GLOBAL_LEAD.match(lead) or (re.search(r"\bdistant\b", m.group(0), _I) and not _LEAD_BAD.search(lead))
+    if not global_lead or not _M0_TAIL.match(clause[m.end() :]) or _PAST.search(clause):
+        return None
+    return a + m.start(), a + m.end()
+
+
+def described_m(text: str) -> StageMention | None:
+    """M1 from an unhedged statement of distant metastasis, else M0 from a global negation of it."""
+    clauses = _clauses(text)
+    m1: list[StageMention] = []
+    m0: list[StageMention] = []
+    hedged = False
+    for i, (a, b) in enumerate(clauses):
+        nxt = text[clauses[i + 1][0] : clauses[i + 1][1]] if i + 1 < len(clauses) else ""
+        hit = _m1_clause(text, a, b, nxt)
+        if hit:
+            m1.append(StageMention("M1", *hit, kind="described"))
+            continue
+        zero = _m0_clause(text, a, b)
+        if zero:
+            m0.append(StageMention("M0", *zero, kind="described"))
+        elif _hedged_metastasis(text, a, b):
+            hedged = True
+    if m1:
+        return m1[-1]
+    if m0 and not hedged:
+        return m0[-1]
+    return None
+
+
+def _node_suspect(text: str, a: int, b: int) -> bool:
+    """A clause that describes a node as enlarged, avid or otherwise suspicious."""
+    clause = text[a:b]
+    scope = _heading_of(text, a) + clause
+    if not re.search(r"\b(?:nodes?|nodal|lymphadenopathy|adenopathy)\b", scope, _I):
+        return False
+    body = re.sub(rf"^\s*{_LIST}(?:[A-Za-z][A-Za-z /&-]{{0,30}}:\s*{_LIST})?", "", clause)
+    if re.match(r"(?:there\s+(?:is|are)\s+)?(?:no|without|negative\s+for)\b", body, _I):
+        return False
+    return bool(_NODE_SUSPECT.search(_NODE_OK.sub(" ", body)))
+
+
+def described_n(text: str) -> StageMention | None:
+    """N0 from a global "No lymphadenopathy" when nothing else describes a suspicious node."""
+    clauses = _clauses(text)
+    hits: list[StageMention] = []
+    for a, b in clauses:
+        if _node_suspect(text, a, b):
+            return None
+        clause = text[a:b]
+        m = _N0.search(clause)
+        if m is None:
+            continue
+        lead = _heading_of(text, a) + clause[: m.start()]
+        if _NODE_LEAD.match(lead) and _N0_TAIL.match(clause[m.end() :]):
+            hits.append(StageMention("N0", a + m.start(), a + m.end(), kind="described"))
+    return hits[-1] if hits else None

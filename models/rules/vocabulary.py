@@ -94,6 +94,30 @@ CONTEXT_RULES: list[tuple[str, str, str, str | list[dict[str, str]] | None, int 
     ("versus", "POSSIBLE_EXISTENCE", "BIDIRECTIONAL", r"\b(?:versus|vs\.?)(?=\s)|(?<=\w)/(?=\w)", 4),
     ("differential", "POSSIBLE_EXISTENCE", "FORWARD", r"\bdifferential\s+(?:diagnosis\s+)?(?:includes?|considerations?)\b", None),
     ("likely", "POSSIBLE_EXISTENCE", "FORWARD", r"\b(?:likely|probable|probably|questionable|equivocal|suggest(?:s|ing)?)\b", None),
+    # "Suspected pulmonary embolism", "concern for free air", "? pneumothorax", "PE is suspected".
+    ("suspected", "POSSIBLE_EXISTENCE", "FORWARD",
+     r"\b(?:suspected|suspicion\s+(?:of|for)|presumed|presumptive|possibly|concern\s+for|question\s+of)\b", None),
+    ("is suspected", "POSSIBLE_EXISTENCE", "BACKWARD", r"\b(?:is|are)\s+(?:suspected|questioned|possible)\b", None),
+    ("question mark", "POSSIBLE_EXISTENCE", "BIDIRECTIONAL", r"\?", 5),
+    # "Pneumonia is unlikely", "pneumonia unlikely.", "infection is felt to be unlikely": a hedged
+    # negative is negative (the CheXpert labeler's "no definite X" is negative; NegEx and medspaCy
+    # list "unlikely" as a negation). Only the phrase just before it: medspaCy's own "unlikely" rule
+    # reaches back to the start of the sentence ("opacity, likely atelectasis; pneumonia is unlikely"
+    # must keep the atelectasis), and the longer match below replaces it.
+    ("is unlikely", "NEGATED_EXISTENCE", "BACKWARD",
+     r"\b(?:(?:is|are|was|were|seems?|appears?)\s+)?(?:(?:considered|felt|thought|believed)\s+(?:to\s+be\s+)?)?"
+     r"(?:(?:very|highly)\s+)?(?:unlikely|not\s+likely|doubtful)"
+     r"(?:\s*[.;,:)]|\s+(?:given|in\s+view|considering|clinically|at\s+this\s+time|based))", 2),
+    # "Pneumonia is likely.": the "likely" above only looks forward ("likely atelectasis").
+    ("is likely", "POSSIBLE_EXISTENCE", "BACKWARD", r"\b(?:is|are)\s+(?:most\s+)?(?:likely|probable)(?:\s*[.;,:)]|\s*$)", 2),
+    # "unlikely to represent pneumonia": the phrase right after it.
+    ("unlikely to represent", "NEGATED_EXISTENCE", "FORWARD",
+     r"\b(?:unlikely|not\s+likely)\s+to\s+(?:represent|reflect|be|indicate|signify)\b(?:\s+(?:an?|the)\b)?", 3),
+    # "Pneumonia is less likely": still in the differential, so uncertain (the CheXpert labeler's
+    # "less likely" rule); "less likely pneumonia" is covered by "likely" above.
+    ("less likely", "POSSIBLE_EXISTENCE", "BACKWARD",
+     r"\b(?:(?:is|are|seems?|appears?)\s+)?(?:(?:considered|felt|thought)\s+(?:to\s+be\s+)?)?(?:much\s+)?less\s+likely"
+     r"(?:\s*[.;,:)]|\s*$)", 2),
     # "atelectasis or consolidation": either may be present (a negated list stays negated).
     ("or", "POSSIBLE_EXISTENCE", "BIDIRECTIONAL", r"\bor\b(?!\s+(?:without|more|greater|less|fewer)\b)", 2),
     # "cannot exclude pneumonia" (medspaCy's "was not" would otherwise negate it); "not inconsistent with".

@@ -111,3 +111,13 @@ def test_no_demo_notice_without_demo_model() -> None:
     analysis = _analysis()
     only_rules = analysis.model_copy(update={"results": analysis.results[:1]})
     assert DEMO_NOTICE not in analysis_to_oru(only_rules)
+
+
+def test_a_suspected_critical_result_says_so_in_its_obx() -> None:
+    analysis = _analysis()
+    analysis.facts.critical = [CriticalFinding(term="pulmonary embolism", certainty="uncertain")]
+    header = MshHeader(sending_app="RIS", sending_facility="H", receiving_app="RADLITE", control_id="C2",
+                       message_type="ORU", trigger="R01", processing_id="T", version="2.5.1")
+    msg = hl7.parse(analysis_to_oru(analysis, header=header, now=NOW))
+    critical = next(o for o in msg.segments("OBX") if "CRITICAL" in str(o[3]))
+    assert str(critical[5]) == "pulmonary embolism^suspected pulmonary embolism^L" and str(critical[8]) == "AA"

@@ -109,3 +109,13 @@ def test_a_report_longer_than_the_context_keeps_its_stated_value(demo_ensemble: 
     assert result.decided_by == "rules" and result.note and "exceeds n_ctx" in result.note
     with pytest.raises(ContextOverflow, match="exceeds n_ctx"):
         demo_ensemble.run(TaskRequest(task=TaskName.radiology_ner, report=long))
+
+
+def test_a_described_stage_keeps_its_note_when_reconciled() -> None:
+    described = _result(TaskName.m_staging, MStageValue(stage="M0"), RULES, 0.9).model_copy(
+        update={"note": "M0 described in words, not written as a stage: 'No distant metastases'"})
+    agree = _reconcile(_result(TaskName.m_staging, MStageValue(stage="M0"), MODEL, 0.5), described)
+    assert agree.note == described.note and agree.decided_by == "model+rules"
+    differ = _reconcile(_result(TaskName.m_staging, MStageValue(stage="M1"), MODEL, 0.5), described)
+    assert differ.note == described.note and differ.disagreement is not None
+    assert differ.disagreement.note.startswith("the report describes M0")

@@ -141,10 +141,11 @@ def test_category_only_in_the_history_field_is_not_stated() -> None:
         ("N2b nodal disease on the left.", "N2", None),
         ("No evidence of N3 disease.", None, None),
         ("There is no M1 disease.", None, None),
-        # Nodal or metastatic statements without a stage are for the models, not the rules.
+        # Nodal statements without a stage are for the models; a global negation of distant
+        # metastasis is M0 in words (tests/models/test_rules_round2.py).
         ("Enlarged right hilar lymph node, suspicious for nodal metastasis.", None, None),
         ("Multiple enlarged mediastinal lymph nodes. No adrenal or hepatic metastases.", None, None),
-        ("No distant metastases.", None, None),
+        ("No distant metastases.", None, "M0"),
         ("The left M1 and M2 branches are patent.", None, None),
         ("History: rectal cancer, staged T3N1 in 2024.\nNew hepatic lesions consistent with M1 disease.", None, "M1"),
     ],
