@@ -133,16 +133,14 @@ def _derive_no_finding(labels: dict[str, str]) -> str:
 
 def _ground_chexpert(value: ChexpertValue, text: str) -> tuple[ChexpertValue, list[str]]:
     named = mentioned_labels(text)
-    labels = dict(value.labels)
-    dropped = [f"{k}: {v}" for k, v in labels.items()
-               if k != "no finding" and k not in named and v in ("positive", "uncertain")]
-    for item in dropped:
-        labels[item.split(":")[0]] = "negative"
+    dropped = {k: v for k, v in value.labels.items()
+               if k != "no finding" and k not in named and v in ("positive", "uncertain")}
+    labels = {**value.labels, **dict.fromkeys(dropped, "negative")}
     if "no finding" in labels or dropped:
         labels["no finding"] = _derive_no_finding(labels)
     ordered = {k: labels[k] for k in CHEXPERT_LABELS if k in labels}
-    return ChexpertValue(labels=ordered), (
-        [f"not mentioned in the report, set to negative: {', '.join(dropped)}"] if dropped else [])
+    said = ", ".join(f"{k}: {v}" for k, v in dropped.items())
+    return ChexpertValue(labels=ordered), ([f"not mentioned in the report, set to negative: {said}"] if dropped else [])
 
 
 def _keep(items: Iterable[str], report: _ReportWords, lost: list[str]) -> list[str]:

@@ -63,9 +63,8 @@ def build_result(
     Also the one log line per model call, for every backend: ids, a hash of the input and
     counts only (no report text, no patient identifiers).
     """
-    digest = request.report.content_hash[:12]
-    log.info("task %s model %s (%s) input %s: %d+%d tokens, %.0f ms", spec.name.value, identity.model_id,
-             identity.backend, digest, tokens_prompt, tokens_generated, latency_ms)
+    log.info("task %s model %s (%s) content_hash %s: %d+%d tokens, %.0f ms", spec.name.value, identity.model_id,
+             identity.backend, request.report.content_hash[:12], tokens_prompt, tokens_generated, latency_ms)
     return TaskResult(
         task=spec.name,
         value=value,
