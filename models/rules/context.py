@@ -22,19 +22,25 @@ HISTORY_LINE = re.compile(
 # Cues that the category belongs to an earlier study: right before the mention ("from LR-3",
 # "was BI-RADS 3", "not BI-RADS 4", "2024-01-09: BI-RADS 1"), or anywhere in its clause.
 _NEAR_HIST = re.compile(
-    r"(?:\bfrom|\bwas|\bwere|\bhad\s+been|\bnot|\bno|\bknown|\b(?:previously\s+)?treated|(?:19|20)\d\d(?:-\d\d){0,2}\)?\s*:?)\s*(?:an?\s+)?"
+    r"(?:\bfrom|\bwas|\bwere|\bhad\s+been|\bnot|\bno|\bknown|\b(?:previously\s+)?treated|(?:(?:19|20)\d\d(?:-\d\d){0,2}|\d{1,2}/\d{1,2}/(?:19|20)?\d\d)\)?\s*[:(]?)\s*(?:an?\s+)?"
     r"(?:(?:acr|assessment|category|categori[sz]ed\s+as|assessed\s+as)\s+)*$",
     re.IGNORECASE,
 )
 _CLAUSE_HIST = re.compile(
     r"(?:\bprior\b|\bprevious(?:ly)?\b|\bformerly\b|\boutside\b|\bearlier\b|\bhistory\s+of\b|"
-    r"\blast\s+(?:year|exam|study)\b|\boriginally\b|\binitially\b)[^.;:,()\n]{0,40}$",
+    r"\blast\s+(?:year|exam|study)\b|\boriginally\b|\binitially\b)[^.;:,()\n]{0,40}$"
+    # "Compared to 01/15/2024 (BI-RADS 3)": the comparison's own category, in brackets too.
+    r"|\bcompared\s+(?:to|with)\b[^.;:,)\n]{0,40}$",
     re.IGNORECASE,
 )
 _AFTER_HIST = re.compile(
-    r"^[^.;()\n]{0,12}?\b(?:on|in|at)\s+(?:the\s+)?(?:prior|previous|earlier|outside|(?:19|20)\d\d)"
+    r"^\)?[^.;()\n]{0,12}?\b(?:on|in|at)\s+(?:the\s+)?(?:prior|previous|earlier|outside|(?:19|20)\d\d)"
+    # "BI-RADS 4 biopsy was benign in 2022", "(T2N0M0) breast cancer diagnosed in 2019", "per outside report".
+    r"|^\)?[^.;,()\n]{0,30}?\b(?:was|were|diagnosed|treated|staged|resected|biopsied)\b[^.;()\n]{0,30}?\b(?:in|on)\s+(?:19|20)\d\d"
+    r"|^\)?[^.;\n]{0,12}?\b(?:per|according\s+to)\s+(?:the\s+)?(?:outside|prior|previous|earlier)\b"
     r"|^\s*(?:\w+\s+){0,2}?(?:previously|before|in\s+the\s+past)\s*(?:[.;,)]|$)"
-    r"|^\s*(?:\w+\s+){0,2}?(?:(?:was|were|has\s+been|have\s+been)\s+)?(?:treated|ablated|embolized|resected)\b|^[^.;\n]{0,6}\)?\s*(?:on\s+)?(?:\w+\s+){0,2}(?:19|20)\d\d-\d\d",
+    r"|^\s*(?:(?!(?:the|a|an|at|in|of|on|this|that)\b)\w+\s+){0,2}?(?:(?:was|were|has\s+been|have\s+been)\s+)?"
+    r"(?:treated|ablated|embolized|resected)\b|^[^.;\n]{0,6}\)?\s*(?:on\s+)?(?:\w+\s+){0,2}(?:19|20)\d\d-\d\d",
     re.IGNORECASE,
 )
 # A category the clause denies ("no features of LR-M", "does not meet criteria for LR-5", "no
@@ -48,10 +54,22 @@ _DENIED = re.compile(
 )
 _SUPPOSED = re.compile(
     r"(?:^|[\s(])(?:if|unless|should\s+(?:this|the|it|there|these|any)|were\s+(?:this|it|the))\b[^.;]{0,100}$"
-    r"|\bwould\s+(?:\w+\s+){0,2}?(?:upgrade|downgrade|become|warrant|require|prompt|necessitate|qualify|change|increase|"
+    r"|\bwould\s+(?:\w+\s+){0,2}?(?:be|upgrade|downgrade|become|warrant|require|prompt|necessitate|qualify|change|increase|"
     r"make\s+(?:it|this))\w*\b[^.;]{0,25}$",
     re.IGNORECASE,
 )
+# The earlier members of a list of categories ("criteria for LR-4 or LR-5", "no PI-RADS 4, 5 or
+# 6"): a denial or a "not" in front of the list covers every member, so it is read past them.
+_LIST_TAIL = re.compile(
+    r"(?:\b(?:(?:bi|li|lung|ti|pi|o|ni|cad|vi|gb)[\s\-]?rads\s*(?:category\s*)?)?(?:lr[\s\-]?|tr[\s\-]?)?[0-6mnx][abcx]?"
+    r"\s*(?:,|/|\bor\b|\band\b|\bnor\b)\s*)+$",
+    re.IGNORECASE,
+)
+# A category the next words only suppose: "BI-RADS 3 would be appropriate if ...", "LR-5 could apply".
+# Only with the category as the subject: "BI-RADS 4 biopsy could be performed" is not a supposition.
+_AFTER_SUPPOSED = re.compile(r"^\)?\s*(?:(?:category|assessment|score)\s+)?(?:would|could|might)\s+(?:otherwise\s+)?"
+                             r"(?:be|have\s+been|apply)\b", re.IGNORECASE)
+_LIST_DENIED = re.compile(r"\b(?:no|not|nor|without)\s+(?:(?:acr|category|lesions?|observations?)\s+)*$", re.IGNORECASE)
 _OVERALL = re.compile(r"\b(?:overall|final)\b[^.;\n]{0,25}$", re.IGNORECASE)
 
 
@@ -71,10 +89,11 @@ def mention_context(text: str, start: int, end: int) -> tuple[bool, bool]:
     after = text[end:b]
     historical = bool(_NEAR_HIST.search(before) or _CLAUSE_HIST.search(before) or _AFTER_HIST.search(after))
     # "previously LR-3, now LR-4": a "now" between cue and mention resets the cue.
-    if historical and re.search(r"\b(?:now|currently|today|upgraded\s+to|downgraded\s+to|to)\s*[^.;]{0,15}$", before, re.I):
+    if historical and re.search(r"\b(?:now|currently|today|upgraded\s+to|downgraded\s+to|(?<!compared\s)(?<!relative\s)(?<!similar\s)to)\s*[^.;]{0,15}$", before, re.I):
         historical = bool(_AFTER_HIST.search(after))
-    clause = re.split(r"[,:(]", before)[-1]
-    if _DENIED.search(clause) or _SUPPOSED.search(before):
+    listed = _LIST_TAIL.sub("", before)
+    clause = re.split(r"[,:(]", listed)[-1]
+    if _DENIED.search(clause) or _SUPPOSED.search(before) or _AFTER_SUPPOSED.match(after) or (listed != before and _LIST_DENIED.search(listed)):
         historical = True
     return historical, bool(_OVERALL.search(before))
 

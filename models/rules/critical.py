@@ -9,6 +9,10 @@ question a study was ordered to answer ("evaluation for pulmonary embolism", "ru
 pneumothorax", "clinical concern for PE") is not a finding and does not count. A pneumothorax
 with tension physiology (the word "tension", or contralateral mediastinal/tracheal shift with
 a depressed or flattened hemidiaphragm) is reported as "tension pneumothorax" instead.
+
+The vocabulary is the dev set's seven terms plus the other ACR category 1 findings of the spec's
+critical list (§12): spinal cord compression, ectopic pregnancy, testicular and ovarian torsion,
+portal venous gas. They are communicated the same way, so they are found the same way.
 """
 
 from __future__ import annotations
@@ -25,6 +29,8 @@ __all__ = ["VOCABULARY", "critical_findings"]
 VOCABULARY: tuple[str, ...] = (
     "tension pneumothorax", "pneumothorax", "intracranial hemorrhage", "pulmonary embolism", "free air",
     "aortic dissection", "malpositioned support device",
+    # The spec's wider list (§12): ACR actionable category 1 findings outside the dev vocabulary.
+    "spinal cord compression", "ectopic pregnancy", "testicular torsion", "ovarian torsion", "portal venous gas",
 )
 _TENSION = re.compile(r"\btension\b", re.IGNORECASE)
 _SHIFT = re.compile(r"\b(?:mediastin\w*|trachea\w*|heart)\b[^.]{0,60}\bshift(?:ed|ing)?\b|\bshift\s+of\s+the\s+(?:mediastinum|trachea)"
@@ -66,7 +72,8 @@ def critical_findings(text: str) -> list[CriticalFinding]:
             continue
         if m.text == "PE" and _PE_NOT_FINDING.match(text, m.end):
             continue
-        if term == "aortic dissection" and m.text.lower().startswith(("intimal", "intramural")) and not _AORTIC.search(sentence):
+        if term == "aortic dissection" and m.text.lower().startswith(("intimal", "intramural", "dissection flap")) \
+                and not _AORTIC.search(sentence):
             continue
         ev = evidence_at(text, m.start, m.end)
         if ev not in found.setdefault(term, []):

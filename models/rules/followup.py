@@ -19,21 +19,24 @@ __all__ = ["follow_ups", "iso_interval"]
 
 _RECOMMEND = re.compile(
     r"\b(?:recommend\w*|suggest(?:ed|s)?|advis\w*|should\s+(?:undergo|be\s+(?:followed|obtained|performed|considered))|"
-    r"return\s+to|consider(?:ation)?|warrants?|follow[\s\-]?up\s+(?:\w+\s+){0,3}in\s+(?:\d|one|two|three|four|six|twelve|eighteen)|referral|consultation|"
-    r"is\s+(?:recommended|advised|needed|indicated)|continue\s+(?:annual|routine)|meets?\s+(?:\w+\s+){0,3}criteria\s+for)\b",
+    r"return\s+to|consider(?:ation)?|warrants?|follow[\s\-]?up\s+(?:[\w\-/]+\s+){0,3}in\s+(?:\d+|one|two|three|four|six|twelve|eighteen)|referral|consultation|"
+    r"is\s+(?:recommended|advised|needed|indicated)|continue\s+(?:annual|routine)|(?:is|are)\s+due\s+in|due\s+in\s+(?:\d+|one|two|three|six|twelve)|meets?\s+(?:\w+\s+){0,3}criteria\s+for)\b",
     re.IGNORECASE,
 )
 _NEGATIVE = re.compile(r"\b(?:no|not)\b[^.;]{0,40}\b(?:needed|necessary|required|recommended|indicated|warranted)\b"
                        r"|\bno\s+(?:further\s+)?(?:follow[\s\-]?up|imaging|workup|work-up)\b", re.IGNORECASE)
 _PROCEDURE = re.compile(
     r"\b(?:(?:diagnostic|screening|short[\s\-]interval|follow[\s\-]?up|contrast[\s\-]enhanced|multiphase|targeted|"
-    r"low[\s\-]dose|bilateral|left|right|annual|routine|repeat|dedicated|chest|breast|thyroid|pelvic)\s+)*"
-    r"(?:(?:(?:us|ultrasound|ct|mri?|image|stereotactic(?:ally)?)[\s\-]guided\s+|stereotactic\s+)?(?:core\s+(?:needle\s+)?)?biopsy|"
+    r"low[\s\-]dose|bilateral|unilateral|left|right|annual|routine|repeat|dedicated|surveillance|chest|breast|thyroid|pelvic)\s+)*"
+    r"(?:(?:(?:us|ultrasound|ct|mri?|image|stereotactic(?:ally)?)[\s\-]guided\s+|stereotactic\s+)?(?:(?:core\s+(?:needle\s+)?)?biopsy|fna|(?:fine[\s\-]needle\s+)?aspiration)|"
     r"mammogra\w+|ultrasound|sonograph\w*|(?<!rads\s)(?<!rads-)\bus\b|mri|\bmr\b|ct(?:[\s\-]ffr)?|ldct|pet/ct|pet|radiograph\w*|x-ray|"
     r"(?:chest\s+)?ct|screening|fna|tissue\s+sampling|"
     r"aspiration|stress\s+test\w*|functional\s+(?:test\w*|assessment|evaluation)|angiogra\w+|colonoscopy|endoscop\w+|cystoscop\w+|spot\s+compression\s+views|"
     r"(?:(?!recommend|suggest|consider|advise)\w+\s+){0,2}(?:surgical|surgery|oncology|urology|gynecologic\s+oncology)\s+(?:consultation|referral)|"
-    r"(?:surgical|multidisciplinary)\s+(?:consultation|discussion)|referral|consultation|direct\s+visualization)\b"
+    r"(?:surgical|multidisciplinary)\s+(?:consultation|discussion)|"
+    # "referral to hepatology", "consultation with a breast surgeon": the specialty named after it.
+    r"(?:referral|consultation)\s+(?:to|with)\s+(?:an?\s+|the\s+)?(?:(?!(?:for|in|and|if|to|as|at|of)\b)[a-z]+\b\s*){1,3}(?<!\s)|"
+    r"referral|consultation|direct\s+visualization)\b"
     r"(?:\s+(?:of\s+the\s+)?(?:chest|abdomen|pelvis|neck|liver|breast|thyroid)\b)?",
     re.IGNORECASE,
 )

@@ -4,7 +4,9 @@ the few statements in words that settle a stage on their own.
 Regular expressions on purpose (no library parses TNM out of free text). A bare "M1" is
 not taken, since "the M1 segment" of the middle cerebral artery is common in neuro reports;
 an M or N counts only with a clinical prefix (c/p/y/r), inside a T..N..M string, after an
-"N stage:"/"M staging:" lead-in, or followed by "disease"/"stage".
+"N stage:"/"M staging:"/"N:"/"Nodes:" lead-in, followed by "disease"/"stage", or with a
+subdivision letter ("M1a", "N2b"). A stage the sentence only suspects ("cannot exclude N3
+disease", "N1 (possible)") is not stated: the model decides.
 
 Described in words (kind "described", a lower confidence than an explicit stage):
 
@@ -49,21 +51,55 @@ class StageMention:
 
 
 _PFX = r"(?:[cpy]|yc|yp|r)?"
+# Suffixes after an N or M: the subdivision letter, micrometastasis ("pN1mi"), sentinel node
+# ("pN0(sn)"), isolated tumour cells ("pN0(i+)"), molecular findings ("pN0(mol-)").
+_SUF = r"[a-d]?(?:mi\b|\((?:mi|sn|i[+\-]|mol[+\-])\))?"
 _TNM = re.compile(
-    rf"\b{_PFX}T(?:[0-4][a-d]?|is|x)\s*,?\s*{_PFX}(?P<n>N[0-3x])[a-c]?(?:\s*,?\s*{_PFX}(?P<m>M[01x])[a-c]?)?(?![\w])"
+    rf"\b{_PFX}T(?:[0-4][a-d]?|is|[xX])(?:\((?:m|\d)\))?\s*,?\s*{_PFX}(?P<n>N[0-3x]){_SUF}(?:\s*,?\s*{_PFX}(?P<m>M[01x])[a-d]?)?(?![\w])"
 )
+# A template lead-in: "N stage: N2", "Nodal status: pN0", "N: N1", "Nodes: N2", "M: M0", "Metastases: M1b".
+_N_LEAD = r"(?:\b(?:N|(?i:nodal))[\s\-]?(?i:stag(?:e|ing)|category|status)\s*(?i:is\s*)?[:=]?|\bN\s*[:=]|\b(?i:(?:regional\s+)?(?:lymph\s+)?nodes?|nodal(?:\s+disease)?)\s*[:=])"
+_M_LEAD = (r"(?:\b(?:M|(?i:metastasis|metastatic))[\s\-]?(?i:stag(?:e|ing)|category|status)\s*(?i:is\s*)?[:=]?|\bM\s*[:=]"
+           r"|\b(?i:(?:distant\s+)?metastas[ie]s)\s*[:=])")
 _N = re.compile(
-    rf"(?:\b(?:[cpy]|yc|yp)(?P<a>N[0-3])[a-c]?\b"
-    rf"|\b(?:N|(?i:nodal))[\s\-]?(?i:stag(?:e|ing)|category|status)\s*(?i:is\s*)?[:=]?\s*{_PFX}(?P<b>N[0-3])[a-c]?\b"
-    rf"|\b(?P<c>N[0-3])[a-c]?\s+(?i:disease|nodal\s+disease|stage|category)\b"
-    rf"|\(\s*{_PFX}(?P<d>N[0-3])[a-c]?\s*\))"
+    rf"(?:\b(?:[cpy]|yc|yp)(?P<a>N[0-3]){_SUF}(?!\w)"
+    rf"|{_N_LEAD}\s*{_PFX}(?P<b>N[0-3]){_SUF}(?!\w)"
+    rf"|\b(?P<c>N[0-3])[a-d]?\s+(?i:disease|nodal\s+disease|stage|category)\b"
+    rf"|\(\s*{_PFX}(?P<d>N[0-3]){_SUF}\s*\)"
+    # A subdivided stage needs no lead-in: "N2b", "N3c" name nothing else.
+    rf"|\b(?P<e>N[1-3])[a-c]\b)"
 )
 _M = re.compile(
-    rf"(?:\b(?:[cpy]|yc|yp)(?P<a>M[01])[a-c]?\b"
-    rf"|\b(?:M|(?i:metastasis|metastatic))[\s\-]?(?i:stag(?:e|ing)|category|status)\s*(?i:is\s*)?[:=]?\s*{_PFX}(?P<b>M[01])[a-c]?\b"
-    rf"|\b(?P<c>M[01])[a-c]?\s+(?i:disease|stage|category)\b"
-    rf"|\(\s*{_PFX}(?P<d>M[01])[a-c]?\s*\))"
+    rf"(?:\b(?:[cpy]|yc|yp)(?P<a>M[01])[a-d]?\b"
+    rf"|{_M_LEAD}\s*{_PFX}(?P<b>M[01])[a-d]?\b"
+    rf"|\b(?P<c>M[01])[a-d]?\s+(?i:disease|stage|category)\b"
+    rf"|\(\s*{_PFX}(?P<d>M[01])[a-d]?\s*\)"
+    # "M1a", "M1c": a subdivided M1 is a stage (the MCA's M1 segment has no letter).
+    rf"|\b(?P<e>M1)[a-d]\b)"
 )
+
+
+# A stage the sentence only suspects ("cannot exclude N3 disease", "suspicious for M1b disease",
+# "possible contralateral node (N3)", "N1 (possible)"): not stated, the model decides.
+_STAGE_HEDGE_BEFORE = re.compile(
+    r"(?:\b(?:can\s*not|can't|cannot|could\s+not)\s+(?:be\s+)?(?:exclude|rule\s+out)\w*|\b(?:suspicio\w*|suspected|concern\w*|"
+    r"possibl[ey]|probabl[ey]|questionabl[ey]|equivocal|likely|may|might|could|presum\w*|versus|vs)\b|\?)[^.;:,]{0,40}$",
+    re.IGNORECASE,
+)
+_STAGE_HEDGE_AFTER = re.compile(
+    r"^\)?\s*(?:\(\s*|,\s*|-\s*)?(?:(?:is|are)\s+)?(?:possible|probable|suspected|questionable|equivocal|likely|\?"
+    r"|(?:can\s*not|cannot|not)\s+(?:be\s+)?(?:excluded|ruled\s+out))",
+    re.IGNORECASE,
+)
+
+
+def _hedged_stage(text: str, start: int, end: int) -> bool:
+    """A stage the sentence only suspects, by a hedge before it in its clause or right after it."""
+    line_start = text.rfind("\n", 0, start) + 1
+    line_end = text.find("\n", end)
+    before = re.split(r"(?<=[.;!?])\s", text[line_start:start])[-1]
+    after = text[end : len(text) if line_end < 0 else line_end]
+    return bool(_STAGE_HEDGE_BEFORE.search(before) or _STAGE_HEDGE_AFTER.match(after))
 
 
 def _collect(text: str, rx: re.Pattern[str], key: str) -> list[StageMention]:
@@ -72,10 +108,10 @@ def _collect(text: str, rx: re.Pattern[str], key: str) -> list[StageMention]:
         if m.group(key) and not m.group(key).endswith("x"):
             out.append(StageMention(m.group(key), m.start(), m.end()))
     for m in rx.finditer(text):
-        stage = next(g for g in (m.group("a"), m.group("b"), m.group("c"), m.group("d")) if g)
+        stage = next(g for g in (m.group("a"), m.group("b"), m.group("c"), m.group("d"), m.group("e")) if g)
         if not any(s.start <= m.start() < s.end for s in out):
             out.append(StageMention(stage, m.start(), m.end()))
-    return [s for s in out if not mention_context(text, s.start, s.end)[0]]
+    return [s for s in out if not mention_context(text, s.start, s.end)[0] and not _hedged_stage(text, s.start, s.end)]
 
 
 def stated_n(text: str) -> StageMention | None:

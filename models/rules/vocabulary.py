@@ -42,14 +42,14 @@ TARGET_RULES: list[tuple[str, str, str | list[dict[str, str]] | None]] = [
     ("lung opacity", "lung opacity", r"\bopaci(?:ty|ties|fication|fications)\b|\binfiltrates?\b|\bairspace\s+disease\b"
                                      r"|\bhaziness\b|\bground[\s\-]glass\b|\bdensit(?:y|ies)\s+in\s+the\s+(?:\w+\s+)?(?:lung|lobe)"),
     ("pleural effusion", "pleural effusion", r"\b(?:pleural\s+)?effusions?\b(?<!pericardial effusion)(?<!pericardial effusions)"
-                                             r"|\bhydrothorax\b|\bhemothorax\b|\bfluid\s+in\s+the\s+pleural"),
+                                             r"|\bhydrothorax\b|\bhemothorax\b|\bfluid\s+in\s+the\s+pleural|\bpleural\s+fluid\b"),
     ("pleural other", "pleural other", r"\bpleural\s+(?:thickening|plaques?|scarring|calcification)\b|\bfibrothorax\b"),
     ("pneumonia", "pneumonia", r"\bpneumoni(?:a|as|tis)\b|\binfection\b|\binfectious\s+process\b|\bbronchopneumonia\b"),
     ("pneumothorax", "pneumothorax", r"\b(?:hydro)?pneumothora(?:x|ces)\b|\bptx\b"),
     ("support devices", "support devices", _DEV),
     # Stated absences that ConText cannot see as negation.
     ("lungs clear", "NEG:lung opacity", r"\b(?:both\s+|the\s+)?(?:right\s+|left\s+)?lungs?\s+(?:are\s+|is\s+|remain\s+)?"
-                                        r"(?:(?:well[\s\-]expanded|well[\s\-]aerated|hyperinflated|hyperexpanded|low\s+in\s+volume)\s+and\s+)?clear\b"
+                                        r"(?:(?:well[\s\-]expanded|well[\s\-]aerated|hyperinflated|hyperexpanded|low\s+in\s+volume)\s+(?:and|but)\s+)?clear\b"
                                         r"|\bclear\s+lungs\b"),
     ("normal heart", "NEG:cardiomegaly", r"\bnormal\s+(?:heart\s+size|cardiac\s+size|heart)\b"
                                          r"|\bheart\s+size\s+(?:is\s+)?(?:upper\s+)?(?:normal|within\s+normal\s+limits|unremarkable)\b"
@@ -73,8 +73,24 @@ TARGET_RULES: list[tuple[str, str, str | list[dict[str, str]] | None]] = [
     # Acute aortic syndrome (dissection, intramural hematoma, rupture) is labelled "aortic dissection" (spec §12).
     ("aortic dissection", "CRIT:aortic dissection",
      r"\baortic\s+dissection\b|\bdissection\s+of\s+the\s+(?:\w+\s+){0,2}aorta\b|\b(?:stanford|debakey)\s+type\s+\w+\s+(?:\(\w+\s+\w+\)\s+)?"
-     r"(?:aortic\s+)?dissection\b|\bintimal\s+flap\b|\b(?:aortic\s+)?intramural\s+ha?ematoma\b|\bacute\s+aortic\s+syndrome\b"
+     r"(?:aortic\s+)?dissection\b|\btype\s+[ab]\s+dissection\b|\b(?:intimal|dissection)\s+flap\b|\b(?:aortic\s+)?intramural\s+ha?ematoma\b|\bacute\s+aortic\s+syndrome\b"
      r"|\bruptur\w*\s+(?:\w+\s+){0,3}aortic\s+aneurysm\b|\baortic\s+aneurysm\s+(?:\w+\s+){0,2}ruptur\w*"),
+    # The spec's wider critical list (§12, ACR actionable category 1) beyond the dev vocabulary.
+    ("spinal cord compression", "CRIT:spinal cord compression",
+     r"\b(?:spinal\s+)?cord\s+compression\b|\bcompression\s+(?:up)?on\s+the\s+(?:\w+\s+)?(?:spinal\s+)?cord\b"
+     r"|\bcompression\s+of\s+the\s+(?:\w+\s+)?(?:spinal\s+)?cord\b|\bcompress(?:es|ing)\s+the\s+(?:\w+\s+)?(?:spinal\s+)?cord\b"
+     r"|\bcauda\s+equina\s+compression\b"),
+    ("ectopic pregnancy", "CRIT:ectopic pregnancy",
+     r"\bectopic\s+(?:pregnancy|pregnancies|gestation)\b|\b(?:tubal|interstitial|cornual)\s+(?:ectopic\s+)?(?:pregnancy|gestation)\b"),
+    # Torsion of the testis itself, not of a testicular appendage (appendix testis), which is not an emergency.
+    ("testicular torsion", "CRIT:testicular torsion",
+     r"\b(?:testicular|spermatic\s+cord)\s+torsion\b|\btorsion\s+of\s+the\s+(?:(?:left|right)\s+)?(?:testis|testicle|spermatic\s+cord)\b"
+     r"|\btorsed\s+(?:(?:left|right)\s+)?(?:testis|testicle)\b"),
+    ("ovarian torsion", "CRIT:ovarian torsion",
+     r"\b(?:ovarian|adnexal)\s+torsion\b|\btorsion\s+of\s+the\s+(?:(?:left|right)\s+)?(?:ovary|adnexa|adnexum)\b"
+     r"|\btorsed\s+(?:(?:left|right)\s+)?(?:ovary|adnexa)\b"),
+    ("portal venous gas", "CRIT:portal venous gas",
+     r"\bportal\s+(?:venous\s+|vein\s+)?gas\b|\bportomesenteric\s+(?:venous\s+)?gas\b|\bgas\s+(?:with)?in\s+the\s+portal\s+ve(?:in|nous)"),
     ("malpositioned support device", "CRIT:malpositioned support device",
      r"\bmal[\s\-]?position(?:ed|ing)?\b|\bmisplace(?:d|ment)\b"
      r"|\b(?:endotracheal\s+tube|ett|et\s+tube)\b[^.;]{0,60}?\b(?:right|left)\s+main\s*-?\s*stem\b"
@@ -137,6 +153,15 @@ CONTEXT_RULES: list[tuple[str, str, str, str | list[dict[str, str]] | None, int 
      r"\b(?:no|without)\s+(?:significant\s+|appreciable\s+|substantial\s+|interval\s+|definite\s+)*(?:change|increase|decrease|progression)"
      r"\s+(?:in|of)\b", None),
     ("no evidence of", "NEGATED_EXISTENCE", "FORWARD", r"\b(?:no|without)\s+(?:\w+\s+){0,2}evidence\s+(?:of|for)\b", None),
+    # "Status post repair of type A aortic dissection", "s/p evacuation of subdural hematoma": treated, not new.
+    # Only with the treatment named: "s/p fall with acute subdural hematoma" stays a current finding.
+    ("status post repair of", "HISTORICAL", "FORWARD",
+     r"\b(?:status\s+post|s/p|after|following)\s+(?:\w+\s+){0,2}?(?:repair|evacuation|embolization|coiling|clipping|"
+     r"decompression|drainage|stenting|thrombectomy)\s+of\b", 5),
+    # "Interval decompression of the tension pneumothorax", "pneumothorax has been decompressed": treated,
+    # not new. Kept to the phrase itself: "decompressed bowel with free air" must still find the free air.
+    ("decompression of", "NOT_NEW", "FORWARD", r"\b(?:interval\s+)?decompression\s+of\b", 5),
+    ("decompressed", "NOT_NEW", "BACKWARD", r"\b(?:(?:has|have|was|were)\s+(?:been\s+)?)?decompressed\b", 4),
     ("free of", "NEGATED_EXISTENCE", "FORWARD", [{"LOWER": "free"}, {"LOWER": "of"}], None),
     ("removal of", "NEGATED_EXISTENCE", "FORWARD", r"\b(?:interval\s+)?removal\s+of\b", 6),
     ("removed", "NEGATED_EXISTENCE", "BACKWARD", r"\b(?:has\s+been\s+|have\s+been\s+|was\s+|were\s+)?removed\b", None),
