@@ -3,7 +3,8 @@
 Built on asyncio streams rather than python-hl7's MLLP server: python-hl7's reader drops a
 block that does not start with <VT> (senders put NULs or newlines between messages), and
 hl7apy's server closes after one message. Here every byte between two end-of-block marks
-is kept, stored and answered.
+is kept, stored and answered. A block holding an HL7 batch (FHS/BHS ... BTS/FTS) is split into
+its messages, each handled as if it had come alone, and answered with one ACK batch.
 """
 
 from __future__ import annotations
@@ -11,10 +12,12 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from starlette.concurrency import run_in_threadpool
 
-from plugin.pipeline import Pipeline
+from adapters import hl7 as hl7v2
+from plugin.pipeline import Pipeline, Receipt
 
 log = logging.getLogger("radlite.mllp")
 
@@ -25,6 +28,65 @@ MAX_MESSAGE = 16 * 1024 * 1024
 
 def frame(payload: bytes) -> bytes:
     return VT + payload + END
+
+
+@dataclass(frozen=True)
+class BatchReceipt:
+    """What a batch's sender is told: the ACK batch, and each message's receipt behind it."""
+
+    ack: str
+    receipts: list[Receipt]
+    batch_errors: list[hl7v2.Hl7Error]
+    encoding: str = "utf-8"
+    wanted: bool = True  # a batch is always answered; an empty ACK batch means all accepted
+
+    def ack_bytes(self) -> bytes:
+        return self.ack.encode(self.encoding, errors="replace")
+
+    @property
+    def ok(self) -> bool:
+        """Every message accepted (AA/CA) and nothing wrong with the envelope."""
+        return not self.batch_errors and all(r.code in ("AA", "CA") for r in self.receipts)
+
+    @property
+    def storage_failed(self) -> bool:
+        """A message could not be stored (ERR 207): the sender should resend the batch."""
+        return any(r.err_code == "207" for r in self.receipts)
+
+
+def receive_batch(
+    pipeline: Pipeline, batch: hl7v2.Hl7Batch, *, channel: str, peer: str | None, content_type: str | None = None
+) -> BatchReceipt:
+    """Each message of a batch through the single-message path (stored, parsed, ACKed on its own),
+    then one ACK batch for the lot.
+
+    Reusing `Pipeline.receive_hl7` per message keeps one way in: every message is stored
+    before it is judged, kept for review when bad, and deduplicated on MSH-10 like any other.
+    """
+    receipts = [pipeline.receive_hl7(m, channel=channel, peer=peer, content_type=content_type) for m in batch.messages]
+    errors = batch.all_errors
+    for err in errors:
+        log.info("batch from %s: %s %s at %s", channel, err.ack_code, err.err_code, err.location)
+    acks = [r.ack if r.wanted else None for r in receipts]
+    return BatchReceipt(ack=hl7v2.build_batch_ack(batch, acks), receipts=receipts, batch_errors=errors,
+                        encoding=batch.codec)
+
+
+def receive_any(
+    pipeline: Pipeline, raw: bytes, *, channel: str, peer: str | None, content_type: str | None = None
+) -> Receipt | BatchReceipt:
+    """A batch (first segment FHS/BHS) message by message, anything else as one message.
+
+    A batch whose opening header declares unusable delimiters cannot be split: it then goes
+    to the single-message path whole, which stores it and answers AE as for any broken message.
+    """
+    if hl7v2.is_batch(raw):
+        try:
+            batch = hl7v2.split_batch(raw)
+        except hl7v2.Hl7Error:
+            return pipeline.receive_hl7(raw, channel=channel, peer=peer, content_type=content_type)
+        return receive_batch(pipeline, batch, channel=channel, peer=peer, content_type=content_type)
+    return pipeline.receive_hl7(raw, channel=channel, peer=peer, content_type=content_type)
 
 
 class MllpServer:
@@ -61,19 +123,19 @@ class MllpServer:
                     partial = exc.partial[exc.partial.rfind(VT) + 1 :]
                     if partial.strip(b"\x00\r\n \t"):
                         # The sender hung up mid-message: keep what came, nobody to ACK.
-                        await run_in_threadpool(self.pipeline.receive_hl7, partial, channel="mllp", peer=peer)
+                        await run_in_threadpool(receive_any, self.pipeline, partial, channel="mllp", peer=peer)
                     return
                 except asyncio.LimitOverrunError:
                     log.warning("MLLP message over %s bytes from peer; closing", MAX_MESSAGE)
                     return
                 start = block.rfind(VT)
                 payload = block[start + 1 : -len(FS)] if start >= 0 else block[: -len(FS)]
-                receipt = await run_in_threadpool(self.pipeline.receive_hl7, payload, channel="mllp", peer=peer)
+                receipt = await run_in_threadpool(receive_any, self.pipeline, payload, channel="mllp", peer=peer)
                 if receipt.wanted:
                     writer.write(frame(receipt.ack_bytes()))
                     await writer.drain()
                 else:  # enhanced mode, MSH-15 NE (or ER/SU not matching): the sender asked for no ACK
-                    log.info("inbound=%s stored; no accept ACK per MSH-15", receipt.inbound_id)
+                    log.info("inbound=%s stored; no accept ACK per MSH-15", getattr(receipt, "inbound_id", None))
                 if self.on_queued is not None:
                     self.on_queued()
         except (ConnectionResetError, BrokenPipeError):

@@ -1,4 +1,5 @@
-"""HL7 v2: ORU^R01 in (-> RadiologyReport), ACK and ORU^R01 with results out, MLLP framing.
+"""HL7 v2: ORU^R01 in (-> RadiologyReport), ACK and ORU^R01 with results out, MLLP framing,
+batch files (FHS/BHS ... BTS/FTS) split into messages and answered with an ACK batch.
 
 Library use: hl7apy provides the HL7 tables checked here (0123, 0085, 0125) and re-reads our
 output in tests; python-hl7 is the MLLP client in tests and the README. Tokenising, escapes,
@@ -7,6 +8,7 @@ er7.py, escapes.py, ack.py and mllp.py.
 """
 
 from adapters.hl7.ack import ack_for_storage_failure, application_ack, build_ack, new_control_id
+from adapters.hl7.batch import Hl7Batch, build_batch_ack, is_batch, split_batch
 from adapters.hl7.er7 import frame, normalise, unframe
 from adapters.hl7.errors import TABLE_0357, Hl7Error
 from adapters.hl7.escapes import EncodingChars, escape, unescape
@@ -28,6 +30,10 @@ __all__ = [
     "parse_oru",
     "parse_dtm",
     "build_ack",
+    "Hl7Batch",
+    "is_batch",
+    "split_batch",
+    "build_batch_ack",
     "application_ack",
     "new_control_id",
     "ack_for_storage_failure",

@@ -55,7 +55,9 @@ def _fix_line_ends(data: bytes, seg_start: re.Pattern[bytes]) -> bytes:
     return seg_start.sub(b"\r", data)
 
 
-_LF_BEFORE_SEGMENT = re.compile(rb"\n(?=[A-Z][A-Z0-9]{2}[^A-Za-z0-9\s]|\s*$)")
+# An LF right before a CR ends a segment too (an LF-ended message pasted before CR-ended text,
+# as in a batch file put together from several sources); CR CR then collapses to one.
+_LF_BEFORE_SEGMENT = re.compile(rb"\n(?=[A-Z][A-Z0-9]{2}[^A-Za-z0-9\s]|\r|\s*$)")
 
 
 def _lf_before_segment(data: bytes) -> re.Pattern[bytes]:
@@ -63,10 +65,10 @@ def _lf_before_segment(data: bytes) -> re.Pattern[bytes]:
 
     With any punctuation accepted after the id, an LF inside report text followed by
     "PET/CT ..." or "MRI: ..." was taken for a segment end and the message rejected; the
-    declared MSH-1 is what really follows a segment id.
+    declared MSH-1 (FHS-1/BHS-1 for a batch) is what really follows a segment id.
     """
-    if data.startswith(b"MSH") and len(data) > 3 and not data[3:4].isalnum() and not data[3:4].isspace():
-        return re.compile(rb"\n(?=[A-Z][A-Z0-9]{2}" + re.escape(data[3:4]) + rb"|\s*$)")
+    if data[:3] in (b"MSH", b"FHS", b"BHS") and len(data) > 3 and not data[3:4].isalnum() and not data[3:4].isspace():
+        return re.compile(rb"\n(?=[A-Z][A-Z0-9]{2}" + re.escape(data[3:4]) + rb"|\r|\s*$)")
     return _LF_BEFORE_SEGMENT
 
 

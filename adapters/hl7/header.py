@@ -8,6 +8,9 @@ from adapters.hl7.er7 import CHARSETS, Segment, decode, msh18, normalise, split_
 from adapters.hl7.errors import Hl7Error
 from adapters.hl7.escapes import EncodingChars
 
+ACK_TYPES_0155 = frozenset({"AL", "NE", "ER", "SU"})
+"""MSH-15/16 acknowledgment conditions (table 0155)."""
+
 
 class MshHeader(BaseModel):
     """MSH fields that routing and acknowledgment need.
@@ -54,11 +57,13 @@ class MshHeader(BaseModel):
     def wants_accept_ack(self, *, error: bool) -> bool:
         """Whether the sender asked for the ACK we would send now (MSH-15 in enhanced mode).
 
-        Original mode always gets one. In enhanced mode an empty MSH-15 counts as AL.
+        Original mode always gets one. In enhanced mode an empty MSH-15 counts as AL, and so
+        does a value not in table 0155: that message is rejected (AE 103 at MSH-15), and the
+        sender would otherwise never hear why.
         """
         if not self.enhanced_mode:
             return True
-        mode = self.accept_ack_type or "AL"
+        mode = self.accept_ack_type if self.accept_ack_type in ACK_TYPES_0155 else "AL"
         return mode == "AL" or (mode == "ER" and error) or (mode == "SU" and not error)
 
     def wants_app_ack(self, *, error: bool) -> bool:

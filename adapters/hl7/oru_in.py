@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from adapters.hl7.er7 import Segment, decode, msh18, normalise, split_segments, unframe, valid_segment_id
 from adapters.hl7.errors import Hl7Error
 from adapters.hl7.escapes import unescape
-from adapters.hl7.header import MshHeader, header_from_segment, read_msh
+from adapters.hl7.header import ACK_TYPES_0155, MshHeader, header_from_segment, read_msh
 from adapters.hl7.tables import (
     CODED_TYPES,
     OBR_STATUS_TO_FHIR,
@@ -93,7 +93,7 @@ def _check_header(h: MshHeader) -> None:
     if h.processing_id.upper() not in PROCESSING_IDS:
         raise Hl7Error("AR", "202", "MSH^1^11", f"unsupported processing id {_code(h.processing_id)}")
     for n, value in ((15, h.accept_ack_type), (16, h.app_ack_type)):
-        if value and value not in ("AL", "NE", "ER", "SU"):
+        if value and value not in ACK_TYPES_0155:
             raise Hl7Error("AE", "103", f"MSH^1^{n}", f"MSH-{n} value {_code(value)} not in table 0155")
 
 
@@ -107,7 +107,7 @@ def _tokenise(text: str, msh: Segment) -> list[Segment]:
         if index > 1 and seg_id in _BATCH:
             raise Hl7Error(
                 "AE", "100", f"{seg_id}^{counts[seg_id]}",
-                f"segment sequence error ({seg_id} at segment {index}: send one ORU^R01 per message, no batches)",
+                f"segment sequence error ({seg_id} at segment {index}: one ORU^R01 per message; a batch starts with FHS or BHS)",
             )
         out.append(Segment(seg_id, counts[seg_id], fields, msh.enc, msh.charset, index))
     return out

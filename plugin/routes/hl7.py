@@ -4,6 +4,8 @@ There is no single standard for v2 over HTTP; we accept the common content types
 (x-application/hl7-v2+er7, application/hl7-v2, text/plain) and LF or CRLF line ends.
 The status mirrors the ACK: 200 for AA/CA, 400 for AE/AR/CE/CR (the body still is the
 ACK with its ERR segment), 503 when the message could not be stored (ERR 207, retry).
+A batch (FHS/BHS ... BTS/FTS) gets an ACK batch, one ACK per message; 200 only when all
+were accepted and its BTS/FTS counts matched.
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ from fastapi import APIRouter, Request, Response
 from starlette.concurrency import run_in_threadpool
 
 from plugin.deps import PipelineDep
+from plugin.mllp import BatchReceipt, receive_any
+from plugin.pipeline import Receipt
 
 router = APIRouter(tags=["hl7"])
 
@@ -26,9 +30,17 @@ def _status_for(code: str, err_code: str | None) -> int:
     return 503 if err_code == "207" else 400
 
 
+def _status(receipt: Receipt | BatchReceipt) -> int:
+    """One message: its ACK code. A batch: 200 only when every message was accepted and the
+    envelope was right, 503 when a message could not be stored (resend), else 400."""
+    if isinstance(receipt, BatchReceipt):
+        return 200 if receipt.ok else (503 if receipt.storage_failed else 400)
+    return _status_for(receipt.code, receipt.err_code)
+
+
 @router.post(
     "/hl7/v2",
-    summary="Receive one HL7 v2 ORU^R01 message; the response body is its ACK.",
+    summary="Receive one HL7 v2 ORU^R01 message (or a batch of them); the response body is its ACK (batch).",
     response_class=Response,
     responses={200: {"content": {"x-application/hl7-v2+er7": {}}}, 400: {"description": "AE/AR ACK"}},
 )
@@ -37,7 +49,7 @@ async def receive_hl7(request: Request, pipeline: PipelineDep) -> Response:
     content_type = request.headers.get("content-type", "")
     peer = request.client.host if request.client else None
     receipt = await run_in_threadpool(
-        pipeline.receive_hl7, raw, channel="http-hl7", peer=peer, content_type=content_type
+        receive_any, pipeline, raw, channel="http-hl7", peer=peer, content_type=content_type
     )
     worker = getattr(request.app.state, "worker", None)
     if worker is not None:
@@ -45,6 +57,6 @@ async def receive_hl7(request: Request, pipeline: PipelineDep) -> Response:
     media = content_type.split(";")[0].strip() if content_type.split(";")[0].strip() in HL7_TYPES else HL7_TYPES[0]
     # The ACK echoes the message's MSH-18, so its bytes are in that character set, named in the header.
     return Response(
-        content=receipt.ack_bytes(), status_code=_status_for(receipt.code, receipt.err_code),
+        content=receipt.ack_bytes(), status_code=_status(receipt),
         media_type=f"{media}; charset={codecs.lookup(receipt.encoding).name}",
     )
