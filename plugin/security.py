@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import re
 import threading
 import time
 from dataclasses import dataclass
@@ -21,16 +22,20 @@ from typing import Annotated, Any
 
 import jwt
 from fastapi import Depends, FastAPI, HTTPException, Request
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.middleware.cors import CORSMiddleware
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from sqlalchemy import delete
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from adapters.fhir import operation_outcome
+from plugin import audit
 from plugin.settings import Settings, TrustedIssuer
+from plugin.storage import queries
 from plugin.storage.db import session_scope
 from plugin.storage.tables import SeenJti
 
@@ -123,8 +128,8 @@ class JwtVerifier:
 
     # -- the check --
 
-    def verify(self, token: str, audience: str) -> Caller:
-        """Claims of a valid token for `audience`, the jti recorded; AuthError otherwise."""
+    def verify(self, token: str, audience: str | list[str]) -> Caller:
+        """Claims of a valid token for `audience` (or any of a list), the jti recorded; AuthError otherwise."""
         try:
             header = jwt.get_unverified_header(token)
             unverified = jwt.decode(token, options={"verify_signature": False})
@@ -144,11 +149,12 @@ class JwtVerifier:
         leeway = self.settings.jwt_leeway_seconds
         try:
             claims = jwt.decode(
-                token, key.key, algorithms=[alg], audience=[audience, audience.rstrip("/") + "/"],
+                token, key.key, algorithms=[alg], audience=_with_slashes(audience),
                 issuer=issuer.iss, leeway=leeway,
                 options={"require": ["iss", "aud", "exp", "iat", "jti"], "verify_iat": True},
             )
-        except jwt.PyJWTError as exc:
+        except (jwt.PyJWTError, TypeError, ValueError) as exc:
+            # TypeError: PyJWT refusing a key of another family than `alg` (an RSA kid in an ES384 token).
             raise AuthError(f"invalid token: {type(exc).__name__}") from exc
         now = time.time()
         iat, exp = float(claims["iat"]), float(claims["exp"])
@@ -179,11 +185,29 @@ class JwtVerifier:
             raise AuthError("jti replayed") from exc
 
 
-def _audience(request: Request, settings: Settings) -> str:
-    """The URL the client had to put in `aud`: public_base_url + path, else the request URL."""
+def _with_slashes(audience: str | list[str]) -> list[str]:
+    """Each audience URL with and without a trailing slash (clients differ on it)."""
+    urls = [audience] if isinstance(audience, str) else audience
+    return [v for url in urls for v in (url.rstrip("/"), url.rstrip("/") + "/")]
+
+
+def _audience(request: Request, settings: Settings) -> list[str]:
+    """The URLs the client may put in `aud`: public_base_url + path, else the request URL.
+
+    Spec §1.8: `aud` is the URL of the endpoint called. For feedback
+    (`/cds-services/{id}/feedback`) the service's own URL is accepted too: the spec's
+    examples name only discovery and service URLs, so a client may well sign feedback with
+    the URL of the service whose cards it is about; the jti store still makes every token
+    single-use, so this widens nothing an attacker could replay.
+    """
     if settings.public_base_url:
-        return settings.public_base_url.rstrip("/") + request.url.path
-    return str(request.url.replace(query="", fragment=""))
+        url = settings.public_base_url.rstrip("/") + request.url.path
+    else:
+        url = str(request.url.replace(query="", fragment=""))
+    urls = [url]
+    if request.url.path.startswith("/cds-services/") and url.rstrip("/").endswith("/feedback"):
+        urls.append(url.rstrip("/").removesuffix("/feedback"))
+    return urls
 
 
 def _verifier(request: Request) -> JwtVerifier:
@@ -218,10 +242,12 @@ async def require_caller(request: Request) -> Caller:
         log.info("401 on %s: not a bearer token", request.url.path)
         raise Unauthorized()
     try:
-        return await run_in_threadpool(_verifier(request).verify, token.strip(), _audience(request, settings))
+        caller = await run_in_threadpool(_verifier(request).verify, token.strip(), _audience(request, settings))
     except AuthError as exc:
         log.info("401 on %s: %s", request.url.path, exc)
         raise Unauthorized() from None
+    setattr(request.state, CALLER_STATE, caller)
+    return caller
 
 
 CallerDep = Annotated[Caller, Depends(require_caller)]
@@ -234,16 +260,104 @@ class _TooLarge(Exception):
     pass
 
 
-class BodySizeLimit:
-    """Refuses bodies over `limit` bytes with 413 and an OperationOutcome.
+KEEP_BYTES = 64 * 1024
+"""Bytes of an oversized body kept for review: the head of the message (MSH segment, hookInstance,
+resourceType, the first report lines) tells a reviewer what it was and who sent it, and 64 KiB per
+refusal keeps a flood of oversized requests from filling the database."""
 
-    A declared Content-Length is refused before reading; a chunked body is counted as it
-    arrives and refused as soon as it passes the limit, so it is never held in memory whole.
+DRAIN_FACTOR = 8
+"""An oversized body is read to its end (to hash it and size it) up to DRAIN_FACTOR x the limit,
+at least MIN_DRAIN_BYTES; past that reading stops, the size is recorded as a lower bound and the
+hash covers what was read. The bound keeps one sender from holding a connection open forever."""
+MIN_DRAIN_BYTES = 64 * 1024 * 1024
+
+_ACCESS_TOKEN = re.compile(rb'("access_token"\s*:\s*")((?:[^"\\]|\\.)*)')
+CALLER_STATE = "radlite_caller"
+"""Key in the request state where `require_caller` leaves the verified caller (for the 413 record)."""
+
+
+class _Tally:
+    """An oversized body seen chunk by chunk: its size, sha256 and first KEEP_BYTES, never more."""
+
+    def __init__(self, keep: int = KEEP_BYTES) -> None:
+        self.keep = keep
+        self.head = bytearray()
+        self.size = 0
+        self.digest = hashlib.sha256()
+        self.ended = False
+
+    def add(self, message: Message) -> None:
+        chunk = message.get("body", b"")
+        self.size += len(chunk)
+        self.digest.update(chunk)
+        if len(self.head) < self.keep:
+            self.head += chunk[: self.keep - len(self.head)]
+        self.ended = not message.get("more_body", False)
+
+
+def scrub_head(head: bytes) -> bytes:
+    """The kept slice with every `"access_token": "..."` value starred, also one cut off at the end.
+
+    A truncated body is not JSON, so the request's own scrubber cannot parse it; the token
+    (fhirAuthorization) must never reach the database all the same.
+    """
+    return _ACCESS_TOKEN.sub(rb"\1***", head)
+
+
+def _channel(path: str) -> str:
+    """The inbound channel a refused body was meant for (as the route would have stored it)."""
+    if path.startswith("/cds-services/") and path.rstrip("/").endswith("/feedback"):
+        return "cds-feedback"
+    for prefix, channel in (("/cds-services", "cds-hook"), ("/fhir", "http-fhir"), ("/hl7", "http-hl7")):
+        if path.startswith(prefix):
+            return channel
+    return "http"
+
+
+def _keep_oversized(scope: Scope, tally: _Tally, limit: int) -> None:
+    """Store the refused body's head, size and sha256 with a message.rejected audit event."""
+    app = scope.get("app")
+    sessions = getattr(getattr(app, "state", None), "sessions", None)
+    if sessions is None:  # no lifespan ran (nothing to store into)
+        log.warning("413: no database to keep the refused body in")
+        return
+    caller = (scope.get("state") or {}).get(CALLER_STATE)
+    client = scope.get("client")
+    actor = caller.actor if isinstance(caller, Caller) and caller.iss else (client[0] if client else None)
+    kind = "jwt" if isinstance(caller, Caller) and caller.iss else "http"
+    headers = dict(scope.get("headers") or [])
+    content_type = headers.get(b"content-type", b"").decode("latin-1")[:128] or None
+    channel, whole = _channel(scope.get("path", "")), tally.digest.hexdigest()
+    size = f"{tally.size}" if tally.ended else f"more than {tally.size}"
+    error = (f"413: body of {size} bytes is over the {limit}-byte limit; raw holds its first {len(tally.head)} "
+             f"bytes, sha256 is of the {'whole body' if tally.ended else f'first {tally.size} bytes'}")
+    with session_scope(sessions) as s:
+        row = queries.store_inbound(s, channel=channel, raw=scrub_head(bytes(tally.head)), status="rejected",
+                                    peer=actor, content_type=content_type, error_code="413", error=error)
+        row.sha256 = whole
+        audit.record(s, audit.MessageRejected(
+            actor=actor, actor_kind=kind, input_hash=whole,
+            detail={"inbound_id": row.id, "channel": channel, "status": 413, "error": error, "size": tally.size,
+                    "size_complete": tally.ended, "kept_bytes": len(tally.head), "sha256": whole, "limit": limit},
+        ))
+    log.info("413 on %s: inbound=%s size=%s sha256=%s", channel, row.id, size, whole[:12])
+
+
+class BodySizeLimit:
+    """Refuses bodies over `limit` bytes with 413 and an OperationOutcome, and keeps them for review.
+
+    The refusal happens when the route reads the body, so a caller the route refuses first
+    (401) is answered as such and nothing of it is stored. A declared Content-Length over the
+    limit is refused on the first read, before any byte reaches the route; a chunked body is
+    counted as it arrives. Either way the rest of the body is then read without being held
+    (sha256 and size computed as it streams, up to a drain bound) and the first KEEP_BYTES
+    are stored, so memory stays bounded and nothing is lost.
     """
 
     def __init__(self, app: ASGIApp, limit: int) -> None:
         self.app = app
         self.limit = limit
+        self.drain_limit = max(MIN_DRAIN_BYTES, DRAIN_FACTOR * limit)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -251,24 +365,26 @@ class BodySizeLimit:
             return
         headers = dict(scope.get("headers") or [])
         declared = headers.get(b"content-length")
-        if declared is not None:
-            try:
-                too_big = int(declared) > self.limit
-            except ValueError:
-                await _outcome(400, "Content-Length is not a number", "structure")(scope, receive, send)
-                return
-            if too_big:
-                await _outcome(413, f"Request body larger than {self.limit} bytes", "too-long")(scope, receive, send)
-                return
-        seen = 0
+        try:
+            too_big = declared is not None and int(declared) > self.limit
+        except ValueError:
+            await _outcome(400, "Content-Length is not a number", "structure")(scope, receive, send)
+            return
+        tally = _Tally()
         started = False
+        # A declared length within the limit cannot be exceeded (the server enforces it), so
+        # only a chunked body is tallied while the route reads it.
+        chunked = declared is None
 
         async def counted() -> Message:
-            nonlocal seen
+            if started:  # a streaming response listening for disconnect: the body is nothing to it
+                return await receive()
+            if too_big:
+                raise _TooLarge()
             message = await receive()
-            if message["type"] == "http.request":
-                seen += len(message.get("body", b""))
-                if seen > self.limit:
+            if chunked and message["type"] == "http.request":
+                tally.add(message)
+                if tally.size > self.limit:
                     raise _TooLarge()
             return message
 
@@ -283,7 +399,24 @@ class BodySizeLimit:
         except _TooLarge:
             if started:
                 raise
+            await self._drain(receive, tally)
+            await self._keep(scope, tally)
             await _outcome(413, f"Request body larger than {self.limit} bytes", "too-long")(scope, receive, send)
+
+    async def _drain(self, receive: Receive, tally: _Tally) -> None:
+        """Read the rest of the body into the tally (hash and size only), up to the drain bound."""
+        while not tally.ended and tally.size <= self.drain_limit:
+            message = await receive()
+            if message["type"] != "http.request":  # the client went away
+                break
+            tally.add(message)
+
+    async def _keep(self, scope: Scope, tally: _Tally) -> None:
+        try:
+            await run_in_threadpool(_keep_oversized, scope, tally, self.limit)
+        except SQLAlchemyError as exc:
+            # The answer stays 413 (the body is too large whatever happens to the copy).
+            log.error("413: the refused body could not be kept: %s", type(exc).__name__)
 
 
 def outcome_body(text: str, code: str) -> dict[str, Any]:
@@ -319,3 +452,18 @@ def install_http_guards(app: FastAPI, settings: Settings) -> None:
     async def _unauthorized(_request: Request, _exc: Unauthorized) -> JSONResponse:
         return JSONResponse(outcome_body("Unauthorized", "login"), status_code=401, media_type="application/fhir+json",
                             headers={"WWW-Authenticate": "Bearer"})
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        """Routing errors (404 no such path, 405 wrong method) on the CDS and FHIR doors as OperationOutcome."""
+        if not request.url.path.startswith(OUTCOME_PATHS):
+            return await http_exception_handler(request, exc)
+        code = {404: "not-found", 405: "not-supported"}.get(exc.status_code, "processing")
+        return JSONResponse(outcome_body(_REASONS.get(exc.status_code, "Request refused"), code),
+                            status_code=exc.status_code, media_type="application/fhir+json",
+                            headers=dict(exc.headers or {}))
+
+
+OUTCOME_PATHS = ("/cds-services", "/fhir")
+"""Doors whose callers (EHRs, FHIR clients) read an OperationOutcome for any error."""
+_REASONS = {404: "No such endpoint", 405: "Method not allowed on this endpoint"}

@@ -21,6 +21,7 @@ __all__ = [
     "CdsRequest",
     "CdsResponse",
     "Coding",
+    "CodingIn",
     "FeedbackItem",
     "FeedbackRequest",
     "FhirAuthorization",
@@ -44,6 +45,8 @@ SUMMARY_LIMIT = 140
 """`summary` SHALL be shorter than this many characters (spec §1.6)."""
 
 Text = Annotated[str, StringConstraints(min_length=1)]
+Id = Annotated[str, StringConstraints(min_length=1, max_length=255)]
+"""An inbound id (patient, user, encounter): bounded, as every place it is stored is."""
 
 
 def summary_length(text: str) -> int:
@@ -226,8 +229,8 @@ class FhirAuthorization(_In):
 
 
 class CdsRequest(_In):
-    hook: Text
-    hookInstance: Text
+    hook: Annotated[str, StringConstraints(min_length=1, max_length=64)]
+    hookInstance: Annotated[str, StringConstraints(min_length=1, max_length=128)]  # a UUID (36) per the spec
     fhirServer: Annotated[str, StringConstraints(pattern=r"^https?://\S+$")] | None = None
     fhirAuthorization: FhirAuthorization | None = None
     context: dict[str, Any]
@@ -241,9 +244,9 @@ class CdsRequest(_In):
 
 
 class PatientViewContext(_In):
-    userId: Text
-    patientId: Text
-    encounterId: Text | None = None
+    userId: Id
+    patientId: Id
+    encounterId: Id | None = None
 
 
 class _Bundle(_In):
@@ -281,8 +284,16 @@ class AcceptedSuggestion(_In):
     id: Text
 
 
+class CodingIn(_In):
+    """A Coding as a client sends it back (in feedback): code and system required, extras ignored."""
+
+    code: Text
+    system: Text
+    display: Text | None = None
+
+
 class OverrideReasonFeedback(_In):
-    reason: Coding | None = None
+    reason: CodingIn | None = None
     userComment: Text | None = None
 
     @model_validator(mode="after")
@@ -293,11 +304,12 @@ class OverrideReasonFeedback(_In):
 
 
 class FeedbackItem(_In):
-    card: Text
+    card: Annotated[str, StringConstraints(min_length=1, max_length=64)]  # our card uuids are 36
     outcome: Literal["accepted", "overridden"]  # cds-fb-1
     acceptedSuggestions: list[AcceptedSuggestion] | None = None
     overrideReason: OverrideReasonFeedback | None = None
-    outcomeTimestamp: Annotated[str, StringConstraints(pattern=r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$")]
+    outcomeTimestamp: Annotated[str, StringConstraints(
+        max_length=64, pattern=r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$")]
 
     @model_validator(mode="after")
     def _accepted(self) -> FeedbackItem:

@@ -26,7 +26,8 @@ from adapters.fhir.errors import FhirInputError, Issue, IssueCode
 from adapters.sections import HEADINGS, report_fields
 from models.types import RadiologyReport, ReportStatus
 
-__all__ = ["reports_from_resource", "report_from_diagnostic_report", "html_to_text", "canonical_hash"]
+__all__ = ["bundle_index", "reports_from_resource", "report_from_diagnostic_report", "html_to_text",
+           "canonical_hash"]
 
 _STATUSES: frozenset[str] = frozenset(get_args(ReportStatus))
 _R5_STATUS = {"modified": "amended"}
@@ -117,14 +118,7 @@ def _reports_from_bundle(bundle: dict[str, Any]) -> list[RadiologyReport]:
     if not isinstance(entries, list):
         issues.append(Issue(code="structure", expression="Bundle.entry", diagnostics="Bundle.entry must be an array"))
         entries = []
-    index: dict[str, dict[str, Any]] = {}
-    for entry in entries:
-        if isinstance(entry, dict) and isinstance(entry.get("resource"), dict):
-            res = entry["resource"]
-            if isinstance(entry.get("fullUrl"), str):
-                index[entry["fullUrl"]] = res
-            if isinstance(res.get("resourceType"), str) and isinstance(res.get("id"), str):
-                index[f"{res['resourceType']}/{res['id']}"] = res
+    index = bundle_index(bundle)
     reports: list[RadiologyReport] = []
     for i, entry in enumerate(entries):
         where = f"Bundle.entry[{i}]"
@@ -148,15 +142,40 @@ def _reports_from_bundle(bundle: dict[str, Any]) -> list[RadiologyReport]:
     return reports
 
 
+def bundle_index(bundle: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """A Bundle's resources by fullUrl and by `Type/id`, to resolve references between entries.
+
+    A search Bundle with `_include=DiagnosticReport:result` carries the report's
+    Observations beside it; `result` references reach them through this index.
+    """
+    index: dict[str, dict[str, Any]] = {}
+    entries = bundle.get("entry") if isinstance(bundle, dict) else None
+    for entry in entries if isinstance(entries, list) else []:
+        if isinstance(entry, dict) and isinstance(entry.get("resource"), dict):
+            res = entry["resource"]
+            if isinstance(entry.get("fullUrl"), str):
+                index[entry["fullUrl"]] = res
+            if isinstance(res.get("resourceType"), str) and isinstance(res.get("id"), str):
+                index[f"{res['resourceType']}/{res['id']}"] = res
+    return index
+
+
 def report_from_diagnostic_report(
-    dr: dict[str, Any], *, path: str = "DiagnosticReport", index: dict[str, dict[str, Any]] | None = None
+    dr: dict[str, Any], *, path: str = "DiagnosticReport", index: dict[str, dict[str, Any]] | None = None,
+    ignore_unknown: bool = False,
 ) -> RadiologyReport:
-    """One DiagnosticReport -> RadiologyReport; `index` resolves references inside a Bundle."""
+    """One DiagnosticReport -> RadiologyReport; `index` resolves references inside a Bundle.
+
+    `ignore_unknown`: elements R4 does not define are ignored instead of refused (FHIR R4
+    JSON rules let a reader do either). The CDS Hooks door reads an EHR's prefetch this way:
+    a report the clinician should see is never dropped for a vendor's extra element. The
+    `$analyze` door refuses them, so a sender learns its resource is not R4.
+    """
     if not isinstance(dr, dict) or dr.get("resourceType") != "DiagnosticReport":
         raise FhirInputError(Issue(code="invalid", expression=path, diagnostics="not a DiagnosticReport"))
     r4 = _as_r4(dr)
     issues = _base64_issues(r4, path)
-    issues += _structure_issues(r4, path, skip={i.expression for i in issues})
+    issues += _structure_issues(r4, path, skip={i.expression for i in issues}, ignore_unknown=ignore_unknown)
     status = r4.get("status")
     if isinstance(status, str) and status not in _STATUSES:
         issues.append(Issue(code="value", expression=f"{path}.status",
@@ -239,17 +258,18 @@ def _decode_base64(data: str) -> bytes | None:
         return None
 
 
-def _structure_issues(dr: dict[str, Any], path: str, skip: set[str | None]) -> list[Issue]:
+def _structure_issues(dr: dict[str, Any], path: str, skip: set[str | None], *,
+                      ignore_unknown: bool = False) -> list[Issue]:
     try:
         DiagnosticReport.model_validate(dr)
     except ValidationError as exc:
         issues, skipped = [], False
         for err in exc.errors(include_input=False, include_url=False):
             where = _fhirpath(path, err.get("loc", ()))
-            if where in skip:
+            kind = str(err.get("type", ""))
+            if where in skip or (ignore_unknown and "extra" in kind):
                 skipped = True
                 continue
-            kind = str(err.get("type", ""))
             code: IssueCode = "required" if "missing" in kind else "structure" if "extra" in kind else "value"
             msg = "unknown element" if code == "structure" else str(err.get("msg", "invalid"))[:200]
             issues.append(Issue(code=code, expression=where, diagnostics=msg))

@@ -6,8 +6,11 @@
     POST /cds-services/{id}/feedback        accepted / overridden cards
 
 Example requests: cds-hooks/README.md. Every hook request is kept (inbound_messages,
-channel "cds-hook", the access token scrubbed), every card served is stored and audited,
-and a report about another patient than context.patientId never yields a card.
+channel "cds-hook", the access token scrubbed), refused feedback too (channel
+"cds-feedback"; a body over the size limit is kept by plugin.security), every card served
+is stored and audited, and a report about another patient than context.patientId never
+yields a card. Errors are OperationOutcomes: 400 malformed, 401 JWT (no detail), 404
+unknown service, 412 required prefetch unavailable, 413 too large, 415 not JSON.
 """
 
 from __future__ import annotations
@@ -36,10 +39,12 @@ from adapters.cds.models import (
     FeedbackRequest,
     OrderSelectContext,
     OrderSignContext,
+    PatientViewContext,
     ServiceDefinition,
     parse_context,
     wire,
 )
+from adapters.fhir.inbound import bundle_index
 from models.types import Analysis, RadiologyReport
 from plugin import audit
 from plugin.deps import PipelineDep, SettingsDep
@@ -105,6 +110,16 @@ def _oo(status: int, text: str, code: str = "invalid") -> JSONResponse:
     return JSONResponse(body, status_code=status, media_type=FHIR_JSON)
 
 
+def json_media(content_type: str | None) -> bool:
+    """Whether a request's Content-Type is JSON (or absent: some clients send none).
+
+    CDS Hooks requests and feedback are JSON (spec §1.3, §1.7); `application/json`,
+    `application/fhir+json` and any other `+json` type are read, anything else is a 415.
+    """
+    media = (content_type or "").split(";")[0].strip().lower()
+    return not media or media == "application/json" or (media.startswith("application/") and media.endswith("+json"))
+
+
 def _scrubbed(raw: bytes) -> bytes:
     """The request as stored: the fhirAuthorization access token never reaches the database."""
     try:
@@ -128,13 +143,14 @@ def _validation_text(exc: ValidationError) -> str:
 
 
 def _store_rejected(pipeline: Pipeline, raw: bytes, error: str, *, caller: Caller, service_id: str,
-                    control_id: str | None, content_type: str | None) -> None:
+                    control_id: str | None, content_type: str | None, channel: str = "cds-hook") -> None:
     with session_scope(pipeline.sessions) as s:
-        row = queries.store_inbound(s, channel="cds-hook", raw=_scrubbed(raw), status="rejected", peer=caller.actor,
-                                    control_id=control_id, content_type=content_type, error=error[:2000])
+        row = queries.store_inbound(s, channel=channel, raw=_scrubbed(raw), status="rejected", peer=caller.actor,
+                                    control_id=control_id, content_type=(content_type or "")[:128] or None,
+                                    error=error[:2000])
         audit.record(s, audit.MessageRejected(
             actor=caller.actor, actor_kind="jwt" if caller.iss else "http", input_hash=row.sha256,
-            detail={"inbound_id": row.id, "channel": "cds-hook", "service": service_id, "error": error[:500]},
+            detail={"inbound_id": row.id, "channel": channel, "service": service_id, "error": error[:500]},
         ))
 
 
@@ -161,18 +177,24 @@ def _finish(pipeline: Pipeline, inbound_id: int, status: str, error: str | None 
 # ---- reports from prefetch --------------------------------------------------------------------
 
 
-def _resources(value: Any) -> list[dict[str, Any]]:
-    """DiagnosticReports in a prefetch value (a resource or a Bundle, possibly nested)."""
+Located = tuple[dict[str, Any], dict[str, dict[str, Any]]]
+"""A DiagnosticReport and the index of the Bundle it came in (empty when it came alone)."""
+
+
+def _resources(value: Any, index: dict[str, dict[str, Any]] | None = None) -> list[Located]:
+    """DiagnosticReports in a prefetch value (a resource or a Bundle, possibly nested), each
+    with its Bundle's index, so `result` references to included Observations resolve."""
     if not isinstance(value, dict):
         return []
     kind = value.get("resourceType")
     if kind == "DiagnosticReport":
-        return [value]
+        return [(value, index or {})]
     if kind == "Bundle":
-        out: list[dict[str, Any]] = []
+        inner = {**(index or {}), **bundle_index(value)}
+        out: list[Located] = []
         for entry in value.get("entry") or []:
             if isinstance(entry, dict):
-                out += _resources(entry.get("resource"))
+                out += _resources(entry.get("resource"), inner)
         return out
     return []
 
@@ -189,18 +211,17 @@ def _reports(prefetch: dict[str, Any], patient_id: str) -> _Sorted:
     other: list[RadiologyReport] = []
     unreadable = 0
     for value in prefetch.values():
-        for resource in _resources(value):
+        for resource, index in _resources(value):
             try:
-                found = fhir.reports_from_resource(resource)
+                report = fhir.report_from_diagnostic_report(resource, index=index, ignore_unknown=True)
             except (fhir.FhirInputError, ValueError) as exc:
                 unreadable += 1
                 log.info("prefetch DiagnosticReport unreadable: %s", type(exc).__name__)
                 continue
-            for report in found:
-                if report.patient_id != patient_id:
-                    other.append(report)
-                elif report.status not in SKIP_STATUSES:
-                    mine.setdefault(queries.report_key(report), report)
+            if report.patient_id != patient_id:
+                other.append(report)
+            elif report.status not in SKIP_STATUSES:
+                mine.setdefault(queries.report_key(report), report)
     newest = sorted(mine.values(), key=lambda r: (r.effective or r.issued).timestamp() if (r.effective or r.issued)
                     else 0.0, reverse=True)
     return _Sorted(newest[:MAX_REPORTS], other, unreadable)
@@ -270,6 +291,42 @@ def _serve(pipeline: Pipeline, served: list[CardFor], *, service_id: str, req: C
         queries.finish_inbound(s, inbound_id=inbound_id, status="done")
 
 
+# ---- draft orders ------------------------------------------------------------------------------
+
+
+def _entry_names(entry: dict[str, Any]) -> set[str]:
+    """The names a selection may use for a draftOrders entry: `Type/id` and its fullUrl."""
+    names: set[str] = set()
+    resource = entry.get("resource")
+    if isinstance(resource, dict) and isinstance(resource.get("id"), str):
+        names.add(f"{resource.get('resourceType')}/{resource['id']}")
+    if isinstance(entry.get("fullUrl"), str):
+        names.add(entry["fullUrl"])
+    return names
+
+
+def _chosen(selection: str, names: set[str]) -> bool:
+    """A selection names an entry: exactly, or as an absolute URL ending in `/Type/id`."""
+    return selection in names or any(n.count("/") == 1 and selection.endswith("/" + n) for n in names)
+
+
+def _draft_orders(context: PatientViewContext) -> list[dict[str, Any]]:
+    """The drafted resources the order hook is about: for order-select, the selected ones.
+
+    Hooks-lib: `selections` hold references like `ServiceRequest/103` into draftOrders. An
+    unsaved draft may have no id, so a client can only name it by its entry's fullUrl
+    (`urn:uuid:...`); an absolute URL is matched by its `Type/id` tail. When no selection
+    names an entry, every draft is considered (better than none).
+    """
+    if not isinstance(context, OrderSignContext):
+        return []
+    entries = [e for e in context.draftOrders.entry or [] if isinstance(e, dict) and isinstance(e.get("resource"), dict)]
+    if isinstance(context, OrderSelectContext):
+        picked = [e for e in entries if any(_chosen(sel, _entry_names(e)) for sel in context.selections)]
+        entries = picked or entries
+    return [e["resource"] for e in entries]
+
+
 # ---- routes -------------------------------------------------------------------------------------
 
 
@@ -279,6 +336,7 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
     404: {"description": "Unknown service (OperationOutcome)"},
     412: {"description": "Required prefetch data not available (OperationOutcome)"},
     413: {"description": "Request too large (OperationOutcome)"},
+    415: {"description": "Body is not JSON by its Content-Type (OperationOutcome)"},
 }
 
 
@@ -312,6 +370,9 @@ async def call_service(service_id: str, request: Request, caller: CallerDep, pip
 
     if service is None:
         return await reject(404, f"Unknown CDS service '{service_id[:64]}'", "not-found")
+    if not json_media(content_type):
+        return await reject(415, "A CDS Hooks request is JSON: send Content-Type application/json",
+                            "not-supported")
     try:
         body = json.loads(raw)
     except (ValueError, UnicodeDecodeError):
@@ -364,12 +425,7 @@ async def call_service(service_id: str, request: Request, caller: CallerDep, pip
         for a in analyses:
             served += [CardFor(c, a) for c in report_cards(a, patient_id=patient_id, fhir_server=req.fhirServer)]
     else:
-        entries = (context.draftOrders.entry or []) if isinstance(context, OrderSignContext) else []
-        orders = [e.get("resource") for e in entries if isinstance(e, dict) and isinstance(e.get("resource"), dict)]
-        if isinstance(context, OrderSelectContext):
-            chosen = set(context.selections)
-            orders = [o for o in orders if f"{o.get('resourceType')}/{o.get('id')}" in chosen] or orders
-        served += order_cards(orders, analyses, patient_id=patient_id, fhir_server=req.fhirServer)
+        served += order_cards(_draft_orders(context), analyses, patient_id=patient_id, fhir_server=req.fhirServer)
     pending = [a for a in analyses if a.pending]
     if pending:
         served.append(CardFor(pending_card(len(pending), demo=any(a.demo for a in pending)), None))
@@ -386,20 +442,32 @@ async def call_service(service_id: str, request: Request, caller: CallerDep, pip
 @router.post(
     "/cds-services/{service_id}/feedback",
     summary="Feedback on cards (accepted / overridden)",
-    responses={k: v for k, v in _ERRORS.items() if k in (400, 401, 404, 413)},
+    responses={k: v for k, v in _ERRORS.items() if k in (400, 401, 404, 413, 415)},
     openapi_extra={"requestBody": {"required": True, "content": {"application/json": {
         "schema": FeedbackRequest.model_json_schema(ref_template="#/components/schemas/{model}")}}}},
 )
 async def feedback(service_id: str, request: Request, caller: CallerDep, pipeline: PipelineDep,
                    settings: SettingsDep) -> JSONResponse:
-    """Store each feedback item once (the same item may be sent again) and audit it."""
+    """Store each feedback item once (the same item may be sent again) and audit it.
+
+    Refused feedback is kept for review like a refused hook request (channel "cds-feedback").
+    """
     raw = await request.body()
+    content_type = request.headers.get("content-type")
+
+    async def reject(status: int, text: str, code: str = "invalid") -> JSONResponse:
+        await run_in_threadpool(_store_rejected, pipeline, raw, text, caller=caller, service_id=service_id,
+                                control_id=None, content_type=content_type, channel="cds-feedback")
+        return _oo(status, text, code)
+
     if service_id not in load_services(settings.cds_services_dir):
-        return _oo(404, f"Unknown CDS service '{service_id[:64]}'", "not-found")
+        return await reject(404, f"Unknown CDS service '{service_id[:64]}'", "not-found")
+    if not json_media(content_type):
+        return await reject(415, "Feedback is JSON: send Content-Type application/json", "not-supported")
     try:
         parsed = FeedbackRequest.model_validate_json(raw)
     except ValidationError as exc:
-        return _oo(400, f"Invalid feedback: {_validation_text(exc)}")
+        return await reject(400, f"Invalid feedback: {_validation_text(exc)}")
     stored = await run_in_threadpool(_store_feedback, pipeline, parsed, service_id=service_id, caller=caller)
     log.info("feedback service=%s items=%d new=%d", service_id, len(parsed.feedback), stored)
     return JSONResponse({})

@@ -19,6 +19,7 @@ from models.types import TaskName
 from plugin import audit
 from plugin.deps import PipelineDep, SettingsDep
 from plugin.pipeline import Actor
+from plugin.routes.cds_hooks import json_media
 from plugin.settings import Settings
 from plugin.storage import queries
 from plugin.storage.db import session_scope
@@ -66,11 +67,12 @@ async def analyze_diagnostic_report(
         await run_in_threadpool(store, "rejected", f"unknown task: {exc}")
         return outcome_response(400, fhir.operation_outcome(f"Unknown task in 'tasks': {exc}", code="value"))
     media = (request.headers.get("content-type") or "").split(";")[0].strip().lower()
-    if media.endswith(("/xml", "+xml")):
+    if not json_media(media):
         # FHIR's http rules: a format the server does not support is 415, not a parse error (400).
-        await run_in_threadpool(store, "rejected", "unsupported media type (XML); send FHIR JSON")
+        # The media type is not echoed (caller input); XML, forms and text all land here.
+        await run_in_threadpool(store, "rejected", "unsupported media type; send FHIR JSON")
         return outcome_response(415, fhir.operation_outcome(
-            "Only FHIR JSON (application/fhir+json) is accepted, not XML.", code="not-supported"))
+            "Only FHIR JSON (application/fhir+json or application/json) is accepted.", code="not-supported"))
     try:
         resource = json.loads(raw)
         if not isinstance(resource, dict):
