@@ -10,6 +10,7 @@ Observations for the chart. Pure functions: no settings, no database, no HTTP.
 from __future__ import annotations
 
 import calendar
+import html
 import re
 import uuid
 from datetime import UTC, date, datetime, timedelta
@@ -20,6 +21,7 @@ from adapters.cds.models import Action, Card, Coding, Link, OverrideReason, Sour
 from adapters.cds.regions import body_regions, modality_of, order_text, regions_of_rads
 from adapters.fhir import (
     RULES_IDENTITY,
+    codes,
     critical_observation,
     follow_up_observation,
     observation_for,
@@ -30,6 +32,7 @@ from models.types import (
     DEMO_NOTICE,
     Analysis,
     ChexpertValue,
+    CriticalFinding,
     Evidence,
     FollowUp,
     ModelIdentity,
@@ -101,6 +104,14 @@ def _quotes(evidence: list[Evidence], limit: int = 3) -> list[str]:
         if s and s not in seen:
             seen.append(s)
     return [f"> {_md(s)}" for s in seen[:limit]]
+
+
+NO_EVIDENCE = "_No sentence of the report was located for this result: check the report before acting on it._"
+
+
+def _basis(evidence: list[Evidence], limit: int = 3) -> list[str]:
+    """The quoted evidence sentences, or a plain statement that there are none (never a bare claim)."""
+    return _quotes(evidence, limit) or [NO_EVIDENCE]
 
 
 def _report_date(report: RadiologyReport) -> date | None:
@@ -242,7 +253,18 @@ def follow_up_request(order: FollowUpOrder, report: RadiologyReport, patient_id:
     if demo:
         note += f" Produced by a {DEMO_NOTICE}."
     sr["note"] = [{"text": note}]
+    sr["meta"] = _order_meta(demo)
+    sr["text"] = {"status": "generated", "div": '<div xmlns="http://www.w3.org/1999/xhtml"><p>'
+                  + html.escape(f"Proposed (draft): {order.text}. {note}") + "</p></div>"}
     return sr
+
+
+def _order_meta(demo: bool) -> dict[str, Any]:
+    """A proposed order is AI-asserted (AIAST) and, from a demo model, tagged as such like our Observations."""
+    meta: dict[str, Any] = {"security": [codes.AIAST]}
+    if demo:
+        meta["tag"] = [codes.coding(codes.RADLITE_CS, codes.DEMO_TAG_CODE, DEMO_NOTICE)]
+    return meta
 
 
 def _due(order: FollowUpOrder | None, report: RadiologyReport) -> date | None:
@@ -276,6 +298,45 @@ def _sentence_case_inner(text: str) -> str:
     return text[0].lower() + text[1:]
 
 
+_ISO_NOTE = re.compile(r"\s*\(P\d[^)]*\)")
+_NONE_BECAUSE = re.compile(r"(?i)^none \((.+)\)$")
+
+
+def _advice(g: Guideline | None) -> str:
+    """The summary's short advice: the order and when, else what the table says (never a bare 'none')."""
+    if g is None:
+        return "see report"
+    if g.order is not None:
+        when = describe_interval(g.order.earliest, g.order.latest).split(" (")[0]
+        return f"{_sentence_case_inner(g.order.text)} {when}".strip()
+    follow = _ISO_NOTE.sub("", g.follow_up).strip()
+    if follow.lower() == "none":
+        return f"{_sentence_case_inner(g.meaning)}, no follow-up"
+    if g.condition is None and " if " in follow:  # TI-RADS without a measured nodule: thresholds, not a schedule
+        return f"size-dependent: {_sentence_case_inner(g.management)}"
+    because = _NONE_BECAUSE.match(follow)
+    if because:
+        return f"no further testing; {because.group(1)}"
+    return re.sub(r"(?i)^none,", "no follow-up,", follow)
+
+
+_CAD_MODIFIERS = re.compile(r"(?i)CAD-?RADS\s*(?:[0-5][AB]?|N)\s*((?:/\s*(?:P[1-4]|HRP|I[+\-±]|S|G|E|N|V)\b[+\-±]?)+)")
+
+
+def _cad_modifiers(value: RadsValue, evidence: list[Evidence]) -> str | None:
+    """CAD-RADS 2.0 modifiers written after the category (/P2, /HRP, /I+, /S): named, not part of the category."""
+    if value.system != "CAD-RADS":
+        return None
+    found: list[str] = []
+    for ev in evidence:
+        for m in _CAD_MODIFIERS.finditer(ev.sentence):
+            found += [x.strip().upper() for x in m.group(1).split("/") if x.strip() and x.strip().upper() not in found]
+    if not found:
+        return None
+    favours = " I+ or HRP favours ICA/intensified therapy." if {"HRP", "I+"} & set(found) else ""
+    return f"**Modifiers stated:** {_md(', '.join(found))} (not part of the category).{favours}"
+
+
 def _rads_card(result: TaskResult, value: RadsValue, analysis: Analysis, patient_id: str,
                fhir_server: str | None) -> Card | None:
     report = analysis.report
@@ -289,18 +350,11 @@ def _rads_card(result: TaskResult, value: RadsValue, analysis: Analysis, patient
         indicator = "warning"
     order = g.order if g else None
     when = describe_interval(order.earliest, order.latest) if order else ""
-    if g is not None and order is not None:
-        tail = f"{_sentence_case_inner(order.text)} {when.split(' (')[0]}".strip()
-    elif g is not None and g.follow_up.strip().lower() == "none":
-        tail = f"{_sentence_case_inner(g.meaning)}, no follow-up"
-    elif g is not None:
-        tail = g.follow_up.split(" (")[0]
-    else:
-        tail = "see report"
-    summary = truncate_summary(f"{_exam(report)}: {value.label}; {tail}")
+    summary = truncate_summary(f"{_exam(report)}: {value.label}; {_advice(g)}")
     blocks: list[list[str] | str | None] = [f"**{_md(value.label)}** in {_md(_exam(report))}"
                                             + (f" (accession {_md(report.accession)})" if report.accession else "")]
-    blocks.append(_quotes(result.evidence))
+    blocks.append(_basis(result.evidence))
+    blocks.append(_cad_modifiers(value, result.evidence))
     if g is not None:
         guide = [f"**Guideline ({g.reference}):** {g.meaning}. {g.management}.",
                  f"Follow-up: {g.follow_up}." + (f" Applies to: {g.condition}." if g.condition else "")]
@@ -342,6 +396,22 @@ def _rads_card(result: TaskResult, value: RadsValue, analysis: Analysis, patient
     )
 
 
+_ACR_CATEGORY = {"pneumothorax": "1-2", "pulmonary embolism": "1-2"}
+"""ACR actionable-finding category per critical term where it is not 1 (rads-management.md §12)."""
+
+
+def _communication(found: list[CriticalFinding]) -> str:
+    """How fast and how to communicate, by the ACR category of each finding (§11-12)."""
+    cats = {c.term: _ACR_CATEGORY.get(c.term.lower(), "1") for c in found}
+    rule = ("communicate to the treating team within minutes by direct (verbal) contact and document who was "
+            "told, when and how.")
+    if set(cats.values()) == {"1"}:
+        return f"ACR actionable finding, category 1: {rule}"
+    each = "; ".join(f"{_md(t)}: category {k}" for t, k in cats.items())
+    return (f"ACR actionable finding ({each}). Category 1: {rule} Category 2: communicate within hours "
+            "(e.g. a new large or enlarging pneumothorax, a new pulmonary embolism).")
+
+
 def _critical_card(analysis: Analysis, patient_id: str, fhir_server: str | None) -> Card | None:
     found = analysis.facts.critical
     if not found:
@@ -353,11 +423,10 @@ def _critical_card(analysis: Analysis, patient_id: str, fhir_server: str | None)
     hedged = [c.term for c in found if c.certainty == "uncertain"]
     blocks: list[list[str] | str | None] = [
         f"**Critical result:** {_md(terms)} in {_md(_exam(report))}.",
-        _quotes(evidence),
+        _basis(evidence),
         (f"The report only suspects {_md(', '.join(hedged))} (hedged wording): a suspected critical result "
          "is communicated like a definite one." if hedged else None),
-        "ACR actionable finding, category 1: communicate to the treating team within minutes by direct "
-        "(verbal) contact and document who was told, when and how.",
+        _communication(found),
         _who(RULES_IDENTITY),
         _footer(demo),
     ]
@@ -389,7 +458,7 @@ def _staging_card(analysis: Analysis, patient_id: str, fhir_server: str | None) 
     blocks: list[list[str] | str | None] = [f"**Radiologic staging:** {_md(', '.join(labels))} (AJCC 8th edition, "
                                             "clinical N and M from imaging; to be confirmed by the care team)."]
     for r in results:
-        blocks.append(_quotes(r.evidence, 2))
+        blocks.append(_basis(r.evidence, 2))
         if r.disagreement is not None:
             blocks.append(f"**Discrepancy:** model {_md(r.disagreement.model_value)}, report "
                           f"{_md(r.disagreement.rules_value)}. {_md(r.disagreement.note)}")
@@ -424,7 +493,7 @@ def _chest_card(analysis: Analysis, patient_id: str, fhir_server: str | None) ->
     blocks: list[list[str] | str | None] = [
         f"**Findings:** {_md(', '.join(positive) or 'none definite')}"
         + (f". **Uncertain:** {_md(', '.join(uncertain))}" if uncertain else "") + ".",
-        _quotes(result.evidence),
+        _basis(result.evidence),
         _who(result.model, result.decided_by, result.confidence),
         _footer(demo),
     ]
@@ -481,7 +550,7 @@ def _discrepancy_card(analysis: Analysis, patient_id: str, fhir_server: str | No
     blocks: list[list[str] | str | None] = [
         "**Possible discrepancy:** the impression appears to contradict the findings of this report "
         "(ACR: a discrepancy that could harm if not acted on needs non-routine communication).",
-        _quotes(result.evidence),
+        _basis(result.evidence),
         _who(result.model, result.decided_by, result.confidence),
         _footer(demo),
     ]
@@ -520,7 +589,7 @@ def _laterality_card(analysis: Analysis, patient_id: str, fhir_server: str | Non
     blocks: list[list[str] | str | None] = [
         f"**Laterality discrepancy:** the order names the **{ordered}** side; the report's index finding is on "
         f"the **{found}**. Check the order, the images and the report before acting on either side.",
-        _quotes(quotes, 2),
+        _basis(quotes, 2),
         _who(RULES_IDENTITY),
         _footer(demo),
     ]
@@ -623,6 +692,14 @@ def _order_ref(order: dict[str, Any]) -> str | None:
     return f"{order.get('resourceType', 'ServiceRequest')}/{rid}" if isinstance(rid, str) and rid else None
 
 
+def _prior_basis(rads_result: TaskResult | None, analysis: Analysis) -> list[str] | None:
+    """Evidence of what a prior card claims (its RADS category, else its critical results); None when it claims neither."""
+    if rads_result is not None:
+        return _basis(rads_result.evidence)
+    critical = [ev for c in analysis.facts.critical for ev in c.evidence]
+    return _basis(critical) if analysis.facts.critical else None
+
+
 def _prior_card(order: dict[str, Any], analysis: Analysis, patient_id: str, fhir_server: str | None,
                 planned: datetime) -> Card:
     report, demo = analysis.report, analysis.demo
@@ -656,7 +733,7 @@ def _prior_card(order: dict[str, Any], analysis: Analysis, patient_id: str, fhir
             fits = f"This order ({_md(text)}) falls in the recommended follow-up window."
     blocks: list[list[str] | str | None] = [
         f"**Prior relevant result for this order** ({_md(text)}): {_md(_exam(report))}, {_md(label)}{_md(findings)}.",
-        _quotes(rads_result.evidence if rads_result else [ev for c in analysis.facts.critical for ev in c.evidence]),
+        _prior_basis(rads_result, analysis),
         (["**Open follow-up recommendations:**", *[f"- {_md(i)}" for i in open_items]] if open_items else None),
         (f"**Guideline ({g.reference}):** {g.management}." if g else None),
         fits or None,

@@ -56,7 +56,7 @@ class Guideline(BaseModel):
         return f"{SOURCES[self.system][0]}, category {self.category}"
 
 
-SOURCES: dict[str, tuple[str, str]] = {
+SOURCES: dict[str, tuple[str, str | None]] = {
     "BI-RADS": ("ACR BI-RADS (5th ed. 2013 / v2025)", "https://www.acr.org/Clinical-Resources/Clinical-Tools-and-Reference/Reporting-and-Data-Systems/BI-RADS"),
     "Lung-RADS": ("ACR Lung-RADS v2022", "https://www.acr.org/Clinical-Resources/Clinical-Tools-and-Reference/Reporting-and-Data-Systems/Lung-RADS"),
     "LI-RADS": ("ACR LI-RADS v2018 CT/MRI", "https://www.acr.org/Clinical-Resources/Clinical-Tools-and-Reference/Reporting-and-Data-Systems/LI-RADS"),
@@ -65,10 +65,14 @@ SOURCES: dict[str, tuple[str, str]] = {
     "O-RADS": ("ACR O-RADS (US v2022 / MRI)", "https://www.acr.org/Clinical-Resources/Clinical-Tools-and-Reference/Reporting-and-Data-Systems/O-RADS"),
     "NI-RADS": ("ACR NI-RADS", "https://www.acr.org/Clinical-Resources/Clinical-Tools-and-Reference/Reporting-and-Data-Systems/NI-RADS"),
     "CAD-RADS": ("CAD-RADS 2.0 (2022)", "https://www.acr.org/Clinical-Resources/Clinical-Tools-and-Reference/Reporting-and-Data-Systems/CAD-RADS"),
-    "VI-RADS": ("VI-RADS (Panebianco 2018)", "https://www.acr.org/Clinical-Resources/Clinical-Tools-and-Reference/Reporting-and-Data-Systems"),
-    "GB-RADS": ("GB-RADS (Gupta 2022)", "https://www.acr.org/Clinical-Resources/Clinical-Tools-and-Reference/Reporting-and-Data-Systems"),
+    "VI-RADS": ("VI-RADS (Panebianco, Eur Urol 2018)", None),
+    "GB-RADS": ("GB-RADS (Gupta, Abdom Radiol 2022)", None),
 }
-"""System -> (name with version, reference page) for card citations and links."""
+"""System -> (name with version, reference page) for card citations and links.
+
+VI-RADS and GB-RADS are not ACR systems and have no page of their own that the spec
+verified, so their cards cite the paper and carry no link (an ACR page would misattribute them).
+"""
 
 
 def _o(kind: OrderKind, text: str, earliest: str | None = None, latest: str | None = None) -> FollowUpOrder:
@@ -77,7 +81,7 @@ def _o(kind: OrderKind, text: str, earliest: str | None = None, latest: str | No
 
 _W, _I = "warning", "info"
 _BIOPSY_BREAST = _o("tissue", "Image-guided breast biopsy")
-_LUNG_4B = _o("imaging", "Diagnostic CT chest with or without contrast; PET/CT; tissue sampling: lung")
+_LUNG_4B = _o("imaging", "Diagnostic chest CT, PET/CT and/or lung tissue sampling or referral")
 _MDD_LIVER = _o("referral", "Referral: HCC multidisciplinary board")
 _MR_LIVER_3M = _o("imaging", "Multiphase CT or MRI liver", None, "P3M")
 _PROSTATE_BIOPSY = _o("tissue", "MRI-targeted prostate biopsy")
@@ -92,13 +96,15 @@ _ROWS: list[tuple[str, str, str, str, str, str, bool, FollowUpOrder | None]] = [
      "Recall for additional views/US and/or comparison with priors",
      "diagnostic breast imaging (recall) now; compare priors", _I, True,
      _o("imaging", "Diagnostic breast imaging (recall)")),
-    ("BI-RADS", "1", "Negative", "Routine screening", "screening mammogram in 12 months (P12M)", _I, False,
+    ("BI-RADS", "1", "Negative", "Routine screening",
+     "screening mammogram in 12 months (P12M), per local screening interval", _I, False,
      _o("imaging", "Screening mammogram", "P12M")),
     ("BI-RADS", "2", "Benign", "Routine screening", "screening mammogram in 12 months (P12M)", _I, False,
      _o("imaging", "Screening mammogram", "P12M")),
     ("BI-RADS", "3", "Probably benign (>0% to <=2% malignancy)",
-     "Short-interval follow-up: first at 6 months, then 12 and 24 months from the first exam",
-     "diagnostic imaging (index modality) in 6 months (P6M), then at 12 and 24 months (P12M, P24M)", _I, True,
+     "Short-interval follow-up: first at 6 months (usually unilateral), then 12 and 24 months from the first exam "
+     "(6/6/12 intervals); stable 2-3 years -> category 2; growth or new suspicious feature -> biopsy",
+     "diagnostic imaging (index modality) in 6 months (P6M), then at 12 and 24 months from baseline (P12M, P24M)", _I, True,
      _o("imaging", "Diagnostic breast imaging (index modality), short-interval follow-up", "P6M")),
     *[("BI-RADS", c, m, "Tissue diagnosis", "tissue sampling: image-guided breast biopsy", _W, True, _BIOPSY_BREAST)
       for c, m in (("4", "Suspicious (>2% to <95%)"), ("4A", "Low suspicion (>2% to <=10%)"),
@@ -107,7 +113,7 @@ _ROWS: list[tuple[str, str, str, str, str, str, bool, FollowUpOrder | None]] = [
     ("BI-RADS", "6", "Known biopsy-proven malignancy", "Surgical excision when clinically appropriate",
      "referral: breast surgery/oncology", _I, False, _o("referral", "Referral: breast surgery/oncology")),
     ("Lung-RADS", "0", "Incomplete: priors being located, lungs not fully evaluable, or infection/inflammation",
-     "Obtain priors or extra images; for suspected infection/inflammation LDCT in 1-3 months, then recategorize",
+     "Obtain priors or extra images; for suspected infectious/inflammatory findings, LDCT in 1-3 months then recategorize",
      "LDCT in 1-3 months (P1M-P3M) or comparison with prior CT", _I, True,
      _o("imaging", "Low-dose CT chest", "P1M", "P3M")),
     ("Lung-RADS", "1", "Negative", "Continue annual screening", "LDCT in 12 months (P12M)", _I, False,
@@ -120,7 +126,8 @@ _ROWS: list[tuple[str, str, str, str, str, str, bool, FollowUpOrder | None]] = [
      "LDCT in 3 months; PET/CT may be considered if solid nodule or solid component >=8 mm",
      "LDCT in 3 months (P3M); optional PET/CT", _W, True, _o("imaging", "Low-dose CT chest", "P3M")),
     ("Lung-RADS", "4B", "Very suspicious (>15%)",
-     "Diagnostic chest CT with or without contrast; PET/CT if solid component >=8 mm; tissue sampling; and/or referral",
+     "Diagnostic chest CT with or without contrast; PET/CT if solid component >=8 mm; tissue sampling; and/or referral, "
+     "by probability and comorbidity",
      "chest CT with or without contrast; PET/CT; tissue sampling: lung", _W, True, _LUNG_4B),
     ("Lung-RADS", "4X", "Category 3 or 4 nodule with additional features raising suspicion (>15%)", "As 4B",
      "chest CT with or without contrast; PET/CT; tissue sampling: lung", _W, True, _LUNG_4B),
@@ -128,21 +135,21 @@ _ROWS: list[tuple[str, str, str, str, str, str, bool, FollowUpOrder | None]] = [
      "multiphase CT or MRI in <=3 months (P3M)", _I, True, _MR_LIVER_3M),
     ("LI-RADS", "LR-1", "Definitely benign", "Return to routine surveillance", "liver US surveillance in 6 months (P6M)",
      _I, False, _o("imaging", "Liver US surveillance", "P6M")),
-    ("LI-RADS", "LR-2", "Probably benign", "Return to surveillance in 6 months; repeat imaging in <=6 months is an option",
+    ("LI-RADS", "LR-2", "Probably benign", "Return to surveillance in 6 months; repeat diagnostic imaging in <=6 months is an option",
      "liver US surveillance in 6 months (P6M)", _I, False, _o("imaging", "Liver US surveillance", "P6M")),
     ("LI-RADS", "LR-3", "Intermediate probability of malignancy",
      "Repeat or alternative diagnostic imaging in 3-6 months; biopsy not automatic",
      "multiphase CT or MRI in 3-6 months (P3M-P6M)", _I, True, _o("imaging", "Multiphase CT or MRI liver", "P3M", "P6M")),
     ("LI-RADS", "LR-4", "Probably HCC",
-     "Multidisciplinary discussion for tailored workup: biopsy, repeat/alternative imaging in <=3 months, or treatment",
+     "MDD for tailored workup: biopsy, repeat/alternative imaging in <=3 months, or treatment",
      "referral: HCC multidisciplinary board; multiphase CT or MRI in <=3 months (P3M)", _W, True, _MDD_LIVER),
     ("LI-RADS", "LR-5", "Definitely HCC",
-     "HCC diagnosed without biopsy; multidisciplinary discussion for consensus management",
+     "HCC diagnosed without biopsy; MDD for consensus management (staging, treatment, transplant)",
      "referral: HCC multidisciplinary board", _W, True, _MDD_LIVER),
     ("LI-RADS", "LR-M", "Probably or definitely malignant, not HCC-specific",
-     "Multidisciplinary discussion; workup often includes biopsy", "tissue sampling: liver biopsy after MDD", _W, True,
+     "MDD; workup often includes biopsy", "tissue sampling: liver biopsy after MDD", _W, True,
      _o("tissue", "Liver biopsy after multidisciplinary discussion")),
-    ("LI-RADS", "LR-TIV", "Tumour in vein", "Multidisciplinary discussion; may include biopsy",
+    ("LI-RADS", "LR-TIV", "Tumour in vein", "MDD; may include biopsy to establish tumour type",
      "referral: HCC multidisciplinary board", _W, True, _MDD_LIVER),
     ("LI-RADS", "LR-TR Nonevaluable", "Treated lesion cannot be assessed", "Repeat or alternative imaging in <=3 months",
      "multiphase CT or MRI in <=3 months (P3M)", _I, True, _MR_LIVER_3M),
@@ -152,16 +159,16 @@ _ROWS: list[tuple[str, str, str, str, str, str, bool, FollowUpOrder | None]] = [
     ("LI-RADS", "LR-TR Equivocal", "Enhancement atypical for treatment effect, not meeting viable",
      "Repeat or alternative imaging in <=3 months; MDD if complex", "multiphase CT or MRI in <=3 months (P3M)", _I, True,
      _MR_LIVER_3M),
-    ("LI-RADS", "LR-TR Viable", "Viable tumour after treatment", "Multidisciplinary discussion; usually retreatment",
+    ("LI-RADS", "LR-TR Viable", "Viable tumour after treatment", "MDD; usually retreatment",
      "referral: HCC multidisciplinary board (retreatment)", _W, True, _MDD_LIVER),
     ("TI-RADS", "TR1", "Benign", "No FNA, no follow-up", "none", _I, False, None),
     ("TI-RADS", "TR2", "Not suspicious", "No FNA, no follow-up", "none", _I, False, None),
     ("TI-RADS", "TR3", "Mildly suspicious (~4.8%)", "FNA if >=2.5 cm; follow-up if >=1.5 cm",
-     "thyroid US at 1, 3, 5 years (P1Y, P3Y, P5Y) if >=1.5 cm; US-guided FNA if >=2.5 cm", _I, False, None),
+     "thyroid US at 1, 3, 5 years (P1Y, P3Y, P5Y) if >=1.5 cm; tissue sampling: US-guided FNA if >=2.5 cm", _I, False, None),
     ("TI-RADS", "TR4", "Moderately suspicious (~9.1%)", "FNA if >=1.5 cm; follow-up if >=1.0 cm",
-     "thyroid US at 1, 2, 3, 5 years (P1Y, P2Y, P3Y, P5Y) if >=1.0 cm; US-guided FNA if >=1.5 cm", _I, False, None),
+     "thyroid US at 1, 2, 3, 5 years (P1Y, P2Y, P3Y, P5Y) if >=1.0 cm; tissue sampling: US-guided FNA if >=1.5 cm", _I, False, None),
     ("TI-RADS", "TR5", "Highly suspicious (~35%)", "FNA if >=1.0 cm; follow-up if >=0.5 cm",
-     "thyroid US in 12 months, then yearly to 5 years (P1Y) if >=0.5 cm; US-guided FNA if >=1.0 cm", _W, False,
+     "thyroid US in 12 months, then yearly to 5 years (P1Y) if >=0.5 cm; tissue sampling: US-guided FNA if >=1.0 cm", _W, False,
      None),
     ("PI-RADS", "1", "Very low: clinically significant cancer highly unlikely",
      "No biopsy on MRI grounds; PSA-based urology follow-up", "none (urology follow-up)", _I, False, None),
@@ -179,13 +186,14 @@ _ROWS: list[tuple[str, str, str, str, str, str, bool, FollowUpOrder | None]] = [
      _o("imaging", "Pelvic US (repeat) or pelvic MRI")),
     ("O-RADS", "1", "Normal premenopausal ovary", "None", "none", _I, False, None),
     ("O-RADS", "2", "Almost certainly benign (<1%)",
-     "None or follow-up US by lesion, size and menopausal status",
+     "None or follow-up US by lesion, size and menopausal status (e.g. 2019 table: simple cyst 5-10 cm premenopausal "
+     "US in 8-12 weeks, postmenopausal US in 12 months)",
      "none, or pelvic US in 8-12 weeks (P8W-P12W), or pelvic US in 12 months (P12M)", _I, False, None),
     ("O-RADS", "3", "Low risk (1 to <10%)", "US specialist or MRI; management by gynecologist",
      "pelvic MRI (O-RADS MRI) or specialist US; referral: gynecology", _I, True,
      _o("imaging", "Pelvic MRI (O-RADS MRI) or specialist US")),
     ("O-RADS", "4", "Intermediate risk (10 to <50%)",
-     "US specialist or MRI; gynecologist with gynecologic oncology consultation, or gynecologic oncologist alone",
+     "US specialist or MRI; gynecologist with gyn-oncology consultation, or gyn-oncologist alone",
      "pelvic MRI; referral: gynecologic oncology", _W, True, _GYN_ONC),
     ("O-RADS", "5", "High risk (>=50%)", "Gynecologic oncologist", "referral: gynecologic oncology", _W, True, _GYN_ONC),
     ("NI-RADS", "0", "Incomplete: new baseline, priors exist but not yet available",
@@ -199,9 +207,9 @@ _ROWS: list[tuple[str, str, str, str, str, str, bool, FollowUpOrder | None]] = [
      "CT neck or PET/CT in 3 months (P3M)", _I, True, _o("imaging", "CT neck or PET/CT", "P3M")),
     ("NI-RADS", "2", "Low suspicion (neck)", "Short-interval follow-up or PET", "CT neck or PET/CT in 3 months (P3M)",
      _I, True, _o("imaging", "CT neck or PET/CT", "P3M")),
-    ("NI-RADS", "3", "High suspicion of recurrence", "Biopsy (image-guided or clinical)",
+    ("NI-RADS", "3", "High suspicion of recurrence", "Biopsy (primary: image-guided or clinical; neck: usually US-guided FNA)",
      "tissue sampling: biopsy of primary site or US-guided FNA of node", _W, True,
-     _o("tissue", "Biopsy of the suspicious site (image-guided or clinical)")),
+     _o("tissue", "Biopsy of the suspicious site (primary: image-guided or clinical; node: US-guided FNA)")),
     ("NI-RADS", "4", "Definite recurrence", "Clinical management; no further biopsy needed",
      "referral: head and neck tumour board", _W, True, _HN_BOARD),
     ("CAD-RADS", "0", "No plaque or stenosis (0%)", "No further cardiac investigation", "none", _I, False, None),

@@ -80,7 +80,8 @@ def _fhir_datetime(value: datetime | None) -> str | None:
         return None
     if value.tzinfo is None:
         return value.date().isoformat()
-    return value.isoformat()
+    text = value.isoformat()
+    return text[:-6] + "Z" if text.endswith("+00:00") else text  # UTC as 'Z', as `issued` is and servers echo it
 
 
 def _report_key(report: RadiologyReport) -> str:
@@ -173,8 +174,15 @@ def _base(report: RadiologyReport, what: str, code: dict[str, Any], *, kind: Res
     if effective:
         obs["effectiveDateTime"] = effective
     obs["issued"] = _now()
-    obs["performer"] = [{"display": performer.display}]
+    # Who answered, by name and (alternate-reference, AI Transparency IG) as the Device with the model's
+    # id or full GGUF sha256, so that even an Observation outside a Bundle names the exact model file.
+    obs["performer"] = [{"extension": [_device_extension(_logical_device_ref(performer))], "display": performer.display}]
     return obs
+
+
+def _device_extension(reference: dict[str, Any]) -> dict[str, Any]:
+    """Observation.performer cannot be a Device in R4: the alternate-reference extension carries it."""
+    return {"url": codes.EXT_ALTERNATE_REFERENCE, "valueReference": reference}
 
 
 def _finish(obs: dict[str, Any], *, evidence: list[Evidence], report: RadiologyReport, demo: bool,
@@ -532,8 +540,8 @@ def transaction_bundle(analysis: Analysis) -> dict[str, Any]:
         full_url = _urn("Observation/" + ident["value"])
         obs_refs.append(full_url)
         performer = obs["performer"][0]
-        performer["extension"] = [{"url": codes.EXT_ALTERNATE_REFERENCE,
-                                   "valueReference": {"reference": device_refs[_device_key(model)]}}]
+        performer["extension"] = [_device_extension({"reference": device_refs[_device_key(model)], "type": "Device",
+                                                     "identifier": _device_identifier(model)})]
         entries.append({"fullUrl": full_url, "resource": obs,
                         "request": {"method": "POST", "url": "Observation", "ifNoneExist": _if_none_exist(ident)}})
     if obs_refs:

@@ -122,3 +122,83 @@ def test_card_indicator_follows_severity(dev: Path, system: str, category: str, 
     assert with_discrepancy["discrepancy"] == "warning" and with_discrepancy["rads"] == indicator
     critical = report_cards(_analysis(dev, system, category, critical=True), patient_id="p")
     assert critical[0].indicator == "critical" and critical[0].source.topic.code == "critical"  # type: ignore[union-attr]
+
+
+# ---- the management words themselves ---------------------------------------------------------------
+
+_ASCII = {"≥": ">=", "≤": "<=", "→": "->"}
+_MANAGEMENT_COLUMNS = ("Management", "Usual management", "Usual consequence")
+
+
+def _plain(text: str) -> str:
+    for a, b in _ASCII.items():
+        text = text.replace(a, b)
+    return text.strip()
+
+
+def spec_table(spec: Path) -> list[tuple[str, dict[str, str]]]:
+    """(system, row as column -> cell) for every category row of each system's first table."""
+    out: list[tuple[str, dict[str, str]]] = []
+    for section in re.split(r"^## ", spec.read_text("utf-8"), flags=re.M):
+        system = SECTION_SYSTEM.get(section.split(".", 1)[0].strip())
+        lines = [ln for ln in section.splitlines() if ln.startswith("|")] if system else []
+        header = [c.strip() for c in lines[0].strip("|").split("|")] if lines else []
+        for line in lines[2:]:
+            cells = [_plain(c) for c in line.strip("|").split("|")]
+            if len(cells) != len(header):
+                break
+            out.append((system, dict(zip(header, cells, strict=True))))  # type: ignore[arg-type]
+    return out
+
+
+@pytest.fixture(scope="module")
+def table(dev: Path) -> list[tuple[str, dict[str, str]]]:
+    spec = dev.parents[1] / "spec" / "rads-management.md"
+    if not spec.is_file():
+        pytest.skip(f"spec not found at {spec}")
+    return spec_table(spec)
+
+
+def _code(row: dict[str, str]) -> str:
+    return next(v for k, v in row.items() if k.startswith("Code"))
+
+
+def test_management_and_follow_up_are_the_specs_words(table: list[tuple[str, dict[str, str]]]) -> None:
+    """Each card quotes the table: management and follow-up exactly as rads-management.md has them.
+
+    NI-RADS scores primary and neck separately and a RADS result does not say which site it
+    is about: its one row must hold each site's words. TI-RADS has no management column; its
+    row is built from the FNA and follow-up thresholds and the schedule.
+    """
+    checked = 0
+    for system, row in table:
+        g = guideline_for(system, _code(row))
+        if g is None:
+            continue  # Lung-RADS S modifier (checked above)
+        follow = row.get("Follow-up") or row["Follow-up schedule"]
+        if system == "TI-RADS" and row["FNA if"] != "never":
+            assert g.management == f"FNA if {row['FNA if']}; follow-up if {row['Follow-up if']}"
+            schedule, fna = follow.split("; ", 1)
+            assert g.follow_up == f"{schedule} if {row['Follow-up if']}; {fna}"
+        elif system == "NI-RADS":
+            management = next(row[c] for c in _MANAGEMENT_COLUMNS if c in row)
+            head, _, inner = management.partition(" (")
+            assert g.management.startswith(head) and inner.rstrip(")") in g.management, (system, row)
+            assert follow.split(": ", 1)[-1] in g.follow_up, (system, row)
+        else:
+            if any(c in row for c in _MANAGEMENT_COLUMNS):
+                assert g.management == next(row[c] for c in _MANAGEMENT_COLUMNS if c in row), (system, _code(row))
+            assert g.follow_up == follow, (system, _code(row))
+        checked += 1
+    assert checked >= 70
+
+
+def test_no_interval_the_spec_does_not_give(table: list[tuple[str, dict[str, str]]]) -> None:
+    """Every ISO 8601 duration a card orders is written in that category's follow-up cell."""
+    for system, row in table:
+        g = guideline_for(system, _code(row))
+        if g is None or g.order is None:
+            continue
+        follow = row.get("Follow-up") or row["Follow-up schedule"]
+        for iso in filter(None, (g.order.earliest, g.order.latest)):
+            assert iso in follow, (system, _code(row), iso, follow)
