@@ -93,7 +93,7 @@ class Settings(BaseSettings):
     hook_budget_seconds: float = Field(
         default=1.5, gt=0, le=30, description="Longest a hook waits on models before answering with what is ready."
     )
-    jwt_required: bool = Field(default=True, description="Require a CDS Hooks JWT bearer on every CDS call.")
+    jwt_required: bool = Field(default=True, description="Require a JWT bearer (CDS Hooks rules) on every HTTP door that takes PHI: CDS Hooks, FHIR $analyze, HL7 over HTTP.")
     trusted_issuers: Annotated[list[TrustedIssuer], NoDecode] = Field(
         default_factory=list, description="JSON list of {iss, jku | jwks_path} allowed to call us."
     )

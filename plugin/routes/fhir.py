@@ -19,6 +19,7 @@ from models.types import TaskName
 from plugin import audit
 from plugin.deps import PipelineDep, SettingsDep
 from plugin.pipeline import Actor
+from plugin.security import CallerDep
 from plugin.routes.cds_hooks import json_media
 from plugin.settings import Settings
 from plugin.storage import queries
@@ -46,18 +47,21 @@ def parse_tasks(tasks: str | None) -> list[TaskName] | None:
 )
 async def analyze_diagnostic_report(
     request: Request,
+    caller: CallerDep,
     pipeline: PipelineDep,
     tasks: str | None = Query(default=None, description="Comma-separated task names; default: the planner's choice."),
 ) -> JSONResponse:
     raw = await request.body()
-    peer = request.client.host if request.client else None
+    # The verified caller (iss|sub) when a token came, else the client address (JWT off, development).
+    peer = caller.actor or (request.client.host if request.client else None)
+    kind = "jwt" if caller.iss else "http"
 
     def store(status: str, error: str | None = None) -> int:
         with session_scope(pipeline.sessions) as s:
             row = queries.store_inbound(s, channel="http-fhir", raw=raw, status=status, peer=peer,
                                         content_type=request.headers.get("content-type"), error=error)
             event = audit.MessageRejected if status == "rejected" else audit.MessageReceived
-            audit.record(s, event(actor=peer, actor_kind="http", input_hash=row.sha256,
+            audit.record(s, event(actor=peer, actor_kind=kind, input_hash=row.sha256,
                                   detail={"inbound_id": row.id, "channel": "http-fhir", "status": status, "error": error}))
             return row.id
 
@@ -88,7 +92,7 @@ async def analyze_diagnostic_report(
         return outcome_response(400, fhir.operation_outcome("The body holds no DiagnosticReport.", code="required"))
 
     inbound_id = await run_in_threadpool(store, "processing")
-    actor = Actor(id=peer, kind="http")
+    actor = Actor(id=peer, kind=kind)
     bundles: list[dict[str, Any]] = []
     for report in reports:
         def keep(report=report) -> None:

@@ -18,6 +18,7 @@ from starlette.concurrency import run_in_threadpool
 from plugin.deps import PipelineDep
 from plugin.mllp import BatchReceipt, receive_any
 from plugin.pipeline import Receipt
+from plugin.security import CallerDep
 
 router = APIRouter(tags=["hl7"])
 
@@ -44,10 +45,11 @@ def _status(receipt: Receipt | BatchReceipt) -> int:
     response_class=Response,
     responses={200: {"content": {"x-application/hl7-v2+er7": {}}}, 400: {"description": "AE/AR ACK"}},
 )
-async def receive_hl7(request: Request, pipeline: PipelineDep) -> Response:
+async def receive_hl7(request: Request, caller: CallerDep, pipeline: PipelineDep) -> Response:
     raw = await request.body()
     content_type = request.headers.get("content-type", "")
-    peer = request.client.host if request.client else None
+    # The verified caller (iss|sub) when a token came, else the client address (JWT off, development).
+    peer = caller.actor or (request.client.host if request.client else None)
     receipt = await run_in_threadpool(
         receive_any, pipeline, raw, channel="http-hl7", peer=peer, content_type=content_type
     )

@@ -20,7 +20,7 @@ from pydantic import ValidationError
 from sqlalchemy import select
 
 from plugin.app import create_app
-from plugin.storage.tables import AuditEvent
+from plugin.storage.tables import AuditEvent, InboundMessage
 
 BASE = "https://cds.synthetic.example"
 AUD = BASE + "/cds-services"
@@ -180,3 +180,26 @@ def test_with_jwt_off_a_token_that_is_sent_is_still_checked(sqlite_url: str, ens
         assert call(c, None) == 200  # development: anonymous calls pass
         assert call(c, mint(keys, AUD)) == 401  # but a token from an issuer we do not trust never does
         assert call(c, "not.a.jwt") == 401
+
+
+@pytest.mark.parametrize(("path", "body", "content_type"), [
+    ("/fhir/DiagnosticReport/$analyze", b"{}", "application/fhir+json"),
+    ("/hl7/v2", b"MSH|^~\\&|RIS|HOSP|RADLITE|HOSP|20260101120000||ORU^R01|C1|P|2.5.1\rPID|1||123\r", "x-application/hl7-v2+er7"),
+])
+def test_the_fhir_and_hl7_http_doors_need_the_same_token(
+    client: TestClient, keys: Keys, path: str, body: bytes, content_type: str
+) -> None:
+    """$analyze and HL7 over HTTP read PHI like the hooks do: no token, no entry, nothing stored;
+    with a token for that URL the request is judged (here refused as bad input) and kept with its caller."""
+    headers = {"Content-Type": content_type}
+    assert client.post(path, content=body, headers=headers).status_code == 401
+    wrong = {**headers, "Authorization": f"Bearer {mint(keys, AUD)}"}  # discovery's aud is not this door's
+    assert client.post(path, content=body, headers=wrong).status_code == 401
+    with client.app.state.sessions() as s:  # type: ignore[attr-defined]
+        assert list(s.scalars(select(InboundMessage))) == []
+    ok = {**headers, "Authorization": f"Bearer {mint(keys, BASE + path)}"}
+    response = client.post(path, content=body, headers=ok)
+    assert response.status_code == 400, response.text  # authenticated; the body itself is refused
+    with client.app.state.sessions() as s:  # type: ignore[attr-defined]
+        rows = list(s.scalars(select(InboundMessage)))
+    assert [(r.status, r.peer) for r in rows] == [("rejected", f"{ISSUER}|client-app")]
