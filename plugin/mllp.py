@@ -12,12 +12,11 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
 
 from starlette.concurrency import run_in_threadpool
 
 from adapters import hl7 as hl7v2
-from plugin.pipeline import Pipeline, Receipt
+from plugin.pipeline import BatchReceipt, Pipeline, Receipt
 
 log = logging.getLogger("radlite.mllp")
 
@@ -28,48 +27,6 @@ MAX_MESSAGE = 16 * 1024 * 1024
 
 def frame(payload: bytes) -> bytes:
     return VT + payload + END
-
-
-@dataclass(frozen=True)
-class BatchReceipt:
-    """What a batch's sender is told: the ACK batch, and each message's receipt behind it."""
-
-    ack: str
-    receipts: list[Receipt]
-    batch_errors: list[hl7v2.Hl7Error]
-    encoding: str = "utf-8"
-    wanted: bool = True  # a batch is always answered; an empty ACK batch means all accepted
-
-    def ack_bytes(self) -> bytes:
-        return self.ack.encode(self.encoding, errors="replace")
-
-    @property
-    def ok(self) -> bool:
-        """Every message accepted (AA/CA) and nothing wrong with the envelope."""
-        return not self.batch_errors and all(r.code in ("AA", "CA") for r in self.receipts)
-
-    @property
-    def storage_failed(self) -> bool:
-        """A message could not be stored (ERR 207): the sender should resend the batch."""
-        return any(r.err_code == "207" for r in self.receipts)
-
-
-def receive_batch(
-    pipeline: Pipeline, batch: hl7v2.Hl7Batch, *, channel: str, peer: str | None, content_type: str | None = None
-) -> BatchReceipt:
-    """Each message of a batch through the single-message path (stored, parsed, ACKed on its own),
-    then one ACK batch for the lot.
-
-    Reusing `Pipeline.receive_hl7` per message keeps one way in: every message is stored
-    before it is judged, kept for review when bad, and deduplicated on MSH-10 like any other.
-    """
-    receipts = [pipeline.receive_hl7(m, channel=channel, peer=peer, content_type=content_type) for m in batch.messages]
-    errors = batch.all_errors
-    for err in errors:
-        log.info("batch from %s: %s %s at %s", channel, err.ack_code, err.err_code, err.location)
-    acks = [r.ack if r.wanted else None for r in receipts]
-    return BatchReceipt(ack=hl7v2.build_batch_ack(batch, acks), receipts=receipts, batch_errors=errors,
-                        encoding=batch.codec)
 
 
 def receive_any(
@@ -85,7 +42,7 @@ def receive_any(
             batch = hl7v2.split_batch(raw)
         except hl7v2.Hl7Error:
             return pipeline.receive_hl7(raw, channel=channel, peer=peer, content_type=content_type)
-        return receive_batch(pipeline, batch, channel=channel, peer=peer, content_type=content_type)
+        return pipeline.receive_hl7_batch(raw, batch, channel=channel, peer=peer, content_type=content_type)
     return pipeline.receive_hl7(raw, channel=channel, peer=peer, content_type=content_type)
 
 

@@ -29,6 +29,7 @@ from plugin.planner import plan_report
 from plugin.settings import Settings
 from plugin.storage import queries
 from plugin.storage.db import session_scope
+from plugin.storage.tables import InboundMessage
 
 log = logging.getLogger("radlite.pipeline")
 
@@ -51,6 +52,32 @@ class Receipt:
 
     def ack_bytes(self) -> bytes:
         return self.ack.encode(self.encoding, errors="replace")
+
+
+@dataclass(frozen=True)
+class BatchReceipt:
+    """What a batch's sender is told: the ACK batch, and each message's receipt behind it."""
+
+    ack: str
+    receipts: list[Receipt]
+    batch_errors: list[hl7v2.Hl7Error]
+    encoding: str = "utf-8"
+    wanted: bool = True  # a batch is always answered; an empty ACK batch means all accepted
+    inbound_id: int | None = None
+    """The row keeping the whole batch file as it came (None if it could not be stored)."""
+
+    def ack_bytes(self) -> bytes:
+        return self.ack.encode(self.encoding, errors="replace")
+
+    @property
+    def ok(self) -> bool:
+        """Every message accepted (AA/CA) and nothing wrong with the envelope."""
+        return not self.batch_errors and all(r.code in ("AA", "CA") for r in self.receipts)
+
+    @property
+    def storage_failed(self) -> bool:
+        """A message could not be stored (ERR 207): the sender should resend the batch."""
+        return any(r.err_code == "207" for r in self.receipts)
 
 
 @dataclass(frozen=True)
@@ -305,6 +332,57 @@ class Pipeline:
                         "charset": parsed.charset_used, "duplicate_of": dup.id if dup and status == "duplicate" else None},
             ))
         return _receipt(hl7v2.build_ack(parsed.header), None, inbound_id, header=parsed.header)
+
+    def receive_hl7_batch(
+        self, raw: bytes, batch: hl7v2.Hl7Batch, *, channel: str, peer: str | None, content_type: str | None = None
+    ) -> BatchReceipt:
+        """Each message of a batch through `receive_hl7` (stored, judged, ACKed on its own), then
+        one ACK batch for the lot.
+
+        The whole file is kept first, as it came, in a row of status "batch" (the worker never
+        takes it): the envelope (FHS/BHS/BTS/FTS, the sender's counts) is what a reviewer needs
+        to see when a count did not match, and only this copy holds it.
+        """
+        envelope_id = self._keep_batch(raw, channel=channel, peer=peer, content_type=content_type)
+        receipts = [self.receive_hl7(m, channel=channel, peer=peer, content_type=content_type) for m in batch.messages]
+        errors = batch.all_errors
+        if envelope_id is not None:
+            self._close_batch(envelope_id, receipts, errors, channel=channel, peer=peer)
+        acks = [r.ack if r.wanted else None for r in receipts]
+        return BatchReceipt(ack=hl7v2.build_batch_ack(batch, acks), receipts=receipts, batch_errors=errors,
+                            encoding=batch.codec, inbound_id=envelope_id)
+
+    def _keep_batch(self, raw: bytes, *, channel: str, peer: str | None, content_type: str | None) -> int | None:
+        try:
+            with session_scope(self.sessions) as s:
+                return queries.store_inbound(s, channel=channel, raw=raw, status="batch", peer=peer,
+                                             content_type=content_type).id
+        except Exception:
+            # Each message is still stored on its own (and answered 207 if that fails too).
+            log.exception("could not store inbound batch from %s", channel)
+            return None
+
+    def _close_batch(
+        self, envelope_id: int, receipts: list[Receipt], errors: list[hl7v2.Hl7Error], *, channel: str,
+        peer: str | None,
+    ) -> None:
+        """Record what the batch held and what was wrong with its envelope (codes and locations only)."""
+        faults = [{"ack": e.ack_code, "err_code": e.err_code, "location": e.location, "error": e.text} for e in errors]
+        with session_scope(self.sessions) as s:
+            row = s.get(InboundMessage, envelope_id)
+            if errors:
+                queries.finish_inbound(s, inbound_id=envelope_id, status="batch", error_code=errors[0].err_code,
+                                       error="; ".join(e.text for e in errors)[:2000])
+            event = audit.MessageRejected if errors else audit.MessageReceived
+            audit.record(s, event(
+                actor=peer, actor_kind=channel, input_hash=row.sha256 if row else None,
+                detail={"inbound_id": envelope_id, "channel": channel, "batch": True,
+                        "messages": [r.inbound_id for r in receipts], "acks": [r.code for r in receipts],
+                        "errors": faults},
+            ))
+        for fault in faults:
+            log.info("batch inbound=%s from %s: %s %s at %s", envelope_id, channel, fault["ack"], fault["err_code"],
+                     fault["location"])
 
     # ---- worker -------------------------------------------------------------------------------
 

@@ -184,7 +184,7 @@ class Settings(BaseSettings):
         ):
             problems.append("RADLITE_AUDIT_PASSWORD is unset or a sample value")
         if not self.jwt_required:
-            problems.append("RADLITE_JWT_REQUIRED=false turns CDS Hooks authentication off")
+            problems.append("RADLITE_JWT_REQUIRED=false turns authentication off on the HTTP doors (CDS Hooks, FHIR, HL7)")
         if problems and self.environment == "production":
             raise ValueError("; ".join(problems) + " (not allowed in production)")
         for p in problems:

@@ -19,8 +19,8 @@ from models.types import TaskName
 from plugin import audit
 from plugin.deps import PipelineDep, SettingsDep
 from plugin.pipeline import Actor
-from plugin.security import CallerDep
 from plugin.routes.cds_hooks import json_media
+from plugin.security import CallerDep
 from plugin.settings import Settings
 from plugin.storage import queries
 from plugin.storage.db import session_scope

@@ -16,8 +16,8 @@ from fastapi import APIRouter, Request, Response
 from starlette.concurrency import run_in_threadpool
 
 from plugin.deps import PipelineDep
-from plugin.mllp import BatchReceipt, receive_any
-from plugin.pipeline import Receipt
+from plugin.mllp import receive_any
+from plugin.pipeline import BatchReceipt, Receipt
 from plugin.security import CallerDep
 
 router = APIRouter(tags=["hl7"])

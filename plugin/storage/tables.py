@@ -63,7 +63,7 @@ class InboundMessage(Base):
     sha256: Mapped[str] = mapped_column(String(64), index=True)
     status: Mapped[str] = mapped_column(
         String(16), default="received", index=True,
-        doc="received | queued | processing | done | error | rejected | duplicate",
+        doc="received | queued | processing | done | error | rejected | duplicate | batch (a batch file kept whole)",
     )
     error_code: Mapped[str | None] = mapped_column(String(16))
     error: Mapped[str | None] = mapped_column(Text, doc="Why it was refused or failed (no PHI).")

@@ -108,8 +108,15 @@ def _send(app: Any, payload: bytes) -> bytes:
 
 
 def _rows(app: Any) -> list[InboundMessage]:
+    """The messages stored (a batch file's own whole copy, status "batch", left out)."""
     with app.state.sessions() as s:
-        return list(s.scalars(select(InboundMessage).order_by(InboundMessage.id)).all())
+        stmt = select(InboundMessage).where(InboundMessage.status != "batch").order_by(InboundMessage.id)
+        return list(s.scalars(stmt).all())
+
+
+def _batch_rows(app: Any) -> list[InboundMessage]:
+    with app.state.sessions() as s:
+        return list(s.scalars(select(InboundMessage).where(InboundMessage.status == "batch")).all())
 
 
 # ---- Part 1: batches, adapter level ----------------------------------------------------------
@@ -224,7 +231,8 @@ def test_batch_over_mllp_every_message_stored_and_answered(app_mllp: Any, dev: P
     assert [r.control_id for r in rows] == [_msh10(m) for m in sent]
     with app.state.sessions() as s:
         events = s.scalars(select(AuditEvent.event_type)).all()
-    assert events.count("message.received") == len(sent) - 2 and events.count("message.rejected") == 2
+    # one received event per good message, and one for the batch file kept whole (its envelope was right)
+    assert events.count("message.received") == len(sent) - 2 + 1 and events.count("message.rejected") == 2
 
 
 def test_batch_over_http_with_a_count_mismatch_is_400_and_keeps_every_message(app_mllp: Any, dev: Path) -> None:
@@ -243,6 +251,16 @@ def test_batch_over_http_with_a_count_mismatch_is_400_and_keeps_every_message(ap
     assert "BTS-1 says 5 messages, 2 received" in str(reply[0].header[10])
     assert [_msa(a)[0] for a in _acks(reply)] == ["AA", "AA"]
     assert [r.status for r in _rows(app)] == ["queued"] * 5  # the two that came are queued all the same
+    # Each batch file is kept whole too, before it is split: the envelope and its wrong count stay reviewable.
+    whole = _batch_rows(app)
+    assert [r.raw for r in whole] == [_batch(*msgs, fhs=False), _batch(*more, bts="5", batch_id="B-2")]
+    assert whole[0].error is None and whole[1].error_code == "100" and "BTS-1 says 5" in (whole[1].error or "")
+    with app.state.sessions() as s:
+        events = s.scalars(select(AuditEvent).where(AuditEvent.event_type == "message.rejected")).all()
+    batch_events = [e for e in events if e.detail.get("batch")]
+    assert [e.detail["inbound_id"] for e in batch_events] == [whole[1].id]
+    assert batch_events[0].detail["messages"] == [r.id for r in _rows(app)[3:]]
+    assert batch_events[0].input_hash == whole[1].sha256
 
 
 def test_batch_retry_is_answered_again_and_not_queued_twice(app_mllp: Any, dev: Path) -> None:
