@@ -131,7 +131,10 @@ def analyze(
     from plugin.storage.db import make_engine, make_sessionmaker, upgrade
 
     settings = _settings()
-    reports, _kind = _read_reports(file)
+    reports, kind = _read_reports(file)
+    if not reports:
+        err.print(f"[red]no report to analyse:[/red] the {kind} input holds no DiagnosticReport or ORU^R01 report")
+        raise typer.Exit(2)
     if settings.auto_migrate:
         upgrade(settings.database_url)
     engine = make_engine(settings.database_url)
@@ -169,14 +172,18 @@ def evaluate(
 
     Each manifest model answers every task on its own (as the paper compares models); the
     `ensemble` row is what the plugin returns, after the rules' cross-check and grounding.
+    Critical results and laterality are scored for the rules engine and the ensemble. Labels
+    that cannot be scored are skipped and listed; a file that is not JSON Lines exits 2.
     """
     from models.ensemble import Ensemble
     from models.evaluation import evaluate as run_eval
     from models.rules import RulesEngine
 
     settings = _settings()
+    data = _load_dataset(dataset)
     rules = RulesEngine()
     runners: dict[str, Any] = {"rules": rules.stated}
+    facts: dict[str, Any] = {"rules": rules.facts}
     ensemble = None
     if not rules_only:
         ensemble = Ensemble.load(settings.models, rules=rules)
@@ -184,12 +191,26 @@ def evaluate(
             runners[entry.id] = _model_runner(ensemble, entry.id)
         if with_ensemble:
             runners["ensemble"] = ensemble.run
+            facts["ensemble"] = ensemble.facts
     try:
-        report = run_eval(dataset, runners=runners, progress=True)
+        report = run_eval(data, runners=runners, facts=facts, progress=True)
     finally:
         if ensemble is not None:
             ensemble.close()
     report.render(Console())
+
+
+def _load_dataset(path: Path) -> Any:
+    """The dataset's cases; an unreadable file, a line that is not JSON or nothing to score exits 2."""
+    from rich.markup import escape
+
+    from models.evaluation import DatasetError, load_dataset
+
+    try:
+        return load_dataset(path)
+    except (DatasetError, OSError) as exc:
+        err.print(f"[red]cannot evaluate {escape(str(path))}:[/red] {escape(str(exc))}")
+        raise typer.Exit(2) from exc
 
 
 def _model_runner(ensemble: Any, model_id: str) -> Any:

@@ -16,6 +16,7 @@ from models.evaluation import (
     evaluate,
     load_cases,
     rads_outcome,
+    rules_facts,
     rules_runner,
     temporal_jaccard,
 )
@@ -25,7 +26,7 @@ from models.types import RadsValue, TaskName, TaskRequest, TaskResult, TemporalC
 
 @pytest.fixture(scope="module")
 def rules_report(dev: Path):
-    return evaluate(dev / "reports.jsonl", runners={"rules": rules_runner()}, progress=False)
+    return evaluate(dev / "reports.jsonl", runners={"rules": rules_runner()}, facts={"rules": rules_facts()}, progress=False)
 
 
 def test_cases_are_built_per_labelled_task(dev: Path) -> None:
@@ -58,6 +59,10 @@ def test_rules_runner_on_dev(rules_report) -> None:
     assert d["scores"]["impression_generation"]["rules"]["answered"] == 0
     assert set(d["per_system"]) == {"BI-RADS", "LI-RADS", "Lung-RADS", "TI-RADS", "PI-RADS", "O-RADS", "NI-RADS",
                                     "CAD-RADS", "VI-RADS", "GB-RADS"}
+    assert d["scores"]["rads_assignment [applicable]"]["rules"]["n"] == 26
+    assert d["scores"]["rads_assignment"]["rules"]["n"] == 45  # "no applicable RADS" is a class of the task
+    assert d["scores"]["critical"]["rules"]["n"] == 45 and d["scores"]["laterality"]["rules"]["n"] == 45
+    assert d["critical_terms"]["rules"]["tp"] == 5 and d["skipped"] == []
     sev = d["severity"]["rules"]
     assert sev["exact"] == 21 and sev.get("overcall", 0) == 0 and sev.get("undercall", 0) == 0
 
@@ -67,6 +72,7 @@ def test_render_prints_the_three_tables(rules_report) -> None:
     rules_report.render(Console(file=out, width=200, color_system=None))
     text = out.getvalue()
     for needle in ("RadLite metrics", "RADS accuracy per system", "severity profile", "rads_assignment [stated]",
+                   "CheXpert accuracy per label", "Critical results", "laterality", "nothing skipped",
                    "per-label accuracy", "ROUGE-L", "Jaccard", "GB-RADS"):
         assert needle in text
 

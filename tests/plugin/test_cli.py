@@ -108,3 +108,62 @@ def test_eval_compares_each_manifest_model_with_the_rules(env: Path, dev: Path) 
     for entry in load_manifest(None).models:
         assert entry.id in result.output, entry.id
     assert "ensemble" in result.output  # the plugin's own answers, beside each model's
+
+
+def test_eval_invalid_json_names_the_line_and_exits_2(env: Path, dev: Path) -> None:
+    good = (dev / "reports.jsonl").read_text().splitlines()[0]
+    dataset = env / "broken.jsonl"
+    dataset.write_text(f"{good}\n{{\"id\": \"x\", \n{good}\n")
+    result = CliRunner().invoke(app, ["eval", str(dataset), "--rules-only"], env={"COLUMNS": "250"})
+    assert result.exit_code == 2, result.output
+    assert "line 2" in result.output and "not valid JSON" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_eval_scores_an_odd_file_and_counts_the_skips(env: Path, dev: Path) -> None:
+    """CRLF, a blank line, unknown fields, labels in other case, a line it cannot use, no final newline."""
+    rows = [json.loads(line) for line in (dev / "reports.jsonl").read_text().splitlines()[:2]]
+    rows[0]["labels"]["rads"] = "bi-rads " + rows[0]["labels"]["rads"]["category"]
+    rows[0]["extra"] = {"unknown": True}
+    rows[1]["labels"]["n_stage"] = "NX"
+    lines = [json.dumps(r, ensure_ascii=False) for r in rows] + ['{"note": "neither"}']
+    dataset = env / "odd.jsonl"
+    dataset.write_bytes(("\r\n".join(lines[:2]) + "\r\n\r\n" + lines[2]).encode("utf-8"))
+    result = CliRunner().invoke(app, ["eval", str(dataset), "--rules-only"], env={"COLUMNS": "250"})
+    assert result.exit_code == 0, result.output
+    assert "3 data lines read; 2 item(s) skipped" in result.output
+    assert "line 4" in result.output and "NX" in result.output  # the blank line is line 3
+    assert "critical" in result.output and "laterality" in result.output
+
+
+def test_eval_empty_file_exits_2(env: Path) -> None:
+    dataset = env / "empty.jsonl"
+    dataset.write_text("\n\n")
+    result = CliRunner().invoke(app, ["eval", str(dataset), "--rules-only"])
+    assert result.exit_code == 2 and "nothing to score" in result.output
+
+
+def test_analyze_hl7_with_lf_segment_ends_and_a_fhir_bundle(env: Path, dev: Path) -> None:
+    lf = env / "lf.hl7"
+    lf.write_bytes((dev / "hl7" / "oru-01.hl7").read_bytes().replace(b"\r", b"\n"))
+    result = CliRunner().invoke(app, ["analyze", str(lf), "--tasks", "rads_assignment"])
+    assert result.exit_code == 0, result.output
+    (analysis,) = json.loads(result.stdout[result.stdout.index("[") :])
+    assert analysis["report"]["source_format"] == "hl7v2"
+    assert analysis["results"][0]["value"]["category"] == "1"  # dev-001, BI-RADS 1
+    resource = json.loads((dev / "fhir" / "dr-03.json").read_text())
+    bundle = env / "bundle.json"
+    bundle.write_text(json.dumps({"resourceType": "Bundle", "type": "collection",
+                                  "entry": [{"fullUrl": "urn:uuid:1", "resource": resource}]}))
+    result = CliRunner().invoke(app, ["analyze", str(bundle), "--tasks", "rads_assignment"])
+    assert result.exit_code == 0, result.output
+    (analysis,) = json.loads(result.stdout[result.stdout.index("[") :])
+    assert analysis["results"][0]["value"]["category"] == "TR4"
+
+
+def test_analyze_an_empty_bundle_exits_2(env: Path) -> None:
+    bundle = env / "empty-bundle.json"
+    bundle.write_text(json.dumps({"resourceType": "Bundle", "type": "collection", "entry": []}))
+    result = CliRunner().invoke(app, ["analyze", str(bundle)])
+    assert result.exit_code == 2, result.output
+    assert "no report to analyse" in result.output
