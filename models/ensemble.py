@@ -31,10 +31,12 @@ from models.types import (
     Disagreement,
     NStageValue,
     RadiologyReport,
+    RadsValue,
     ReportFacts,
     TaskName,
     TaskRequest,
     TaskResult,
+    TaskValue,
 )
 
 __all__ = ["Ensemble", "Rules"]
@@ -200,7 +202,15 @@ def _agree(model: TaskResult, stated: TaskResult) -> bool:
     a, b = model.value, stated.value
     if isinstance(a, NStageValue) and isinstance(b, NStageValue):
         return a.involvement == b.involvement and (a.stage is None or b.stage is None or a.stage == b.stage)
+    if isinstance(a, RadsValue) and isinstance(b, RadsValue) and a.modifiers and a.modifiers != b.modifiers:
+        # The published model prints no modifiers, so only modifiers it did print can disagree.
+        return False
     return value_text(a) == value_text(b)
+
+
+def _shown(value: TaskValue) -> str:
+    """The value as the disagreement names it: RADS with its modifiers, so a modifier-only difference shows."""
+    return value.full_label if isinstance(value, RadsValue) else value_text(value)
 
 
 def _merge_evidence(first: TaskResult, second: TaskResult) -> list:
@@ -238,8 +248,8 @@ def _reconcile(model: TaskResult, stated: TaskResult) -> TaskResult:
         "model": stated.model,
         "note": note,
         "disagreement": Disagreement(
-            model_value=value_text(model.value), rules_value=value_text(stated.value), model=model.model,
-            note=f"the report {verb} {value_text(stated.value)}; the model answered {value_text(model.value)}",
+            model_value=_shown(model.value), rules_value=_shown(stated.value), model=model.model,
+            note=f"the report {verb} {_shown(stated.value)}; the model answered {_shown(model.value)}",
         ),
     })
 

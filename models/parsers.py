@@ -21,6 +21,7 @@ from models.types import (
     TemporalChange,
     TemporalValue,
     TextValue,
+    clean_rads_modifiers,
 )
 
 __all__ = [
@@ -88,6 +89,24 @@ def strip_think(task: str, text: str) -> str:
     return out.strip()
 
 
+_LUNG_S = re.compile(r"(?<=\w)[\s/]?S$")
+_CAD_SPLIT = re.compile(r"\s*/\s*")
+
+
+def _rads_modifiers(system: str, raw: str) -> tuple[str, ...]:
+    """Modifiers printed after the category ('Lung-RADS 4B S', 'CAD-RADS 3/P2/HRP'); optional, unknown ones ignored.
+
+    The published model prints none; one that does must not lose them, nor fail on a suffix it invents.
+    """
+    c = re.sub(r"\s+", " ", raw.strip()).rstrip(".").strip()
+    if system == "Lung-RADS":
+        return ("S",) if _LUNG_S.search(c.upper()) else ()
+    if system == "CAD-RADS" and "/" in c:
+        signs = re.sub(r"\+\s*/\s*-|-\s*/\s*\+", "±", c)
+        return clean_rads_modifiers(system, _CAD_SPLIT.split(signs)[1:])
+    return ()
+
+
 def _rads_category(system: str, raw: str) -> str | None:
     """Map a printed category (after the system name) to the dev-set spelling, or None."""
     c = re.sub(r"\s+", " ", raw.strip()).rstrip(".").strip()
@@ -104,7 +123,7 @@ def _rads_category(system: str, raw: str) -> str | None:
     elif system == "NI-RADS":
         cand = c.lower()
     elif system == "Lung-RADS":
-        cand = re.sub(r"(?<=\w)[\s/]?S$", "", up)  # the S modifier is not part of the category
+        cand = _LUNG_S.sub("", up)  # the S modifier is not part of the category
     elif system == "CAD-RADS":
         cand = up.split("/")[0].strip()  # modifiers /P2, /HRP, /S ... are not the category
     else:
@@ -136,7 +155,7 @@ def parse_rads(text: str) -> RadsValue:
     cat = _rads_category(system, rest)
     if cat is None:
         raise ParseError(task, f"not a {system} category", text)
-    return RadsValue(system=system, category=cat)
+    return RadsValue(system=system, category=cat, modifiers=_rads_modifiers(system, rest))
 
 
 def parse_text(task: str, text: str) -> TextValue:

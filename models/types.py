@@ -12,7 +12,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, computed_field
+from pydantic import BaseModel, ConfigDict, Field, computed_field, model_validator
 
 __all__ = [
     "TaskName",
@@ -40,6 +40,10 @@ __all__ = [
     "Analysis",
     "CHEXPERT_LABELS",
     "RADS_SYSTEMS",
+    "RADS_MODIFIERS",
+    "NI_RADS_SITES",
+    "rads_modifier",
+    "clean_rads_modifiers",
     "sha256_text",
     "DEMO_NOTICE",
 ]
@@ -209,19 +213,130 @@ class ModelIdentity(BaseModel):
 # ---- typed task values -----------------------------------------------------------
 
 
+RADS_MODIFIERS: dict[str, dict[str, str]] = {
+    "Lung-RADS": {
+        "S": "clinically significant or potentially significant finding unrelated to lung cancer",
+    },
+    "CAD-RADS": {
+        "P1": "plaque burden mild", "P2": "plaque burden moderate", "P3": "plaque burden severe",
+        "P4": "plaque burden extensive", "HRP": "high-risk plaque", "I+": "ischemia present",
+        "I-": "ischemia absent", "I±": "ischemia borderline", "S": "stent", "G": "graft", "E": "exceptions",
+    },
+}
+"""Modifiers each system defines (ACR Lung-RADS v2022, CAD-RADS 2.0), in canonical order, with their meaning.
+
+They qualify a category without changing it ("Lung-RADS 4B S" is category 4B); CAD-RADS N
+is a category of its own, not a modifier.
+"""
+
+NI_RADS_SITES: dict[str, tuple[str, ...]] = {"primary": ("1", "2", "2a", "2b", "3", "4"), "neck": ("1", "2", "3", "4")}
+"""NI-RADS scores the primary site and the neck separately; kept as modifiers 'primary 2a', 'neck 1'."""
+
+_MODIFIER_ALIASES: dict[str, str] = {"V": "HRP", "I+/-": "I±", "I-/+": "I±", "I+-": "I±", "I\u2212": "I-"}
+"""CAD-RADS 1.0 'V' (vulnerable plaque) became HRP in 2.0; spellings of the borderline/negative ischemia signs."""
+
+
+def rads_modifier(system: str | None, raw: str) -> str | None:
+    """The normalised spelling of one modifier of `system`, or None when the system does not define it.
+
+    One spelling per modifier so that equality (model vs report) and codes downstream are exact.
+    """
+    text = re.sub(r"\s+", " ", raw.strip().lstrip("/").strip())
+    if system == "NI-RADS":
+        m = re.fullmatch(r"(?i)(primary|neck)(?:\s+site)?\s*[:=]?\s*(\d)([ab]?)", text)
+        if not m:
+            return None
+        site, cat = m.group(1).lower(), m.group(2) + m.group(3).lower()
+        return f"{site} {cat}" if cat in NI_RADS_SITES[site] else None
+    defined = RADS_MODIFIERS.get(system or "", {})
+    up = text.replace(" ", "").upper()
+    up = _MODIFIER_ALIASES.get(up, up)
+    return up if up in defined else None
+
+
+def _modifier_order(system: str, modifier: str) -> int:
+    if system == "NI-RADS":
+        return list(NI_RADS_SITES).index(modifier.split(" ")[0])
+    return list(RADS_MODIFIERS[system]).index(modifier)
+
+
+def _modifier_kind(system: str, modifier: str) -> str:
+    """Modifiers of one kind exclude each other: one plaque burden (P1-P4), one ischemia sign, one score per site."""
+    if system == "NI-RADS":
+        return modifier.split(" ")[0]
+    return modifier[0] if system == "CAD-RADS" and modifier[0] in "PI" and modifier != "HRP" else modifier
+
+
+def clean_rads_modifiers(system: str | None, raw: list[str] | tuple[str, ...]) -> tuple[str, ...]:
+    """Lenient form for readers of free text: unknown spellings dropped, of two of one kind the first kept.
+
+    RadsValue itself rejects both (a value built in code must be right); report text is not.
+    """
+    out: dict[str, str] = {}
+    for item in raw:
+        mod = rads_modifier(system, item)
+        if mod is not None and system:
+            out.setdefault(_modifier_kind(system, mod), mod)
+    return tuple(sorted(out.values(), key=lambda m: _modifier_order(system or "", m)))
+
+
 class RadsValue(BaseModel):
     kind: Literal["rads"] = "rads"
     applicable: bool = True
     system: str | None = Field(default=None, description="One of RADS_SYSTEMS, or None when not applicable.")
     category: str | None = Field(default=None, description="Category in the dev-set spelling: '4A', 'LR-5', 'TR4', '2a'.")
+    modifiers: tuple[str, ...] = Field(
+        default=(),
+        description="Modifiers the system defines, normalised and in canonical order: Lung-RADS 'S'; CAD-RADS "
+                    "'P1'-'P4', 'HRP', 'I+', 'I-', 'I±', 'S', 'G', 'E'; NI-RADS per-site categories "
+                    "'primary 2a', 'neck 1'. Never part of `category` (evaluation compares categories only).",
+    )
+
+    @model_validator(mode="after")
+    def _check_modifiers(self) -> RadsValue:
+        """Reject modifiers the system does not define, or two of one kind: a wrong one would reach the chart."""
+        if not self.modifiers:
+            return self
+        if not self.applicable or not self.system or not self.category:
+            raise ValueError("modifiers need an applicable RADS system and category")
+        out: list[str] = []
+        for raw in self.modifiers:
+            mod = rads_modifier(self.system, raw)
+            if mod is None:
+                raise ValueError(f"{raw!r} is not a {self.system} modifier")
+            if mod not in out:
+                out.append(mod)
+        cleaned = clean_rads_modifiers(self.system, out)
+        if len(cleaned) != len(out):
+            raise ValueError(f"conflicting {self.system} modifiers {out}")
+        object.__setattr__(self, "modifiers", cleaned)
+        return self
 
     @property
     def label(self) -> str:
+        """The category label the paper's evaluation and the label scorer use: modifiers are never in it."""
         if not self.applicable or not self.system or not self.category:
             return "No applicable RADS"
         if self.system == "LI-RADS" and self.category.startswith("LR-"):
             return self.category
         return f"{self.system} {self.category}"
+
+    @property
+    def full_label(self) -> str:
+        """The label as a clinician writes it, modifiers included: 'Lung-RADS 2S', 'CAD-RADS 4A/P2/HRP'."""
+        if not self.modifiers:
+            return self.label
+        if self.system == "CAD-RADS":
+            return self.label + "".join(f"/{m}" for m in self.modifiers)
+        if self.system == "Lung-RADS":
+            return self.label + ("S" if (self.category or "").isdigit() else " S")
+        return f"{self.label} ({', '.join(self.modifiers)})"
+
+    def modifier_meaning(self, modifier: str) -> str:
+        """What one of this value's modifiers means ('neck 1' -> 'NI-RADS neck 1')."""
+        if self.system == "NI-RADS":
+            return f"NI-RADS {modifier}"
+        return RADS_MODIFIERS.get(self.system or "", {}).get(modifier, modifier)
 
 
 class NStageValue(BaseModel):

@@ -324,17 +324,38 @@ _CAD_MODIFIERS = re.compile(r"(?i)CAD-?RADS\s*(?:[0-5][AB]?|N)\s*((?:/\s*(?:P[1-
 
 
 def _cad_modifiers(value: RadsValue, evidence: list[Evidence]) -> str | None:
-    """CAD-RADS 2.0 modifiers written after the category (/P2, /HRP, /I+, /S): named, not part of the category."""
+    """CAD-RADS 2.0 modifiers (/P2, /HRP, /I+, /S): named, not part of the category.
+
+    The typed modifiers come first; the evidence is re-read only for a value without any
+    (an analysis stored before RadsValue carried them).
+    """
     if value.system != "CAD-RADS":
         return None
-    found: list[str] = []
-    for ev in evidence:
+    found: list[str] = list(value.modifiers)
+    for ev in evidence if not found else []:
         for m in _CAD_MODIFIERS.finditer(ev.sentence):
             found += [x.strip().upper() for x in m.group(1).split("/") if x.strip() and x.strip().upper() not in found]
     if not found:
         return None
     favours = " I+ or HRP favours ICA/intensified therapy." if {"HRP", "I+"} & set(found) else ""
     return f"**Modifiers stated:** {_md(', '.join(found))} (not part of the category).{favours}"
+
+
+_S_MODIFIER = ("**S modifier:** a clinically significant or potentially significant finding unrelated to lung "
+               "cancer was flagged. It is not part of the Lung-RADS category and needs management per its own "
+               "guideline (Lung-RADS table: \"as appropriate to the finding\", follow-up \"per finding\"); "
+               "the finding itself may be a critical result.")
+"""rads-management.md §2, row 'S (modifier)': management 'As appropriate to the finding', follow-up 'per finding'."""
+
+
+def _modifier_block(value: RadsValue) -> str | None:
+    """What the typed modifiers mean for management: Lung-RADS S, NI-RADS per-site scores (CAD-RADS: _cad_modifiers)."""
+    if value.system == "Lung-RADS" and "S" in value.modifiers:
+        return _S_MODIFIER
+    if value.system == "NI-RADS" and value.modifiers:
+        sites = ", ".join(value.modifiers)
+        return f"**Scored by site:** {_md(sites)}; the category shown is the more suspicious of them."
+    return None
 
 
 def _rads_card(result: TaskResult, value: RadsValue, analysis: Analysis, patient_id: str,
@@ -350,11 +371,12 @@ def _rads_card(result: TaskResult, value: RadsValue, analysis: Analysis, patient
         indicator = "warning"
     order = g.order if g else None
     when = describe_interval(order.earliest, order.latest) if order else ""
-    summary = truncate_summary(f"{_exam(report)}: {value.label}; {_advice(g)}")
-    blocks: list[list[str] | str | None] = [f"**{_md(value.label)}** in {_md(_exam(report))}"
+    summary = truncate_summary(f"{_exam(report)}: {value.full_label}; {_advice(g)}")
+    blocks: list[list[str] | str | None] = [f"**{_md(value.full_label)}** in {_md(_exam(report))}"
                                             + (f" (accession {_md(report.accession)})" if report.accession else "")]
     blocks.append(_basis(result.evidence))
     blocks.append(_cad_modifiers(value, result.evidence))
+    blocks.append(_modifier_block(value))
     if g is not None:
         guide = [f"**Guideline ({g.reference}):** {g.meaning}. {g.management}.",
                  f"Follow-up: {g.follow_up}." + (f" Applies to: {g.condition}." if g.condition else "")]
@@ -382,7 +404,7 @@ def _rads_card(result: TaskResult, value: RadsValue, analysis: Analysis, patient
             uuid=_uuid(), isRecommended=True,
             actions=[Action(type="create", description=f"Create a draft follow-up order: {order.text}", resource=sr)],
         ))
-    suggestions.append(_chart_suggestion(f"Add {value.label} to the chart (preliminary)",
+    suggestions.append(_chart_suggestion(f"Add {value.full_label} to the chart (preliminary)",
                                          [observation_for(result, report, demo=demo)]))
     name, url = SOURCES.get(value.system, (value.system, None))
     extra = [Link(label=f"{name} reference", url=url, type="absolute")] if url else None
@@ -710,7 +732,7 @@ def _prior_card(order: dict[str, Any], analysis: Analysis, patient_id: str, fhir
     label = "no RADS category"
     if rads_result is not None and isinstance(rads_result.value, RadsValue):
         v = rads_result.value
-        label = v.label
+        label = v.full_label
         size = largest_size_cm(rads_result.evidence) if v.system == "TI-RADS" else None
         g = guideline_for(v.system or "", v.category or "", size_cm=size)
     critical = [c.label for c in analysis.facts.critical]

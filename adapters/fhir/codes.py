@@ -172,7 +172,24 @@ LOCAL: Final[dict[str, str]] = {
     "model-backend": "Inference backend",
     "model-role": "Model role",
     "model-sha256": "GGUF file sha256",
+    "rads-modifier": "RADS modifier",
+    "ni-rads-primary": "NI-RADS primary site category",
+    "ni-rads-neck": "NI-RADS neck category",
 }
+
+RADS_MODIFIER_CODE: Final = "rads-modifier"
+"""Component code of a RADS modifier (Lung-RADS S, CAD-RADS P1-P4/HRP/I/S/G/E)."""
+NI_RADS_SITE_CODES: Final[dict[str, tuple[str, str]]] = {
+    site: (code, LOCAL[code]) for site, code in (("primary", "ni-rads-primary"), ("neck", "ni-rads-neck"))
+}
+"""Component codes of NI-RADS per-site categories; their values are the NI-RADS category codes."""
+_SIGN: Final = {"+": "positive", "-": "negative", "±": "borderline"}
+
+
+def rads_modifier_code(system: str, modifier: str) -> str:
+    """Our code for one modifier value, ASCII only: 'lung-rads-modifier-S', 'cad-rads-modifier-I-borderline'."""
+    suffix = f"I-{_SIGN[modifier[1]]}" if modifier[:1] == "I" and len(modifier) == 2 else modifier
+    return f"{slug(system)}-modifier-{suffix}"
 
 
 def rads_code(system: str, category: str) -> str:

@@ -16,7 +16,7 @@ from adapters.fhir import codes
 from models.catalog import CATALOG, LOCAL_CODE_SYSTEM
 from models.rules.critical import VOCABULARY as CRITICAL_TERMS
 from models.rules.rads import SEVERITY
-from models.types import CHEXPERT_LABELS, DEMO_NOTICE, TaskName
+from models.types import CHEXPERT_LABELS, DEMO_NOTICE, RADS_MODIFIERS, TaskName
 
 __all__ = ["code_system", "package_version"]
 
@@ -44,6 +44,9 @@ def _concepts() -> dict[str, str]:
     for system, categories in SEVERITY.items():
         for category in categories:
             concepts.setdefault(codes.rads_code(system, category), f"{system} {category}")
+    for system, modifiers in RADS_MODIFIERS.items():
+        for modifier, meaning in modifiers.items():
+            concepts[codes.rads_modifier_code(system, modifier)] = f"{system} {modifier}: {meaning}"
     for label in CHEXPERT_LABELS:
         concepts[f"chexpert-{codes.slug(label)}"] = label.capitalize()
     for term in CRITICAL_TERMS:

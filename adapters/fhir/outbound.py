@@ -242,7 +242,25 @@ def _rads(value: RadsValue, task_coding: dict[str, str]) -> dict[str, Any]:
     if system == "BI-RADS" and category in codes.BIRADS_SNOMED:
         values.append(coding(codes.SNOMED, *codes.BIRADS_SNOMED[category]))
     values.append(local(codes.rads_code(system, category), value.label))
-    return {"code": code, "valueCodeableConcept": concept(*values, text=value.label)}
+    # The text reads as the report writes it ('Lung-RADS 2S'); the codings stay the category alone.
+    out: dict[str, Any] = {"code": code, "valueCodeableConcept": concept(*values, text=value.full_label)}
+    if value.modifiers:
+        out["component"] = [_rads_modifier_component(value, m) for m in value.modifiers]
+    return out
+
+
+def _rads_modifier_component(value: RadsValue, modifier: str) -> dict[str, Any]:
+    """One modifier as an Observation.component: R4 value[x] holds one category, so modifiers go beside it."""
+    system = value.system or ""
+    if system == "NI-RADS":
+        site, category = modifier.split(" ", 1)
+        code, display = codes.NI_RADS_SITE_CODES[site]
+        label = f"NI-RADS {category}"
+        return {"code": concept(local(code, display), text=display),
+                "valueCodeableConcept": concept(local(codes.rads_code(system, category), label), text=label)}
+    meaning = f"{system} {modifier}: {value.modifier_meaning(modifier)}"
+    return {"code": concept(local(codes.RADS_MODIFIER_CODE), text=f"{system} modifier"),
+            "valueCodeableConcept": concept(local(codes.rads_modifier_code(system, modifier), meaning), text=meaning)}
 
 
 def _tnm(axis: str, stage: str | None, task_coding: dict[str, str], absent_text: str) -> dict[str, Any]:

@@ -172,9 +172,13 @@ def _profiles() -> dict[ResultKind, _Profile]:
                         "The code carries "
                         f"the verified standard code of the system where one exists ({verified}); the value carries "
                         "SNOMED CT for BI-RADS 0-6 and always the category in the RadLite CodeSystem. Not "
-                        "applicable: dataAbsentReason instead of a value.",
+                        "applicable: dataAbsentReason instead of a value. Modifiers (Lung-RADS S; CAD-RADS "
+                        "P1-P4, HRP, I+/I-/I±, S, G, E) and NI-RADS per-site categories are not the category: "
+                        "one component each, code and value in the RadLite CodeSystem.",
             codings=(_task(TaskName.rads_assignment),),
-            elements=(_value("CodeableConcept", required=False),),
+            elements=(_value("CodeableConcept", required=False),
+                      *_components(_of_system(codes.RADLITE_CS), ("CodeableConcept",),
+                                   "One modifier, or one NI-RADS site's category")),
             invariants=(rads_value,),
         ),
         TaskName.n_staging: _tnm("N"),

@@ -92,6 +92,7 @@ def _result_obx(w: _Writer, sub_id: int, result: TaskResult) -> None:
         ident = RADS_CODES.get(v.system or "", _local(f"RADS-{v.system or 'NONE'}", f"{v.system or 'RADS'} assessment"))
         code = v.category if v.applicable and v.category else "NA"
         w.obx(sub_id, ident, "CWE", w.cwe(code, v.label, "L"))
+        _rads_modifier_obx(w, sub_id, v)
     elif isinstance(v, NStageValue):
         stage = f"c{v.stage}" if v.stage else ("cN+" if v.involvement else "cN0")
         snomed = TNM_SNOMED.get(stage)
@@ -119,6 +120,20 @@ def _result_obx(w: _Writer, sub_id: int, result: TaskResult) -> None:
     elif isinstance(v, TextValue):
         names = {"impression_generation": "Generated impression", "radiology_qa": "Answer"}
         w.text_obx(sub_id, _local(result.task.value, names.get(result.task.value, result.task.value)), v.text)
+
+
+def _rads_modifier_obx(w: _Writer, sub_id: int, v: RadsValue) -> None:
+    """One OBX per modifier after the category's OBX (same sub-id): receivers that read only the
+    category OBX see what they saw before; the significant incidental finding (Lung-RADS S) still travels."""
+    for mod in v.modifiers:
+        if v.system == "NI-RADS":
+            site, category = mod.split(" ", 1)
+            ident = _local(f"RADS-NI-RADS-{site}", f"NI-RADS {site} category")
+            w.obx(sub_id, ident, "CWE", w.cwe(category, f"NI-RADS {category}", "L"))
+        else:
+            meaning = f"{v.system} {mod}: {v.modifier_meaning(mod)}"
+            ident = _local(f"RADS-{v.system}-MODIFIER", f"{v.system} modifier")
+            w.obx(sub_id, ident, "CWE", w.cwe(mod, meaning, "L"))
 
 
 def _result_notes(result: TaskResult) -> list[str]:

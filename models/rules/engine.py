@@ -87,7 +87,7 @@ class RulesEngine:
         if found is None:
             return None
         text = report.text()
-        value = RadsValue(system=found.system, category=found.category)
+        value = RadsValue(system=found.system, category=found.category, modifiers=found.modifiers)
         return self._result(TaskName.rads_assignment, report, value, [evidence_at(text, found.start, found.end)],
                             raw=text[found.start : found.end])
 

@@ -15,9 +15,9 @@ import re
 from dataclasses import dataclass
 
 from models.rules.context import HISTORY_LINE, mention_context
-from models.types import RadiologyReport
+from models.types import RadiologyReport, clean_rads_modifiers
 
-__all__ = ["RadsMention", "SEVERITY", "severity_rank", "find_mentions", "exam_systems", "stated_rads"]
+__all__ = ["RadsMention", "SEVERITY", "severity_rank", "find_mentions", "modifiers_of", "exam_systems", "stated_rads"]
 
 # Selection order per system, least to most severe (the ACR "most abnormal finding" rule).
 # BI-RADS follows the ACR atlas hierarchy 1, 2, 3, 6, 0, 4, 5; the other incomplete /
@@ -54,6 +54,8 @@ class RadsMention:
     end: int
     historical: bool = False
     overall: bool = False
+    modifiers: tuple[str, ...] = ()
+    """Normalised modifiers written with this category (types.rads_modifier): 'S', 'P2', 'primary 2a'."""
 
 
 _WORDNUM = {"zero": "0", "one": "1", "two": "2", "three": "3", "four": "4", "five": "5", "six": "6"}
@@ -68,6 +70,13 @@ _FILLER = (
 )
 _NUM = r"(?:[0-6]|zero|one|two|three|four|five|six|vi|iv|v|iii|ii|i)"
 _END = r"(?![\w.]\d|\w)"
+
+# The Lung-RADS S modifier: glued or slashed ("2S", "4B S", "4X/S") or named ("3 with S modifier").
+_S_PHRASE = r"\s*,?\s*(?:with\s+|\+\s*)?(?:an?\s+|the\s+)?(?:s[\s\-]modifier|modifier\s+s)\b"
+# CAD-RADS 2.0 modifiers after the category: "4A/P2/HRP/I+", "3 / S / G"; N stays a category of its own.
+_CAD_MOD = r"\s?/\s?(?:p[1-4]|hrp|i\s?(?:\+/-|-/\+|[+\-±−])|s|g|e|v)(?![a-z0-9])"
+_CAD_MODS = rf"(?:{_CAD_MOD})*"
+_NI_SITE = re.compile(r"(primary|neck)(?:\s+site)?\W*$", re.IGNORECASE)
 
 _SYS = {
     "BI-RADS": r"\bbi[\s\-]?rads\b",
@@ -85,12 +94,13 @@ _CAT = {
     "BI-RADS": rf"(?P<cat>(?:[0-6]|zero|one|two|three|four|five|six|vi|iv|v|iii|ii|i)(?:\s?[abc](?![a-z]))?){_END}",
     "LI-RADS": r"(?P<cat>(?:lr[\s\-]?)?(?:tr[\s\-]?(?:non[\s\-]?viable|viable|equivocal|non[\s\-]?evaluable)"
                r"|tiv|5v|nc|m|[1-5]))(?![\w.]\d|\w)",
-    "Lung-RADS": rf"(?P<cat>(?:[0-4]|zero|one|two|three|four)(?:\s?[abx](?![a-z]))?)(?:\s?/?\s?s\b)?{_END}",
+    "Lung-RADS": rf"(?P<cat>(?:[0-4]|zero|one|two|three|four)(?:\s?[abx](?![a-z])|[abx](?=s\b))?)"
+                 rf"(?P<mod>\s?/?\s?s(?![\w/])|{_S_PHRASE})?{_END}",
     "TI-RADS": rf"(?P<cat>(?:tr[\s\-]?)?(?:[1-5]|one|two|three|four|five)){_END}",
     "PI-RADS": rf"(?P<cat>(?:[1-5]|one|two|three|four|five)){_END}",
     "O-RADS": rf"(?P<cat>(?:[0-5]|zero|one|two|three|four|five)){_END}",
     "NI-RADS": rf"(?P<cat>(?:[0-4]|zero|one|two|three|four)(?:\s?[ab](?![a-z]))?){_END}",
-    "CAD-RADS": r"(?P<cat>(?:[0-5](?:\s?[ab](?![a-z]))?|n(?![a-z])))(?![\w.]\d)",
+    "CAD-RADS": rf"(?P<cat>(?:[0-5](?:\s?[ab](?![a-z]))?|n(?![a-z])))(?![\w.]\d)(?P<mod>{_CAD_MODS})",
     "VI-RADS": rf"(?P<cat>(?:[1-5]|one|two|three|four|five)){_END}",
     "GB-RADS": rf"(?P<cat>(?:[0-5]|zero|one|two|three|four|five)){_END}",
 }
@@ -106,7 +116,9 @@ _NI_MORE = re.compile(rf"\s*(?:,|;|and|/)\s*(?:the\s+)?(?:neck|primary(?:\s+site
                       re.IGNORECASE)
 # A bare "Category 4A" / "Assessment category: 3" counts for the exam's own system only.
 _BARE = re.compile(
-    r"\b(?:(?:final\s+)?assessment\s*(?:category)?|category)\s*[:#]?\s*(?P<cat>[0-6](?:\s?[abcx](?![a-z]))?|n)(?![\w.]\d|\w)",
+    r"\b(?:(?:final\s+)?assessment\s*(?:category)?|category)\s*[:#]?\s*"
+    r"(?P<cat>[0-6](?:\s?[abcx](?![a-z])|[abcx](?=s\b))?|n)(?:(?P<s>s)(?![\w/])|(?P<mod>(?:" + _CAD_MOD + r")+))?"
+    r"(?![\w.]\d|\w)",
     re.IGNORECASE,
 )
 # Other graded things a bare "category" can name: breast density ("ACR density category 2"), CAD stenosis grades.
@@ -185,24 +197,50 @@ def normalise(system: str, raw: str) -> str | None:
     return out if out in SEVERITY[system] else None
 
 
+def modifiers_of(system: str, raw: str | None) -> tuple[str, ...]:
+    """Modifiers written after a category ('/P2/HRP', ' S', ' with S modifier'), normalised; unknown ones dropped."""
+    if not raw or not raw.strip(" /"):
+        return ()
+    if system == "Lung-RADS":  # an S suffix or the named S modifier; a CAD-RADS-like '/P2' is not one
+        return ("S",) if "s" in re.split(r"[\s/,+\-]+", raw.lower()) else ()
+    signs = re.sub(r"\+\s*/\s*-|-\s*/\s*\+", "±", raw)  # "I+/-" is one modifier, not two
+    return clean_rads_modifiers(system, [p for p in re.split(r"\s*/\s*", signs.strip()) if p])
+
+
+def _ni_sites(text: str, head: re.Match[str], tail: re.Match[str] | None) -> tuple[str, ...]:
+    """'primary 2a' / 'neck 1' for each NI-RADS score whose site is named ('NI-RADS primary 2a, neck 1')."""
+    found = []
+    for m in (head, tail):
+        if m is None:
+            continue
+        site = _NI_SITE.search(text, m.start(), m.start("cat"))
+        cat = normalise("NI-RADS", m.group("cat"))
+        if site and cat:
+            found.append(f"{site.group(1)} {cat}")
+    return clean_rads_modifiers("NI-RADS", found)
+
+
 def find_mentions(text: str) -> list[RadsMention]:
     """Every RADS statement in `text` (named systems and their short forms), history flagged."""
     found: dict[tuple[int, int], RadsMention] = {}
 
-    def add(system: str, raw: str, start: int, end: int) -> None:
+    def add(system: str, raw: str, start: int, end: int, modifiers: tuple[str, ...] = ()) -> None:
         cat = normalise(system, raw)
         if cat is None or any(s <= start < e or start <= s < end for s, e in found):
             return
         hist, overall = mention_context(text, start, end)
-        found[(start, end)] = RadsMention(system, cat, start, end, hist, overall)
+        found[(start, end)] = RadsMention(system, cat, start, end, hist, overall, modifiers)
 
     for system, rx in _NAMED.items():
         for m in rx.finditer(text):
-            add(system, m.group("cat"), m.start(), m.end())
-            if system == "NI-RADS":  # "NI-RADS primary 1, neck 2"
-                tail = _NI_MORE.match(text, m.end())
-                if tail:
-                    add(system, tail.group("cat"), tail.start("cat"), tail.end("cat"))
+            if system != "NI-RADS":
+                add(system, m.group("cat"), m.start(), m.end(), modifiers_of(system, m.groupdict().get("mod")))
+                continue
+            tail = _NI_MORE.match(text, m.end())  # "NI-RADS primary 1, neck 2"
+            sites = _ni_sites(text, m, tail)
+            add(system, m.group("cat"), m.start(), m.end(), sites)
+            if tail:
+                add(system, tail.group("cat"), tail.start("cat"), tail.end("cat"), sites)
     for m in _LR.finditer(text):
         add("LI-RADS", m.group("cat"), m.start(), m.end())
     for m in _TR.finditer(text):
@@ -251,6 +289,8 @@ def stated_rads(report: RadiologyReport) -> RadsMention | None:
         if len(exam) == 1:
             (system,) = exam
             for m in _BARE.finditer(text):
+                if m.group("s") and system != "Lung-RADS":
+                    continue  # "Category 3S" is Lung-RADS spelling; elsewhere it was never a category
                 cat = normalise(system, m.group("cat"))
                 lead = text[max(0, m.start() - 40) : m.start()]
                 if _NOT_ASSESSMENT.search(lead):
@@ -258,7 +298,8 @@ def stated_rads(report: RadiologyReport) -> RadsMention | None:
                 if cat and not any(x.start <= m.start("cat") < x.end for x in mentions):
                     hist, overall = mention_context(text, m.start(), m.end())
                     if not hist:
-                        mentions.append(RadsMention(system, cat, m.start(), m.end(), hist, overall))
+                        mods = modifiers_of(system, m.group("s") or m.group("mod"))
+                        mentions.append(RadsMention(system, cat, m.start(), m.end(), hist, overall, mods))
         mentions = [m for m in mentions if m.system in exam]
     elif mentions:
         mentions = _pick_system(text, mentions)

@@ -286,7 +286,7 @@ def test_code_system_resolves_every_local_code_we_emit(report: RadiologyReport, 
     from adapters.fhir import code_system
     from models.catalog import CATALOG
     from models.rules.critical import VOCABULARY
-    from models.types import CHEXPERT_LABELS
+    from models.types import CHEXPERT_LABELS, RADS_MODIFIERS, RadsValue
 
     system = code_system()
     validate_r4(system)
@@ -297,6 +297,12 @@ def test_code_system_resolves_every_local_code_we_emit(report: RadiologyReport, 
     for label in spec.labels or ():
         analyses.append(Analysis(report=report, manifest_version="t", results=[
             _result(TaskName.rads_assignment, spec.parse(label), report, DEMO, [])]))
+    modified = [RadsValue(system=system, category="3", modifiers=(m,))
+                for system, defined in RADS_MODIFIERS.items() for m in defined]
+    modified.append(RadsValue(system="NI-RADS", category="2a", modifiers=("primary 2a", "neck 1")))
+    for value in modified:
+        analyses.append(Analysis(report=report, manifest_version="t", results=[
+            _result(TaskName.rads_assignment, value, report, DEMO, [])]))
     analyses.append(Analysis(report=report, manifest_version="t", results=[
         _result(TaskName.abnormality_detection, ChexpertValue(labels=dict.fromkeys(CHEXPERT_LABELS, "uncertain")),
                 report, DEMO, [])],
