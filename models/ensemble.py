@@ -239,7 +239,11 @@ def _reconcile(model: TaskResult, stated: TaskResult) -> TaskResult:
             "evidence": _merge_evidence(stated, model),
             "note": note,
         })
-    verb = "describes" if stated.note else "states"
+    # A value derived from described features (raw "derived: ...", RADS criteria or N from the
+    # nodes) is not the report's own statement, and the disagreement must not say it is.
+    derived = (stated.raw_output or "").startswith("derived:")
+    source = "the features the report describes give" if derived else (
+        "the report describes" if stated.note else "the report states")
     return model.model_copy(update={
         "value": stated.value,
         "decided_by": "rules",
@@ -249,7 +253,7 @@ def _reconcile(model: TaskResult, stated: TaskResult) -> TaskResult:
         "note": note,
         "disagreement": Disagreement(
             model_value=_shown(model.value), rules_value=_shown(stated.value), model=model.model,
-            note=f"the report {verb} {_shown(stated.value)}; the model answered {_shown(model.value)}",
+            note=f"{source} {_shown(stated.value)}; the model answered {_shown(model.value)}",
         ),
     })
 

@@ -114,6 +114,12 @@ def _basis(evidence: list[Evidence], limit: int = 3) -> list[str]:
     return _quotes(evidence, limit) or [NO_EVIDENCE]
 
 
+def _how_read(result: TaskResult) -> str | None:
+    """The result's note (a value derived from described features, read from words, or what grounding
+    left out): a clinician must see that a category was not written in the report."""
+    return f"**How this was read:** {_md(result.note)}" if result.note else None
+
+
 def _report_date(report: RadiologyReport) -> date | None:
     when = report.effective or report.issued
     return when.date() if when else None
@@ -391,8 +397,9 @@ def _rads_card(result: TaskResult, value: RadsValue, analysis: Analysis, patient
                        *[f"> {_md(f.text)}" for f in recs[:3]]])
     if result.disagreement is not None:
         d = result.disagreement
-        blocks.append(f"**Discrepancy:** the model answered {_md(d.model_value)}, the report states "
-                      f"{_md(d.rules_value)}. {_md(d.note)}")
+        blocks.append(f"**Discrepancy:** the model answered {_md(d.model_value)}, the rules read "
+                      f"{_md(d.rules_value)} in the report. {_md(d.note)}")
+    blocks.append(_how_read(result))
     blocks.append(_who(result.model, result.decided_by, result.confidence))
     blocks.append(_footer(demo))
     suggestions: list[Suggestion] = []
@@ -484,6 +491,7 @@ def _staging_card(analysis: Analysis, patient_id: str, fhir_server: str | None) 
         if r.disagreement is not None:
             blocks.append(f"**Discrepancy:** model {_md(r.disagreement.model_value)}, report "
                           f"{_md(r.disagreement.rules_value)}. {_md(r.disagreement.note)}")
+        blocks.append(_how_read(r))
         blocks.append(_who(r.model, r.decided_by, r.confidence))
     blocks.append(_footer(demo))
     indicator = "warning" if any(r.disagreement for r in results) else "info"

@@ -12,9 +12,11 @@ import re
 from typing import Literal
 
 from models.rules.chexpert import chexpert_labels
+from models.rules.criteria import Derived, derive_rads
 from models.rules.critical import critical_findings
 from models.rules.followup import follow_ups
 from models.rules.laterality import index_laterality
+from models.rules.nodes import derived_n
 from models.rules.rads import stated_rads
 from models.rules.tnm import StageMention, stated_m, stated_n
 from models.text import evidence_at
@@ -36,7 +38,7 @@ from models.types import (
     sha256_text,
 )
 
-__all__ = ["RULES_VERSION", "RULES_IDENTITY", "STATED_CONFIDENCE", "DESCRIBED_CONFIDENCE", "RulesEngine", "rules_input_hash"]
+__all__ = ["RULES_VERSION", "RULES_IDENTITY", "STATED_CONFIDENCE", "DESCRIBED_CONFIDENCE", "DERIVED_CONFIDENCE", "RulesEngine", "rules_input_hash"]
 
 RULES_VERSION = "radlite-rules 1.0"
 RULES_IDENTITY = ModelIdentity(model_id="radlite-rules", sha256=None, backend="rules", role="rules", version=RULES_VERSION)
@@ -44,6 +46,9 @@ STATED_CONFIDENCE = 0.99
 # A stage read from words ("No evidence of distant metastatic disease", "New hepatic metastases")
 # rather than written as a stage: still the report's own statement, but one reading removed.
 DESCRIBED_CONFIDENCE = 0.9
+# A RADS category the report never writes, derived from its described features with the system
+# owner's criteria (models/rules/criteria.py): two readings removed, below a described stage.
+DERIVED_CONFIDENCE = 0.8
 _CHEST_XR = {"CR", "DX"}
 _NORMAL_STUDY = re.compile(
     r"\bno\s+(?:acute\s+|active\s+)?(?:cardiopulmonary|intrathoracic|chest)\s+(?:abnormality|abnormalities|process|disease|findings?)\b"
@@ -82,14 +87,25 @@ class RulesEngine:
         return None
 
     def rads(self, report: RadiologyReport) -> TaskResult | None:
-        """The stated RADS category of this study (current overall assessment), or None."""
+        """The stated RADS category of this study (current overall assessment); without one, the
+        category its described features determine (marked derived), else None."""
         found = stated_rads(report)
         if found is None:
-            return None
+            derived = derive_rads(report)
+            return self._derived_rads(report, derived) if derived is not None else None
         text = report.text()
         value = RadsValue(system=found.system, category=found.category, modifiers=found.modifiers)
         return self._result(TaskName.rads_assignment, report, value, [evidence_at(text, found.start, found.end)],
                             raw=text[found.start : found.end])
+
+    def _derived_rads(self, report: RadiologyReport, found: Derived) -> TaskResult:
+        text = report.text()
+        evidence = [evidence_at(text, a, b) for a, b in found.spans]
+        used = " ".join(text[a:b] for a, b in found.spans)
+        return self._result(TaskName.rads_assignment, report, RadsValue(system=found.system, category=found.category),
+                            evidence, raw=f"derived: {used}", confidence=DERIVED_CONFIDENCE,
+                            note=(f"{found.system} {found.category} derived from the described features with {found.system} "
+                                  f"criteria ({found.features}); the report states no category"))
 
     def chexpert(self, report: RadiologyReport) -> ChexpertValue:
         """CheXpert labels the report mentions (positive/negative/uncertain) plus 'no finding'."""
@@ -117,7 +133,8 @@ class RulesEngine:
 
     def _n(self, report: RadiologyReport) -> TaskResult | None:
         text = report.text()
-        found = stated_n(text)
+        # A stated (or described N0) stage first; only without one, N derived from the described nodes.
+        found = stated_n(text) or derived_n(text)
         if found is None:
             return None
         value = NStageValue(involvement=found.stage != "N0", stage=found.stage)  # type: ignore[arg-type]
@@ -134,11 +151,12 @@ class RulesEngine:
     def _stage_result(self, task: TaskName, report: RadiologyReport, value: TaskValue, found: StageMention) -> TaskResult:
         text = report.text()
         phrase = text[found.start : found.end]
-        evidence = [evidence_at(text, found.start, found.end)]
+        evidence = [evidence_at(text, a, b) for a, b in found.spans] or [evidence_at(text, found.start, found.end)]
         if found.kind == "stated":
             return self._result(task, report, value, evidence, raw=phrase)
-        return self._result(task, report, value, evidence, raw=f"described: {phrase}", confidence=DESCRIBED_CONFIDENCE,
-                            note=f"{found.stage} described in words, not written as a stage: '{phrase}'")
+        note = found.note or f"{found.stage} described in words, not written as a stage: '{phrase}'"
+        return self._result(task, report, value, evidence, raw=f"{found.kind}: {phrase}", confidence=DESCRIBED_CONFIDENCE,
+                            note=note)
 
     def _chexpert_result(self, report: RadiologyReport) -> TaskResult | None:
         modality = (report.modality or "").upper()

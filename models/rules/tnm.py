@@ -39,7 +39,7 @@ from models.text import sentence_spans
 
 __all__ = ["StageMention", "stated_n", "stated_m", "described_n", "described_m"]
 
-StageKind = Literal["stated", "described"]
+StageKind = Literal["stated", "described", "derived"]
 
 
 @dataclass(frozen=True)
@@ -48,6 +48,10 @@ class StageMention:
     start: int
     end: int
     kind: StageKind = "stated"  # "described": read from words ("no distant metastatic disease"), not an explicit stage
+    # "derived" (models.rules.nodes): worked out from the described nodes by an organ rule; it names
+    # the sentences it used (spans) and says how (note), since no one phrase carries the stage.
+    spans: tuple[tuple[int, int], ...] = ()
+    note: str | None = None
 
 
 _PFX = r"(?:[cpy]|yc|yp|r)?"

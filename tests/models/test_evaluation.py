@@ -63,8 +63,12 @@ def test_rules_runner_on_dev(rules_report) -> None:
     assert d["scores"]["rads_assignment"]["rules"]["n"] == 45  # "no applicable RADS" is a class of the task
     assert d["scores"]["critical"]["rules"]["n"] == 45 and d["scores"]["laterality"]["rules"]["n"] == 45
     assert d["critical_terms"]["rules"]["tp"] == 5 and d["skipped"] == []
+    inferred = d["scores"]["rads_assignment [inferred]"]["rules"]
+    assert inferred["n"] == 5 and inferred["answered"] == 4 and inferred["answered_score"] == pytest.approx(1.0)
+    assert d["scores"]["n_staging"]["rules"]["answered_score"] == pytest.approx(1.0)
     sev = d["severity"]["rules"]
-    assert sev["exact"] == 21 and sev.get("overcall", 0) == 0 and sev.get("undercall", 0) == 0
+    # 21 stated + 4 derived from the described features (models/rules/criteria.py), none wrong
+    assert sev["exact"] == 25 and sev.get("overcall", 0) == 0 and sev.get("undercall", 0) == 0
 
 
 def test_render_prints_the_three_tables(rules_report) -> None:
