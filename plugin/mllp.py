@@ -92,7 +92,7 @@ class MllpServer:
                     writer.write(frame(receipt.ack_bytes()))
                     await writer.drain()
                 else:  # enhanced mode, MSH-15 NE (or ER/SU not matching): the sender asked for no ACK
-                    log.info("inbound=%s stored; no accept ACK per MSH-15", getattr(receipt, "inbound_id", None))
+                    log.info("inbound=%s stored; no accept ACK per MSH-15", receipt.inbound_id)
                 if self.on_queued is not None:
                     self.on_queued()
         except (ConnectionResetError, BrokenPipeError):

@@ -63,8 +63,9 @@ def build_result(
     Also the one log line per model call, for every backend: ids, a hash of the input and
     counts only (no report text, no patient identifiers).
     """
+    report_digest = request.report.content_hash[:12]  # a sha256 prefix: never the text itself
     log.info("task %s model %s (%s) content_hash %s: %d+%d tokens, %.0f ms", spec.name.value, identity.model_id,
-             identity.backend, request.report.content_hash[:12], tokens_prompt, tokens_generated, latency_ms)
+             identity.backend, report_digest, tokens_prompt, tokens_generated, latency_ms)
     return TaskResult(
         task=spec.name,
         value=value,

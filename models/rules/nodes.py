@@ -32,7 +32,7 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
-from models.rules.tnm import StageMention, _clauses  # noqa: PLC2701 - shared clause splitter of the stage rules
+from models.rules.tnm import StageMention, clause_spans
 from models.text import sentence_spans
 
 __all__ = ["derived_n"]
@@ -299,7 +299,7 @@ def _node_groups(text: str) -> list[NodeGroup]:
     """Every node or group of nodes the report describes (history lines and negated mentions left out)."""
     imp = text.find("IMPRESSION:")
     groups: list[NodeGroup] = []
-    for a, b in _clauses(text):
+    for a, b in clause_spans(text):
         lead = _LEAD.match(text, a, b)
         a = lead.end() if lead else a  # a line heading ("Lymph nodes: ") is not a node mention
         clause = text[a:b]

@@ -254,7 +254,7 @@ _NODE_SUSPECT = re.compile(
 )
 
 
-def _clauses(text: str) -> list[tuple[int, int]]:
+def clause_spans(text: str) -> list[tuple[int, int]]:
     """Clauses (sentences split at ";") of the text outside history/indication lines."""
     out: list[tuple[int, int]] = []
     for a, b in sentence_spans(text):
@@ -322,7 +322,7 @@ def _m0_clause(text: str, a: int, b: int) -> tuple[int, int] | None:
 
 def described_m(text: str) -> StageMention | None:
     """M1 from an unhedged statement of distant metastasis, else M0 from a global negation of it."""
-    clauses = _clauses(text)
+    clauses = clause_spans(text)
     m1: list[StageMention] = []
     m0: list[StageMention] = []
     hedged = False
@@ -358,7 +358,7 @@ def _node_suspect(text: str, a: int, b: int) -> bool:
 
 def described_n(text: str) -> StageMention | None:
     """N0 from a global "No lymphadenopathy" when nothing else describes a suspicious node."""
-    clauses = _clauses(text)
+    clauses = clause_spans(text)
     hits: list[StageMention] = []
     for a, b in clauses:
         if _node_suspect(text, a, b):
