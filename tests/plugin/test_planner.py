@@ -104,3 +104,33 @@ def test_a_stated_category_plans_rads_whatever_the_procedure_name(
     got, why = rads_system_for(report)
     assert got == system, why
     assert TaskName.rads_assignment in plan_report(report).names
+
+
+@pytest.mark.parametrize(
+    ("modality", "procedure", "findings", "system"),
+    [
+        # Organ-specific systems win over the pelvis cue.
+        ("MR", "MRI PELVIS BLADDER", "3 cm papillary tumor at the trigone; muscularis intact.", "VI-RADS"),
+        ("MR", "MRI PELVIS W WO CONTRAST", "Left adnexal 5 cm multilocular cystic lesion with solid tissue.", "O-RADS"),
+        ("US", "US PELVIS COMPLETE", "Uterus anteverted. Right ovary with a 3 cm simple cyst.", "O-RADS"),
+        # A pelvis study that does not look at female adnexa has no O-RADS category.
+        ("MR", "MRI PELVIS W WO CONTRAST", "Rectal adenocarcinoma staging: mid rectal tumor, 2 mesorectal nodes.", None),
+        ("US", "US PELVIS", "Male patient. Post-void residual 50 mL. Prostate 30 g.", None),
+        # NI-RADS grades surveillance after head and neck cancer treatment, nothing else.
+        ("CT", "CT SOFT TISSUE NECK W CONTRAST", "Peritonsillar abscess 2 cm on the left.", None),
+        ("CT", "CT NECK W CONTRAST", "Newly diagnosed laryngeal SCC; 3 cm transglottic mass.", None),
+        ("MR", "MRI NECK W WO CONTRAST", "History of tonsil SCC treated with chemoradiation. No recurrence.", "NI-RADS"),
+        ("PT", "PET/CT SKULL BASE TO MID-THIGH", "Base of tongue SCC s/p chemoradiation. No FDG-avid recurrence.", "NI-RADS"),
+        ("PT", "PET/CT SKULL BASE TO MID-THIGH", "Initial staging of lung adenocarcinoma. FDG-avid RUL mass.", None),
+        # A thyroid nodule on any neck ultrasound is graded with TI-RADS.
+        ("US", "US NECK SOFT TISSUE", "Thyroid: 1.5 cm solid hypoechoic nodule in the right lobe.", "TI-RADS"),
+        ("US", "US NECK SOFT TISSUE", "Reactive level II lymph nodes. Thyroid unremarkable.", None),
+    ],
+)
+def test_rads_system_gates_for_unseen_procedures(
+    modality: str, procedure: str, findings: str, system: str | None
+) -> None:
+    report = RadiologyReport(report_id="t", modality=modality, procedure=procedure, findings=findings, impression="x")
+    got, why = rads_system_for(report)
+    assert got == system, why
+    assert (TaskName.rads_assignment in plan_report(report).names) == (system is not None)
