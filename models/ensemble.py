@@ -26,6 +26,7 @@ from models.catalog import CATALOG, value_text
 from models.grounding import ground
 from models.manifest import Manifest, ModelEntry, load_manifest
 from models.parsers import ParseError
+from models.rules.temporal import same_finding
 from models.types import (
     ChexpertValue,
     Disagreement,
@@ -37,6 +38,8 @@ from models.types import (
     TaskRequest,
     TaskResult,
     TaskValue,
+    TemporalChange,
+    TemporalValue,
 )
 
 __all__ = ["Ensemble", "Rules"]
@@ -228,6 +231,8 @@ def _reconcile(model: TaskResult, stated: TaskResult) -> TaskResult:
     """Stated values win; agreement raises confidence; disagreement is recorded with both values."""
     if isinstance(model.value, ChexpertValue) and isinstance(stated.value, ChexpertValue):
         return _reconcile_chexpert(model, stated)
+    if isinstance(model.value, TemporalValue) and isinstance(stated.value, TemporalValue):
+        return _reconcile_temporal(model, stated)
     # A value the rules read from words rather than a written label ("no distant metastases"
     # -> M0) carries a note saying so; it stays on the merged result.
     note = "; ".join(n for n in (model.note, stated.note) if n) or None
@@ -272,6 +277,40 @@ def _reconcile_chexpert(model: TaskResult, stated: TaskResult) -> TaskResult:
             rules_value="; ".join(f"{k}: {s}" for k, (_, s) in conflicts.items()),
             model=model.model,
             note=f"{len(conflicts)} label(s) stated in the report differ from the model; stated values kept",
+        )
+    else:
+        update["decided_by"] = "model+rules"
+        update["confidence"] = max(model.confidence, stated.confidence)
+    return model.model_copy(update=update)
+
+
+def _reconcile_temporal(model: TaskResult, stated: TaskResult) -> TaskResult:
+    """Per finding: a change the report writes wins; the model adds findings the rules did not read.
+
+    The rules read only explicit phrasings ("has resolved", "new ..."), so the model stays the
+    reader of everything else; where both name one finding with different classes, the report's
+    words win and the model's class is kept as a disagreement.
+    """
+    mv: TemporalValue = model.value  # type: ignore[assignment]
+    sv: TemporalValue = stated.value  # type: ignore[assignment]
+    merged = list(sv.changes)
+    conflicts: list[tuple[TemporalChange, TemporalChange]] = []
+    for mc in mv.changes:
+        match = next((sc for sc in sv.changes if same_finding(mc.finding, sc.finding)), None)
+        if match is None:
+            if not any(same_finding(mc.finding, c.finding) and mc.change == c.change for c in merged):
+                merged.append(mc)
+        elif match.change != mc.change:
+            conflicts.append((mc, match))
+    update: dict[str, Any] = {"value": TemporalValue(changes=merged), "evidence": _merge_evidence(stated, model),
+                              "note": "; ".join(n for n in (model.note, stated.note) if n) or None}
+    if conflicts:
+        update["decided_by"] = "rules"
+        update["disagreement"] = Disagreement(
+            model_value="; ".join(f"{m.finding}: {m.change}" for m, _ in conflicts),
+            rules_value="; ".join(f"{s.finding}: {s.change}" for _, s in conflicts),
+            model=model.model,
+            note=f"{len(conflicts)} change(s) the report states differ from the model; the report's kept",
         )
     else:
         update["decided_by"] = "model+rules"

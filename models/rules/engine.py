@@ -18,6 +18,7 @@ from models.rules.followup import follow_ups
 from models.rules.laterality import index_laterality
 from models.rules.nodes import derived_n
 from models.rules.rads import stated_rads
+from models.rules.temporal import stated_changes
 from models.rules.tnm import StageMention, stated_m, stated_n
 from models.text import evidence_at
 from models.types import (
@@ -35,6 +36,8 @@ from models.types import (
     TaskRequest,
     TaskResult,
     TaskValue,
+    TemporalChange,
+    TemporalValue,
     sha256_text,
 )
 
@@ -84,6 +87,8 @@ class RulesEngine:
             return self._m(report)
         if request.task == TaskName.abnormality_detection:
             return self._chexpert_result(report)
+        if request.task == TaskName.temporal_comparison:
+            return self._temporal_result(report)
         return None
 
     def rads(self, report: RadiologyReport) -> TaskResult | None:
@@ -181,6 +186,22 @@ class RulesEngine:
         seen.sort(key=lambda e: e.start or 0)
         return self._result(TaskName.abnormality_detection, report, ChexpertValue(labels=labels), seen,
                             raw="; ".join(f"{k}: {v}" for k, v in labels.items()))
+
+    def _temporal_result(self, report: RadiologyReport) -> TaskResult | None:
+        """The changes the report writes in words, each with the sentences that state it."""
+        text = report.text()
+        found = stated_changes(text)
+        if not found:
+            return None
+        value = TemporalValue(changes=[TemporalChange(finding=c.finding, change=c.change, cue=c.cue) for c in found])
+        evidence: list[Evidence] = []
+        for change in found:
+            evidence += [e for e in (evidence_at(text, a, b) for a, b in change.spans) if e not in evidence]
+        evidence.sort(key=lambda e: e.start or 0)
+        return self._result(TaskName.temporal_comparison, report, value, evidence,
+                            raw="; ".join(f"{c.finding}: {c.change} ({c.cue})" for c in found),
+                            confidence=DESCRIBED_CONFIDENCE,
+                            note="changes read from the report's own words (new, increased, resolved, stable ...)")
 
     def _result(self, task: TaskName, report: RadiologyReport, value: TaskValue, evidence: list[Evidence],
                 raw: str, confidence: float = STATED_CONFIDENCE, note: str | None = None) -> TaskResult:
