@@ -249,6 +249,8 @@ def _reconcile(model: TaskResult, stated: TaskResult) -> TaskResult:
     derived = (stated.raw_output or "").startswith("derived:")
     source = "the features the report describes give" if derived else (
         "the report describes" if stated.note else "the report states")
+    if isinstance(stated.value, RadsValue) and not stated.value.applicable:
+        source = "no RADS system applies to this study:"
     return model.model_copy(update={
         "value": stated.value,
         "decided_by": "rules",

@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from typing import Literal
 
+from models.rules.applicability import rads_system_for
 from models.rules.chexpert import chexpert_labels
 from models.rules.criteria import Derived, derive_rads
 from models.rules.critical import critical_findings
@@ -93,15 +94,34 @@ class RulesEngine:
 
     def rads(self, report: RadiologyReport) -> TaskResult | None:
         """The stated RADS category of this study (current overall assessment); without one, the
-        category its described features determine (marked derived), else None."""
+        category its described features determine (marked derived); for a study no RADS system
+        covers, "No applicable RADS"; else None."""
         found = stated_rads(report)
         if found is None:
             derived = derive_rads(report)
-            return self._derived_rads(report, derived) if derived is not None else None
+            if derived is not None:
+                return self._derived_rads(report, derived)
+            return self._no_rads(report)
         text = report.text()
         value = RadsValue(system=found.system, category=found.category, modifiers=found.modifiers)
         return self._result(TaskName.rads_assignment, report, value, [evidence_at(text, found.start, found.end)],
                             raw=text[found.start : found.end])
+
+    def _no_rads(self, report: RadiologyReport) -> TaskResult | None:
+        """ "No applicable RADS" for a known study no system covers (a chest film, a head CT).
+
+        Only with a modality or procedure to judge by: a bare text with neither may still be a
+        breast or thyroid study, and then the model's reading stands alone.
+        """
+        if not (report.modality or report.procedure):
+            return None
+        system, why = rads_system_for(report)
+        if system is not None:
+            return None
+        study = " ".join(p for p in (report.modality, report.procedure and f"'{report.procedure}'") if p)
+        return self._result(TaskName.rads_assignment, report, RadsValue(applicable=False), [],
+                            raw=f"derived: {why} ({study})", confidence=DERIVED_CONFIDENCE,
+                            note=f"No applicable RADS: {why} ({study}), and the report states no category")
 
     def _derived_rads(self, report: RadiologyReport, found: Derived) -> TaskResult:
         text = report.text()

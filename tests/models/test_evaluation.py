@@ -54,7 +54,9 @@ def test_rules_runner_on_dev(rules_report) -> None:
     stated = d["scores"][RADS_STATED]["rules"]
     assert stated["n"] == 21 and stated["score"] == pytest.approx(1.0)
     assert d["scores"]["rads_assignment"]["rules"]["answered_score"] == pytest.approx(1.0)
-    assert d["scores"][RADS_NONE]["rules"]["answered"] == 0  # never states a category that is not there
+    # Studies no RADS system covers (chest films, head CTs ...) get "No applicable RADS"; never a category.
+    none = d["scores"][RADS_NONE]["rules"]
+    assert none["answered"] == 19 and none["answered_score"] == pytest.approx(1.0)
     assert d["scores"]["abnormality_detection"]["rules"]["score"] >= 0.95
     assert d["scores"]["impression_generation"]["rules"]["answered"] == 0
     assert set(d["per_system"]) == {"BI-RADS", "LI-RADS", "Lung-RADS", "TI-RADS", "PI-RADS", "O-RADS", "NI-RADS",

@@ -10,6 +10,7 @@ import pytest
 
 from models.ensemble import _reconcile
 from models.rules import RulesEngine
+from models.rules.applicability import rads_system_for
 from models.rules.criteria import derive_rads, lirads_table, tirads_level
 from models.rules.engine import DERIVED_CONFIDENCE, STATED_CONFIDENCE
 from models.types import Evidence, ModelIdentity, RadiologyReport, RadsValue, TaskName, TaskResult
@@ -152,8 +153,14 @@ ABSTAIN = [
 
 @pytest.mark.parametrize(("exam", "findings"), ABSTAIN)
 def test_no_category_when_features_do_not_settle_it(exam: tuple[str, str], findings: str) -> None:
-    assert derive_rads(_rep(exam, findings)) is None
-    assert ENGINE.rads(_rep(exam, findings)) is None
+    report = _rep(exam, findings)
+    assert derive_rads(report) is None
+    result = ENGINE.rads(report)
+    if rads_system_for(report)[0] is not None:
+        assert result is None  # a system applies, the features do not settle it: the model reads it
+    else:  # a chest CT is not a coronary CTA nor a screening LDCT; LI-RADS needs a patient at risk
+        assert result is not None and not result.value.applicable  # type: ignore[union-attr]
+        assert result.confidence == DERIVED_CONFIDENCE and result.note and "No applicable RADS" in result.note
 
 
 def test_at_least_forty_cases() -> None:
@@ -208,10 +215,18 @@ def test_no_stated_dev_category_changes(dev_reports: dict[str, dict[str, Any]]) 
         assert (result.value.system, result.value.category) == (label["system"], label["category"]), row["id"]  # type: ignore[union-attr]
 
 
-def test_no_category_on_dev_reports_without_rads(dev_reports: dict[str, dict[str, Any]]) -> None:
+def test_no_applicable_rads_on_dev_reports_without_rads(dev_reports: dict[str, dict[str, Any]]) -> None:
     for row in dev_reports.values():
         if row["labels"]["rads"] is None:
-            assert ENGINE.rads(_dev(row)) is None, row["id"]
+            result = ENGINE.rads(_dev(row))
+            assert result is not None and not result.value.applicable, row["id"]  # type: ignore[union-attr]
+            assert result.decided_by == "rules" and result.confidence == DERIVED_CONFIDENCE, row["id"]
+
+
+def test_no_applicable_rads_needs_a_known_study() -> None:
+    """A bare text with no modality or procedure may still be a breast or thyroid study: abstain."""
+    bare = RadiologyReport(report_id="t", findings="Lungs are clear. No pneumothorax.", impression="Normal.")
+    assert ENGINE.rads(bare) is None
 
 
 def test_a_stated_category_beats_the_described_features() -> None:
@@ -262,3 +277,13 @@ def test_the_card_says_a_derived_category_was_not_written_in_the_report() -> Non
     detail = rads[0].detail
     assert "**How this was read:**" in detail and "the report states no category" in detail
     assert "the features the report describes give CAD-RADS 4A" in detail and "the report states CAD-RADS" not in detail
+
+
+def test_no_applicable_rads_wins_over_a_category_the_model_invents() -> None:
+    chest = _rep(("DX", "XR CHEST PA AND LATERAL"), "Lungs are clear. No pneumothorax.")
+    none = ENGINE.rads(chest)
+    assert none is not None and not none.value.applicable  # type: ignore[union-attr]
+    out = _reconcile(_model("2"), none)
+    assert out.value == RadsValue(applicable=False) and out.decided_by == "rules"
+    assert out.disagreement is not None and out.disagreement.model_value == "CAD-RADS 2"
+    assert out.disagreement.note.startswith("no RADS system applies to this study")
