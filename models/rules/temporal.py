@@ -78,7 +78,7 @@ _CUE = re.compile(
 )
 # "7 mm (previously 12 mm)", "2.6 cm, previously 1.8 cm", "now 7 mm, from 12 mm".
 _SIZE = r"(\d+(?:\.\d+)?)(?:\s*[x×]\s*\d+(?:\.\d+)?)*\s*(mm|cm)"
-_MEASURED = re.compile(rf"\b(?:now\s+)?measur(?:es|ing|ed)\s+(?:up\s+to\s+)?{_SIZE}[^.;]{{0,40}}?"
+_MEASURED = re.compile(rf"\b(?:(?:now\s+)?measur(?:es|ing|ed)\s+(?:up\s+to\s+)?|now\s+){_SIZE}[^.;]{{0,40}}?"
                        rf"\(?\b(?:previously|formerly|prior(?:ly)?|from)\s+{_SIZE}", re.IGNORECASE)
 
 # Negated or prospective contexts right before a cue: no change is stated.
@@ -157,8 +157,8 @@ def _pre_phrase(sentence: str, start: int) -> str:
 def _post_subject(sentence: str, end: int) -> str:
     """The subject before a post-cue: the clause's first comma segment (or the diagnosis a hedge names)."""
     before = sentence[:end]
-    before = re.split(r"\b(?:now\s+)?measur(?:es|ing|ed)\b|;", before)[0] if re.search(
-        r"\bmeasur|;", before, re.I) else before
+    before = re.split(r"\b(?:now\s+)?measur(?:es|ing|ed)\b|\bnow\s+\d|;", before)[0] if re.search(
+        r"\bmeasur|\bnow\s+\d|;", before, re.I) else before
     segments = [s for s in re.split(r",\s*", before) if s.strip()]
     if not segments:
         return ""
@@ -237,7 +237,8 @@ def _sentence_changes(sentence: str) -> list[tuple[str, ChangeClass, str]]:
         head = re.split(r"\s+(?:in|of|at|within|along|involving)\s+", finding, maxsplit=1)[0]
         if _DESCRIPTOR.search(head) and dx:
             named = _tidy(_CUE.sub("", dx.group("dx")))
-            if named and not _SYNDROME.search(named):
+            # "may represent aspiration or atelectasis": alternatives do not name it; the descriptor stays.
+            if named and not _SYNDROME.search(named) and not re.search(r"\b(?:or|versus|vs)\b", named, re.I):
                 # "Increasing bibasilar opacities, likely atelectasis": the side stays with the diagnosis.
                 sides = _SIDE_WORD.findall(finding)
                 finding = f"{sides[0]} {named}" if sides and not _SIDE_WORD.search(named) else named
