@@ -20,12 +20,24 @@ HEADINGS: dict[str, str] = {
     "findings": "findings", "finding": "findings",
     "impression": "impression", "impressions": "impression", "conclusion": "impression",
     "conclusions": "impression",
-    "addendum": "addendum",
+    # Other templates' names for the impression: British "Opinion", "Summary", "Final impression".
+    "opinion": "impression", "summary": "impression", "final impression": "impression",
+    "impression and recommendation": "impression", "impression and recommendations": "impression",
+    "conclusion and recommendation": "impression", "conclusions and recommendations": "impression",
+    "interpretation": "impression",
+    "addendum": "addendum", "addenda": "addendum",
 }
 # Only these start a new section; History/Comparison/Technique lines inside a findings
 # body stay in the body, as real report bodies carry them (see DESIGN's report shape).
 _SPLITTING = {"procedure", "findings", "impression", "addendum"}
-_HEAD = re.compile(r"^\s*(?P<name>[A-Za-z][A-Za-z ]{1,30}?)\s*:\s*(?P<rest>.*)$")
+_HEAD = re.compile(r"^\s*(?P<name>[A-Za-z][A-Za-z /&]{1,40}?)\s*:\s*(?P<rest>.*)$")
+# An addendum heading as RIS systems print it: "ADDENDUM #1:", "Addendum 2:", "*** ADDENDUM ***",
+# "ADDENDUM (2025-07-01):", "ADDENDUM BEGINS"; its text may follow on the same line.
+_ADDENDUM_HEAD = re.compile(
+    r"^[\s*#=\-\[]*(?P<name>addend(?:um|a))\b(?!\s+(?:to|of)\b)(?:\s*(?:#\s*)?\d{1,2}\b|\s*\([^)\n]{0,30}\)"
+    r"|\s+(?:begins|start|follows))*[\s*#=\-\]]*(?::\s*(?P<rest>.*)|$)",
+    re.IGNORECASE,
+)
 # Many RIS templates write a heading in capitals alone on its line, without a colon
 # ("IMPRESSION", then the text on the next lines). Only capitals and only a known heading
 # name count, so a sentence is never taken for a heading.
@@ -44,18 +56,23 @@ class Sections:
         return {"procedure": self.procedure, "findings": self.findings, "impression": self.impression, "addendum": self.addendum}
 
 
+def _heading_name(raw: str) -> str:
+    """'Impression/Recommendations' and 'Impression & recommendations' -> 'impression and recommendations'."""
+    return re.sub(r"\s*[/&]\s*", " and ", raw.strip()).lower()
+
+
 def split_sections(text: str, default: str = "findings") -> Sections:
     """Sections of `text`; lines before any heading go to `default`."""
     buckets: dict[str, list[str]] = {}
     current = default
     headed = False
     for line in text.replace("\r\n", "\n").replace("\r", "\n").split("\n"):
-        m = _HEAD.match(line) or BARE_HEAD.match(line)
-        section = HEADINGS.get(m.group("name").strip().lower()) if m else None
+        m = _ADDENDUM_HEAD.match(line) or _HEAD.match(line) or BARE_HEAD.match(line)
+        section = HEADINGS.get(_heading_name(m.group("name"))) if m else None
         if m and section in _SPLITTING:
             headed = True
             current = section
-            rest = m.group("rest").strip()
+            rest = (m.group("rest") or "").strip()
             if rest:
                 buckets.setdefault(current, []).append(rest)
             else:

@@ -2,7 +2,8 @@
 
 Aggregation follows the CheXpert labeler: a label is positive when any mention is
 positive, else uncertain when any is uncertain, else negative; unmentioned labels are
-left out (the dev-set convention). Parents follow the dev labels: a positive
+left out (the dev-set convention). A label an addendum mentions takes the addendum's state
+(it revises the report). Parents follow the dev labels: a positive
 consolidation, pneumonia or edema makes "lung opacity" positive. "no finding" is always
 set: positive when no pathology label is positive or uncertain (support devices aside).
 """
@@ -10,6 +11,7 @@ set: positive when no pathology label is positive or uncertain (support devices 
 from __future__ import annotations
 
 from models.rules.clinical_nlp import Mention, mentions
+from models.rules.context import in_last_addendum
 from models.text import evidence_at
 from models.types import CHEXPERT_LABELS, ChexpertState, ChexpertValue, Evidence
 
@@ -39,14 +41,22 @@ def chexpert_labels(text: str) -> tuple[dict[str, ChexpertState], dict[str, list
         if ev not in evidence.setdefault(label, []):
             evidence[label].append(ev)
 
+    read: list[tuple[str, ChexpertState, Mention]] = []
     for m in mentions(text):
         if m.label.startswith("CRIT:"):
             continue
         if m.label.startswith("NEG:"):
-            for label in m.label[4:].split("|"):
-                put(label, "negative", m)
+            read += [(label, "negative", m) for label in m.label[4:].split("|")]
             continue
-        put(m.label, _state(m), m)
+        read.append((m.label, _state(m), m))
+    for label in dict.fromkeys(lab for lab, _, _ in read):
+        # A label an addendum speaks about takes the addendum's word ("the apical line is a skin
+        # fold; there is no pneumothorax"): it revises the report above it.
+        ms = [(state, m) for lab, state, m in read if lab == label]
+        inside = set(in_last_addendum(text, [m.start for _, m in ms]))
+        for state, m in ms:
+            if not inside or m.start in inside:
+                put(label, state, m)
     if any(states.get(c) == "positive" for c in _OPACITY_CHILDREN) and states.get("lung opacity") != "positive":
         states["lung opacity"] = "positive"
     pathology = [lab for lab in CHEXPERT_LABELS if lab not in ("support devices", "no finding")]

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["HISTORY_LINE", "mention_context"]
+__all__ = ["HISTORY_LINE", "ADDENDUM_HEAD", "addendum_starts", "in_last_addendum", "mention_context"]
 
 HISTORY_LINE = re.compile(
     r"^\s*(?:clinical\s+)?(?:history|indications?|clinical|reason(?:\s+for\s+(?:exam|study|examination))?|"
@@ -19,6 +19,30 @@ HISTORY_LINE = re.compile(
     r"clinical\s+(?:information|indication)|referral)\s*:",
     re.IGNORECASE,
 )
+# An addendum heading at the start of a line: "ADDENDUM:", "Addendum #1:", "*** ADDENDUM ***",
+# "ADDENDUM (2025-07-01):". What an addendum states revises the report above it, so it wins.
+ADDENDUM_HEAD = re.compile(r"^[\s*#=\-\[]*addend(?:um|a)\b(?!\s+(?:to|of)\b)", re.IGNORECASE | re.MULTILINE)
+
+
+def addendum_starts(text: str) -> list[int]:
+    """Offsets of the addendum headings of `text`, in order (none when it has no addendum)."""
+    return [m.start() for m in ADDENDUM_HEAD.finditer(text)]
+
+
+def in_last_addendum(text: str, positions: list[int]) -> list[int]:
+    """The positions that lie in the last addendum holding any of them ([] when none lies in one).
+
+    Several addenda revise each other in turn: the latest one that speaks wins.
+    """
+    starts = addendum_starts(text)
+    for i in range(len(starts) - 1, -1, -1):
+        end = starts[i + 1] if i + 1 < len(starts) else len(text) + 1
+        inside = [p for p in positions if starts[i] <= p < end]
+        if inside:
+            return inside
+    return []
+
+
 # Cues that the category belongs to an earlier study: right before the mention ("from LR-3",
 # "was BI-RADS 3", "not BI-RADS 4", "2024-01-09: BI-RADS 1"), or anywhere in its clause.
 _NEAR_HIST = re.compile(
@@ -28,7 +52,13 @@ _NEAR_HIST = re.compile(
 )
 _CLAUSE_HIST = re.compile(
     r"(?:\bprior\b|\bprevious(?:ly)?\b|\bformerly\b|\boutside\b|\bearlier\b|\bhistory\s+of\b|"
-    r"\blast\s+(?:year|exam|study)\b|\boriginally\b|\binitially\b)[^.;:,()\n]{0,40}$"
+    r"\blast\s+(?:year|exam|study)\b|\boriginal(?:ly)?\b|\binitially\b|\bpreliminary\b)[^.;:,()\n]{0,40}$"
+    # "Callback from screening mammogram assessed as BI-RADS 0": the category of the study that
+    # led to this one, not this study's own.
+    r"|\b(?:(?:call(?:ed)?[\s\-]?back|recall(?:ed)?)\s+from|recalled\s+for|called\s+back\s+for)\b"
+    r"[^.;:()\n]{0,60}$"
+    r"|\b(?:mammogram|exam|examination|study|ultrasound|mri|ct|screening)\s+(?:\w+\s+){0,3}?"
+    r"(?:was|were|had\s+been)\s+(?:assessed|categori[sz]ed|classified|reported|read)(?:\s+as)?\s*$"
     # "Compared to 01/15/2024 (BI-RADS 3)": the comparison's own category, in brackets too.
     r"|\bcompared\s+(?:to|with)\b[^.;:,)\n]{0,40}$",
     re.IGNORECASE,
@@ -39,6 +69,12 @@ _AFTER_HIST = re.compile(
     r"|^\)?[^.;,()\n]{0,30}?\b(?:was|were|diagnosed|treated|staged|resected|biopsied)\b[^.;()\n]{0,30}?\b(?:in|on)\s+(?:19|20)\d\d"
     r"|^\)?[^.;\n]{0,12}?\b(?:per|according\s+to)\s+(?:the\s+)?(?:outside|prior|previous|earlier)\b"
     r"|^\s*(?:\w+\s+){0,2}?(?:previously|before|in\s+the\s+past)\s*(?:[.;,)]|$)"
+    # "The BI-RADS 4A assessment is revised to BI-RADS 2": the category being replaced.
+    r"|^\)?\s*(?:(?:assessment|category|score|classification)\s+)?"
+    r"(?:is|was|has\s+been|should\s+be)\s+(?:now\s+)?"
+    r"(?:revised|changed|amended|corrected|downgraded|upgraded|updated|modified)\b"
+    # "(pT2 pN1a M0, 2016)": a year right after the mention inside its brackets.
+    r"|^[^.;()\n]{0,20}?,\s*(?:19|20)\d\d\s*\)"
     r"|^\s*(?:(?!(?:the|a|an|at|in|of|on|this|that)\b)\w+\s+){0,2}?(?:(?:was|were|has\s+been|have\s+been)\s+)?"
     r"(?:treated|ablated|embolized|resected)\b|^[^.;\n]{0,6}\)?\s*(?:on\s+)?(?:\w+\s+){0,2}(?:19|20)\d\d-\d\d",
     re.IGNORECASE,
@@ -48,7 +84,8 @@ _AFTER_HIST = re.compile(
 # Lung-RADS 4B", "should it enlarge, it would become 4A"): not the study's assessment.
 _DENIED = re.compile(
     r"\b(?:no|not|without|lacks?|lacking)\s+(?:\w+\s+){0,2}?(?:features?|criteria|findings?|evidence|characteristics|"
-    r"signs?)\s+(?:\w+\s+){0,2}?(?:of|for|to\s+suggest|suggest\w*|that\s+would\s+\w+|meeting|warranting)\s*(?:an?\s+)?$"
+    r"signs?)\s+(?:\w+\s+){0,2}?(?:of|for|to\s+suggest|suggest\w*|that\s+would\s+\w+|meeting|warranting|"
+    r"to\s+(?:warrant|justify|require|merit)|justifying|requiring)\s*(?:an?\s+)?$"
     r"|\b(?:does|do|did)\s*(?:not|n't)\s+(?:meet|fulfil+|satisfy|qualify)\s+(?:\w+\s+){0,2}?(?:for|as)?\s*$",
     re.IGNORECASE,
 )
@@ -69,6 +106,12 @@ _LIST_TAIL = re.compile(
 # Only with the category as the subject: "BI-RADS 4 biopsy could be performed" is not a supposition.
 _AFTER_SUPPOSED = re.compile(r"^\)?\s*(?:(?:category|assessment|score)\s+)?(?:would|could|might)\s+(?:otherwise\s+)?"
                              r"(?:be|have\s+been|apply)\b", re.IGNORECASE)
+# A category the next words deny: "BI-RADS 4 is not warranted", "upgrade to LR-5 is not necessary".
+_AFTER_DENIED = re.compile(
+    r"^\)?\s*(?:(?:category|assessment|score)\s+)?(?:is|are|was|would\s+be)\s+not\s+"
+    r"(?:warranted|necessary|needed|indicated|appropriate|applicable|justified|required|met)\b",
+    re.IGNORECASE,
+)
 _LIST_DENIED = re.compile(r"\b(?:no|not|nor|without)\s+(?:(?:acr|category|lesions?|observations?)\s+)*$", re.IGNORECASE)
 _OVERALL = re.compile(r"\b(?:overall|final)\b[^.;\n]{0,25}$", re.IGNORECASE)
 
@@ -93,7 +136,9 @@ def mention_context(text: str, start: int, end: int) -> tuple[bool, bool]:
         historical = bool(_AFTER_HIST.search(after))
     listed = _LIST_TAIL.sub("", before)
     clause = re.split(r"[,:(]", listed)[-1]
-    if _DENIED.search(clause) or _SUPPOSED.search(before) or _AFTER_SUPPOSED.match(after) or (listed != before and _LIST_DENIED.search(listed)):
+    denied_after = _AFTER_SUPPOSED.match(after) or _AFTER_DENIED.match(after)
+    list_denied = listed != before and _LIST_DENIED.search(listed)
+    if _DENIED.search(clause) or _SUPPOSED.search(before) or denied_after or list_denied:
         historical = True
     return historical, bool(_OVERALL.search(before))
 

@@ -8,7 +8,11 @@ with certainty "uncertain": a suspected critical finding must be communicated to
 question a study was ordered to answer ("evaluation for pulmonary embolism", "rule out
 pneumothorax", "clinical concern for PE") is not a finding and does not count. A pneumothorax
 with tension physiology (the word "tension", or contralateral mediastinal/tracheal shift with
-a depressed or flattened hemidiaphragm) is reported as "tension pneumothorax" instead.
+a depressed or flattened hemidiaphragm) is reported as "tension pneumothorax" instead; denied
+tension ("without tension physiology", "no mediastinal shift") leaves a plain pneumothorax, and
+suspected tension ("tension cannot be excluded") makes it a suspected tension pneumothorax even
+when the pneumothorax itself is certain. An enlarging known finding counts (spec §12: "new or
+enlarging"); a finding an addendum retracts does not.
 
 The vocabulary is the dev set's seven terms plus the other ACR category 1 findings of the spec's
 critical list (§12): spinal cord compression, ectopic pregnancy, testicular and ovarian torsion,
@@ -20,6 +24,7 @@ from __future__ import annotations
 import re
 
 from models.rules.clinical_nlp import Mention, mentions
+from models.rules.context import in_last_addendum
 from models.text import evidence_at, sentence_spans
 from models.types import CriticalFinding
 
@@ -32,11 +37,23 @@ VOCABULARY: tuple[str, ...] = (
     # The spec's wider list (§12): ACR actionable category 1 findings outside the dev vocabulary.
     "spinal cord compression", "ectopic pregnancy", "testicular torsion", "ovarian torsion", "portal venous gas",
 )
-_TENSION = re.compile(r"\btension\b", re.IGNORECASE)
+# Signs of tension physiology: contralateral shift of the mediastinum or trachea and a depressed or
+# flattened hemidiaphragm (one side: "flattened hemidiaphragms" of hyperinflation is not a sign).
 _SHIFT = re.compile(r"\b(?:mediastin\w*|trachea\w*|heart)\b[^.]{0,60}\bshift(?:ed|ing)?\b|\bshift\s+of\s+the\s+(?:mediastinum|trachea)"
                     r"|\bmediastinal\s+shift\b", re.IGNORECASE)
-_DIAPHRAGM = re.compile(r"\b(?:hemi)?diaphragm\w*\b[^.]{0,40}\b(?:depress|flatten|invert)\w*|\b(?:depress|flatten|invert)\w*\s+"
-                        r"(?:of\s+the\s+)?(?:\w+\s+)?(?:hemi)?diaphragm", re.IGNORECASE)
+_DIAPHRAGM = re.compile(r"\b(?:hemi)?diaphragm(?!s)\b[^.]{0,40}\b(?:depress|flatten|invert|evert)\w*"
+                        r"|\b(?:depress|flatten|invert|invers"
+                        r"|evers)\w*\s+(?:of\s+the\s+)?(?:\w+\s+)?(?:hemi)?diaphragm(?!s)\b",
+                        re.IGNORECASE)
+# A sign the sentence denies or only suspects ("No mediastinal shift", "possible mild shift").
+_SIGN_DOUBT = re.compile(r"\b(?:no|not|without|absent|possibl[ey]|questionabl[ey]|equivocal|may|might|could|"
+                         r"cannot|can\s*not|suspect\w*|concern\w*|mild|minimal|slight|subtle|early)\b|\?",
+                         re.IGNORECASE)
+# "Known left pneumothorax, slightly increased": an enlarging finding is new information (spec §12).
+_WORSE = re.compile(r"\b(?<!no\s)(?<!not\s)(?<!without\s)"
+                    r"(?:increas\w*|enlarg\w*|larger|worse\w*|progress\w*|expand\w*|bigger)\b", re.IGNORECASE)
+_STABLE = re.compile(r"\b(?:unchanged|stable|similar|decreas\w*|improv\w*|smaller|resolv\w*|chronic"
+                     r"|no\s+(?:significant\s+)?change)\b", re.IGNORECASE)
 _PE_NOT_FINDING = re.compile(r"\s*(?:protocol|study|ct|cta|exam)\b", re.IGNORECASE)
 _AORTIC = re.compile(r"\baort", re.IGNORECASE)
 # Before a hedged mention: the question the study was ordered to answer, not a finding.
@@ -53,22 +70,70 @@ def _hypothetical(text: str, sentence_start: int, m: Mention) -> bool:
     return bool(_HYPOTHETICAL.search(clause))
 
 
+def _sign_sentences(text: str, spans: list[tuple[int, int]], rx: re.Pattern[str]) -> list[tuple[int, int]]:
+    """Sentences stating a tension sign without denying or doubting it."""
+    out = []
+    for a, b in spans:
+        m = rx.search(text, a, b)
+        if m and not _SIGN_DOUBT.search(text[max(a, text.rfind(";", a, m.start()) + 1) : m.end()]):
+            out.append((a, b))
+    return out
+
+
+def _counts(text: str, m: Mention, sentence_start: int, sentence: str) -> bool:
+    """A mention that states a current finding (hedged included), not a negated/old/asked-for one."""
+    if m.negated or m.resolved or m.historical:
+        return False
+    if m.not_new and not (_WORSE.search(sentence) and not _STABLE.search(sentence)):
+        return False
+    return not (m.uncertain and _hypothetical(text, sentence_start, m))
+
+
+def _latest(text: str, pairs: list[tuple[str, Mention]]) -> list[tuple[str, Mention]]:
+    """Per term, only the mentions in the last addendum that mentions it, when one does: an
+    addendum ("the apical line is a skin fold; there is no pneumothorax") revises the report."""
+    out = []
+    for term in dict.fromkeys(t for t, _ in pairs):
+        ms = [m for t, m in pairs if t == term]
+        inside = set(in_last_addendum(text, [m.start for m in ms]))
+        out += [(term, m) for m in ms if not inside or m.start in inside]
+    return out
+
+
+def _tension(text: str, spans: list[tuple[int, int]], pairs: list[tuple[str, Mention]]) -> str | None:
+    """'definite' or 'uncertain' tension physiology of a pneumothorax the report states, else None."""
+    states = []
+    for term, m in pairs:
+        if term != "tension":
+            continue
+        sentence = next((text[a:b] for a, b in spans if a <= m.start < b), "")
+        if not re.search(r"pneumothora|\bptx\b", sentence, re.IGNORECASE) and " " not in m.text:
+            continue  # "tension" alone names a pneumothorax's tension only next to it
+        states.append("uncertain" if m.uncertain else "definite")
+    if _sign_sentences(text, spans, _SHIFT) and _sign_sentences(text, spans, _DIAPHRAGM):
+        states.append("definite")
+    return "definite" if "definite" in states else ("uncertain" if states else None)
+
+
 def critical_findings(text: str) -> list[CriticalFinding]:
     """Critical findings in `text`, in vocabulary order, each with its evidence sentences and certainty."""
     found: dict[str, list] = {}
     definite: set[str] = set()
     spans = sentence_spans(text)
+    pairs: list[tuple[str, Mention]] = []
     for m in mentions(text):
         if m.label.startswith("CRIT:"):
-            term = m.label[5:]
+            pairs.append((m.label[5:], m))
         elif m.label == "pneumothorax":
-            term = "pneumothorax"
-        else:
-            continue
-        if m.negated or m.resolved or m.historical or m.not_new:
-            continue
+            pairs.append(("pneumothorax", m))
+    pairs = _latest(text, pairs)
+    kept: list[tuple[str, Mention]] = []
+    for term, m in pairs:
         sentence_start, sentence = next(((a, text[a:b]) for a, b in spans if a <= m.start < b), (m.start, ""))
-        if m.uncertain and _hypothetical(text, sentence_start, m):
+        if not _counts(text, m, sentence_start, sentence):
+            continue
+        kept.append((term, m))
+        if term == "tension":
             continue
         if m.text == "PE" and _PE_NOT_FINDING.match(text, m.end):
             continue
@@ -81,12 +146,15 @@ def critical_findings(text: str) -> list[CriticalFinding]:
         if not m.uncertain:
             definite.add(term)
     if "pneumothorax" in found:
-        near = " ".join(e.sentence for e in found["pneumothorax"])
-        if _TENSION.search(near) or (_SHIFT.search(text) and _DIAPHRAGM.search(text)):
+        tension = _tension(text, spans, kept)
+        if tension:
             found["tension pneumothorax"] = found.pop("pneumothorax")
-            if "pneumothorax" in definite:
+            # A definite pneumothorax whose tension is only suspected is a suspected tension pneumothorax.
+            if "pneumothorax" in definite and tension == "definite":
                 definite.add("tension pneumothorax")
-            extra = [evidence_at(text, a, b) for a, b in spans if _SHIFT.search(text[a:b]) or _DIAPHRAGM.search(text[a:b])]
+            signs = [(a, b) for a, b in spans if _SHIFT.search(text[a:b]) or _DIAPHRAGM.search(text[a:b])
+                     or re.search(r"\btension\b", text[a:b], re.I)]
+            extra = [evidence_at(text, a, b) for a, b in signs]
             found["tension pneumothorax"] += [e for e in extra if e not in found["tension pneumothorax"]]
     return [CriticalFinding(term=t, evidence=found[t], certainty="definite" if t in definite else "uncertain")
             for t in VOCABULARY if t in found]

@@ -4,7 +4,8 @@ A clause is a recommendation when it has a recommending verb ("recommend", "sugg
 "advise", "should undergo", "return to", "follow-up ... in") and is not itself negative
 ("no follow-up is needed"). The procedure is the first imaging study, procedure or
 referral named in the clause; the interval is the first "in N months", "N-month",
-"N-M weeks" (the earliest bound: follow-up is due from then) or "annual" phrase.
+"N-M weeks", "three to six months" (the earliest bound: follow-up is due from then), "in a
+year" or "annual" phrase; counts in words up to twelve, "three (3) months" and "wks" included.
 """
 
 from __future__ import annotations
@@ -19,8 +20,11 @@ __all__ = ["follow_ups", "iso_interval"]
 
 _RECOMMEND = re.compile(
     r"\b(?:recommend\w*|suggest(?:ed|s)?|advis\w*|should\s+(?:undergo|be\s+(?:followed|obtained|performed|considered))|"
-    r"return\s+to|consider(?:ation)?|warrants?|follow[\s\-]?up\s+(?:[\w\-/]+\s+){0,3}in\s+(?:\d+|one|two|three|four|six|twelve|eighteen)|referral|consultation|"
-    r"is\s+(?:recommended|advised|needed|indicated)|continue\s+(?:annual|routine)|(?:is|are)\s+due\s+in|due\s+in\s+(?:\d+|one|two|three|six|twelve)|meets?\s+(?:\w+\s+){0,3}criteria\s+for)\b",
+    r"return\s+to|consider(?:ation)?|warrants?|follow[\s\-]?up\s+(?:[\w\-/]+\s+){0,3}in\s+(?:\d+|an?|one"
+    r"|two|three|four|five|six|seven|eight|nine|ten|twelve|eighteen)|referral|consultation|"
+    r"is\s+(?:recommended|advised|needed|indicated)|\d{1,2}[\s\-]?(?:month|year|week)s?\s+follow[\s\-]?up|"
+    r"continue\s+(?:annual|routine)|(?:is|are)\s+due\s+in|due\s+in\s+(?:\d+|one|two|three|six|twelve)"
+    r"|meets?\s+(?:\w+\s+){0,3}criteria\s+for)\b",
     re.IGNORECASE,
 )
 _NEGATIVE = re.compile(r"\b(?:no|not)\b[^.;]{0,40}\b(?:needed|necessary|required|recommended|indicated|warranted)\b"
@@ -40,13 +44,18 @@ _PROCEDURE = re.compile(
     r"(?:\s+(?:of\s+the\s+)?(?:chest|abdomen|pelvis|neck|liver|breast|thyroid)\b)?",
     re.IGNORECASE,
 )
-_NUM = {"one": 1, "two": 2, "three": 3, "four": 4, "six": 6, "twelve": 12, "eighteen": 18, "twenty-four": 24}
+_NUM = {"one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8, "nine": 9,
+        "ten": 10, "eleven": 11, "twelve": 12, "eighteen": 18, "twenty-four": 24, "a": 1, "an": 1}
+_WORDS = r"one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|eighteen|twenty-four"
+_COUNT = rf"(?:\d{{1,2}}|{_WORDS})(?:\s*\(\d{{1,2}}\))?"  # "three (3) months"
 _INTERVAL = re.compile(
-    r"\b(?P<n>\d{1,2}|one|two|three|four|six|twelve|eighteen|twenty-four)(?:\s*(?:-|to|–)\s*\d{1,2})?[\s\-]*"
-    r"(?P<unit>day|week|month|year|yr|mo)s?\b|\b(?P<annual>annual(?:ly)?|yearly)\b|\b(?P<biannual>biannual|semiannual)\b",
+    # the lower bound of a range counts: "in 3-6 months", "three to six months", "6 to 8 weeks"
+    rf"\b(?P<n>{_COUNT})(?:\s*(?:-|to|–|or)\s*{_COUNT})?[\s\-]*(?P<unit>day|week|wk|month|year|yr|mo)s?\b"
+    r"|\b(?:in|within|after)\s+(?P<one>an?)\s+(?P<unit1>week|month|year)\b"
+    r"|\b(?P<annual>annual(?:ly)?|yearly)\b|\b(?P<biannual>biannual|semiannual|semi-annual)\b",
     re.IGNORECASE,
 )
-_UNIT = {"day": "D", "week": "W", "month": "M", "mo": "M", "year": "Y", "yr": "Y"}
+_UNIT = {"day": "D", "week": "W", "wk": "W", "month": "M", "mo": "M", "year": "Y", "yr": "Y"}
 
 
 def iso_interval(text: str) -> str | None:
@@ -58,7 +67,9 @@ def iso_interval(text: str) -> str | None:
         return "P1Y"
     if m.group("biannual"):
         return "P6M"
-    n = m.group("n").lower()
+    if m.group("one"):
+        return f"P1{_UNIT[m.group('unit1').lower()]}"
+    n = re.sub(r"\s*\(\d+\)", "", m.group("n")).lower()
     value = int(n) if n.isdigit() else _NUM[n]
     return f"P{value}{_UNIT[m.group('unit').lower()]}"
 

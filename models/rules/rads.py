@@ -5,8 +5,9 @@ statements, and the rules must be exact and explainable (each match carries its 
 
 The label is the current overall assessment of this study: mentions in history/indication/
 comparison lines, after "prior"/"previously"/"from", or of a system that does not belong to
-the exam (a Lung-RADS in a mammogram) are dropped; of the rest, an explicit "overall" wins,
-else the most severe category by the system's own hierarchy.
+the exam (a Lung-RADS in a mammogram) are dropped; a category stated in an addendum revises
+the report's and wins; of the rest, an explicit "overall" wins, else the most severe category
+by the system's own hierarchy.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from models.rules.context import HISTORY_LINE, mention_context
+from models.rules.context import HISTORY_LINE, in_last_addendum, mention_context
 from models.types import RadiologyReport, clean_rads_modifiers
 
 __all__ = ["RadsMention", "SEVERITY", "severity_rank", "find_mentions", "modifiers_of", "exam_systems", "stated_rads"]
@@ -64,7 +65,7 @@ _ROMAN = {"i": "1", "ii": "2", "iii": "3", "iv": "4", "v": "5", "vi": "6"}
 # Words that may stand between a system name and its category: "ACR BI-RADS category 4",
 # "Lung-RADS v2022 category 3", "PI-RADS v2.1 score 4", "O-RADS US risk category 4", "NI-RADS primary 1".
 _FILLER = (
-    r"(?:[\s:#=,®™\-–(]|\bv(?:ersion)?\s*\d+(?:\.\d+)?\b|\b(?:19|20)\d\d\b|\b\d\.\d\b"
+    r"(?:[\s:#=,®™\-–(]|\(\s*(?:r|tm)\s*\)|\bv(?:ersion)?\s*\d+(?:\.\d+)?\b|\b(?:19|20)\d\d\b|\b\d\.\d\b"
     r"|\b(?:final|overall|assessment|category|categories|cat\.?|score|level|risk|us|mri|ultrasound|"
     r"lexicon|primary(?:\s+site)?|neck|is|of|was|=)\b)*?"
 )
@@ -220,12 +221,18 @@ def _ni_sites(text: str, head: re.Match[str], tail: re.Match[str] | None) -> tup
     return clean_rads_modifiers("NI-RADS", found)
 
 
+_BI_SUB = re.compile(r"\s*\(\s*(?:category\s+)?4\s?([abc])\s*\)", re.IGNORECASE)
+
+
 def find_mentions(text: str) -> list[RadsMention]:
     """Every RADS statement in `text` (named systems and their short forms), history flagged."""
     found: dict[tuple[int, int], RadsMention] = {}
 
     def add(system: str, raw: str, start: int, end: int, modifiers: tuple[str, ...] = ()) -> None:
         cat = normalise(system, raw)
+        sub = _BI_SUB.match(text, end) if (system, cat) == ("BI-RADS", "4") else None
+        if sub:  # "BI-RADS 4 (4A)": the subdivision in brackets refines the category
+            cat, end = "4" + sub.group(1).upper(), sub.end()
         if cat is None or any(s <= start < e or start <= s < end for s, e in found):
             return
         hist, overall = mention_context(text, start, end)
@@ -310,14 +317,37 @@ def stated_rads(report: RadiologyReport) -> RadsMention | None:
     systems = {m.system for m in mentions}
     if len(systems) > 1:
         mentions = _pick_system(text, mentions)
+    # An addendum that states a category revises the report's ("Revised assessment: BI-RADS 2").
+    revised = in_last_addendum(text, [m.start for m in mentions])
+    if revised:
+        mentions = [m for m in mentions if m.start in revised]
     overall = [m for m in mentions if m.overall]
     pool = overall or mentions
     return max(pool, key=lambda m: (severity_rank(m.system, m.category) or 0, m.start))
 
 
+def _incidental(text: str, pos: int) -> bool:
+    """The mention's sentence (or list item) calls its finding incidental."""
+    line_start = text.rfind("\n", 0, pos) + 1
+    line_end = text.find("\n", pos)
+    line = text[line_start : len(text) if line_end < 0 else line_end]
+    sentence = re.split(r"(?<=[.;])\s+(?=\S"
+                        r")", line[: pos - line_start])[-1] + re.split(r"[.;]", line[pos - line_start :])[0]
+    return bool(re.search(r"\bincidental(?:ly)?\b|\bincidentaloma\b", sentence, re.IGNORECASE))
+
+
 def _pick_system(text: str, mentions: list[RadsMention]) -> list[RadsMention]:
     """Without a named exam: the system whose organ the text talks about most, then most mentions."""
     body = "\n".join(ln for ln in text.split("\n") if not HISTORY_LINE.match(ln))
+    # A system named only for an incidental finding ("2. Incidental thyroid nodule, TI-RADS TR3" in a
+    # lung screening) is not the exam's, when another system is named for the main finding.
+    main = {m.system for m in mentions if not _incidental(text, m.start)}
+    if main and main != {m.system for m in mentions}:
+        mentions = [m for m in mentions if m.system in main]
+
+    # Organs of incidental findings ("Incidental 1.2 cm left thyroid nodule") do not name the exam.
+    body = " ".join(x for x in re.split(r"(?<=[.;])\s+|"
+                                        r"\n", body) if not re.search(r"\bincidental", x, re.IGNORECASE))
 
     def score(system: str) -> tuple[int, int, int]:
         organ = len(re.findall(_ORGAN_WORDS[system], body, re.IGNORECASE))

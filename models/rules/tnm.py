@@ -12,18 +12,23 @@ Described in words (kind "described", a lower confidence than an explicit stage)
 
 - M1 from an unhedged, current statement of distant metastasis that names a distant site
   ("New hepatic metastases", "osseous metastatic disease", "pulmonary nodules consistent
-  with metastatic disease", "metastatic disease to the liver"). Hedged ("suspicious for",
-  "most consistent with", "possible"...), negated, historical or treated mentions, and
-  nodal/regional metastasis (that is N) never count; nor do peritoneal or omental sites (T3
-  in ovarian cancer) or a lung metastasis on the same side.
+  with metastatic disease", "adrenal mass, most consistent with metastasis"; "consistent",
+  "most consistent" and "compatible with" state the leading diagnosis, and a request to confirm
+  it does not undo it). Doubt ("suspicious for", "likely", "suggestive of", "possible"...),
+  negated, historical or treated mentions, and nodal/regional metastasis (that is N) never
+  count; nor do peritoneal or omental sites (T3 in ovarian cancer) or a lung metastasis on the
+  same side.
 - M0 from a global negation of distant metastasis ("No evidence of distant metastatic
   disease", "No lymphadenopathy or distant metastatic disease"); a negation limited to an
   organ ("no hepatic metastases", "Liver: no metastases") is not global, and any hedged
   mention of metastasis elsewhere in the report withholds it.
-- N0 from a global "No lymphadenopathy" with no station, region or qualifier, when no other
-  sentence describes an enlarged, avid or otherwise suspicious node. A negation of one
-  station ("no mediastinal adenopathy") never gives N0.
+- N0 from a global "No lymphadenopathy" (or "Nodal disease absent", "Lymph nodes: none
+  enlarged") with no station, region or qualifier, when no other sentence describes an
+  enlarged, avid or otherwise suspicious node. A negation of one station ("no mediastinal
+  adenopathy") never gives N0.
 
+A stage quoted for a cancer treated before ("status post hemicolectomy for stage III (pT3N1M0)
+colon cancer") is not this study's. An addendum that states a stage revises the report's.
 M1 beats M0. An explicit stage beats a described one, except that a described M1 against an
 explicit M0 is a contradiction and gives no answer (the model decides).
 """
@@ -34,7 +39,7 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
-from models.rules.context import HISTORY_LINE, mention_context
+from models.rules.context import HISTORY_LINE, addendum_starts, in_last_addendum, mention_context
 from models.text import sentence_spans
 
 __all__ = ["StageMention", "stated_n", "stated_m", "described_n", "described_m"]
@@ -62,11 +67,12 @@ _TNM = re.compile(
     rf"\b{_PFX}T(?:[0-4][a-d]?|is|[xX])(?:\((?:m|\d)\))?\s*,?\s*{_PFX}(?P<n>N[0-3x]){_SUF}(?:\s*,?\s*{_PFX}(?P<m>M[01x])[a-d]?)?(?![\w])"
 )
 # A template lead-in: "N stage: N2", "Nodal status: pN0", "N: N1", "Nodes: N2", "M: M0", "Metastases: M1b".
-_N_LEAD = r"(?:\b(?:N|(?i:nodal))[\s\-]?(?i:stag(?:e|ing)|category|status)\s*(?i:is\s*)?[:=]?|\bN\s*[:=]|\b(?i:(?:regional\s+)?(?:lymph\s+)?nodes?|nodal(?:\s+disease)?)\s*[:=])"
+_N_LEAD = (r"(?:\b(?:N|(?i:nodal))[\s\-]?(?i:stag(?:e|ing)|category|status)\s*(?i:is\s*)?[:=]?|\bN\s*[:=]|"
+           r"\b(?i:(?:regional\s+)?(?:lymph\s+)?nodes?|nodal(?:\s+disease)?)\s*(?:\(\s*N\s*\)\s*)?[:=])")
 _M_LEAD = (r"(?:\b(?:M|(?i:metastasis|metastatic))[\s\-]?(?i:stag(?:e|ing)|category|status)\s*(?i:is\s*)?[:=]?|\bM\s*[:=]"
-           r"|\b(?i:(?:distant\s+)?metastas[ie]s)\s*[:=])")
+           r"|\b(?i:(?:distant\s+)?metastas[ie]s)\s*(?:\(\s*M\s*\)\s*)?[:=])")
 _N = re.compile(
-    rf"(?:\b(?:[cpy]|yc|yp)(?P<a>N[0-3]){_SUF}(?!\w)"
+    rf"(?:\b(?:[cpyr]|yc|yp)(?P<a>N[0-3]){_SUF}(?!\w)"
     rf"|{_N_LEAD}\s*{_PFX}(?P<b>N[0-3]){_SUF}(?!\w)"
     rf"|\b(?P<c>N[0-3])[a-d]?\s+(?i:disease|nodal\s+disease|stage|category)\b"
     rf"|\(\s*{_PFX}(?P<d>N[0-3]){_SUF}\s*\)"
@@ -74,7 +80,7 @@ _N = re.compile(
     rf"|\b(?P<e>N[1-3])[a-c]\b)"
 )
 _M = re.compile(
-    rf"(?:\b(?:[cpy]|yc|yp)(?P<a>M[01])[a-d]?\b"
+    rf"(?:\b(?:[cpyr]|yc|yp)(?P<a>M[01])[a-d]?\b"
     rf"|{_M_LEAD}\s*{_PFX}(?P<b>M[01])[a-d]?\b"
     rf"|\b(?P<c>M[01])[a-d]?\s+(?i:disease|stage|category)\b"
     rf"|\(\s*{_PFX}(?P<d>M[01])[a-d]?\s*\)"
@@ -106,6 +112,34 @@ def _hedged_stage(text: str, start: int, end: int) -> bool:
     return bool(_STAGE_HEDGE_BEFORE.search(before) or _STAGE_HEDGE_AFTER.match(after))
 
 
+# A stage quoted for a cancer treated before, earlier in its sentence ("Status post right hemicolectomy
+# 2019 for stage III (pT3N1M0) colon cancer", "history of breast cancer (pT2 pN1a M0)"): brackets and
+# commas do not end the cue (mention_context's clause cues stop at them). A "now", "new" or
+# "recurrent" after the cue makes it current again; y/r-prefixed stages are current by definition.
+_PRIOR_CANCER = re.compile(
+    r"\b(?:history\s+of|h/o|hx\s+of|treated\s+for|previously|remote|formerly|"
+    r"(?:status\s+post|s/p|after|following)\s+(?:\w+\s+){0,3}?(?:\w+ectomy|resection|excision|surgery|"
+    r"chemo\w*|radiation|radiotherapy|chemoradiation|therapy|treatment))\b"
+    r"(?![^.;\n]*\b(?:now|currently|new(?:ly)?|recurren\w*|restag\w*)\b)[^.;\n]{0,100}$",
+    re.IGNORECASE,
+)
+
+
+def _prior_cancer_stage(text: str, start: int) -> bool:
+    """A stage written for a cancer treated before (see _PRIOR_CANCER)."""
+    if re.match(r"(?:y|r)", text[start : start + 1], re.IGNORECASE):
+        return False
+    line_start = text.rfind("\n", 0, start) + 1
+    before = re.split(r"(?<=[.;!?])\s", text[line_start:start])[-1]
+    return bool(_PRIOR_CANCER.search(before))
+
+
+def _revised(text: str, found: list[StageMention]) -> list[StageMention]:
+    """The mentions of the last addendum stating any (an addendum revises the report), else all."""
+    inside = in_last_addendum(text, [s.start for s in found])
+    return [s for s in found if s.start in inside] if inside else found
+
+
 def _collect(text: str, rx: re.Pattern[str], key: str) -> list[StageMention]:
     out: list[StageMention] = []
     for m in _TNM.finditer(text):
@@ -115,13 +149,14 @@ def _collect(text: str, rx: re.Pattern[str], key: str) -> list[StageMention]:
         stage = next(g for g in (m.group("a"), m.group("b"), m.group("c"), m.group("d"), m.group("e")) if g)
         if not any(s.start <= m.start() < s.end for s in out):
             out.append(StageMention(stage, m.start(), m.end()))
-    return [s for s in out if not mention_context(text, s.start, s.end)[0] and not _hedged_stage(text, s.start, s.end)]
+    return [s for s in out if not mention_context(text, s.start, s.end)[0]
+            and not _hedged_stage(text, s.start, s.end) and not _prior_cancer_stage(text, s.start)]
 
 
 def stated_n(text: str) -> StageMention | None:
     """The highest N stage the text states for this study (history lines and prior cues ignored);
     without an explicit N stage, N0 from a safe global "No lymphadenopathy" (kind "described")."""
-    found = _collect(text, _N, "n")
+    found = _revised(text, _collect(text, _N, "n"))
     if found:
         return max(found, key=lambda s: (s.stage, s.start))
     return described_n(text)
@@ -130,8 +165,11 @@ def stated_n(text: str) -> StageMention | None:
 def stated_m(text: str) -> StageMention | None:
     """M1 when any current M1 is stated, else M0 when stated; without an explicit M stage, the
     stage described in words (kind "described"), else None."""
-    found = _collect(text, _M, "m")
     described = described_m(text)
+    # An addendum that states an M stage (explicit or in words) revises the report's.
+    both = _revised(text, _collect(text, _M, "m") + ([described] if described else []))
+    found = [s for s in both if s.kind == "stated"]
+    described = next((s for s in both if s.kind != "stated"), None)
     if found:
         best = max(found, key=lambda s: (s.stage, s.start))
         if best.stage == "M0" and described is not None and described.stage == "M1":
@@ -151,18 +189,21 @@ _MET = re.compile(r"\b" + _MET_TERM, _I)
 _DISTANT_SITE = re.compile(
     r"\b(?:distant|hepatic|liver|osseous|bone|bony|skeletal|vertebral|spinal|calvarial|pulmonary|lungs?|brain|cerebral|"
     r"cerebellar|intracranial|adrenals?|pleural|leptomeningeal|splenic|subcutaneous|cutaneous|widespread|disseminated|"
-    r"visceral|multi-?organ|(?:osteo)?lytic|(?:osteo)?blastic)\b",
+    r"visceral|multi-?organ|(?:osteo)?lytic|(?:osteo)?blastic|contralateral)\b",
     _I,
 )
 _NODAL = re.compile(r"\b(?:nodes?|nodal|lymph\w*|adenopathy|regional|stations?)\b", _I)
 _SAME_SIDE = re.compile(r"\b(?:ipsilateral|same\s+lobe|satellite)\b", _I)
-# Hedged, hypothetical or conditional wording (README: hedged wording is uncertain). "Consistent
-# with", "in keeping with" and "diagnostic of" are affirmative; "most consistent with" is not.
+# Hedged, hypothetical or conditional wording (README: hedged wording is uncertain). Affirmative:
+# "consistent with", "most consistent with" (the radiologist's leading diagnosis, the dev label's
+# reading of dev-037), "compatible with", "in keeping with", "diagnostic of". Doubt ("suspicious
+# for", "likely", "suggestive of", "cannot exclude") leaves the stage to the model: AJCC's rule is
+# to take the lower category when in doubt, and the rules never write M0 for a suspected M1.
 _HEDGE = re.compile(
     r"\b(?:suspicio\w*|suspect\w*|concern\w*|worr\w*|possibl[ey]|probabl[ey]|likely|unlikely|may|might|could|cannot|"
     r"can\s*not|can't|exclude[ds]?|rule[sd]?\s+out|r/o|question\w*|equivocal|indeterminate|non-?specific|uncertain|"
-    r"unclear|versus|vs|differential|favou?r\w*|suggest\w*|compatible|presum\w*|potential\w*|atypical|borderline|"
-    r"characteri[sz](?:e|ed|ation)|most\s+consistent|raises?|correlat\w*|to\s+be\s+confirmed|for\s+confirmation|"
+    r"unclear|versus|vs|differential|favou?r\w*|suggest\w*|presum\w*|potential\w*|atypical|borderline|"
+    r"characteri[sz](?:e|ed|ation)|raises?|correlat\w*|to\s+be\s+confirmed|for\s+confirmation|"
     r"until\s+proven|consider\w*|evaluat\w*|assess\w*|work-?up|survey|if|should|would|whether|or|either)\b|\?",
     _I,
 )
@@ -185,8 +226,6 @@ _NEW_SINCE = re.compile(
     r"|\bno\s+prior\s+(?:imaging|studies|study|exams?|examinations?|comparison)\b(?:\s+(?:for|available)\b(?:\s+comparison)?)?",
     _I,
 )
-# Next sentence asking to confirm the diagnosis: the metastasis is not settled.
-_CONFIRM = re.compile(r"\b(?:confirm\w*|further\s+characteri[sz]\w*|to\s+(?:exclude|evaluate|assess))\b", _I)
 
 # Before a global statement only a list number, a general heading or "there is/are" may stand.
 _LIST = r"(?:\(?\d{1,2}[.)]\s*)?"
@@ -209,12 +248,12 @@ _M0_TARGET = r"(?:distant\s+)?" + _MET_TERM
 _M0 = re.compile(
     # "No (CT) evidence of distant metastatic disease", "without evidence of metastases"
     r"\b(?:no|without)\s+(?:(?:ct|pet(?:[/\-]ct)?|mri?|imaging|radiographic|radiologic|sonographic|scintigraphic)\s+)?"
-    r"(?:evidence|signs?|findings?)\s+(?:of|for|to\s+suggest)\s+" + _M0_TARGET
+    r"(?:evidence|signs?|findings?)\s+(?:of|for|to\s+suggest)\s+(?:nodal\s+or\s+)?" + _M0_TARGET
     # "No lymphadenopathy or distant metastatic disease"
     + r"|\b(?:no|without)\s+(?:(?:enlarged|pathologic(?:al)?|suspicious)\s+)?(?:lymphadenopathy|adenopathy|(?:lymph\s+)?nodes)"
     r"\s*,?\s+(?:or|nor)\s+(?:evidence\s+of\s+)?" + _M0_TARGET
     # "No distant metastases", "no metastatic disease", "negative for distant metastatic disease"
-    + r"|\b(?:no|without|negative\s+for)\s+" + _M0_TARGET
+    + r"|\b(?:no|without|negative\s+for)\s+(?:nodal\s+or\s+)?" + _M0_TARGET
     # "Distant metastatic disease is not identified", "distant metastases: none"
     + r"|\b" + _M0_TARGET + r"(?:\s+(?:is|are)\s+(?:not\s+(?:seen|identified|present|evident|demonstrated|detected)|absent)"
     r"|\s*:\s*(?:none|no|absent|negative|not\s+identified)\b)",
@@ -233,13 +272,29 @@ _N0 = re.compile(
     r"\b(?:no|without)\s+(?:(?:ct|pet(?:[/\-]ct)?|imaging|radiographic)\s+)?(?:evidence\s+of\s+)?"
     r"(?:(?:(?:pathologic(?:al)?|enlarged|suspicious)\s+)?(?:lymphadenopathy|adenopathy)|(?:lymph\s+)?node\s+enlargement"
     r"|(?:pathologic(?:al)?(?:ly\s+enlarged)?|enlarged|suspicious)\s+(?:lymph\s+)?nodes"
-    r"|(?:lymph\s+node|nodal)\s+(?:metastas[ie]s|disease))\b",
+    r"|(?:lymph\s+node|nodal)\s+(?:or\s+distant\s+)?(?:metastas[ie]s|metastatic\s+disease|disease))\b",
     _I,
 )
 _N0_TAIL = re.compile(
     r"^(?:\s*(?:is|are)\s+(?:seen|identified|present|evident)"
+    # the whole staging field: "in the chest, abdomen or pelvis", "in the imaged field"
+    r"|\s*(?:with)?in\s+the\s+(?:chest|thorax)\s*,?\s*(?:the\s+)?abdomen\s*,?\s*(?:(?:and|or)\s+)?(?:the"
+    r"\s+)?pelvis"
+    r"|\s*(?:with)?in\s+the\s+(?:imaged|scanned|visuali[sz]ed)\s+(?:field|regions?|body)"
     r"|\s*(?:by|at)\s+(?:ct\s+|imaging\s+)?size\s+criteria"
     r"|\s*,?\s*(?:or|nor)\s+(?:evidence\s+of\s+)?" + _M0_TARGET + ")*" + r"\s*[.;]?\s*$",
+    _I,
+)
+# Absence stated after the subject ("Nodal disease absent", "Pathologically enlarged nodes: none",
+# "Lymph nodes: none enlarged"), with only a list number or general heading before it.
+_N0_ABSENT = re.compile(
+    rf"^\s*{_LIST}(?:(?:impression|conclusions?|summary|staging)\s*:\s*{_LIST})?"
+    r"(?:(?:regional\s+)?(?:nodal\s+(?:disease|metastas[ie]s|involvement)|lymphadenopathy|adenopathy"
+    r"|(?:pathologically\s+enlarged|pathologic(?:al)?|enlarged|suspicious)\s+(?:lymph\s+)?nodes)"
+    r"\s*(?:(?:is|are)\s+)?(?::\s*)?(?:absent|none|negative|not\s+(?:seen|identified|present|evident))"
+    r"|(?:lymph\s+nodes|nodes)\s*:\s*(?:none(?:\s+(?:enlarged|identified|seen|suspicious))?|not\s+enlarged"
+    r"|normal|"
+    r"unremarkable|negative|absent))\s*[.;]?\s*$",
     _I,
 )
 # A node described as abnormal anywhere else withholds N0.
@@ -279,17 +334,24 @@ def _heading_of(text: str, a: int) -> str:
     return m.group(0) if m else ""
 
 
-def _m1_clause(text: str, a: int, b: int, next_clause: str) -> tuple[int, int] | None:
+_TEMPLATE_LABEL = re.compile(r"\s*(?:\(\s*M\s*\)\s*)?[:=]\s*(?:[cpyr]|yc|yp)?M[01xX]")
+
+
+def _m1_clause(text: str, a: int, b: int) -> tuple[int, int] | None:
     clause = text[a:b]
     # A line heading ("Liver: ... consistent with metastases") is part of what the clause says.
     scope = _heading_of(text, a) + clause
     met = _MET.search(clause)
+    if met is not None and _TEMPLATE_LABEL.match(clause, met.end()):
+        return None  # "Distant metastasis (M): M0" is a template's field name, not a finding
     if met is None or not _DISTANT_SITE.search(scope) or _NODAL.search(scope) or _SAME_SIDE.search(scope):
         return None
     if re.search(r"\b(?:peritone\w*|omentum|omental|carcinomatosis)\b", scope, _I):
         return None
     plain = _NEW_SINCE.sub(" ", clause)
-    if _HEDGE.search(plain) or _NEGATION.search(plain) or _PAST.search(plain) or _CONFIRM.search(next_clause):
+    # A next sentence asking for confirmation ("adrenal sampling recommended for confirmation") does not
+    # undo an affirmative diagnosis: clinical cM1 rests on imaging, pathology would make it pM1.
+    if _HEDGE.search(plain) or _NEGATION.search(plain) or _PAST.search(plain):
         return None
     if mention_context(text, a + met.start(), a + met.end())[0]:
         return None
@@ -325,10 +387,9 @@ def described_m(text: str) -> StageMention | None:
     clauses = clause_spans(text)
     m1: list[StageMention] = []
     m0: list[StageMention] = []
-    hedged = False
-    for i, (a, b) in enumerate(clauses):
-        nxt = text[clauses[i + 1][0] : clauses[i + 1][1]] if i + 1 < len(clauses) else ""
-        hit = _m1_clause(text, a, b, nxt)
+    hedged: list[int] = []
+    for a, b in clauses:
+        hit = _m1_clause(text, a, b)
         if hit:
             m1.append(StageMention("M1", *hit, kind="described"))
             continue
@@ -336,7 +397,15 @@ def described_m(text: str) -> StageMention | None:
         if zero:
             m0.append(StageMention("M0", *zero, kind="described"))
         elif _hedged_metastasis(text, a, b):
-            hedged = True
+            hedged.append(a)
+    # What an addendum says about metastasis revises the report ("Addendum: the adrenal nodule is a
+    # lipid-rich adenoma. No distant metastatic disease.").
+    inside = in_last_addendum(text, [s.start for s in m1 + m0])
+    if inside:
+        m1 = [s for s in m1 if s.start in inside]
+        m0 = [s for s in m0 if s.start in inside]
+        region = max(p for p in addendum_starts(text) if p <= min(inside))
+        hedged = [h for h in hedged if h >= region]
     if m1:
         return m1[-1]
     if m0 and not hedged:
@@ -351,7 +420,7 @@ def _node_suspect(text: str, a: int, b: int) -> bool:
     if not re.search(r"\b(?:nodes?|nodal|lymphadenopathy|adenopathy)\b", scope, _I):
         return False
     body = re.sub(rf"^\s*{_LIST}(?:[A-Za-z][A-Za-z /&-]{{0,30}}:\s*{_LIST})?", "", clause)
-    if re.match(r"(?:there\s+(?:is|are)\s+)?(?:no|without|negative\s+for)\b", body, _I):
+    if re.match(r"(?:there\s+(?:is|are)\s+)?(?:no|without|negative\s+for|none)\b", body, _I):
         return False
     return bool(_NODE_SUSPECT.search(_NODE_OK.sub(" ", body)))
 
@@ -364,6 +433,10 @@ def described_n(text: str) -> StageMention | None:
         if _node_suspect(text, a, b):
             return None
         clause = text[a:b]
+        absent = _N0_ABSENT.match(_heading_of(text, a) + clause)
+        if absent:
+            hits.append(StageMention("N0", a, b, kind="described"))
+            continue
         m = _N0.search(clause)
         if m is None:
             continue

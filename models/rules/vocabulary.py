@@ -20,7 +20,8 @@ _DEV = (
     r"\baicd\b|\bicd\b|defibrillator|(?:pacemaker|pacer)?\s*leads?\b|port[\s\-]?a[\s\-]?cath|\bport\b|sternotomy\s+wires?|"
     r"introducer(?:\s+sheath)?|\bsheath\b|catheters?|\bdrains?\b|\bstents?\b|\bclips\b|\bvalve\s+replacement|"
     r"\b(?:ij|subclavian|femoral)\s+(?:line|catheter|cvc)|lines\s+and\s+tubes|tubes\s+and\s+lines|\bimpella\b|\biabp\b|"
-    r"balloon\s+pump|\bvad\b|\becmo\b\s+cannula|cannula"
+    r"balloon\s+pump|\bvad\b|\becmo\b\s+cannula|cannula|\bsupport\s+(?:lines|devices|tubes)\b|\bmonitoring"
+    r"\s+leads\b"
 )
 
 # (literal, category, regex or spaCy token pattern, or None for the literal itself)
@@ -28,6 +29,7 @@ TARGET_RULES: list[tuple[str, str, str | list[dict[str, str]] | None]] = [
     ("atelectasis", "atelectasis", r"\batelecta(?:sis|ses|tic)\b|\b(?:lung|lobar|lobe|segmental)\s+collapse\b"
                                    r"|\bcollapse\s+of\s+the\s+(?:\w+\s+){0,3}(?:lung|lobe)\b|\bcollapsed\s+(?:\w+\s+)?(?:lung|lobe)\b"),
     ("cardiomegaly", "cardiomegaly", r"\bcardiomegaly\b|\benlarged\s+(?:heart|cardiac\s+silhouette)\b|\bcardiac\s+enlargement\b"
+                                     r"|\benlargement\s+of\s+the\s+(?:cardiac\s+silhouette|heart)\b"
                                      r"|\b(?:heart|heart\s+size|cardiac\s+(?:silhouette|size))\s+(?:is\s+|appears\s+|remains\s+)?"
                                      + _DEGREE + r"enlarged\b"),
     ("consolidation", "consolidation", r"\bconsolidat(?:ion|ions|ive)\b"),
@@ -50,26 +52,46 @@ TARGET_RULES: list[tuple[str, str, str | list[dict[str, str]] | None]] = [
     # Stated absences that ConText cannot see as negation.
     ("lungs clear", "NEG:lung opacity", r"\b(?:both\s+|the\s+)?(?:right\s+|left\s+)?lungs?\s+(?:are\s+|is\s+|remain\s+)?"
                                         r"(?:(?:well[\s\-]expanded|well[\s\-]aerated|hyperinflated|hyperexpanded|low\s+in\s+volume)\s+(?:and|but)\s+)?clear\b"
-                                        r"|\bclear\s+lungs\b"),
+                                        r"|\bclear\s+lungs\b|\blungs?\s*:\s*clear\b"),
     ("normal heart", "NEG:cardiomegaly", r"\bnormal\s+(?:heart\s+size|cardiac\s+size|heart)\b"
                                          r"|\bheart\s+size\s+(?:is\s+)?(?:upper\s+)?(?:normal|within\s+normal\s+limits|unremarkable)\b"
-                                         r"|\bheart\s+(?:size\s+)?is\s+not\s+enlarged\b"),
+                                         r"|\bheart\s+(?:size\s+)?is\s+not\s+enlarged\b"
+                                         # "at the upper limits of normal", "top normal": normal
+                                         # (dev-031's "upper normal")
+                                         r"|\bheart\s+size\s+(?:is\s+)?(?:at\s+the\s+)?upper\s+limits?\s+of\s+normal\b"
+                                         r"|\bheart\s+(?:size\s+)?is\s+(?:top|upper)[\s\-]normal\b"
+                                         r"|\b(?:top|upper)[\s\-]normal\s+heart\s+size\b"
+                                         # templates: "Heart: Normal size.", "The heart is normal in size",
+                                         # "Cardiac silhouette is normal"
+                                         r"|\b(?:heart|cardiac\s+(?:silhouette|size))\s*(?::\s*|\s+(?:is"
+                                         r"|appears)\s+)(?:normal|unremarkable"
+                                         r"|within\s+normal\s+limits)(?:\s+in\s+size|\s+size)?\b"),
     ("normal cardiomediastinum", "NEG:cardiomegaly|enlarged cardiomediastinum",
-     r"\bcardiomediastinal\s+(?:silhouette|contours?)\s+(?:is\s+|are\s+)?(?:normal|within\s+normal\s+limits|unremarkable|stable)\b"
+     r"\bcardiomediastinal\s+(?:silhouette|contours?)\s*(?::\s*|\s+(?:is\s+|are\s+)?)(?:normal"
+     r"|within\s+normal\s+limits|unremarkable|stable)\b"
      r"|\bnormal\s+cardiomediastinal\s+(?:silhouette|contours?)\b|\bheart\s+and\s+mediastinum\s+(?:are\s+)?(?:normal|unremarkable)\b"),
     ("normal mediastinum", "NEG:enlarged cardiomediastinum",
      r"\bmediastinal\s+(?:and\s+hilar\s+)?contours?\s+(?:is\s+|are\s+)?(?:normal|unremarkable|within\s+normal\s+limits)\b"
-     r"|\bmediastinum\s+(?:is\s+)?(?:normal|unremarkable)\b"),
+     r"|\bmediastinum\s*(?::\s*|\s+(?:is\s+)?)(?:normal|unremarkable)\b"),
     # Critical results outside the CheXpert labels (pneumothorax comes from the label above).
     ("intracranial hemorrhage", "CRIT:intracranial hemorrhage",
      r"\b(?:intracranial|intraparenchymal|intracerebral|subarachnoid|subdural|epidural|extra[\s\-]?axial|intraventricular)\s+"
      r"(?:\w+\s+){0,2}?(?:hemorrhage|haemorrhage|hematoma|haematoma|bleed)s?\b|\bhemorrhagic\s+(?:stroke|contusion|transformation)\b"
+     r"|\b(?:subarachnoid|subdural|intraventricular|intraparenchymal|epidural|extra[\s\-]?axial)\s+blood\b"
+     r"(?!\s+patch)"
      r"|\b(?-i:ICH|SAH|SDH|EDH)\b|\b(?:intracranial\s+)?hemorrhage\s+in\s+the\s+(?:\w+\s+){0,2}(?:lobe|ganglia|thalamus|cerebellum|pons)"),
     ("pulmonary embolism", "CRIT:pulmonary embolism",
-     r"\bpulmonary\s+(?:arterial\s+)?embol(?:ism|us|i)\b|\b(?:saddle\s+)?embol(?:us|i)\s+in\s+the\s+(?:\w+\s+){0,4}pulmonary\s+arter"),
+     r"\bpulmonary\s+(?:arterial\s+)?embol(?:ism|us|i)\b|\b(?:saddle\s+)?embol(?:us|i)\s+in\s+the\s+(?:\w+"
+     r"\s+){0,4}pulmonary\s+arter"
+     # "Filling defects in the left lower lobe segmental pulmonary arteries", "acute thromboembolism of the
+     # right interlobar pulmonary artery" (a venous thromboembolism elsewhere is not a PE).
+     r"|\bfilling\s+defects?\s+(?:\w+\s+){0,8}?pulmonary\s+arter(?:y|ies)\b|\bpulmonary\s+thromboembol\w*"
+     r"|\bthromboembol(?:ism|i|us)\s+(?:\w+\s+){0,6}?pulmonary\s+arter(?:y|ies)\b"),
     # A token pattern is case-sensitive: "PE" only in capitals (critical.py drops "PE protocol").
     ("PE", "CRIT:pulmonary embolism", [{"TEXT": "PE"}]),
-    ("free air", "CRIT:free air", r"\bfree\s+(?:intraperitoneal\s+|intra-abdominal\s+|abdominal\s+)?(?:air|gas)\b|\bpneumoperitoneum\b"),
+    ("free air", "CRIT:free air", r"\bfree\s+(?:intraperitoneal\s+|intra-abdominal\s+|abdominal\s+)?(?:air|gas)\b"
+                                  r"|\bpneumoperitoneum\b"
+                                  r"|\bextraluminal\s+(?:free\s+)?(?:air|gas)\b"),
     # Acute aortic syndrome (dissection, intramural hematoma, rupture) is labelled "aortic dissection" (spec §12).
     ("aortic dissection", "CRIT:aortic dissection",
      r"\baortic\s+dissection\b|\bdissection\s+of\s+the\s+(?:\w+\s+){0,2}aorta\b|\b(?:stanford|debakey)\s+type\s+\w+\s+(?:\(\w+\s+\w+\)\s+)?"
@@ -91,11 +113,35 @@ TARGET_RULES: list[tuple[str, str, str | list[dict[str, str]] | None]] = [
      r"|\btorsed\s+(?:(?:left|right)\s+)?(?:ovary|adnexa)\b"),
     ("portal venous gas", "CRIT:portal venous gas",
      r"\bportal\s+(?:venous\s+|vein\s+)?gas\b|\bportomesenteric\s+(?:venous\s+)?gas\b|\bgas\s+(?:with)?in\s+the\s+portal\s+ve(?:in|nous)"),
+    # Tension physiology: a modifier of a pneumothorax, read with its own negation and hedges
+    # ("without tension physiology", "tension cannot be excluded"); critical.py decides.
+    ("tension", "CRIT:tension", r"\btension(?:\s+(?:physiology|component))?\b"),
     ("malpositioned support device", "CRIT:malpositioned support device",
      r"\bmal[\s\-]?position(?:ed|ing)?\b|\bmisplace(?:d|ment)\b"
      r"|\b(?:endotracheal\s+tube|ett|et\s+tube)\b[^.;]{0,60}?\b(?:right|left)\s+main\s*-?\s*stem\b"
      r"|\b(?:endotracheal\s+tube|ett|et\s+tube)\b[^.;]{0,60}?\besophag"
      r"|\b(?:enteric|feeding|nasogastric|orogastric|ng|og|dobhoff)\s+tube\b[^.;]{0,60}?\b(?:airway|bronch\w*|trachea|pleural\s+space)\b"
+     # an ETT at or below the carina, in the bronchus intermedius or still in the pharynx
+     r"|\b(?:endotracheal\s+tube|ett|et\s+tube)\b[^.;]{0,60}?\b(?:bronchus\s+intermedius|(?:at|below"
+     r"|beyond)\s+(?:the\s+)?"
+     r"(?:level\s+of\s+the\s+)?carina|(?:hypo|oro)?pharynx|above\s+the\s+(?:vocal\s+cords|glottis))\b"
+     # an enteric tube coiled in or ending in the esophagus or pharynx
+     r"|\b(?:enteric|feeding|nasogastric|orogastric|ng|og|dobhoff)\s+tube\b[^.;]{0,60}?\b(?:coiled|curled|"
+     r"looped|folded)\s+"
+     r"(?:\w+\s+){0,3}?(?:in|within)\s+the\s+(?:\w+\s+)?(?:esophagus|(?:hypo|oro)?pharynx|mouth)\b"
+     r"|\b(?:enteric|feeding|nasogastric|orogastric|ng|og|dobhoff)\s+tube\b[^.;]{0,40}?\b(?:tip|terminat"
+     r"\w*|ends?)\s+"
+     r"(?:\w+\s+){0,2}?(?:in|within|at|over)\s+the\s+(?:(?:distal|mid|proximal|upper|lower|cervical"
+     r"|thoracic)\s+)?esophagus\b"
+     # a PICC or subclavian/arm line whose tip has gone up the internal jugular vein
+     r"|\b(?:picc|peripherally\s+inserted\s+central\s+catheter|(?:subclavian|basilic|cephalic"
+     r"|arm)\s+(?:central\s+)?"
+     r"(?:venous\s+)?(?:line|catheter|cvc)|port\s+catheter)\b[^.;]{0,60}?\b(?:into|in|within|to|over|overl"
+     r"\w+)\s+(?:the\s+)?"
+     r"(?:(?:right|left|contralateral|ipsilateral)\s+)?(?:internal\s+jugular|ij)\b"
+     r"|\b(?:tip|catheter|line|picc)\b[^.;]{0,40}?\b(?:directed|cours\w+|extend\w+|ascend\w+|flipped"
+     r"|looped|coiled)\s+"
+     r"(?:\w+\s+){0,2}?(?:cephalad|superiorly|into\s+the\s+neck)\b"
      r"|\b(?:tube|catheter|line)\b[^.;]{0,60}?\bshould\s+be\s+(?:withdrawn|retracted|advanced|repositioned)"
      r"|\brecommend\s+(?:withdraw|retract|advanc|reposition)\w*\b"),
 ]
@@ -103,8 +149,11 @@ TARGET_RULES: list[tuple[str, str, str | list[dict[str, str]] | None]] = [
 # (literal, category, direction, regex or token pattern or None, max scope in tokens or None)
 CONTEXT_RULES: list[tuple[str, str, str, str | list[dict[str, str]] | None, int | None]] = [
     ("cannot be excluded", "POSSIBLE_EXISTENCE", "BACKWARD",
-     r"\b(?:(?:can\s*not|can't|cannot|could\s+not|not)\s+be|(?:is|are)\s+not|isn't|aren't)\s+(?:entirely\s+|completely\s+)?"
-     r"(?:excluded|ruled\s+out)\b", None),
+     r"\b(?:(?:(?:can\s*not|can't|cannot|could\s+not|not)\s+be|(?:is|are)\s+not|isn't|aren't)\s+|not\s+)"
+     r"(?:entirely\s+|completely\s+)?(?:excluded|ruled\s+out)\b", None),
+    # "Cardiomegaly, likely." / "pneumonia, probable": a hedge closing its phrase.
+    ("likely.", "POSSIBLE_EXISTENCE", "BACKWARD", r",\s*(?:most\s+)?(?:likely|probable|possible)(?=\s*[.;)"
+                                                  r"]|\s*$)", 3),
     ("may represent", "POSSIBLE_EXISTENCE", "FORWARD",
      r"\b(?:may|might|could)\s+(?:represent|reflect|be\s+due\s+to|indicate|be)\b", None),
     ("versus", "POSSIBLE_EXISTENCE", "BIDIRECTIONAL", r"\b(?:versus|vs\.?)(?=\s)|(?<=\w)/(?=\w)", 4),
@@ -167,8 +216,28 @@ CONTEXT_RULES: list[tuple[str, str, str, str | list[dict[str, str]] | None, int 
     ("removed", "NEGATED_EXISTENCE", "BACKWARD", r"\b(?:has\s+been\s+|have\s+been\s+|was\s+|were\s+)?removed\b", None),
     ("has resolved", "RESOLVED", "BACKWARD", r"\b(?:has|have)\s+(?:now\s+)?resolved\b|\bresolved\b|\bno\s+longer\s+(?:seen|visible|present)\b", None),
     ("resolution of", "RESOLVED", "FORWARD", r"\b(?:resolution|resolved|interval\s+resolution)\s+of\b", None),
+    # "Pneumoperitoneum, likely related to recent laparotomy": expected after the operation, not new.
+    ("related to surgery", "NOT_NEW", "BACKWARD",
+     r"\b(?:related\s+to|due\s+to|from|after|following|secondary\s+to|in\s+keeping\s+with)\s+(?:the\s+|a"
+     r"\s+)?(?:recent\s+)?"
+     r"(?:surgery|laparotomy|laparoscopy|operation|c-?section|cesarean\s+section|peritoneal\s+dialysis)"
+     r"\b", None),
+    # "Pneumoperitoneum out of proportion to postoperative expectation" is not the expected kind: the
+    # longer phrase prunes the "postoperative" below (ACUTE marks nothing).
+    ("out of proportion", "ACUTE", "BACKWARD",
+     r"\b(?:out\s+of\s+proportion\s+to|more\s+than\s+expected\s+for"
+     r"|larger\s+than\s+expected\s+for)\s+(?:the\s+)?(?:\w+\s+)?"
+     r"(?:post[\s\-]?operative|post[\s\-]?surgical|postsurgical|post[\s\-]?procedural)(?:\s+\w+)?", 2),
+    # "Acute-on-chronic subdural hematoma" is acute: the longer phrase prunes the "chronic" below
+    # (medspaCy drops a modifier inside a longer one); ACUTE itself marks nothing.
+    ("acute on chronic", "ACUTE", "FORWARD", r"\bacute[\s\-]+on[\s\-]+chronic\b", 4),
+    # "Aortic dissection has been repaired", "the hematoma was evacuated": treated, not new.
+    ("has been repaired", "HISTORICAL", "BACKWARD",
+     r"\b(?:has|have|was|were)\s+(?:been\s+)?(?:surgically\s+)?(?:repaired|evacuated|coiled|clipped"
+     r"|drained|stented)\b", None),
     ("unchanged", "NOT_NEW", "BIDIRECTIONAL",
      r"\b(?:unchanged|stable|similar|chronic|old|healed|healing|remote|persistent|residual|known|again\s+(?:seen|noted)"
+     r"|redemonstrat(?:ed|es|ion)|re-demonstrat(?:ed|es|ion)|post[\s\-]?(?:laparotomy|laparoscopy|procedural)"
      r"|decreas(?:ed|ing)|improv(?:ed|ing)|smaller|resolving|expected|post[\s\-]?operative|postsurgical|post[\s\-]?surgical)\b", None),
 ]
 # A semicolon ends every modifier's scope: "Left basilar opacity; pneumonia cannot be excluded" hedges

@@ -116,7 +116,8 @@ def test_evidence_of_a_category_and_a_follow_up_is_their_own_sentence() -> None:
         ("IMPRESSION:\n1. Multiple new lytic lesions in the spine and pelvis, consistent with metastases.", "M1"),
         # hedged: left to the model
         ("Hepatic lesion suspicious for metastasis.", None),
-        ("3.1 cm left adrenal mass, most consistent with metastasis. Adrenal sampling recommended for confirmation.", None),
+        # "most consistent with" is the leading diagnosis (dev-037 is labelled M1): see test_rules_round4.py
+        ("3.1 cm left adrenal mass, most consistent with metastasis. Adrenal sampling recommended for confirmation.", "M1"),
         ("Left adrenal nodule, likely metastasis.", None),
         ("Possible osseous metastasis in L3.", None),
         ("Sclerotic focus in L2 may represent a bone island or an osseous metastasis.", None),
