@@ -269,16 +269,21 @@ def _reconcile_chexpert(model: TaskResult, stated: TaskResult) -> TaskResult:
     """Per label: a label the report states takes the stated value; the model fills the rest."""
     mv: ChexpertValue = model.value  # type: ignore[assignment]
     sv: ChexpertValue = stated.value  # type: ignore[assignment]
-    conflicts = {k: (mv.labels.get(k), v) for k, v in sv.labels.items() if k in mv.labels and mv.labels[k] != v}
+    conflicts = [(f"{k}: {mv.labels[k]}", f"{k}: {v}") for k, v in sv.labels.items() if k in mv.labels and mv.labels[k] != v]
     merged = ChexpertValue(labels={**mv.labels, **sv.labels})
-    update: dict[str, Any] = {"value": merged, "evidence": _merge_evidence(stated, model)}
+    return _merged_items(model, stated, merged, conflicts, {},
+                         f"{len(conflicts)} label(s) stated in the report differ from the model; stated values kept")
+
+
+def _merged_items(model: TaskResult, stated: TaskResult, merged: TaskValue, conflicts: list[tuple[str, str]],
+                  extra: dict[str, Any], note: str) -> TaskResult:
+    """A list value merged item by item; conflicting items ("model: rules" pairs) make the disagreement."""
+    update: dict[str, Any] = {"value": merged, "evidence": _merge_evidence(stated, model), **extra}
     if conflicts:
         update["decided_by"] = "rules"
         update["disagreement"] = Disagreement(
-            model_value="; ".join(f"{k}: {m}" for k, (m, _) in conflicts.items()),
-            rules_value="; ".join(f"{k}: {s}" for k, (_, s) in conflicts.items()),
-            model=model.model,
-            note=f"{len(conflicts)} label(s) stated in the report differ from the model; stated values kept",
+            model_value="; ".join(m for m, _ in conflicts), rules_value="; ".join(r for _, r in conflicts),
+            model=model.model, note=note,
         )
     else:
         update["decided_by"] = "model+rules"
@@ -295,26 +300,15 @@ def _reconcile_temporal(model: TaskResult, stated: TaskResult) -> TaskResult:
     """
     mv: TemporalValue = model.value  # type: ignore[assignment]
     sv: TemporalValue = stated.value  # type: ignore[assignment]
-    merged = list(sv.changes)
-    conflicts: list[tuple[TemporalChange, TemporalChange]] = []
+    merged: list[TemporalChange] = list(sv.changes)
+    conflicts: list[tuple[str, str]] = []
     for mc in mv.changes:
         match = next((sc for sc in sv.changes if same_finding(mc.finding, sc.finding)), None)
         if match is None:
             if not any(same_finding(mc.finding, c.finding) and mc.change == c.change for c in merged):
                 merged.append(mc)
         elif match.change != mc.change:
-            conflicts.append((mc, match))
-    update: dict[str, Any] = {"value": TemporalValue(changes=merged), "evidence": _merge_evidence(stated, model),
-                              "note": "; ".join(n for n in (model.note, stated.note) if n) or None}
-    if conflicts:
-        update["decided_by"] = "rules"
-        update["disagreement"] = Disagreement(
-            model_value="; ".join(f"{m.finding}: {m.change}" for m, _ in conflicts),
-            rules_value="; ".join(f"{s.finding}: {s.change}" for _, s in conflicts),
-            model=model.model,
-            note=f"{len(conflicts)} change(s) the report states differ from the model; the report's kept",
-        )
-    else:
-        update["decided_by"] = "model+rules"
-        update["confidence"] = max(model.confidence, stated.confidence)
-    return model.model_copy(update=update)
+            conflicts.append((f"{mc.finding}: {mc.change}", f"{match.finding}: {match.change}"))
+    note = "; ".join(n for n in (model.note, stated.note) if n) or None
+    return _merged_items(model, stated, TemporalValue(changes=merged), conflicts, {"note": note},
+                         f"{len(conflicts)} change(s) the report states differ from the model; the report's kept")
