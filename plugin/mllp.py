@@ -32,7 +32,8 @@ def frame(payload: bytes) -> bytes:
 def receive_any(
     pipeline: Pipeline, raw: bytes, *, channel: str, peer: str | None, content_type: str | None = None
 ) -> Receipt | BatchReceipt:
-    """A batch (first segment FHS/BHS) message by message, anything else as one message.
+    """A batch (first segment FHS/BHS), or a block of several MSH, message by message; anything
+    else as one message.
 
     A batch whose opening header declares unusable delimiters cannot be split: it then goes
     to the single-message path whole, which stores it and answers AE as for any broken message.
@@ -43,6 +44,9 @@ def receive_any(
         except hl7v2.Hl7Error:
             return pipeline.receive_hl7(raw, channel=channel, peer=peer, content_type=content_type)
         return pipeline.receive_hl7_batch(raw, batch, channel=channel, peer=peer, content_type=content_type)
+    implicit = hl7v2.split_implicit(raw)
+    if implicit is not None:
+        return pipeline.receive_hl7_batch(raw, implicit, channel=channel, peer=peer, content_type=content_type)
     return pipeline.receive_hl7(raw, channel=channel, peer=peer, content_type=content_type)
 
 
@@ -88,7 +92,7 @@ class MllpServer:
                 start = block.rfind(VT)
                 payload = block[start + 1 : -len(FS)] if start >= 0 else block[: -len(FS)]
                 receipt = await run_in_threadpool(receive_any, self.pipeline, payload, channel="mllp", peer=peer)
-                if receipt.wanted:
+                if receipt.wanted and receipt.ack:
                     writer.write(frame(receipt.ack_bytes()))
                     await writer.drain()
                 else:  # enhanced mode, MSH-15 NE (or ER/SU not matching): the sender asked for no ACK

@@ -19,6 +19,7 @@ from concurrent.futures import wait as wait_futures
 from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from adapters import hl7 as hl7v2
@@ -318,7 +319,9 @@ class Pipeline:
             return _receipt(hl7v2.build_ack(answered, error=err), err.err_code, inbound_id, header=answered)
 
         with session_scope(self.sessions) as s:
-            dup = queries.find_duplicate(s, sender=sender, control_id=parsed.header.control_id, sha256=sha)
+            dup = (queries.find_duplicate(s, sender=sender, control_id=parsed.header.control_id, sha256=sha)
+                   or _same_content_copy(s, sender=sender, control_id=parsed.header.control_id, raw=raw,
+                                         inbound_id=inbound_id))
             first = parsed.reports[0] if parsed.reports else None
             status = "duplicate" if dup is not None and dup.id != inbound_id else "queued"
             queries.finish_inbound(s, inbound_id=inbound_id, status=status,
@@ -439,6 +442,25 @@ class Pipeline:
 
     def close(self) -> None:
         self.models.stop()
+
+
+def _same_content_copy(s: Session, *, sender: str | None, control_id: str, raw: bytes,
+                       inbound_id: int) -> InboundMessage | None:
+    """An earlier accepted copy of this message that differs only in transport (framing, line ends,
+    trailing delimiters) or MSH-7: a resend, not a new message. A different content under a reused
+    MSH-10 (a corrected report from a sender that recycles ids) is not one, and is processed."""
+    if not control_id:
+        return None
+    rows = s.scalars(
+        select(InboundMessage).where(
+            InboundMessage.control_id == control_id, InboundMessage.sender == sender,
+            InboundMessage.status.in_(("queued", "processing", "done")), InboundMessage.id != inbound_id,
+        ).order_by(InboundMessage.id)
+    ).all()
+    if not rows:
+        return None
+    key = hl7v2.content_key(raw)
+    return next((row for row in rows if hl7v2.content_key(row.raw) == key), None)
 
 
 def _receipt(ack: str, err_code: str | None, inbound_id: int | None = None,

@@ -8,8 +8,8 @@ er7.py, escapes.py, ack.py and mllp.py.
 """
 
 from adapters.hl7.ack import ack_for_storage_failure, application_ack, build_ack, new_control_id
-from adapters.hl7.batch import Hl7Batch, build_batch_ack, is_batch, split_batch
-from adapters.hl7.er7 import frame, normalise, unframe
+from adapters.hl7.batch import Hl7Batch, build_batch_ack, is_batch, split_batch, split_implicit
+from adapters.hl7.er7 import content_key, frame, normalise, unframe
 from adapters.hl7.errors import TABLE_0357, Hl7Error
 from adapters.hl7.escapes import EncodingChars, escape, unescape
 from adapters.hl7.header import MshHeader, peek_header
@@ -24,6 +24,7 @@ __all__ = [
     "OruMessage",
     "EncodingChars",
     "normalise",
+    "content_key",
     "frame",
     "unframe",
     "peek_header",
@@ -33,6 +34,7 @@ __all__ = [
     "Hl7Batch",
     "is_batch",
     "split_batch",
+    "split_implicit",
     "build_batch_ack",
     "application_ack",
     "new_control_id",

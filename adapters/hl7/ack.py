@@ -51,16 +51,19 @@ def msh_line(
     charset: str = "",
     accept_ack_type: str = "",
     app_ack_type: str = "",
+    raw_processing: str = "",
+    raw_version: str = "",
 ) -> str:
     """An MSH segment; application/facility values are ER7 (already escaped), the rest is escaped here.
 
     MSH-15/16 are written only when asked for (an ACK we send back is in original form;
-    an application ACK we deliver later asks for a commit ACK).
+    an application ACK we deliver later asks for a commit ACK). `raw_processing`/`raw_version`,
+    when given, are a received MSH-11/MSH-12 in ER7, written as they came (with their components).
     """
     fields = [
         "MSH", enc.msh2, sending_app, sending_facility, receiving_app, receiving_facility,
-        hl7_timestamp(now), "", message_type, escape(control_id, enc), escape(processing_id, enc),
-        escape(version, enc),
+        hl7_timestamp(now), "", message_type, escape(control_id, enc),
+        raw_processing or escape(processing_id, enc), raw_version or escape(version, enc),
     ]
     tail = ["", "", escape(accept_ack_type, enc), escape(app_ack_type, enc), "", escape(charset, enc)]
     while tail and not tail[-1]:
@@ -129,6 +132,9 @@ def build_ack(
         control_id=control_id or new_control_id(),
         processing_id=(header.processing_id if header and header.processing_id else "P"),
         version=version,
+        # MSH-11/12 "as received" (spec 4.6), components included: 2.4^AUS&&ISO3166_1, P^T.
+        raw_processing=header.processing_field if header and header.processing_id else "",
+        raw_version=header.version_field if header and header.version else "",
         now=now,
         charset=header.charset if header else "",
         accept_ack_type=accept_ack_type,

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from adapters.hl7.ack import OUR_APP, hl7_timestamp, new_control_id
-from adapters.hl7.er7 import CHARSETS, decode, msh18, normalise
+from adapters.hl7.er7 import codec_for, decode, msh18, normalise
 from adapters.hl7.errors import Hl7Error
 from adapters.hl7.escapes import EncodingChars, escape
 from adapters.hl7.header import encoding_from_msh_line, peek_header
@@ -65,6 +65,8 @@ class Hl7Batch:
     file_trailer: EnvelopeSegment | None = None
     parts: list[BatchPart] = field(default_factory=list)
     errors: list[Hl7Error] = field(default_factory=list)  # file-level (FHS/FTS)
+    implicit: bool = False
+    """Several MSH in one block with no FHS/BHS: answered by their ACKs one after another, no envelope."""
 
     @property
     def messages(self) -> list[bytes]:
@@ -199,12 +201,14 @@ def split_batch(raw: bytes) -> Hl7Batch:
     Raises Hl7Error only when the opening FHS/BHS declares unusable delimiters; every other
     envelope fault is recorded on the batch, and every message is kept.
     """
-    lines = [ln for ln in normalise(raw).split(b"\r") if ln.strip()]
+    # Blanks before a segment id are layout (see er7.split_segments): without this an indented
+    # MSH would not open its message and would be read as a segment of the one before.
+    lines = [ln.lstrip(b" \t\n\x00") for ln in normalise(raw).split(b"\r") if ln.strip()]
     if not lines or lines[0][:3] not in HEADERS:
         raise Hl7Error("AE", "100", "", "segment sequence error (a batch starts with FHS or BHS)")
     enc = _delimiters(lines[0])
     declared = _declared_charset(lines)
-    batch = Hl7Batch(enc=enc, codec=CHARSETS.get(declared.upper(), "utf-8") if declared else "utf-8")
+    batch = Hl7Batch(enc=enc, codec=codec_for(declared) or "utf-8")
     splitter = _Splitter(batch)
     seen: dict[bytes, int] = {}
     for index, line in enumerate(lines, start=1):
@@ -220,6 +224,31 @@ def split_batch(raw: bytes) -> Hl7Batch:
     splitter.finish()
     _check_counts(batch)
     return batch
+
+
+def split_implicit(raw: bytes) -> Hl7Batch | None:
+    """Messages of a block that holds several MSH and no FHS/BHS; None when it holds one (or no MSH).
+
+    Engines do send that (spec 5.4: "several MSH in one frame"); read as one message, every
+    message after the first would be rejected with it (AE 100 at the second MSH) and its report
+    never read. Each one is split off at its MSH and goes through the single-message path.
+    """
+    data = normalise(raw)
+    if not data.startswith(b"MSH") or len(data) < 4:
+        return None
+    lines = data.split(b"\r")
+    header = lines[0][:3] + lines[0][3:4]
+    starts = [i for i, ln in enumerate(lines) if ln.lstrip(b" \t\n\x00").startswith(header)]
+    if len(starts) < 2:
+        return None
+    try:
+        enc = encoding_from_msh_line(lines[0].decode("latin-1"))
+    except Hl7Error:
+        return None  # unusable delimiters: the single-message path answers AE 102
+    declared = msh18(data)
+    ends = [*starts[1:], len(lines)]
+    part = BatchPart(messages=[b"\r".join(lines[a:b]) + b"\r" for a, b in zip(starts, ends, strict=True)])
+    return Hl7Batch(enc=enc, codec=codec_for(declared) or "utf-8", parts=[part], implicit=True)
 
 
 # ---- the ACK batch -----------------------------------------------------------------------
@@ -268,6 +297,8 @@ def build_batch_ack(batch: Hl7Batch, acks: Sequence[str | None], *, now: datetim
     "errors only" batch acknowledgment), so an empty batch means all accepted.
     """
     enc = batch.enc
+    if batch.implicit:
+        return "".join(a for a in acks if a)
     out: list[str] = []
     pos = 0
     for part in batch.parts or [BatchPart()]:

@@ -9,6 +9,8 @@ unescape (see escapes.py).
 
 from __future__ import annotations
 
+import codecs
+import hashlib
 import re
 from dataclasses import dataclass, field
 
@@ -20,7 +22,7 @@ _SEG_ID = re.compile(r"^[A-Z][A-Z0-9]{2}$")
 
 # Table 0211 -> Python codec. Names not listed fall back (see decode()).
 CHARSETS: dict[str, str] = {
-    "ASCII": "ascii",
+    "ASCII": "ascii", "ISO IR6": "ascii",
     "8859/1": "latin-1", "8859/2": "iso8859-2", "8859/3": "iso8859-3", "8859/4": "iso8859-4",
     "8859/5": "iso8859-5", "8859/6": "iso8859-6", "8859/7": "iso8859-7", "8859/8": "iso8859-8",
     "8859/9": "iso8859-9", "8859/15": "iso8859-15",
@@ -29,6 +31,21 @@ CHARSETS: dict[str, str] = {
     "ISO IR87": "iso2022_jp", "ISO IR159": "iso2022_jp_2", "ISO IR14": "shift_jis",
     "GB 18030-2000": "gb18030", "KS X 1001": "euc_kr", "BIG-5": "big5",
 }
+
+
+def codec_for(charset: str) -> str:
+    """Python codec of an MSH-18 value: table 0211 first, then the names senders use outside it
+    (ISO-8859-1, UTF8, WINDOWS-1252, ...) when Python knows them as text codecs; '' otherwise."""
+    name = charset.strip().upper()
+    if not name:
+        return ""
+    if name in CHARSETS:
+        return CHARSETS[name]
+    try:
+        info = codecs.lookup(name)
+    except LookupError:
+        return ""
+    return info.name if getattr(info, "_is_text_encoding", True) else ""
 
 
 def frame(msg: str | bytes, encoding: str = "utf-8") -> bytes:
@@ -68,7 +85,8 @@ def _lf_before_segment(data: bytes) -> re.Pattern[bytes]:
     declared MSH-1 (FHS-1/BHS-1 for a batch) is what really follows a segment id.
     """
     if data[:3] in (b"MSH", b"FHS", b"BHS") and len(data) > 3 and not data[3:4].isalnum() and not data[3:4].isspace():
-        return re.compile(rb"\n(?=[A-Z][A-Z0-9]{2}" + re.escape(data[3:4]) + rb"|\r|\s*$)")
+        sep = re.escape(data[3:4])
+        return re.compile(rb"\n[ \t]*(?=[A-Z][A-Z0-9]{2}" + sep + rb"|\r|\s*$)")
     return _LF_BEFORE_SEGMENT
 
 
@@ -104,9 +122,11 @@ def decode(data: bytes, declared: str) -> tuple[str, str, list[str]]:
     """Text, codec used and warnings. Declared charset first, then UTF-8, cp1252, latin-1."""
     warnings: list[str] = []
     tried: list[str] = []
-    codec = CHARSETS.get(declared.upper().strip(), "") if declared else "ascii"
+    codec = codec_for(declared) if declared else "ascii"
     if declared and not codec:
         warnings.append(f"MSH-18 charset {declared!r} unknown; decoded by fallback")
+    elif declared and declared.strip().upper() not in CHARSETS:
+        warnings.append(f"MSH-18 charset {declared!r} is not in table 0211; read as {codec}")
     for name in [c for c in (codec, "utf-8", "cp1252") if c]:
         if name in tried:
             continue
@@ -184,6 +204,9 @@ def split_segments(text: str, enc: EncodingChars, charset: str) -> list[tuple[st
     for line in text.split("\r"):
         if not line.strip():
             continue
+        # Blanks before a segment id (an engine that indents, or a space after each CR) are
+        # layout, not data: a segment id never starts with one.
+        line = line.lstrip(" \t\n\x00")
         seg_id = line[:3]
         if seg_id == "MSH":
             rest = line[4:].split(enc.field) if len(line) > 4 else []
@@ -197,3 +220,29 @@ def split_segments(text: str, enc: EncodingChars, charset: str) -> list[tuple[st
 
 def valid_segment_id(seg_id: str) -> bool:
     return bool(_SEG_ID.match(seg_id))
+
+
+def content_key(raw: bytes) -> str:
+    """A digest of what a message says, for telling a sender's retry from a new message.
+
+    Framing, line ends, blanks around segments, trailing empty fields and components, and
+    MSH-7 (the time the engine wrote the message, which some engines renew on a resend) do
+    not count: two copies differing only there are one message sent twice.
+    """
+    data = normalise(raw)
+    text, _codec, _warnings = decode(data, msh18(data))
+    sep, trail = "|", "^~&"
+    if text.startswith("MSH") and len(text) > 7:
+        sep, msh2 = text[3], text[4:].split(text[3], 1)[0]
+        trail = "".join(c for i, c in enumerate(msh2) if i != 2)  # all but the escape character
+    segments: list[str] = []
+    for line in text.split("\r"):
+        fields = [f.rstrip(trail) for f in line.strip(" \t\n\x00").split(sep)]
+        if fields and fields[0] == "MSH" and len(fields) > 6:
+            fields[1] = line.strip(" \t\n\x00").split(sep)[1]  # MSH-2 is delimiters, not data
+            fields[6] = ""  # MSH-7
+        while fields and not fields[-1]:
+            fields.pop()
+        if fields:
+            segments.append(sep.join(fields))
+    return hashlib.sha256("\r".join(segments).encode("utf-8", "surrogatepass")).hexdigest()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from adapters.hl7.er7 import CHARSETS, Segment, decode, msh18, normalise, split_segments
+from adapters.hl7.er7 import Segment, codec_for, decode, msh18, normalise, split_segments
 from adapters.hl7.errors import Hl7Error
 from adapters.hl7.escapes import EncodingChars
 
@@ -34,6 +34,8 @@ class MshHeader(BaseModel):
     control_id: str = ""
     processing_id: str = ""
     version: str = ""
+    processing_field: str = Field(default="", description="MSH-11 as sent (ER7, with a processing mode).")
+    version_field: str = Field(default="", description="MSH-12 as sent (ER7, e.g. 2.4^AUS&&ISO3166_1).")
     accept_ack_type: str = Field(default="", description="MSH-15 (table 0155: AL, NE, ER, SU).")
     app_ack_type: str = Field(default="", description="MSH-16 (table 0155).")
     charset: str = Field(default="", description="MSH-18 as sent; empty means ASCII.")
@@ -51,8 +53,8 @@ class MshHeader(BaseModel):
     def codec(self) -> str:
         """Python codec for bytes we send back in this message's character set (MSH-18's first
         repetition); UTF-8 when it is empty or a name we do not know (ASCII-safe either way)."""
-        first = self.charset.split(self.encoding.repetition)[0].strip().upper() if self.charset else ""
-        return CHARSETS.get(first, "utf-8")
+        first = self.charset.split(self.encoding.repetition)[0] if self.charset else ""
+        return codec_for(first) or "utf-8"
 
     def wants_accept_ack(self, *, error: bool) -> bool:
         """Whether the sender asked for the ACK we would send now (MSH-15 in enhanced mode).
@@ -102,6 +104,8 @@ def header_from_segment(msh: Segment) -> MshHeader:
         control_id=msh.get(10).strip(),
         processing_id=msh.get(11).strip(),
         version=msh.get(12).strip(),
+        processing_field=msh.raw(11).strip(),
+        version_field=msh.raw(12).strip(),
         accept_ack_type=msh.get(15).strip().upper(),
         app_ack_type=msh.get(16).strip().upper(),
         charset=msh.get(18).strip(),

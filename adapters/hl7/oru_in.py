@@ -218,16 +218,27 @@ def _status(group: _Group) -> str:
     return OBX_STATUS_TO_FHIR.get(live[0], "unknown")
 
 
+# PID-3 identifier types (CX-5, table 0203) in the order a patient id is taken from them: the
+# medical record number (MR, and the "MRN" many feeds send), then the enterprise/internal ids;
+# a national, licence, passport or provider number is never preferred over any other kind.
+_ID_RANK = {"MR": 0, "MRN": 1, "PI": 2, "PT": 3, "PN": 4}
+_NOT_A_PATIENT_KEY = frozenset({"SS", "SSN", "DL", "PPN", "NPI", "DN", "MCN", "MC", "MA", "HC", "AN", "VN"})
+
+
+def _id_rank(kind: str) -> int:
+    """Preference of a PID-3 identifier type as the patient id (lower first; ties keep PID-3 order)."""
+    return _ID_RANK.get(kind, 9 if kind in _NOT_A_PATIENT_KEY else 5)
+
+
 def _patient_id(pid: Segment | None) -> str | None:
     if pid is None:
         return None
-    ids = [(pid.get(3, 1, rep=r).strip(), pid.get(3, 5, rep=r).strip().upper()) for r in range(1, len(pid.reps(3)) + 1)]
+    reps = range(1, len(pid.reps(3)) + 1)
+    ids = [(pid.get(3, 1, rep=r).strip(), pid.get(3, 5, rep=r).strip().upper()) for r in reps]
     ids = [i for i in ids if i[0]]
-    for value, kind in ids:
-        if kind == "MR":
-            return value
     if ids:
-        return ids[0][0]
+        ranks = [(_id_rank(kind), n) for n, (_value, kind) in enumerate(ids)]
+        return ids[min(ranks)[1]][0]
     return pid.get(2).strip() or pid.get(4).strip() or None
 
 
