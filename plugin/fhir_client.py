@@ -93,6 +93,22 @@ def _is_outcome(value: Any) -> bool:
     return isinstance(value, dict) and value.get("resourceType") == "OperationOutcome"
 
 
+def next_link(bundle: Any) -> str | None:
+    """The url of a Bundle's `next` link, if it has a usable one (a string, not empty)."""
+    if not isinstance(bundle, dict) or bundle.get("resourceType") != "Bundle":
+        return None
+    links = bundle.get("link")
+    if not isinstance(links, list):
+        return None
+    return next((lk["url"] for lk in links if isinstance(lk, dict) and lk.get("relation") == "next"
+                 and isinstance(lk.get("url"), str) and lk["url"].strip()), None)
+
+
+def _entries(bundle: dict[str, Any]) -> list[Any]:
+    entries = bundle.get("entry")
+    return entries if isinstance(entries, list) else []
+
+
 async def _fetch(client: httpx.AsyncClient, base: str, relative: str, token: str) -> tuple[dict[str, Any], int]:
     """GET base/relative and follow Bundle next links on the same origin; entries are merged."""
     url = urljoin(base.rstrip("/") + "/", relative.lstrip("/"))
@@ -112,14 +128,15 @@ async def _fetch(client: httpx.AsyncClient, base: str, relative: str, token: str
         if result is None:
             result = body
         elif body.get("resourceType") == "Bundle":
-            result.setdefault("entry", []).extend(body.get("entry") or [])
+            result["entry"] = _entries(result) + _entries(body)
         if body.get("resourceType") != "Bundle":
             break
-        url = next((lk.get("url") for lk in body.get("link") or [] if isinstance(lk, dict)
-                    and lk.get("relation") == "next" and isinstance(lk.get("url"), str)), None)
+        url = next_link(body)
         if url:
             url = urljoin(base.rstrip("/") + "/", url)
-    assert result is not None  # the loop ran at least once (MAX_PAGES >= 1)
+    if result is None:
+        # The first url was on another origin (a prefetched Bundle's next link): nothing fetched.
+        raise ValueError("the url is not on fhirServer's origin")
     if result.get("resourceType") == "Bundle":
         result = {k: v for k, v in result.items() if k != "link"}
     return result, pages
@@ -159,8 +176,8 @@ async def resolve_prefetch(
             if value is None:  # the client says there is no data: not a reason to fetch
                 out.data[key] = None
                 continue
-            has_next = isinstance(value, dict) and value.get("resourceType") == "Bundle" and any(
-                isinstance(lk, dict) and lk.get("relation") == "next" for lk in value.get("link") or [])
+            next_url = next_link(value)
+            has_next = next_url is not None
             if value is not ... and not _is_outcome(value) and not (has_next and can_fetch):
                 out.data[key] = value
                 continue
@@ -172,11 +189,10 @@ async def resolve_prefetch(
                 continue
             assert server is not None and auth is not None
             try:
-                if has_next and isinstance(value, dict):
-                    next_url = next(lk["url"] for lk in value["link"] if lk.get("relation") == "next")
+                if next_url is not None and isinstance(value, dict):
                     rest, pages = await _fetch(http, server, next_url, auth.access_token)
                     merged = {k: v for k, v in value.items() if k != "link"}
-                    merged["entry"] = list(value.get("entry") or []) + list(rest.get("entry") or [])
+                    merged["entry"] = _entries(value) + _entries(rest)
                     out.data[key] = merged
                 else:
                     relative = render_template(template, request.context)
@@ -186,7 +202,7 @@ async def resolve_prefetch(
                     out.data[key], pages = await _fetch(http, server, relative, auth.access_token)
                 out.pages += pages
                 out.fetched.append(key)
-            except (httpx.HTTPError, ValueError) as exc:
+            except (httpx.HTTPError, httpx.InvalidURL, ValueError) as exc:
                 # The exception text may hold the URL (with a patient id): log its type only.
                 log.warning("prefetch %s from fhirServer failed: %s", key, type(exc).__name__)
                 reasons[key] = f"fhirServer fetch failed ({type(exc).__name__})"
@@ -206,7 +222,8 @@ async def resolve_prefetch(
 MAX_ATTACHMENTS = 20
 """Most presentedForm urls fetched per hook (the hook analyses at most 10 reports)."""
 MAX_ATTACHMENT_BYTES = 2_000_000
-_READABLE = ("text/plain", "text/markdown", "text/html", "application/xhtml+xml")
+_READABLE = ("text/plain", "text/markdown", "text/html", "application/xhtml+xml",
+             "text/rtf", "application/rtf")
 
 
 def _media(content_type: Any) -> str:

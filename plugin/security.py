@@ -72,9 +72,35 @@ class Caller:
 
     @property
     def actor(self) -> str | None:
+        """`iss|sub`, as stored in `peer` and audit `actor` (both String(255)).
+
+        `sub` is the client's to choose: one too long for the columns, or holding control
+        characters (PostgreSQL refuses NUL), is replaced by its sha256, so the same caller
+        always gets the same actor and the row is never lost to an overflow.
+        """
         if self.iss is None:
             return None
-        return f"{self.iss}|{self.sub}" if self.sub else self.iss
+        full = f"{self.iss}|{self.sub}" if self.sub else self.iss
+        if len(full) <= ACTOR_MAX and not _CONTROL.search(full) and _encodable(full):
+            return full
+        digest = hashlib.sha256(full.encode("utf-8", "surrogatepass")).hexdigest()
+        tail = f"|sha256:{digest}"
+        iss = _CONTROL.sub("?", self.iss).encode("utf-8", "replace").decode("utf-8")
+        return iss[: ACTOR_MAX - len(tail)] + tail
+
+
+def _encodable(text: str) -> bool:
+    """Whether `text` is valid UTF-8 once stored (a lone surrogate from JSON `\\udc80` is not)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+ACTOR_MAX = 255
+"""Width of the columns a caller is written to (inbound_messages.peer, audit_events.actor)."""
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 class JwtVerifier:

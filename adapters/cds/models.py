@@ -9,6 +9,7 @@ ballot FSH (cds-resp-1..6, cds-fb-1..3, cds-r-1).
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from typing import Annotated, Any, Literal
 
@@ -45,8 +46,13 @@ SUMMARY_LIMIT = 140
 """`summary` SHALL be shorter than this many characters (spec §1.6)."""
 
 Text = Annotated[str, StringConstraints(min_length=1)]
-Id = Annotated[str, StringConstraints(min_length=1, max_length=255)]
-"""An inbound id (patient, user, encounter): bounded, as every place it is stored is."""
+_PRINTABLE = r"^[^\x00-\x1f\x7f]+$"
+Id = Annotated[str, StringConstraints(min_length=1, max_length=255, pattern=_PRINTABLE)]
+"""An inbound id (patient, user, encounter): bounded, as every place it is stored is, and free of
+control characters (no FHIR id or reference holds one; PostgreSQL refuses NUL in text)."""
+
+UUID_PATTERN = r"^(urn:uuid:)?[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}$"
+"""A UUID in its RFC 4122 string form, bare or as its URN; any version (the dev set's are v5)."""
 
 
 def summary_length(text: str) -> int:
@@ -212,7 +218,7 @@ class FhirAuthorization(_In):
 
     access_token: Text
     token_type: Literal["Bearer"]
-    expires_in: int | None = Field(default=None, ge=0)
+    expires_in: int | float | None = Field(default=None, ge=0)  # seconds; a clock-derived 299.7 is no fault
     scope: Text | None = None
     subject: Text | None = None
     patient: Text | None = None
@@ -230,11 +236,20 @@ class FhirAuthorization(_In):
 
 class CdsRequest(_In):
     hook: Annotated[str, StringConstraints(min_length=1, max_length=64)]
-    hookInstance: Annotated[str, StringConstraints(min_length=1, max_length=128)]  # a UUID (36) per the spec
+    hookInstance: Annotated[str, Field(json_schema_extra={"format": "uuid"})]
     fhirServer: Annotated[str, StringConstraints(pattern=r"^https?://\S+$")] | None = None
     fhirAuthorization: FhirAuthorization | None = None
     context: dict[str, Any]
     prefetch: dict[str, dict[str, Any] | None] | None = None
+
+    @field_validator("hookInstance")
+    @classmethod
+    def _uuid(cls, value: str) -> str:
+        """Spec §1.3: "A universally unique identifier (UUID) for this particular hook call". It is
+        our audit and correlation key, so a guessable or free-form value is refused."""
+        if not re.fullmatch(UUID_PATTERN, value):
+            raise ValueError("hookInstance must be a UUID (CDS Hooks 2.0 §1.3)")
+        return value
 
     @model_validator(mode="after")
     def _server_with_token(self) -> CdsRequest:
@@ -304,12 +319,13 @@ class OverrideReasonFeedback(_In):
 
 
 class FeedbackItem(_In):
-    card: Annotated[str, StringConstraints(min_length=1, max_length=64)]  # our card uuids are 36
+    card: Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=_PRINTABLE)]  # ours are 36
     outcome: Literal["accepted", "overridden"]  # cds-fb-1
     acceptedSuggestions: list[AcceptedSuggestion] | None = None
     overrideReason: OverrideReasonFeedback | None = None
     outcomeTimestamp: Annotated[str, StringConstraints(
-        max_length=64, pattern=r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$")]
+        max_length=64, pattern=r"^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$")]
+    """RFC 3339 date-time (spec §1.7); its §5.6 lets `T` and `Z` be lower case."""
 
     @model_validator(mode="after")
     def _accepted(self) -> FeedbackItem:

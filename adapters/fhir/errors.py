@@ -12,7 +12,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 IssueCode = Literal["required", "value", "invalid", "structure", "not-supported", "not-found", "processing",
-                   "exception"]
+                   "exception", "business-rule"]
 Severity = Literal["fatal", "error", "warning", "information"]
 
 

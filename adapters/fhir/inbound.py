@@ -20,6 +20,7 @@ from typing import Any, get_args
 
 from fhir.resources.R4B.diagnosticreport import DiagnosticReport
 from pydantic import TypeAdapter, ValidationError
+from striprtf.striprtf import rtf_to_text as _striprtf
 
 from adapters.fhir import codes
 from adapters.fhir.errors import FhirInputError, Issue, IssueCode
@@ -27,7 +28,7 @@ from adapters.sections import HEADINGS, report_fields
 from models.types import RadiologyReport, ReportStatus
 
 __all__ = ["bundle_index", "reports_from_resource", "report_from_diagnostic_report", "html_to_text",
-           "canonical_hash"]
+           "rtf_to_text", "canonical_hash"]
 
 _STATUSES: frozenset[str] = frozenset(get_args(ReportStatus))
 _R5_STATUS = {"modified": "amended"}
@@ -107,7 +108,11 @@ def _under(prefix: str, expression: str | None) -> str:
     return f"{prefix}.{rest}" if dot and head in ("DiagnosticReport", "Bundle") else f"{prefix}.{expression}"
 
 
-def _reports_from_bundle(bundle: dict[str, Any]) -> list[RadiologyReport]:
+_MAX_BUNDLE_DEPTH = 3
+"""Bundles inside Bundles read this deep (a batch-response of searchsets needs 1)."""
+
+
+def _reports_from_bundle(bundle: dict[str, Any], depth: int = 0) -> list[RadiologyReport]:
     issues: list[Issue] = []
     btype = bundle.get("type")
     if btype is None:
@@ -130,6 +135,14 @@ def _reports_from_bundle(bundle: dict[str, Any]) -> list[RadiologyReport]:
             continue
         if not isinstance(res, dict):
             issues.append(Issue(code="structure", expression=f"{where}.resource", diagnostics="must be a resource"))
+            continue
+        if res.get("resourceType") == "Bundle" and depth < _MAX_BUNDLE_DEPTH:
+            # A batch-response (or a message) carries its search results as Bundles in entries.
+            try:
+                reports += _reports_from_bundle(res, depth + 1)
+            except FhirInputError as exc:
+                issues += [i.model_copy(update={"expression": _under(f"{where}.resource", i.expression)})
+                           for i in exc.issues]
             continue
         if res.get("resourceType") != "DiagnosticReport":
             continue
@@ -334,7 +347,7 @@ def _presented_text(dr: dict[str, Any], path: str) -> tuple[str | None, list[Iss
     for i, form in enumerate(forms):
         media, params = _content_type(form.get("contentType"))
         kind = "plain" if media in ("text/plain", "text/markdown") else "html" if media in (
-            "text/html", "application/xhtml+xml") else None
+            "text/html", "application/xhtml+xml") else "rtf" if media in _RTF_MEDIA else None
         if not media and isinstance(form.get("data"), str):
             issues.append(Issue(code="required", expression=f"{path}.presentedForm[{i}].contentType",
                                 diagnostics="attachment data without a contentType (att-1)"))
@@ -342,7 +355,7 @@ def _presented_text(dr: dict[str, Any], path: str) -> tuple[str | None, list[Iss
         if kind is None:
             # Reported only when no other source has text: PDF and RTF need extractors we do not ship.
             issues.append(Issue(code="not-supported", expression=f"{path}.presentedForm[{i}].contentType",
-                                diagnostics="only text/plain and text/html report text is read"))
+                                diagnostics="only text/plain, text/html and text/rtf report text is read"))
             continue
         if kind in found:
             continue
@@ -353,6 +366,16 @@ def _presented_text(dr: dict[str, Any], path: str) -> tuple[str | None, list[Iss
                                     diagnostics="attachments by url are not fetched; send the data inline"))
             continue
         raw = _decode_base64(data) or b""
+        if kind == "rtf":
+            if not raw.lstrip().startswith(b"{\\rtf"):  # never read other bytes (a PDF, say) as text
+                issues.append(Issue(code="not-supported", expression=f"{path}.presentedForm[{i}].contentType",
+                                    diagnostics="text/rtf data that is not RTF ({\\rtf...) is not read"))
+                continue
+            # RTF is 7-bit: its own \ansicpg (or \u escapes) says how bytes map to characters.
+            text = rtf_to_text(raw.decode("latin-1"))
+            if text.strip():
+                found.setdefault(kind, text)
+            continue
         declared = params.get("charset", "").strip("\"'").lower()
         charset = declared or "utf-8"
         try:
@@ -377,9 +400,22 @@ def _presented_text(dr: dict[str, Any], path: str) -> tuple[str | None, list[Iss
         if not text.strip():
             continue  # an empty rendition: another attachment (or source) may hold the text
         found[kind] = text
-    if "plain" in found:
-        return found["plain"], issues
-    return found.get("html"), issues
+    for kind in ("plain", "html", "rtf"):  # the simplest faithful rendition first
+        if kind in found:
+            return found[kind], issues
+    return None, issues
+
+
+_RTF_MEDIA = frozenset({"text/rtf", "application/rtf"})
+def rtf_to_text(rtf: str) -> str:
+    """Plain text of an RTF document (what EHRs such as Epic put in presentedForm as text/rtf).
+
+    striprtf skips the destinations that hold no report text (font and colour tables,
+    pictures, `{\\*...}` groups), follows `\\ansicpg`, per-font charsets and `\\ucN`, and ends
+    lines at paragraph marks; undecodable bytes are dropped rather than refused. A non-breaking
+    space (`\\~`) is a plain space in report text.
+    """
+    return str(_striprtf(rtf, errors="ignore")).replace("\xa0", " ").strip()
 
 
 def _unmark(text: str) -> str:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import re
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -50,7 +51,7 @@ from plugin import audit
 from plugin.deps import PipelineDep, SettingsDep
 from plugin.fhir_client import PrefetchError, inline_attachments, resolve_prefetch
 from plugin.pipeline import Actor, Pipeline
-from plugin.security import Caller, CallerDep
+from plugin.security import Caller, CallerDep, scrub_head
 from plugin.storage import queries
 from plugin.storage.db import session_scope
 from plugin.storage.tables import CardServed, Feedback
@@ -120,17 +121,41 @@ def json_media(content_type: str | None) -> bool:
     return not media or media == "application/json" or (media.startswith("application/") and media.endswith("+json"))
 
 
+def read_json(raw: bytes) -> Any:
+    """The body parsed as JSON; ValueError for anything that is not (also nesting too deep to parse).
+
+    The standard parser recurses per nesting level: a few kilobytes of `[[[[` would otherwise
+    end in RecursionError, a 500 instead of the 400 malformed JSON deserves.
+    """
+    try:
+        return json.loads(raw)
+    except RecursionError as exc:
+        raise ValueError("JSON nested too deeply") from exc
+
+
 def _scrubbed(raw: bytes) -> bytes:
     """The request as stored: the fhirAuthorization access token never reaches the database."""
     try:
-        data = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
-        return raw
+        data = read_json(raw)
+    except ValueError:  # UnicodeDecodeError is one
+        return scrub_head(raw)  # not JSON, but a token may still be in it
     if isinstance(data, dict) and isinstance(data.get("fhirAuthorization"), dict):
         if "access_token" in data["fhirAuthorization"]:
             data["fhirAuthorization"]["access_token"] = "***"
-            return json.dumps(data, ensure_ascii=False).encode("utf-8")
+            text = json.dumps(data, ensure_ascii=False)
+            try:
+                return text.encode("utf-8")
+            except UnicodeEncodeError:  # a lone surrogate (\udc80) the parser let through: keep it escaped
+                return json.dumps(data).encode("ascii")
     return raw
+
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def _printable(text: str, limit: int) -> str:
+    """Caller-derived text fit for a bounded column: control characters replaced, cut to `limit`."""
+    return _CONTROL.sub("?", text)[:limit]
 
 
 def _validation_text(exc: ValidationError) -> str:
@@ -139,18 +164,20 @@ def _validation_text(exc: ValidationError) -> str:
     for err in exc.errors()[:5]:
         loc = ".".join(str(p) for p in err.get("loc", ())) or "(body)"
         parts.append(f"{loc}: {err.get('msg', 'invalid')}")
-    return "; ".join(parts)
+    return _printable("; ".join(parts), 1000)
 
 
 def _store_rejected(pipeline: Pipeline, raw: bytes, error: str, *, caller: Caller, service_id: str,
                     control_id: str | None, content_type: str | None, channel: str = "cds-hook") -> None:
     with session_scope(pipeline.sessions) as s:
         row = queries.store_inbound(s, channel=channel, raw=_scrubbed(raw), status="rejected", peer=caller.actor,
-                                    control_id=control_id, content_type=(content_type or "")[:128] or None,
-                                    error=error[:2000])
+                                    control_id=_printable(control_id, 255) if control_id else None,
+                                    content_type=_printable(content_type or "", 128) or None,
+                                    error=_printable(error, 2000))
         audit.record(s, audit.MessageRejected(
             actor=caller.actor, actor_kind="jwt" if caller.iss else "http", input_hash=row.sha256,
-            detail={"inbound_id": row.id, "channel": channel, "service": service_id, "error": error[:500]},
+            detail={"inbound_id": row.id, "channel": channel, "service": service_id,
+                    "error": _printable(error, 500)},
         ))
 
 
@@ -158,7 +185,8 @@ def _store_received(pipeline: Pipeline, raw: bytes, req: CdsRequest, *, caller: 
                     patient_id: str, content_type: str | None) -> int:
     with session_scope(pipeline.sessions) as s:
         row = queries.store_inbound(s, channel="cds-hook", raw=_scrubbed(raw), status="processing", peer=caller.actor,
-                                    control_id=req.hookInstance, content_type=content_type)
+                                    control_id=req.hookInstance,
+                                    content_type=_printable(content_type or "", 128) or None)
         audit.record(s, audit.HookRequest(
             actor=caller.actor, actor_kind="jwt" if caller.iss else "http", patient_id=patient_id,
             input_hash=row.sha256,
@@ -340,6 +368,10 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 
+# Each door also answers with a trailing slash, in place: the framework would redirect (307) to
+# the slashless URL built from the request's own scheme and host, which behind a TLS proxy is
+# http://, and many EHR HTTP clients do not follow a redirect of a POST at all.
+@router.get("/cds-services/", include_in_schema=False)
 @router.get("/cds-services", summary="CDS Hooks discovery", response_model=Discovery, response_model_exclude_none=True,
             responses={401: _ERRORS[401]})
 async def discovery(_caller: CallerDep, settings: SettingsDep) -> JSONResponse:
@@ -348,6 +380,7 @@ async def discovery(_caller: CallerDep, settings: SettingsDep) -> JSONResponse:
     return JSONResponse(wire(Discovery(services=services)))
 
 
+@router.post("/cds-services/{service_id}/", include_in_schema=False)
 @router.post(
     "/cds-services/{service_id}",
     summary="Call a CDS service (CDS Hooks 2.0 request)",
@@ -374,8 +407,8 @@ async def call_service(service_id: str, request: Request, caller: CallerDep, pip
         return await reject(415, "A CDS Hooks request is JSON: send Content-Type application/json",
                             "not-supported")
     try:
-        body = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
+        body = read_json(raw)
+    except ValueError:
         return await reject(400, "Body is not JSON", "structure")
     if not isinstance(body, dict):
         return await reject(400, "Body is not a JSON object", "structure")
@@ -439,6 +472,7 @@ async def call_service(service_id: str, request: Request, caller: CallerDep, pip
     return JSONResponse(payload)
 
 
+@router.post("/cds-services/{service_id}/feedback/", include_in_schema=False)
 @router.post(
     "/cds-services/{service_id}/feedback",
     summary="Feedback on cards (accepted / overridden)",
@@ -465,7 +499,11 @@ async def feedback(service_id: str, request: Request, caller: CallerDep, pipelin
     if not json_media(content_type):
         return await reject(415, "Feedback is JSON: send Content-Type application/json", "not-supported")
     try:
-        parsed = FeedbackRequest.model_validate_json(raw)
+        body = read_json(raw)  # read as a hook request is (a UTF-8 BOM is ignored)
+    except ValueError:
+        return await reject(400, "Body is not JSON", "structure")
+    try:
+        parsed = FeedbackRequest.model_validate(body)
     except ValidationError as exc:
         return await reject(400, f"Invalid feedback: {_validation_text(exc)}")
     stored = await run_in_threadpool(_store_feedback, pipeline, parsed, service_id=service_id, caller=caller)

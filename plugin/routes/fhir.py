@@ -2,12 +2,14 @@
 
 The answer is one transaction Bundle holding the Observations, the Devices and the
 Provenance of every report, ready to POST to a FHIR server (conditional creates, so
-sending it twice creates nothing new).
+sending it twice creates nothing new). Refusals are OperationOutcomes, the body kept for
+review: 400 unreadable, 401 JWT, 406 the caller accepts no JSON, 413 too large, 415 not FHIR
+JSON or not R4 by its `fhirVersion`, 422 nothing to analyse (cancelled or entered-in-error reports only).
 """
 
 from __future__ import annotations
 
-import json
+import re
 from typing import Any
 
 from fastapi import APIRouter, Query, Request
@@ -19,7 +21,7 @@ from models.types import TaskName
 from plugin import audit
 from plugin.deps import PipelineDep, SettingsDep
 from plugin.pipeline import Actor
-from plugin.routes.cds_hooks import json_media
+from plugin.routes.cds_hooks import json_media, read_json
 from plugin.security import CallerDep
 from plugin.settings import Settings
 from plugin.storage import queries
@@ -28,10 +30,42 @@ from plugin.storage.db import session_scope
 router = APIRouter(tags=["fhir"])
 
 FHIR_JSON = "application/fhir+json"
+NOT_ANALYSED = frozenset({"cancelled", "entered-in-error"})
+"""DiagnosticReport statuses never analysed (as on the HL7 door): a report that was not done,
+or should never have existed, must not give rise to new Observations."""
 
 
 def outcome_response(status: int, outcome: dict[str, Any]) -> JSONResponse:
     return JSONResponse(outcome, status_code=status, media_type=FHIR_JSON)
+
+
+READ_VERSIONS = frozenset({"4.0", "4.0.1", "4.3", "4.3.0", "5.0", "5.0.0"})
+"""`fhirVersion` values of the media type whose content the door reads: R4, and R4B/R5, whose
+DiagnosticReport differs only in elements the reader sets aside."""
+
+
+def fhir_version(content_type: str | None) -> str | None:
+    """The `fhirVersion` parameter of a FHIR media type (`application/fhir+json; fhirVersion=4.0`), if any."""
+    for param in (content_type or "").split(";")[1:]:
+        name, _, value = param.partition("=")
+        if name.strip().lower() == "fhirversion":
+            return value.strip().strip("\"'")
+    return None
+
+
+_JSON_FORMATS = frozenset({"json", "application/json", "application/fhir+json", "application/json+fhir"})
+
+
+def answers_json(accept: str | None, fmt: str | None) -> bool:
+    """Whether the caller can read our answer (FHIR JSON), by `_format` or else by its Accept header.
+
+    FHIR http: a format the server cannot produce is a 406, not a body the client cannot parse.
+    A missing or wildcard Accept, and any JSON type (also the DSTU2 `application/json+fhir`), is fine.
+    """
+    if fmt:
+        return fmt.split(";")[0].strip().lower() in _JSON_FORMATS
+    ranges = [r.split(";")[0].strip().lower() for r in (accept or "").split(",") if r.strip()]
+    return not ranges or any("json" in r or r in ("*/*", "application/*") for r in ranges)
 
 
 def parse_tasks(tasks: str | None) -> list[TaskName] | None:
@@ -50,8 +84,11 @@ async def analyze_diagnostic_report(
     caller: CallerDep,
     pipeline: PipelineDep,
     tasks: str | None = Query(default=None, description="Comma-separated task names; default: the planner's choice."),
+    fmt: str | None = Query(default=None, alias="_format", description="FHIR `_format`: json only."),
 ) -> JSONResponse:
     raw = await request.body()
+    # The header is the caller's: bounded and printable, as its column (String(128)) needs.
+    content_type = re.sub(r"[\x00-\x1f\x7f]", "?", request.headers.get("content-type") or "")[:128] or None
     # The verified caller (iss|sub) when a token came, else the client address (JWT off, development).
     peer = caller.actor or (request.client.host if request.client else None)
     kind = "jwt" if caller.iss else "http"
@@ -59,7 +96,7 @@ async def analyze_diagnostic_report(
     def store(status: str, error: str | None = None) -> int:
         with session_scope(pipeline.sessions) as s:
             row = queries.store_inbound(s, channel="http-fhir", raw=raw, status=status, peer=peer,
-                                        content_type=request.headers.get("content-type"), error=error)
+                                        content_type=content_type, error=error)
             event = audit.MessageRejected if status == "rejected" else audit.MessageReceived
             audit.record(s, event(actor=peer, actor_kind=kind, input_hash=row.sha256,
                                   detail={"inbound_id": row.id, "channel": "http-fhir", "status": status, "error": error}))
@@ -70,6 +107,10 @@ async def analyze_diagnostic_report(
     except ValueError as exc:
         await run_in_threadpool(store, "rejected", f"unknown task: {exc}")
         return outcome_response(400, fhir.operation_outcome(f"Unknown task in 'tasks': {exc}", code="value"))
+    if not answers_json(request.headers.get("accept"), fmt):
+        await run_in_threadpool(store, "rejected", "406: the caller accepts no format we answer in (FHIR JSON)")
+        return outcome_response(406, fhir.operation_outcome(
+            "The answer is FHIR JSON (application/fhir+json); the request accepts no JSON.", code="not-supported"))
     media = (request.headers.get("content-type") or "").split(";")[0].strip().lower()
     if not json_media(media):
         # FHIR's http rules: a format the server does not support is 415, not a parse error (400).
@@ -77,8 +118,15 @@ async def analyze_diagnostic_report(
         await run_in_threadpool(store, "rejected", "unsupported media type; send FHIR JSON")
         return outcome_response(415, fhir.operation_outcome(
             "Only FHIR JSON (application/fhir+json or application/json) is accepted.", code="not-supported"))
+    version = fhir_version(request.headers.get("content-type"))
+    if version is not None and version not in READ_VERSIONS:
+        # FHIR http.html (the fhirVersion parameter): content of a version the server does not read is a 415.
+        await run_in_threadpool(store, "rejected", "unsupported fhirVersion in Content-Type")
+        return outcome_response(415, fhir.operation_outcome(
+            "Only FHIR R4 content is read (fhirVersion 4.0; R4B and R5 shapes are tolerated).",
+            code="not-supported"))
     try:
-        resource = json.loads(raw)
+        resource = read_json(raw)
         if not isinstance(resource, dict):
             raise ValueError("the body is not a JSON object")
         reports = fhir.reports_from_resource(resource)
@@ -90,6 +138,13 @@ async def analyze_diagnostic_report(
     if not reports:
         await run_in_threadpool(store, "rejected", "no DiagnosticReport in the body")
         return outcome_response(400, fhir.operation_outcome("The body holds no DiagnosticReport.", code="required"))
+    reports = [r for r in reports if r.status not in NOT_ANALYSED]
+    if not reports:
+        # Well-formed, but nothing the operation may act on: FHIR answers a business rule with 422.
+        text = "A cancelled or entered-in-error DiagnosticReport is not analysed."
+        await run_in_threadpool(store, "rejected", text)
+        return outcome_response(422, fhir.operation_outcome(
+            [fhir.Issue(code="business-rule", expression="DiagnosticReport.status", diagnostics=text)]))
 
     inbound_id = await run_in_threadpool(store, "processing")
     actor = Actor(id=peer, kind=kind)

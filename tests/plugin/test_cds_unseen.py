@@ -285,16 +285,17 @@ def test_no_relevant_reports_gives_empty_cards(client: TestClient) -> None:
                                                                "total": 0}})).json() == {"cards": []}
 
 
-def test_unknown_fields_and_non_uuid_hook_instance_are_tolerated(client: TestClient) -> None:
-    """Unknown fields are allowed by the spec; a null optional field is read as absent (Postel), not refused."""
-    req = hook(hookInstance="epic-7Hq2-0001", extension={"com.example.ehr.session": "abc"},
+def test_unknown_fields_and_a_guid_spelled_hook_instance_are_tolerated(client: TestClient) -> None:
+    """Unknown fields are allowed by the spec; a null optional field is read as absent (Postel), not refused.
+    hookInstance must be a UUID (§1.3; test_http_round4 refuses other values), in any letter case."""
+    req = hook(hookInstance="7D3E4C1A-0B2F-4E5D-9C8B-1A2B3C4D5E6F", extension={"com.example.ehr.session": "abc"},
                fhirAuthorization=auth(patient=PATIENT, extension={"com.example": 1}))
     req["context"].update(encounterId="unseen-enc-1", **{"com.example.tab": "summary"})
     req["prefetch"]["encounter"] = {"resourceType": "Encounter", "id": "unseen-enc-1", "status": "in-progress",
                                     "class": {"code": "AMB"}}
     assert spec_cards(client.post(REVIEW, json=req))
     [kept] = [r for r in rows(client, InboundMessage) if r.channel == "cds-hook"]
-    assert kept.control_id == "epic-7Hq2-0001" and b"unseen-token-1" not in kept.raw
+    assert kept.control_id == "7D3E4C1A-0B2F-4E5D-9C8B-1A2B3C4D5E6F" and b"unseen-token-1" not in kept.raw
     assert spec_cards(client.post(REVIEW, json=hook(fhirServer=None)))
 
 
