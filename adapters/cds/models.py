@@ -263,6 +263,16 @@ class PatientViewContext(_In):
     patientId: Id
     encounterId: Id | None = None
 
+    @field_validator("patientId", "encounterId")
+    @classmethod
+    def _bare_id(cls, value: str | None, info: Any) -> str | None:
+        """The spec asks for the bare FHIR id; some EHRs send the relative reference ("Patient/123").
+        It names the same resource, and read as a different patient it would hide every card."""
+        prefix = "Patient/" if info.field_name == "patientId" else "Encounter/"
+        if value is not None and value.startswith(prefix) and len(value) > len(prefix):
+            return value[len(prefix):]
+        return value
+
 
 class _Bundle(_In):
     resourceType: Literal["Bundle"]

@@ -371,6 +371,7 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 # Each door also answers with a trailing slash, in place: the framework would redirect (307) to
 # the slashless URL built from the request's own scheme and host, which behind a TLS proxy is
 # http://, and many EHR HTTP clients do not follow a redirect of a POST at all.
+@router.api_route("/cds-services", methods=["HEAD"], include_in_schema=False)
 @router.get("/cds-services/", include_in_schema=False)
 @router.get("/cds-services", summary="CDS Hooks discovery", response_model=Discovery, response_model_exclude_none=True,
             responses={401: _ERRORS[401]})

@@ -30,6 +30,8 @@ def _database_ok(request: Request) -> bool:
     return True
 
 
+# HEAD too: load balancers and uptime probes often ask with HEAD, and a 405 reads as "down".
+@router.api_route("/health", methods=["HEAD"], include_in_schema=False)
 @router.get(
     "/health",
     summary="Service health: database reachable, models loaded, manifest version.",

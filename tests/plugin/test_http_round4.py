@@ -1223,3 +1223,29 @@ def test_caller_strings_that_postgres_cannot_store_are_400_or_bounded(pg_url: st
     assert all(
         r.control_id is None or ("\x00" not in r.control_id and len(r.control_id) <= 255) for r in stored
     )
+
+
+# ---- 9. EHR habits the spec does not ask for, read the way they are meant ----------------------------
+
+
+def test_a_patient_reference_as_patient_id_names_the_same_patient(client: TestClient) -> None:
+    """Some EHRs send context.patientId as "Patient/<id>": reading it as another patient would set
+    every report aside and hide every card."""
+    req = hook()
+    req["context"]["patientId"] = f"Patient/{PATIENT}"
+    spec_cards(client.post(REVIEW, json=req))
+    assert "r4-dr-1" in stored_reports(client)
+    assert not [e for e in rows(client, AuditEvent) if e.event_type == "safety.anomaly"]
+
+
+def test_another_patients_reference_is_still_set_aside(client: TestClient) -> None:
+    req = hook()
+    req["context"]["patientId"] = "Patient/r4-someone-else"
+    assert spec_cards(client.post(REVIEW, json=req)) == []
+    anomalies = [e for e in rows(client, AuditEvent) if e.event_type == "safety.anomaly"]
+    assert anomalies and anomalies[0].patient_id == "r4-someone-else"
+
+
+def test_head_on_health_and_discovery_answers_like_get(client: TestClient) -> None:
+    assert client.head("/health").status_code == 200
+    assert client.head("/cds-services").status_code == 200
