@@ -21,12 +21,14 @@ import jwt
 import uvicorn
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from fastapi import FastAPI
+from sqlalchemy import select
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from plugin.settings import Settings
+from plugin.storage.tables import InboundMessage
 
 ISSUER = "https://ehr.synthetic.example"
 ES_KID = "es384-test-key"
@@ -157,3 +159,29 @@ def run_app(factory: Callable[[], FastAPI]) -> Iterator[str]:
     """Serve a real app over loopback (for schemathesis / socket-level tests)."""
     with LoopbackServer(factory()) as loop:
         yield loop.base
+
+
+# ---- reading what a door answered and kept (shared by the CDS and HTTP door tests) ----------------
+
+
+def rows(client: Any, table: Any) -> list[Any]:
+    """Every row of `table` in the app's database."""
+    with client.app.state.sessions() as s:
+        return list(s.scalars(select(table)).all())
+
+
+def kept(client: Any, channel: str = "cds-hook") -> list[InboundMessage]:
+    """What a door kept for review on `channel`."""
+    return [r for r in rows(client, InboundMessage) if r.channel == channel]
+
+
+def outcome(response: Any, status: int, code: str | None = None) -> dict[str, Any]:
+    """A refusal: the status, and an OperationOutcome body (first issue `code` when given)."""
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith("application/fhir+json")
+    body = response.json()
+    assert body["resourceType"] == "OperationOutcome" and body["issue"]
+    assert all(i["severity"] in ("error", "fatal") and i["code"] for i in body["issue"])
+    if code is not None:
+        assert body["issue"][0]["code"] == code, body
+    return body

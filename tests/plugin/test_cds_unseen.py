@@ -17,9 +17,8 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
-from conftest_cds import FhirServer, LoopbackServer, cds_settings, serve_fhir
+from conftest_cds import FhirServer, LoopbackServer, cds_settings, outcome, rows, serve_fhir
 from fastapi.testclient import TestClient
-from sqlalchemy import select
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
@@ -105,10 +104,6 @@ def draft_orders(*resources: dict[str, Any]) -> dict[str, Any]:
     return {"resourceType": "Bundle", "type": "collection", "entry": [{"resource": r} for r in resources]}
 
 
-def rows(client: TestClient, table: Any) -> list[Any]:
-    with client.app.state.sessions() as s:  # type: ignore[attr-defined]
-        return list(s.scalars(select(table)).all())
-
 
 def seed_stated_rads(client: TestClient, request: dict[str, Any]) -> None:
     """Store the rules engine's reading of the stated RADS category, as an earlier analysis would have."""
@@ -154,14 +149,6 @@ def spec_cards(response: Any) -> list[dict[str, Any]]:
         assert (DEMO_NOTICE in card.get("detail", "")) == (DEMO_NOTICE in card["source"]["label"])
     return body["cards"]
 
-
-def outcome(response: Any, status: int) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"].startswith("application/fhir+json")
-    body = response.json()
-    assert body["resourceType"] == "OperationOutcome" and body["issue"]
-    assert all(i["severity"] in ("error", "fatal") and i["code"] for i in body["issue"])
-    return body
 
 
 # ---- discovery ---------------------------------------------------------------------------------

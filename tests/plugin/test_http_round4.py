@@ -20,10 +20,10 @@ from typing import Any
 
 import jwt
 import pytest
-from conftest_cds import ES_KID, ISSUER, FhirServer, Keys, cds_settings, mint, serve_fhir
+from conftest_cds import ES_KID, ISSUER, FhirServer, Keys, cds_settings, kept, mint, outcome, rows, serve_fhir
 from cryptography.hazmat.primitives import serialization
 from fastapi.testclient import TestClient
-from sqlalchemy import create_engine, select, text
+from sqlalchemy import create_engine, text
 
 from adapters import fhir
 from adapters.cds.models import CdsResponse, empty_paths, summary_length
@@ -201,13 +201,6 @@ def draft(*entries: dict[str, Any]) -> dict[str, Any]:
     return {"resourceType": "Bundle", "type": "collection", "entry": list(entries)}
 
 
-def rows(client: TestClient, table: Any) -> list[Any]:
-    with client.app.state.sessions() as s:  # type: ignore[attr-defined]
-        return list(s.scalars(select(table)).all())
-
-
-def kept(client: TestClient, channel: str = "cds-hook") -> list[InboundMessage]:
-    return [r for r in rows(client, InboundMessage) if r.channel == channel]
 
 
 def stored_reports(client: TestClient) -> dict[str, Report]:
@@ -251,16 +244,6 @@ def spec_cards(response: Any) -> list[dict[str, Any]]:
             assert reason["code"] and reason["system"] and reason["display"]
     return body["cards"]
 
-
-def outcome(response: Any, status: int, code: str | None = None) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"].startswith("application/fhir+json")
-    body = response.json()
-    assert body["resourceType"] == "OperationOutcome" and body["issue"]
-    assert all(i["severity"] in ("error", "fatal") and i["code"] for i in body["issue"])
-    if code is not None:
-        assert body["issue"][0]["code"] == code, body
-    return body
 
 
 def topics(cards: list[dict[str, Any]]) -> set[str]:
