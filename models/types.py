@@ -482,10 +482,14 @@ class Analysis(BaseModel):
     facts: ReportFacts = Field(default_factory=ReportFacts)
     pending: list[TaskName] = Field(default_factory=list, description="Planned tasks not finished yet.")
     errors: dict[str, str] = Field(default_factory=dict, description="Task -> error text for tasks that failed.")
+    demo_models: bool = Field(
+        default=False,
+        description="The manifest that served it has a demo model: the whole analysis is demo, even when "
+                    "no model answer survived (all failed, or the report was too long).")
 
     def result(self, task: TaskName) -> TaskResult | None:
         return next((r for r in self.results if r.task == task), None)
 
     @property
     def demo(self) -> bool:
-        return any(r.demo for r in self.results)
+        return self.demo_models or any(r.demo for r in self.results)

@@ -43,6 +43,7 @@ from models.types import (
     RadsValue,
     TaskName,
     TaskResult,
+    TemporalValue,
 )
 
 __all__ = [
@@ -63,6 +64,9 @@ SNOMED = "http://snomed.info/sct"
 SOURCE_LABEL = "RadLite CDS"
 DUPLICATE_WINDOW = timedelta(days=30)
 """A study of the same region and modality this close to a drafted order is flagged as a possible duplicate."""
+DISCREPANCY_MIN_CONFIDENCE = 0.5
+"""An NLI 'contradiction' the model itself gives less than even odds raises no warning card (alert fatigue:
+the demo model prints it for a third of all reports at 0.02-0.15); the Observation still carries it."""
 DUPLICATE_WINDOW_RADIOGRAPH = timedelta(hours=24)
 """Radiographs are repeated daily on wards on purpose; only a same-day repeat is flagged."""
 
@@ -72,6 +76,7 @@ _TOPICS = {
     "laterality": "Laterality discrepancy",
     "prior-imaging": "Prior relevant imaging", "duplicate-imaging": "Possible duplicate imaging",
     "analysis-pending": "Analysis in progress",
+    "interval-change": "Interval change against the prior",
 }
 
 
@@ -118,6 +123,26 @@ def _how_read(result: TaskResult) -> str | None:
     """The result's note (a value derived from described features, read from words, or what grounding
     left out): a clinician must see that a category was not written in the report."""
     return f"**How this was read:** {_md(result.note)}" if result.note else None
+
+
+def _report_states(result: TaskResult) -> bool:
+    """True when the result's value is written in the report itself and a model answered otherwise.
+
+    Then the report's statement stands (the ensemble keeps the model's answer as a disagreement,
+    `models/ensemble.py`), and the model's differing guess says nothing about urgency. A value
+    derived from described features is not a statement: there, the model's answer may be right.
+    """
+    d = result.disagreement
+    if d is None:
+        return False
+    if isinstance(result.value, ChexpertValue):
+        return True  # labels disagree only where the report states them, and the stated ones are kept
+    return d.note.startswith("the report states")
+
+
+def _escalates(result: TaskResult) -> bool:
+    """A disagreement raises a card to `warning` unless the report's own statement settled it."""
+    return result.disagreement is not None and not _report_states(result)
 
 
 def _report_date(report: RadiologyReport) -> date | None:
@@ -373,8 +398,11 @@ def _rads_card(result: TaskResult, value: RadsValue, analysis: Analysis, patient
     size = largest_size_cm(result.evidence) if value.system == "TI-RADS" else None
     g = guideline_for(value.system, value.category, size_cm=size)
     indicator = g.indicator if g else "info"
-    if result.disagreement is not None:
-        indicator = "warning"
+    if _escalates(result) and _model_category_warns(result):
+        indicator = "warning"  # the category was not written: a model reading it as suspicious may be right
+    misfit = _misfit_study(result, value, report)
+    if misfit:
+        return _misfit_card(result, value, analysis, misfit, fhir_server)
     order = g.order if g else None
     when = describe_interval(order.earliest, order.latest) if order else ""
     summary = truncate_summary(f"{_exam(report)}: {value.full_label}; {_advice(g)}")
@@ -423,6 +451,69 @@ def _rads_card(result: TaskResult, value: RadsValue, analysis: Analysis, patient
                                  ("patient-declined", "Patient declined"), _NLP_ERROR),
         links=_links(report, fhir_server, extra),
     )
+
+
+_SHOWN_RADS = re.compile(r"^(?P<system>[A-Za-z][A-Za-z-]*?RADS)\s+(?P<category>\S.*)$|^(?P<lr>LR-\S.*)$",
+                         re.IGNORECASE)
+
+
+def _model_category_warns(result: TaskResult) -> bool:
+    """True when the overruled model answer ('PI-RADS 4', 'LR-5') is a `warning` category of the table."""
+    d = result.disagreement
+    m = _SHOWN_RADS.match(d.model_value.strip()) if d else None
+    if m is None:
+        return False
+    if m.group("lr"):
+        system, category = "LI-RADS", m.group("lr")
+    else:
+        system, category = m.group("system"), m.group("category")
+    g = guideline_for(system, re.sub(r"\s*\(.*\)$", "", category))  # 'NI-RADS 3 (primary 3)': sites aside
+    return g is not None and g.indicator == "warning"
+
+
+def _misfit_study(result: TaskResult, value: RadsValue, report: RadiologyReport) -> str | None:
+    """The study's body regions when a model-only RADS system cannot apply to them, else None.
+
+    BI-RADS on a CT of the abdomen, PI-RADS on a chest film: a model can print any system,
+    and the guideline order of a system the study cannot have (a breast biopsy after a liver
+    CT) must never be proposed. Only a model-only value is checked (a system the report
+    states is the radiologist's); a procedure naming no region says nothing either way.
+    """
+    if result.decided_by != "model" or not value.system:
+        return None
+    if modality_of(report.procedure or "", report.modality) == "PT":
+        return None  # PET/CT covers the body: its regions are not the one the category is about
+    codes_ = [report.procedure_code] if report.procedure_code else []
+    regions = body_regions(report.procedure or "", codes_)
+    # NI-RADS follows head and neck cancer: its primary site may be in a study named for the head.
+    expected = regions_of_rads(value.system) | ({"head"} if value.system == "NI-RADS" else set())
+    if not regions or not expected or regions & expected:
+        return None
+    return ", ".join(sorted(regions))
+
+
+def _misfit_card(result: TaskResult, value: RadsValue, analysis: Analysis, regions: str,
+                 fhir_server: str | None) -> Card:
+    """A warning instead of guideline advice: the model's RADS system does not fit the study."""
+    report, demo = analysis.report, analysis.demo
+    summary = truncate_summary(f"{_exam(report)}: model read {value.full_label}, which does not apply to "
+                               "this study; check the report")
+    applies = ", ".join(sorted(regions_of_rads(value.system)))
+    blocks: list[list[str] | str | None] = [
+        f"**{_md(value.full_label)} does not fit this study** ({_md(_exam(report))}, region: "
+        f"{_md(regions)}). {_md(value.system or 'This system')} applies to {_md(applies)} "
+        "imaging; the report does not state this category. No guideline management is proposed: "
+        "read the report's own assessment.",
+        _basis(result.evidence),
+        _how_read(result),
+        _who(result.model, result.decided_by, result.confidence),
+        _footer(demo),
+    ]
+    return Card(uuid=_uuid(), summary=summary, detail=_detail(*blocks), indicator="warning",
+                source=_source("rads", demo=demo),
+                overrideReasons=_reasons(("reviewed-consistent", "Reviewed: the category applies"),
+                                         _NLP_ERROR),
+                links=_links(report, fhir_server))
 
 
 _ACR_CATEGORY = {"pneumothorax": "1-2", "pulmonary embolism": "1-2"}
@@ -494,7 +585,7 @@ def _staging_card(analysis: Analysis, patient_id: str, fhir_server: str | None) 
         blocks.append(_how_read(r))
         blocks.append(_who(r.model, r.decided_by, r.confidence))
     blocks.append(_footer(demo))
-    indicator = "warning" if any(r.disagreement for r in results) else "info"
+    indicator = "warning" if any(_escalates(r) for r in results) else "info"
     return Card(
         uuid=_uuid(), summary=summary, detail=_detail(*blocks), indicator=indicator,
         source=_source("staging", demo=demo),
@@ -528,11 +619,60 @@ def _chest_card(analysis: Analysis, patient_id: str, fhir_server: str | None) ->
         _footer(demo),
     ]
     return Card(
-        uuid=_uuid(), summary=summary, detail=_detail(*blocks), indicator="warning" if result.disagreement else "info",
-        source=_source("chest", demo=demo),
+        uuid=_uuid(), summary=summary, detail=_detail(*blocks),
+        indicator="warning" if _escalates(result) else "info", source=_source("chest", demo=demo),
         suggestions=[_chart_suggestion("Add the chest findings to the chart (preliminary)",
                                        [observation_for(result, report, demo=demo)])],
         selectionBehavior="any", overrideReasons=_reasons(("known-finding", "Known or expected finding"), _NLP_ERROR),
+        links=_links(report, fhir_server),
+    )
+
+
+def _discrepancy(result: TaskResult) -> str | None:
+    d = result.disagreement
+    if d is None:
+        return None
+    return f"**Discrepancy:** model {_md(d.model_value)}, report {_md(d.rules_value)}. {_md(d.note)}"
+
+
+_WORSE: dict[str, str] = {"new": "New", "worsened": "Worsened"}
+_OTHER: dict[str, str] = {"improved": "Improved", "resolved": "Resolved", "unchanged": "Unchanged"}
+
+
+def _temporal_card(analysis: Analysis, patient_id: str, fhir_server: str | None) -> Card | None:
+    """Interval change against the prior: a card only when a finding is new or worse (decision-relevant);
+    improved, resolved and unchanged findings are listed on it but alone make none (info, as in the
+    spec's patient-view use "interval change"; `warning` stays for high-suspicion categories)."""
+    result = analysis.result(TaskName.temporal_comparison)
+    if result is None or not isinstance(result.value, TemporalValue):
+        return None
+    changes = [(c.change, " ".join(c.finding.split())) for c in result.value.changes if c.finding.strip()]
+    worse = [(k, f) for k, f in changes if k in _WORSE]
+    if not worse:
+        return None
+    report, demo = analysis.report, analysis.demo
+    said = "; ".join(f"{k} {f}" for k, f in worse)
+    summary = truncate_summary(f"{_exam(report)}: interval change: {said}")
+    listed = [f"- **{_WORSE[k]}:** {_md(f)}" for k, f in worse]
+    listed += [f"- {_OTHER[k]}: {_md(f)}" for k, f in changes if k in _OTHER]
+    prior = (report.comparison or "").strip()
+    blocks: list[list[str] | str | None] = [
+        "**Interval change against the prior study**" + (f" ({_md(prior)})" if prior else "") + ":",
+        listed,
+        "A new or worsening finding may need action: check the report's impression and recommendations.",
+        _basis(result.evidence),
+        _discrepancy(result),
+        _how_read(result),
+        _who(result.model, result.decided_by, result.confidence),
+        _footer(demo),
+    ]
+    return Card(
+        uuid=_uuid(), summary=summary, detail=_detail(*blocks),
+        indicator="warning" if _escalates(result) else "info", source=_source("interval-change", demo=demo),
+        suggestions=[_chart_suggestion("Add the interval changes to the chart (preliminary)",
+                                       [observation_for(result, report, demo=demo)])],
+        selectionBehavior="any",
+        overrideReasons=_reasons(("known-finding", "Known or expected change"), _NLP_ERROR),
         links=_links(report, fhir_server),
     )
 
@@ -575,6 +715,8 @@ def _discrepancy_card(analysis: Analysis, patient_id: str, fhir_server: str | No
     result = analysis.result(TaskName.radiology_nli)
     if result is None or not isinstance(result.value, NliValue) or result.value.label != "contradiction":
         return None
+    if result.decided_by == "model" and result.confidence < DISCREPANCY_MIN_CONFIDENCE:
+        return None  # the Observation keeps the label; a warning needs the model to think it likely
     report, demo = analysis.report, analysis.demo
     summary = truncate_summary(f"{_exam(report)}: impression may contradict the findings; review the report")
     blocks: list[list[str] | str | None] = [
@@ -647,7 +789,8 @@ def report_cards(analysis: Analysis, *, patient_id: str, fhir_server: str | None
                                      for s in card.suggestions or [] for a in s.actions or [])
     for card in (_laterality_card(analysis, patient_id, fhir_server),
                  _discrepancy_card(analysis, patient_id, fhir_server), _staging_card(analysis, patient_id, fhir_server),
-                 _chest_card(analysis, patient_id, fhir_server)):
+                 _chest_card(analysis, patient_id, fhir_server),
+                 _temporal_card(analysis, patient_id, fhir_server)):
         if card:
             cards.append(card)
     if not rads_has_order:  # with a RADS order the report's recommendation is quoted on that card

@@ -83,6 +83,8 @@ AI_DEVICE_TYPE: Final = AI_ROLE
 AI_KIND_LLM: Final = concept(coding(AI_DEVICE_TYPE_CS, "Large-Language-Models", "Large Language Models"))
 AI_KIND_RULES: Final = concept(coding(AI_DEVICE_TYPE_CS, "Rule-Based-Systems", "Rule-Based Systems"))
 CRITICAL_INTERPRETATION: Final = concept(coding(OBS_INTERPRETATION, "AA", "Critical abnormal"))
+ABNORMAL_INTERPRETATION: Final = concept(coding(OBS_INTERPRETATION, "A", "Abnormal"))
+"""On a RADS category of high suspicion (spec §2.4: v3-ObservationInterpretation A / AA)."""
 
 # ---- report section codes (LOINC, §2.3) --------------------------------------------
 

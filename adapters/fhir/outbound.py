@@ -26,6 +26,7 @@ from adapters.fhir import codes
 from adapters.fhir.codes import coding, concept, local
 from adapters.fhir.profiles import ResultKind, profile_for
 from models.catalog import CATALOG, value_text
+from models.grounding import mentioned_labels
 from models.types import (
     CHEXPERT_LABELS,
     DEMO_NOTICE,
@@ -59,6 +60,8 @@ __all__ = [
     "merge_transactions",
     "source_reference",
     "result_identifier",
+    "chexpert_as_reported",
+    "rads_high_suspicion",
 ]
 
 RULES_IDENTITY = ModelIdentity(model_id="rules", backend="rules", role="rules")
@@ -244,9 +247,25 @@ def _rads(value: RadsValue, task_coding: dict[str, str]) -> dict[str, Any]:
     values.append(local(codes.rads_code(system, category), value.label))
     # The text reads as the report writes it ('Lung-RADS 2S'); the codings stay the category alone.
     out: dict[str, Any] = {"code": code, "valueCodeableConcept": concept(*values, text=value.full_label)}
+    if rads_high_suspicion(system, category):
+        out["interpretation"] = [codes.ABNORMAL_INTERPRETATION]
     if value.modifiers:
         out["component"] = [_rads_modifier_component(value, m) for m in value.modifiers]
     return out
+
+
+def rads_high_suspicion(system: str, category: str) -> bool:
+    """True for a category of high suspicion (the guideline table's `warning` rows, rads-management.md).
+
+    Such a category gets interpretation A (abnormal, v3-ObservationInterpretation, spec §2.4); the
+    others get none: "probably benign" or "incomplete" is not a normal result either, and no code
+    the spec verified says so. TI-RADS TR4 is size-dependent, so only TR5 is flagged.
+    """
+    # Imported here: adapters.cds imports this module (cards suggest our Observations).
+    from adapters.cds.guidelines import guideline_for
+
+    row = guideline_for(system, category)
+    return row is not None and row.indicator == "warning"
 
 
 def _rads_modifier_component(value: RadsValue, modifier: str) -> dict[str, Any]:
@@ -288,16 +307,34 @@ _STATE_CODINGS = {
 }
 
 
-def _chexpert(value: ChexpertValue, task_coding: dict[str, str]) -> dict[str, Any]:
-    order = [lbl for lbl in CHEXPERT_LABELS if lbl in value.labels]
-    order += sorted(lbl for lbl in value.labels if lbl not in CHEXPERT_LABELS)
+def chexpert_as_reported(value: ChexpertValue, report_text: str) -> tuple[dict[str, str], list[str]]:
+    """The labels the report speaks of, and the CheXpert labels it never mentions.
+
+    A 14-bullet answer prints every label, so a label the report never names comes back
+    "negative" (grounding sets it so, as the evaluation layout does). CheXpert keeps "not
+    mentioned" (blank) apart from "negative" (0): a clinician must not read "no fracture"
+    into a report that says nothing of bones. A positive or uncertain label is always kept.
+    """
+    named = mentioned_labels(report_text)
+    stated = {lbl: state for lbl, state in value.labels.items()
+              if lbl == "no finding" or lbl in named or state != "negative"}
+    silent = [lbl for lbl in CHEXPERT_LABELS if lbl != "no finding" and lbl not in stated]
+    return stated, silent
+
+
+def _chexpert(value: ChexpertValue, task_coding: dict[str, str], report: RadiologyReport) -> dict[str, Any]:
+    labels, silent = chexpert_as_reported(value, report.text())
+    order = [lbl for lbl in CHEXPERT_LABELS if lbl in labels]
+    order += sorted(lbl for lbl in labels if lbl not in CHEXPERT_LABELS)
     components = [{
         "code": concept(local(f"chexpert-{codes.slug(lbl)}", lbl.capitalize()), text=lbl),
-        "valueCodeableConcept": concept(*_STATE_CODINGS[value.labels[lbl]], text=value.labels[lbl]),
+        "valueCodeableConcept": concept(*_STATE_CODINGS[labels[lbl]], text=labels[lbl]),
     } for lbl in order]
     out: dict[str, Any] = {"code": concept(task_coding, text=task_coding.get("display"))}
     if components:
         out["component"] = components
+    if silent:
+        out["_notes"] = [f"Not mentioned in the report (no component, not negative): {', '.join(silent)}."]
     return out
 
 
@@ -340,8 +377,8 @@ def _temporal(value: TemporalValue, task_coding: dict[str, str]) -> dict[str, An
     return out
 
 
-def _coded_body(result: TaskResult) -> dict[str, Any]:
-    """code / value[x] / component / method of one result, by the type of its value."""
+def _coded_body(result: TaskResult, report: RadiologyReport) -> dict[str, Any]:
+    """code / value[x] / component / method of one result, by the type of its value; `_notes` for the note."""
     task_coding = _task_coding(result.task)
     value = result.value
     if isinstance(value, RadsValue):
@@ -352,7 +389,7 @@ def _coded_body(result: TaskResult) -> dict[str, Any]:
     if isinstance(value, MStageValue):
         return _tnm("M", value.stage, task_coding, "M category not stated")
     if isinstance(value, ChexpertValue):
-        return _chexpert(value, task_coding)
+        return _chexpert(value, task_coding, report)
     if isinstance(value, EntitiesValue):
         return _entities(value, task_coding)
     if isinstance(value, TemporalValue):
@@ -371,12 +408,12 @@ def observation_for(result: TaskResult, report: RadiologyReport, *, demo: bool |
     default it follows the result (its model, or a demo model whose answer was overruled).
     """
     demo = result.demo if demo is None else demo
-    body = _coded_body(result)
+    body = _coded_body(result, report)
+    notes: list[str] = body.pop("_notes", [])
     # QA may run several times on one report (one per question): its input hash tells them apart.
     what = result.task.value if result.task != TaskName.radiology_qa else f"{result.task.value}:{result.input_hash}"
     obs = _base(report, what, body.pop("code"), kind=result.task, demo=demo, performer=result.model)
     obs.update(body)
-    notes = []
     if result.disagreement:
         d = result.disagreement
         notes.append(f"Model and rules disagree: the model answered '{d.model_value}', "

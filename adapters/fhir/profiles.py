@@ -172,7 +172,9 @@ def _profiles() -> dict[ResultKind, _Profile]:
                         "The code carries "
                         f"the verified standard code of the system where one exists ({verified}); the value carries "
                         "SNOMED CT for BI-RADS 0-6 and always the category in the RadLite CodeSystem. Not "
-                        "applicable: dataAbsentReason instead of a value. Modifiers (Lung-RADS S; CAD-RADS "
+                        "applicable: dataAbsentReason instead of a value. A category of high suspicion (the "
+                        "guideline table's warning rows) has interpretation A (abnormal). "
+                        "Modifiers (Lung-RADS S; CAD-RADS "
                         "P1-P4, HRP, I+/I-/I±, S, G, E) and NI-RADS per-site categories are not the category: "
                         "one component each, code and value in the RadLite CodeSystem.",
             codings=(_task(TaskName.rads_assignment),),
@@ -186,7 +188,9 @@ def _profiles() -> dict[ResultKind, _Profile]:
         TaskName.abnormality_detection: _Profile(
             id="radlite-chexpert-labels", name="RadLiteChexpertLabels", title="RadLite CheXpert labels",
             description="Chest radiograph findings as the 14 CheXpert labels: one component per label the report "
-                        "speaks of, code in the RadLite CodeSystem, value positive, negative or uncertain.",
+                        "speaks of, code in the RadLite CodeSystem, value positive, negative or uncertain. "
+                        "A label the report never mentions has no component (CheXpert's blank, not "
+                        "negative) and is named in a note.",
             codings=(_task(TaskName.abnormality_detection),),
             elements=(_no_value(), *_components(_of_system(codes.RADLITE_CS), ("CodeableConcept",),
                                                 "One CheXpert label and its state")),

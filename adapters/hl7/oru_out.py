@@ -2,17 +2,23 @@
 
 Every OBX carries status P (our results are preliminary AI output); each result's OBX
 set shares one OBX-4 sub-id and is followed by NTE lines naming the model (id, backend,
-file hash) and, when a demo model produced it, the demo notice.
+file hash) and, when a demo model produced it, the demo notice. OBX-14 is the exam time
+(what was observed, as OBR-7), OBX-19 when we analysed it. OBX-8 is A for a positive CheXpert
+finding and a RADS category of high suspicion, AA for a critical result. A CheXpert label the
+report never mentions gets no OBX (not mentioned is not negative); an NTE names it.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
 
+from adapters.cds.guidelines import guideline_for
 from adapters.hl7.ack import hl7_timestamp, msh_line, new_control_id
 from adapters.hl7.escapes import EncodingChars, escape
 from adapters.hl7.header import MshHeader
+from models.grounding import mentioned_labels
 from models.types import (
+    CHEXPERT_LABELS,
     DEMO_NOTICE,
     Analysis,
     ChexpertValue,
@@ -20,6 +26,7 @@ from models.types import (
     MStageValue,
     NliValue,
     NStageValue,
+    RadiologyReport,
     RadsValue,
     TaskResult,
     TemporalValue,
@@ -45,9 +52,11 @@ TNM_SNOMED: dict[str, str] = {"cN0": "1229967007", "cN3": "1229984001", "cM0": "
 
 
 class _Writer:
-    def __init__(self, enc: EncodingChars, now: datetime | None) -> None:
+    def __init__(self, enc: EncodingChars, now: datetime | None, observed: datetime | None = None) -> None:
         self.enc = enc
         self.when = hl7_timestamp(now)
+        # OBX-14 is when the observation was made: the exam (OBR-7); OBX-19 when it was analysed (v2.5+).
+        self.observed = hl7_timestamp(observed) if observed else ""
         self.segments: list[str] = []
         self.obx_count = 0
 
@@ -67,7 +76,7 @@ class _Writer:
         self.obx_count += 1
         self.add(
             "OBX", str(self.obx_count), value_type, self.cwe(*ident), str(sub_id), value,
-            "", "", flags, "", "", "P", "", "", self.when,
+            "", "", flags, "", "", "P", "", "", self.observed, "", "", "", "", self.when,
         )
 
     def text_obx(self, sub_id: int, ident: Ident, text: str) -> None:
@@ -86,12 +95,23 @@ def _local(task: str, name: str) -> Ident:
     return (f"RADLITE-{task.upper()}", name, "L")
 
 
-def _result_obx(w: _Writer, sub_id: int, result: TaskResult) -> None:
+def _high_suspicion(v: RadsValue) -> bool:
+    """A `warning` category of the guideline table: OBX-8 A (abnormal), as the FHIR interpretation."""
+    g = guideline_for(v.system, v.category) if v.applicable and v.system and v.category else None
+    return g is not None and g.indicator == "warning"
+
+
+_NOT_ABNORMAL = {"no finding", "support devices"}
+"""CheXpert labels whose being positive is no abnormal result (a line or tube in place, a normal film)."""
+
+
+def _result_obx(w: _Writer, sub_id: int, result: TaskResult, report: RadiologyReport) -> list[str]:
+    """The OBX lines of one result; returns the notes they need (e.g. labels the report never mentions)."""
     v = result.value
     if isinstance(v, RadsValue):
         ident = RADS_CODES.get(v.system or "", _local(f"RADS-{v.system or 'NONE'}", f"{v.system or 'RADS'} assessment"))
         code = v.category if v.applicable and v.category else "NA"
-        w.obx(sub_id, ident, "CWE", w.cwe(code, v.label, "L"))
+        w.obx(sub_id, ident, "CWE", w.cwe(code, v.label, "L"), "A" if _high_suspicion(v) else "")
         _rads_modifier_obx(w, sub_id, v)
     elif isinstance(v, NStageValue):
         stage = f"c{v.stage}" if v.stage else ("cN+" if v.involvement else "cN0")
@@ -104,9 +124,18 @@ def _result_obx(w: _Writer, sub_id: int, result: TaskResult) -> None:
     elif isinstance(v, NliValue):
         w.obx(sub_id, _local("NLI", "Impression consistency with findings"), "CWE", w.cwe(v.label, v.label, "L"))
     elif isinstance(v, ChexpertValue):
+        # A label the report never mentions is "not mentioned", not negative: no OBX, named in an NTE.
+        named = mentioned_labels(report.text())
+        silent = [lbl for lbl in CHEXPERT_LABELS
+                  if lbl != "no finding" and v.labels.get(lbl, "negative") == "negative" and lbl not in named]
         for label, state in v.labels.items():
+            if label in silent:
+                continue
             ident = _local(f"CXR-{label.replace(' ', '-')}", label)
-            w.obx(sub_id, ident, "CWE", w.cwe(state, state, "L"), "A" if state == "positive" and label != "no finding" else "")
+            flag = "A" if state == "positive" and label not in _NOT_ABNORMAL else ""
+            w.obx(sub_id, ident, "CWE", w.cwe(state, state, "L"), flag)
+        if silent:
+            return [f"Not mentioned in the report (not negative): {', '.join(silent)}"]
     elif isinstance(v, EntitiesValue):
         for kind, items in (
             ("anatomy", v.anatomy), ("present", v.present), ("absent", v.absent),
@@ -120,6 +149,7 @@ def _result_obx(w: _Writer, sub_id: int, result: TaskResult) -> None:
     elif isinstance(v, TextValue):
         names = {"impression_generation": "Generated impression", "radiology_qa": "Answer"}
         w.text_obx(sub_id, _local(result.task.value, names.get(result.task.value, result.task.value)), v.text)
+    return []
 
 
 def _rads_modifier_obx(w: _Writer, sub_id: int, v: RadsValue) -> None:
@@ -136,10 +166,11 @@ def _rads_modifier_obx(w: _Writer, sub_id: int, v: RadsValue) -> None:
             w.obx(sub_id, ident, "CWE", w.cwe(mod, meaning, "L"))
 
 
-def _result_notes(result: TaskResult) -> list[str]:
+def _result_notes(result: TaskResult, extra: list[str]) -> list[str]:
     notes = [
         f"Task {result.task.value}; model {result.model.display}",
         f"Confidence {result.confidence:.2f}; decided by {result.decided_by}",
+        *extra,
     ]
     if result.disagreement:
         d = result.disagreement
@@ -154,8 +185,8 @@ def analysis_to_oru(
 ) -> str:
     """An ORU^R01 (v2.5.1, UTF-8) carrying the analysis results, addressed back to `header`'s sender."""
     enc = header.encoding if header else EncodingChars()
-    w = _Writer(enc, now)
     report = analysis.report
+    w = _Writer(enc, now, report.effective)
     w.segments.append(
         msh_line(
             enc,
@@ -194,11 +225,11 @@ def analysis_to_oru(
     for result in analysis.results:
         sub_id += 1
         before = w.obx_count
-        _result_obx(w, sub_id, result)
+        extra = _result_obx(w, sub_id, result, report)
         if w.obx_count == before:
             # An empty result (no labels, no changes) still reports that the task ran.
             w.obx(sub_id, _local(result.task.value, result.task.value), "ST", w.e("none found"))
-        w.notes(_result_notes(result))
+        w.notes(_result_notes(result, extra))
     facts = analysis.facts
     if facts.critical or facts.follow_ups or facts.laterality:
         sub_id += 1
@@ -208,5 +239,5 @@ def analysis_to_oru(
             w.text_obx(sub_id, _local("FOLLOWUP", "Follow-up recommendation"), follow_up.text)
         if facts.laterality:
             w.obx(sub_id, _local("LATERALITY", "Laterality of index finding"), "ST", w.e(facts.laterality))
-        w.notes(["Read from the report text by the rules engine"])
+        w.notes(["Read from the report text by the rules engine"] + ([DEMO_NOTICE] if analysis.demo else []))
     return "\r".join(w.segments) + "\r"

@@ -49,7 +49,8 @@ def dev_report(dev: Path, name: str) -> Any:
 
 def rads_analysis(report: Any, system: str, category: str, *, critical: bool = False) -> Analysis:
     result = TaskResult(task=TaskName.rads_assignment, value=RadsValue(system=system, category=category),
-                        confidence=0.9, evidence=[Evidence(sentence=f"{system} {category}: assessment.")], model=DEMO)
+                        confidence=0.9, evidence=[Evidence(sentence=f"{system} {category}: assessment.")], model=DEMO,
+                        decided_by="model+rules")  # stated in the report: the radiologist's, whatever the study
     facts = ReportFacts(critical=[CriticalFinding(term="pneumothorax", evidence=[Evidence(sentence="Pneumothorax.")])]
                         if critical else [],
                         follow_ups=[FollowUp(text="Recommend follow-up in 6 months.", interval="P6M")])

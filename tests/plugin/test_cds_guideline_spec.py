@@ -95,7 +95,8 @@ def _analysis(dev: Path, system: str, category: str, *, contradiction: bool = Fa
     request = json.loads((dev / "cds" / "order-sign-01.json").read_text())
     report = fhir.reports_from_resource(request["prefetch"]["reports"])[0]
     results = [TaskResult(task=TaskName.rads_assignment, value=RadsValue(system=system, category=category),
-                          confidence=0.9, evidence=[Evidence(sentence=f"{system} {category}.")], model=MODEL)]
+                          confidence=0.9, evidence=[Evidence(sentence=f"{system} {category}.")], model=MODEL,
+                          decided_by="model+rules")]  # stated in the report: the radiologist's, whatever the study
     if contradiction:
         results.append(TaskResult(task=TaskName.radiology_nli, value=NliValue(label="contradiction"), confidence=0.8,
                                   evidence=[Evidence(sentence="No mass. Impression: mass.")], model=MODEL))
