@@ -17,11 +17,12 @@ from models.rules.criteria import Derived, derive_rads
 from models.rules.critical import critical_findings
 from models.rules.followup import follow_ups
 from models.rules.laterality import index_laterality
+from models.rules.nli import stated_nli
 from models.rules.nodes import derived_n
 from models.rules.rads import stated_rads
 from models.rules.temporal import stated_changes
 from models.rules.tnm import StageMention, stated_m, stated_n
-from models.text import evidence_at
+from models.text import evidence_at, evidence_for
 from models.types import (
     ChexpertValue,
     CriticalFinding,
@@ -29,6 +30,7 @@ from models.types import (
     FollowUp,
     ModelIdentity,
     MStageValue,
+    NliValue,
     NStageValue,
     RadiologyReport,
     RadsValue,
@@ -90,6 +92,8 @@ class RulesEngine:
             return self._chexpert_result(report)
         if request.task == TaskName.temporal_comparison:
             return self._temporal_result(report)
+        if request.task == TaskName.radiology_nli:
+            return self._nli_result(request)
         return None
 
     def rads(self, report: RadiologyReport) -> TaskResult | None:
@@ -206,6 +210,23 @@ class RulesEngine:
         seen.sort(key=lambda e: e.start or 0)
         return self._result(TaskName.abnormality_detection, report, ChexpertValue(labels=labels), seen,
                             raw="; ".join(f"{k}: {v}" for k, v in labels.items()))
+
+    def _nli_result(self, request: TaskRequest) -> TaskResult | None:
+        """The NLI label the premise's and hypothesis' own words settle (a finding stated both ways,
+        a hedge against an assertion, the same statement), else None."""
+        report = request.report
+        premise = request.premise or report.body() or report.text()
+        if not request.hypothesis:
+            return None
+        found = stated_nli(premise, request.hypothesis)
+        if found is None:
+            return None
+        text = report.text()
+        # The reading's offsets are in the premise; the result's evidence is quoted from the report.
+        evidence = [evidence_for(text, e.sentence) or Evidence(sentence=e.sentence) for e in found.evidence]
+        return self._result(TaskName.radiology_nli, report, NliValue(label=found.label), evidence,
+                            raw=f"{found.label}: {found.reason}", confidence=DESCRIBED_CONFIDENCE,
+                            note=f"{found.label} read from the words of both texts: {found.reason}")
 
     def _temporal_result(self, report: RadiologyReport) -> TaskResult | None:
         """The changes the report writes in words, each with the sentences that state it."""
