@@ -12,7 +12,11 @@ Valid by construction, as in process:
   servers apply the grammar in their sampler (verified against llama_cpp.server in
   tests/models/test_http_backend.py).
 - "free" tasks are generated greedily and parsed; output that does not parse is asked
-  again once under the task's grammar, as the in-process backend does.
+  again once under the task's grammar, as the in-process backend does. They are streamed
+  (server-sent events) and checked as they arrive with the in-process backend's own stop
+  checks (`viable_lines`, `unless_looping`): the stream is closed as soon as a check says
+  stop, and the server stops generating when its client is gone, so an answer that loops
+  does not run to `max_tokens`.
 
 Confidence: from the server's `logprobs` (top-k alternatives per token) when it returns
 them (`llama-server` always can; `llama_cpp.server` only with `--logits_all true`).
@@ -24,6 +28,8 @@ confidence.
 Transport: one `httpx.Client` with connect/read timeouts; endpoints are taken round-robin
 per call and failed over; connect errors, timeouts and 5xx are retried (bounded, with
 exponential backoff once every endpoint was tried), 4xx never (the request itself is wrong).
+A stream that fails before its first chunk is retried the same way; one that fails after it
+is a `BackendError` (the answer so far is incomplete and a retry would start over).
 """
 
 from __future__ import annotations
@@ -34,13 +40,14 @@ import logging
 import math
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
 
 from models.backends.base import BackendError, build_result
+from models.backends.llama import unless_looping, viable_lines
 from models.catalog import TaskSpec
 from models.manifest import HttpOptions, ModelEntry
 from models.parsers import ParseError, drop_incomplete_tail
@@ -50,6 +57,7 @@ __all__ = [
     "HttpOptions",
     "HttpBackend",
     "HttpStatusError",
+    "StreamBroken",
     "Step",
     "Shape",
     "label_confidence",
@@ -83,6 +91,10 @@ class HttpStatusError(BackendError):
         super().__init__(f"{endpoint}: HTTP {status}: {message[:200]}")
 
 
+class StreamBroken(BackendError):
+    """A streamed completion failed after its first chunk: not retried, the partial answer is dropped."""
+
+
 # ---- logprobs -------------------------------------------------------------------------
 
 
@@ -103,7 +115,8 @@ def parse_logprobs(choice: dict[str, Any]) -> list[Step] | None:
     """
     lp = choice.get("logprobs")
     if not isinstance(lp, dict):
-        return None
+        native = choice.get("completion_probabilities")
+        return _native_steps(native) if isinstance(native, list) else None
     if isinstance(lp.get("content"), list):
         steps = []
         for item in lp["content"]:
@@ -118,6 +131,29 @@ def parse_logprobs(choice: dict[str, Any]) -> list[Step] | None:
         Step(tok, float(lp_) if lp_ is not None else -math.inf, {k: float(v) for k, v in (top or {}).items()})
         for tok, lp_, top in zip(tokens, logprobs, tops, strict=False)
     ]
+
+
+def _logprob_of(item: dict[str, Any]) -> float:
+    """`logprob`, or the log of `prob` (llama-server's post-sampling and pre-2025 shapes)."""
+    if item.get("logprob") is not None:
+        return float(item["logprob"])
+    prob = float(item.get("prob", 0.0))
+    return math.log(prob) if prob > 0.0 else -math.inf
+
+
+def _native_steps(items: list[Any]) -> list[Step]:
+    """llama-server's native `completion_probabilities`: `{token, logprob, top_logprobs}` per token,
+    or before 2025 `{content, probs: [{tok_str, prob}]}` (the chosen token's own prob is in `probs`)."""
+    steps = []
+    for item in items:
+        if "probs" in item:
+            top = {p["tok_str"]: _logprob_of(p) for p in item.get("probs") or []}
+            token = str(item.get("content", ""))
+            steps.append(Step(token, top.get(token, -math.inf), top))
+            continue
+        alts = item.get("top_logprobs") or item.get("top_probs") or []
+        steps.append(Step(item["token"], _logprob_of(item), {t["token"]: _logprob_of(t) for t in alts}))
+    return steps
 
 
 # ---- output shapes --------------------------------------------------------------------
@@ -286,6 +322,10 @@ def label_confidence(shape: Shape, steps: Sequence[Step], k: int) -> float | Non
 # ---- the backend ----------------------------------------------------------------------
 
 
+Viable = Callable[[str], bool]
+"""A stop check on the text generated so far: False ends the generation there (models/backends/llama.py)."""
+
+
 @dataclass
 class _Reply:
     text: str
@@ -293,6 +333,76 @@ class _Reply:
     steps: list[Step] | None
     prompt_tokens: int
     completion_tokens: int
+
+
+def _sse_events(lines: Iterator[str]) -> Iterator[tuple[str, str]]:
+    """(event name, data) of each server-sent event; comments (pings) are skipped.
+
+    llama-server before 2025 wrote a failure as an `error: {json}` line, read as an "error" event.
+    """
+    event, data = "message", []
+    for line in lines:
+        if not line:
+            if data:
+                yield event, "\n".join(data)
+            event, data = "message", []
+            continue
+        if line.startswith(":"):
+            continue
+        name, _, value = line.partition(":")
+        value = value[1:] if value.startswith(" ") else value
+        if name == "data":
+            data.append(value)
+        elif name == "event":
+            event = value
+        elif name == "error":
+            yield "error", value
+    if data:
+        yield event, "\n".join(data)
+
+
+@dataclass
+class _StreamState:
+    """What one streamed completion has delivered so far."""
+
+    text: str = ""
+    steps: list[Step] | None = None
+    choices: int = 0
+    text_chunks: int = 0
+    finish_reason: str | None = None
+    usage: dict[str, Any] | None = None
+    done: bool = False
+    cut: bool = False
+
+    def add(self, chunk: dict[str, Any]) -> bool:
+        """Take one chunk; True when it added text (the only time a stop check has news)."""
+        if isinstance(chunk.get("usage"), dict):
+            self.usage = chunk["usage"]
+        choices = chunk.get("choices")
+        if not isinstance(choices, list) or not choices:
+            return False  # OpenAI's trailing usage-only chunk
+        choice = choices[0]
+        self.choices += 1
+        self.finish_reason = choice.get("finish_reason") or self.finish_reason
+        steps = parse_logprobs(choice)
+        if steps:
+            self.steps = (self.steps or []) + steps
+        piece = choice.get("text") or ""
+        if not piece:
+            return False
+        self.text += piece
+        self.text_chunks += 1
+        return True
+
+    @property
+    def complete(self) -> bool:
+        return self.done or self.cut or self.finish_reason is not None
+
+    def completion_tokens(self) -> int:
+        """The server's count when it sent one for the whole answer, else one token per chunk (both do)."""
+        if self.usage and not self.cut and "completion_tokens" in self.usage:
+            return int(self.usage["completion_tokens"])
+        return len(self.steps) if self.steps else self.text_chunks
 
 
 class HttpBackend:
@@ -316,6 +426,7 @@ class HttpBackend:
         self._next = itertools.count()
         self._lock = threading.Lock()
         self._no_logprobs: set[str] = set()
+        self._logprobs_ok: set[str] = set()
         self._shapes: dict[str, Shape] = {}
 
     # -- health --
@@ -345,29 +456,40 @@ class HttpBackend:
             start = next(self._next) % len(self.endpoints)
         return self.endpoints[start:] + self.endpoints[:start]
 
-    def _complete(self, payload: dict[str, Any], task: str) -> _Reply:
-        """POST /v1/completions with round-robin, failover and bounded retries."""
+    def _complete(self, payload: dict[str, Any], task: str, make_viable: Callable[[], Viable] | None = None,
+                  ) -> _Reply:
+        """POST /v1/completions with round-robin, failover and bounded retries.
+
+        A streamed payload is read with `_stream`; `make_viable` gives each attempt a fresh stop
+        check (the checks keep state). Only failures before the first chunk are retried.
+        """
         order = self._order()
         attempts = self.options.retries + 1
         last: Exception | None = None
+
+        def send(endpoint: str, body: dict[str, Any]) -> _Reply:
+            if not body.get("stream"):
+                return self._post(endpoint, body)
+            return self._stream(endpoint, body, make_viable() if make_viable else None)
+
         for attempt in range(attempts):
             endpoint = order[attempt % len(order)]
             if attempt >= len(order):  # every endpoint failed once already: back off before the next round
                 time.sleep(self.options.backoff * 2 ** (attempt // len(order) - 1))
             body = dict(payload)
-            if endpoint in self._no_logprobs:
-                body.pop("logprobs", None)
             try:
-                return self._post(endpoint, body)
+                if body.get("stream") and "logprobs" in body:
+                    self._probe_logprobs(endpoint)
+                if endpoint in self._no_logprobs:
+                    body.pop("logprobs", None)
+                return send(endpoint, body)
             except HttpStatusError as exc:
                 if "logprobs" in body and exc.status == 500 and "logprobs is not supported" in exc.message:
                     # llama_cpp.server without --logits_all: remember and ask again without logprobs.
-                    log.warning("endpoint %s returns no logprobs; confidences fall back to %s",
-                                endpoint, UNSCORED_CONFIDENCE)
-                    self._no_logprobs.add(endpoint)
+                    self._mark_no_logprobs(endpoint)
                     body.pop("logprobs")
                     try:
-                        return self._post(endpoint, body)
+                        return send(endpoint, body)
                     except HttpStatusError as again:
                         exc = again
                     except httpx.TransportError as again:
@@ -384,19 +506,55 @@ class HttpBackend:
                             type(exc).__name__, attempt + 1, attempts)
         raise BackendError(f"model {self.entry.id}: no endpoint answered after {attempts} attempts: {last}") from last
 
+    def _mark_no_logprobs(self, endpoint: str) -> None:
+        if endpoint not in self._no_logprobs:
+            log.warning("endpoint %s returns no logprobs; confidences fall back to %s", endpoint,
+                        UNSCORED_CONFIDENCE)
+            self._no_logprobs.add(endpoint)
+
+    def _probe_logprobs(self, endpoint: str) -> None:
+        """Learn once per endpoint whether it returns logprobs, before streaming to it.
+
+        llama_cpp.server without --logits_all refuses logprobs only once its stream has
+        started (200, then the connection closes without a chunk), which looks like a dead
+        server; a one-token unstreamed request gets the refusal as a readable 500 instead.
+        """
+        if endpoint in self._no_logprobs or endpoint in self._logprobs_ok:
+            return
+        probe = {"model": self.entry.id, "prompt": "\n", "max_tokens": 1, "temperature": 0.0, "stream": False,
+                 "logprobs": 1}
+        try:
+            self._post(endpoint, probe)
+        except HttpStatusError as exc:
+            if exc.status == 500 and "logprobs is not supported" in exc.message:
+                self._mark_no_logprobs(endpoint)
+                return
+            raise
+        self._logprobs_ok.add(endpoint)
+
+    @staticmethod
+    def _status_error(endpoint: str, r: httpx.Response) -> HttpStatusError:
+        try:
+            err = r.json().get("error", {})
+            message = err.get("message", r.text) if isinstance(err, dict) else str(err)
+        except (ValueError, AttributeError):
+            message = r.text
+        return HttpStatusError(endpoint, r.status_code, message)
+
     def _post(self, endpoint: str, body: dict[str, Any]) -> _Reply:
         r = self._client.post(f"{endpoint}/v1/completions", json=body)
         if r.status_code >= 400:
-            try:
-                err = r.json().get("error", {})
-                message = err.get("message", r.text) if isinstance(err, dict) else str(err)
-            except ValueError:
-                message = r.text
-            raise HttpStatusError(endpoint, r.status_code, message)
+            raise self._status_error(endpoint, r)
+        return self._reply(endpoint, r)
+
+    def _reply(self, endpoint: str, r: httpx.Response) -> _Reply:
+        """A whole (unstreamed) completion response."""
         try:
             data = r.json()
             choice = data["choices"][0]
             usage = data.get("usage") or {}
+            if choice.get("logprobs") is not None:
+                self._logprobs_ok.add(endpoint)
             return _Reply(
                 text=choice.get("text") or "",
                 finish_reason=choice.get("finish_reason"),
@@ -407,7 +565,98 @@ class HttpBackend:
         except (ValueError, KeyError, IndexError, TypeError) as exc:
             raise HttpStatusError(endpoint, 502, f"malformed completion response: {exc}") from exc
 
-    def _payload(self, prompt: str, max_tokens: int, grammar: str | None) -> dict[str, Any]:
+    def _stream(self, endpoint: str, body: dict[str, Any], viable: Viable | None) -> _Reply:
+        """Read a streamed completion chunk by chunk and close it as soon as `viable` says stop.
+
+        Closing the response closes its connection; both servers notice the client is gone and
+        stop generating. Failures before the first chunk keep their retriable types
+        (HttpStatusError, httpx.TransportError); after it they are `StreamBroken`.
+        """
+        state = _StreamState()
+        with self._client.stream("POST", f"{endpoint}/v1/completions", json=body) as r:
+            if r.status_code >= 400:
+                r.read()
+                raise self._status_error(endpoint, r)
+            if r.headers.get("content-type", "").startswith("application/json"):
+                r.read()  # a server (or proxy) that ignores "stream": the whole answer at once
+                return self._reply(endpoint, r)
+            try:
+                for event, data in _sse_events(r.iter_lines()):
+                    if data.strip() == "[DONE]":
+                        state.done = True
+                        break
+                    if state.add(self._chunk(endpoint, event, data, started=state.choices > 0)) \
+                            and viable is not None and not viable(state.text):
+                        state.cut = True
+                        break
+            except httpx.TransportError as exc:
+                if state.choices == 0:
+                    raise
+                if state.finish_reason is None:
+                    raise self._broken(endpoint, state, f"{type(exc).__name__}: {exc}") from exc
+        if not state.complete:
+            if state.choices == 0:
+                raise httpx.RemoteProtocolError(f"{endpoint}: stream closed before its first chunk")
+            raise self._broken(endpoint, state, "stream closed before the answer ended")
+        if state.cut:
+            log.debug("endpoint %s: stream closed early by a stop check after %d chunks", endpoint,
+                      state.choices)
+        usage = state.usage or {}
+        n_prompt = usage.get("prompt_tokens")
+        return _Reply(
+            text=state.text,
+            finish_reason="stop" if state.cut else state.finish_reason,
+            steps=state.steps,
+            prompt_tokens=int(n_prompt) if n_prompt is not None else self._prompt_tokens(endpoint, body),
+            completion_tokens=state.completion_tokens(),
+        )
+
+    def _chunk(self, endpoint: str, event: str, data: str, *, started: bool) -> dict[str, Any]:
+        """One event's JSON; an error event raises (retriable only before the first chunk)."""
+        try:
+            chunk = json.loads(data)
+        except ValueError as exc:
+            chunk = {"error": {"message": f"malformed stream event: {exc}", "code": 502}}
+        if not isinstance(chunk, dict):
+            chunk = {"error": {"message": "malformed stream event: not an object", "code": 502}}
+        if event == "error" or "error" in chunk:
+            err = chunk.get("error", chunk)
+            message = str(err.get("message", err)) if isinstance(err, dict) else str(err)
+            code = err.get("code") if isinstance(err, dict) else None
+            status = code if isinstance(code, int) and code >= 400 else 500
+            if started:
+                raise StreamBroken(f"model {self.entry.id}: {endpoint} failed mid-stream: {message[:200]}")
+            raise HttpStatusError(endpoint, status, message)
+        return chunk
+
+    def _broken(self, endpoint: str, state: _StreamState, why: str) -> StreamBroken:
+        return StreamBroken(f"model {self.entry.id}: {endpoint} failed mid-stream after {state.choices} "
+                            f"chunks: {why}")
+
+    def _prompt_tokens(self, endpoint: str, body: dict[str, Any]) -> int:
+        """Prompt length from the server's tokenizer, for a stream that carried no usage.
+
+        llama_cpp.server never sends usage when streaming, and llama-server sends it in the
+        last chunk, which a stream closed early never reads. 0 when neither tokenize route
+        answers: the count is bookkeeping, not worth failing an answer for.
+        """
+        prompt = body["prompt"]
+        routes: tuple[tuple[str, dict[str, Any], Callable[[Any], int]], ...] = (
+            ("/extras/tokenize/count", {"input": prompt, "model": self.entry.id}, lambda d: int(d["count"])),
+            ("/tokenize", {"content": prompt, "add_special": True, "parse_special": True},
+             lambda d: len(d["tokens"])),
+        )
+        for path, request, read in routes:
+            try:
+                r = self._client.post(f"{endpoint}{path}", json=request)
+                if r.status_code == 200:
+                    return read(r.json())
+            except (httpx.HTTPError, ValueError, KeyError, TypeError):
+                continue
+        return 0
+
+    def _payload(self, prompt: str, max_tokens: int, grammar: str | None, *, stream: bool = False,
+                 ) -> dict[str, Any]:
         body: dict[str, Any] = {
             "model": self.entry.id,
             "prompt": prompt,
@@ -415,9 +664,12 @@ class HttpBackend:
             "temperature": 0.0,
             "top_k": 1,
             "stop": [END],
-            "stream": False,
+            "stream": stream,
             "logprobs": self.options.top_logprobs,
         }
+        if stream:
+            # OpenAI's opt-in to a final usage chunk; llama-server sends usage anyway.
+            body["stream_options"] = {"include_usage": True}
         if grammar is not None:
             body["grammar"] = grammar
         return body
@@ -457,12 +709,19 @@ class HttpBackend:
         return value, text, conf, reply.prompt_tokens, reply.completion_tokens
 
     def _free(self, spec: TaskSpec, prompt: str) -> tuple[TaskValue, str, float | None, int, int]:
+        """Streamed greedy text, parsed; one more streamed try under the task's grammar if it does not parse.
+
+        Line-shaped answers get the in-process stop checks: the free pass stops at the first
+        unparseable line or once it loops, the grammar pass (always parseable) once it loops.
+        """
         first_error: ParseError | None = None
         n_gen = n_prompt = 0
         for grammar in (None, spec.grammar):
             if first_error is not None and grammar is None:
                 break
-            reply = self._complete(self._payload(prompt, spec.max_tokens, grammar), spec.name.value)
+            make_viable = self._stop_check(spec, free=grammar is None)
+            payload = self._payload(prompt, spec.max_tokens, grammar, stream=True)
+            reply = self._complete(payload, spec.name.value, make_viable)
             n_gen += reply.completion_tokens
             n_prompt = reply.prompt_tokens
             raw = reply.text
@@ -482,6 +741,13 @@ class HttpBackend:
             return value, raw, conf, n_prompt, n_gen
         assert first_error is not None
         raise first_error
+
+    @staticmethod
+    def _stop_check(spec: TaskSpec, *, free: bool) -> Callable[[], Viable] | None:
+        """The in-process backend's early stop for this pass, as a factory: each attempt needs fresh state."""
+        if spec.line_viable is None:
+            return None
+        return lambda: unless_looping(viable_lines(spec) if free else None)
 
     def close(self) -> None:
         self._client.close()

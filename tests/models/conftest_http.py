@@ -143,3 +143,84 @@ def fault_server(status: int, failures: int = 10**6, forward_to: str | None = No
         server.shutdown()
         server.server_close()
         thread.join(timeout=5)
+
+
+@dataclass
+class StreamCutServer:
+    """A real proxy that relays `events` server-sent events of each streamed completion, then fails."""
+
+    events: int
+    error_event: bool
+    forward_to: str
+    streams: int = 0
+    url: str = ""
+
+
+@contextmanager
+def stream_cut_server(forward_to: str, events: int, *,
+                      error_event: bool = False) -> Iterator[StreamCutServer]:
+    """Stand in for an inference server that dies mid-answer, over a real socket.
+
+    Unstreamed POSTs (probes, tokenize) are forwarded whole. A streamed completion is relayed
+    from the real server for `events` data events; then the socket is shut without the
+    chunked body's terminator (a crashed process), or, with `error_event`, an error event in
+    llama-server's `data: {"error": ...}` shape is sent and the body ended cleanly.
+    """
+    state = StreamCutServer(events=events, error_event=error_event, forward_to=forward_to)
+    lock = threading.Lock()
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - quiet test output
+            return
+
+        def _chunk(self, data: bytes) -> None:
+            self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
+            self.wfile.flush()
+
+        def do_POST(self) -> None:  # noqa: N802 - http.server naming
+            body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+            headers = {"Content-Type": "application/json"}
+            if not json.loads(body or b"{}").get("stream"):
+                r = httpx.post(state.forward_to + self.path, content=body, headers=headers, timeout=120)
+                self.send_response(r.status_code)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(r.content)))
+                self.end_headers()
+                self.wfile.write(r.content)
+                return
+            with lock:
+                state.streams += 1
+            self.close_connection = True
+            with httpx.stream("POST", state.forward_to + self.path, content=body, headers=headers,
+                              timeout=120) as r:
+                self.send_response(r.status_code)
+                self.send_header("Content-Type", "text/event-stream")
+                self.send_header("Transfer-Encoding", "chunked")
+                self.end_headers()
+                sent = 0
+                for line in r.iter_lines():
+                    if line.startswith("data:"):
+                        if sent == state.events:
+                            break
+                        sent += 1
+                    self._chunk(line.encode() + b"\n")
+            if state.error_event:
+                self._chunk(b'data: {"error": {"code": 500, "message": "injected: slot released", '
+                            b'"type": "server_error"}}\n\n')
+                self.wfile.write(b"0\r\n\r\n")
+                self.wfile.flush()
+            else:
+                self.connection.shutdown(socket.SHUT_RDWR)
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    state.url = f"http://127.0.0.1:{server.server_address[1]}"
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield state
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)

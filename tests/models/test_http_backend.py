@@ -9,10 +9,11 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator
 
+import httpx
 import pytest
 
 # tests/models is on sys.path under pytest (rootdir import mode); tests/models/conftest.py is the core's.
-from conftest_http import demo_gguf, fault_server, free_port, llama_cpp_server
+from conftest_http import demo_gguf, fault_server, free_port, llama_cpp_server, stream_cut_server
 
 from models.backends.base import Backend, BackendError
 from models.backends.http import (
@@ -23,9 +24,11 @@ from models.backends.http import (
     HttpStatusError,
     Shape,
     Step,
+    StreamBroken,
     label_confidence,
     parse_logprobs,
 )
+from models.backends.llama import ends_in_cycle
 from models.catalog import CATALOG
 from models.manifest import ModelEntry, load_manifest
 from models.types import ChexpertValue, NliValue, RadiologyReport, TaskName, TaskRequest, sha256_text
@@ -282,3 +285,146 @@ def test_4xx_is_never_retried() -> None:
 def test_http_backend_needs_endpoints() -> None:
     with pytest.raises(ValueError):
         ModelEntry(id="x", backend="http", role="generation")
+
+
+# ---- streamed free tasks ------------------------------------------------------------------------
+
+
+def _direct(url: str, backend: HttpBackend, task: TaskName, request: TaskRequest, *,
+            logprobs: bool = False, grammar: str | None = None) -> dict:
+    """The same completion asked unstreamed, straight from the server (what the backend used to send)."""
+    spec = CATALOG[task]
+    body = backend._payload(spec.prompt(request), spec.max_tokens, grammar)
+    if not logprobs:
+        body.pop("logprobs")
+    r = httpx.post(f"{url}/v1/completions", json=body, timeout=300)
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+def test_sse_events_skip_pings_and_read_error_lines() -> None:
+    from models.backends.http import _sse_events
+
+    lines = [": ping - 2026-11-29 12:00:00", "", "data: {\"a\": 1}", "",
+             "event: error", "data: {\"b\": 2}", "",
+             "error: {\"code\": 500}", "", "data: [DONE]"]
+    assert list(_sse_events(iter(lines))) == [("message", '{"a": 1}'), ("error", '{"b": 2}'),
+                                              ("error", '{"code": 500}'), ("message", "[DONE]")]
+
+
+def test_parse_logprobs_reads_llama_server_native_probabilities() -> None:
+    # llama-server /completion: `completion_probabilities` (2025+), and the older `probs` of `tok_str`/`prob`.
+    new = {"completion_probabilities": [{"id": 9, "token": "M1", "bytes": [77, 49], "logprob": -0.2,
+                                         "top_logprobs": [{"id": 9, "token": "M1", "logprob": -0.2},
+                                                          {"id": 8, "token": "M0", "logprob": -1.8}]}]}
+    old = {"completion_probabilities": [{"content": "M1", "probs": [{"tok_str": "M1", "prob": 0.8},
+                                                                     {"tok_str": "M0", "prob": 0.2}]}]}
+    steps = parse_logprobs(new)
+    assert steps == [Step("M1", -0.2, {"M1": -0.2, "M0": -1.8})]
+    steps = parse_logprobs(old)
+    assert steps is not None and steps[0].token == "M1"
+    assert steps[0].logprob == pytest.approx(math.log(0.8))
+    assert steps[0].top["M0"] == pytest.approx(math.log(0.2))
+
+
+def test_free_task_streams_the_same_answer_as_unstreamed(backend: HttpBackend, llama_server: str) -> None:
+    """Greedy over a stream gives the unstreamed text, value and token counts (impression: no early stop)."""
+    spec = CATALOG[TaskName.impression_generation]
+    request = TaskRequest(task=TaskName.impression_generation, report=REPORT)
+    # The server reuses the KV of the previous prompt; both calls below follow the same prompt.
+    _direct(llama_server, backend, TaskName.impression_generation, request)
+    result = backend.run(spec, request)
+    direct = _direct(llama_server, backend, TaskName.impression_generation, request)
+    assert result.raw_output == direct["choices"][0]["text"]
+    assert result.value == spec.parse(direct["choices"][0]["text"])
+    assert result.tokens_prompt == direct["usage"]["prompt_tokens"]
+    assert result.tokens_generated == direct["usage"]["completion_tokens"]
+    assert result.note == UNSCORED_NOTE
+
+
+def test_streamed_logprobs_give_the_free_confidence(llama_server_logprobs: str) -> None:
+    """With logprobs, each chunk carries its token's logprob; the confidence is their geometric mean."""
+    b = HttpBackend(entry(llama_server_logprobs))
+    spec = CATALOG[TaskName.radiology_qa]
+    request = TaskRequest(task=TaskName.radiology_qa, report=REPORT, question="Which lobe is consolidated?")
+    try:
+        _direct(llama_server_logprobs, b, TaskName.radiology_qa, request, logprobs=True)
+        result = b.run(spec, request)
+        direct = _direct(llama_server_logprobs, b, TaskName.radiology_qa, request, logprobs=True)
+    finally:
+        b.close()
+    choice = direct["choices"][0]
+    assert result.raw_output == choice["text"]
+    lps = choice["logprobs"]["token_logprobs"]
+    assert result.note is None
+    assert result.confidence == pytest.approx(math.exp(sum(lps) / len(lps)), rel=1e-6)
+
+
+def test_a_looping_free_answer_is_cut_early(backend: HttpBackend, llama_server: str,
+                                            dev_report_objects: dict[str, RadiologyReport]) -> None:
+    """The demo model repeats temporal lines on some dev reports; the stream is closed at the first repeat,
+    where the same completion unstreamed keeps repeating.
+
+    Its free temporal text does not parse, so the answer comes from the pass under the task's
+    grammar (which admits any number of lines); that pass is compared with the same request unstreamed.
+    """
+    spec = CATALOG[TaskName.temporal_comparison]
+    for report in list(dev_report_objects.values())[:6]:
+        request = TaskRequest(task=TaskName.temporal_comparison, report=report)
+        if not ends_in_cycle((backend.run(spec, request).raw_output or "").split("\n")[:-1]):
+            continue
+        # The server reuses the KV of the previous prompt: both calls below follow the same prompt.
+        direct = _direct(llama_server, backend, TaskName.temporal_comparison, request, grammar=spec.grammar)
+        full = direct["choices"][0]["text"]
+        result = backend.run(spec, request)
+        streamed = result.raw_output or ""
+        lines = streamed.split("\n")[:-1]
+        assert ends_in_cycle(lines) and full.startswith(streamed), (streamed, full)
+        assert not any(lines[i] == lines[i + 1] == lines[i + 2] for i in range(len(lines) - 2))
+        period = next(k for k in range(1, 5) if lines[-k:] == lines[-2 * k: -k])
+        assert full.split("\n")[len(lines)] == lines[-period]  # unstreamed, the loop goes on
+        assert result.tokens_generated < spec.max_tokens
+        return
+    pytest.fail("the demo model no longer loops on these reports: pick reports where it does")
+
+
+def test_a_server_dying_mid_stream_is_a_backend_error(llama_server: str) -> None:
+    with stream_cut_server(llama_server, events=3) as dying:
+        b = HttpBackend(entry(dying.url), HttpOptions(retries=2, backoff=0.01))
+        try:
+            with pytest.raises(StreamBroken, match="mid-stream after 3 chunks"):
+                b.run(CATALOG[TaskName.impression_generation],
+                      TaskRequest(task=TaskName.impression_generation, report=REPORT))
+        finally:
+            b.close()
+    assert isinstance(StreamBroken("x"), BackendError)
+    assert dying.streams == 1  # the half answer is not asked again
+
+
+def test_an_error_event_mid_stream_is_a_backend_error(llama_server: str) -> None:
+    with stream_cut_server(llama_server, events=2, error_event=True) as failing:
+        b = HttpBackend(entry(failing.url), HttpOptions(retries=2, backoff=0.01))
+        try:
+            with pytest.raises(StreamBroken, match="injected: slot released"):
+                b.run(CATALOG[TaskName.radiology_qa],
+                      TaskRequest(task=TaskName.radiology_qa, report=REPORT, question="Which side?"))
+        finally:
+            b.close()
+    assert failing.streams == 1
+
+
+def test_a_stream_dying_before_its_first_chunk_fails_over(llama_server: str) -> None:
+    request = TaskRequest(task=TaskName.impression_generation, report=REPORT)
+    spec = CATALOG[TaskName.impression_generation]
+    with stream_cut_server(llama_server, events=0) as dying:
+        b = HttpBackend(entry(dying.url, llama_server), HttpOptions(retries=2, backoff=0.01))
+        alone = HttpBackend(entry(dying.url), HttpOptions(retries=2, backoff=0.01))
+        try:
+            for _ in range(2):  # round-robin starts once on the dying endpoint
+                assert b.run(spec, request).value.kind == "text"
+            with pytest.raises(BackendError, match="after 3 attempts"):
+                alone.run(spec, request)
+        finally:
+            b.close()
+            alone.close()
+    assert dying.streams == 1 + 3
