@@ -77,7 +77,10 @@ _N = re.compile(
     rf"|\b(?P<c>N[0-3])[a-d]?\s+(?i:disease|nodal\s+disease|stage|category)\b"
     rf"|\(\s*{_PFX}(?P<d>N[0-3]){_SUF}\s*\)"
     # A subdivided stage needs no lead-in: "N2b", "N3c" name nothing else.
-    rf"|\b(?P<e>N[1-3])[a-c]\b)"
+    rf"|\b(?P<e>N[1-3])[a-c]\b"
+    # A bare stage right after the nodes it grades: "regional nodal metastases, N2".
+    rf"|(?i:\b(?:nodes?|nodal|lymph\w*|(?:lymph)?adenopathy)\b)(?:(?!(?i:station))[^.;:\n()]){{0,40}}?,?\s"
+    rf"(?P<f>N[0-3])(?!\w)(?!\s*(?i:station)))"
 )
 _M = re.compile(
     rf"(?:\b(?:[cpyr]|yc|yp)(?P<a>M[01])[a-d]?\b"
@@ -146,9 +149,14 @@ def _collect(text: str, rx: re.Pattern[str], key: str) -> list[StageMention]:
         if m.group(key) and not m.group(key).endswith("x"):
             out.append(StageMention(m.group(key), m.start(), m.end()))
     for m in rx.finditer(text):
-        stage = next(g for g in (m.group("a"), m.group("b"), m.group("c"), m.group("d"), m.group("e")) if g)
-        if not any(s.start <= m.start() < s.end for s in out):
-            out.append(StageMention(stage, m.start(), m.end()))
+        group = next(g for g in ("a", "b", "c", "d", "e", "f") if g in rx.groupindex and m.group(g))
+        # A bare stage after its nodes is the stage alone (the nodes are its context, not its text).
+        start, end = (m.start(group), m.end(group)) if group == "f" else (m.start(), m.end())
+        if group == "f" and m.group(group) != "N0" and re.search(r"\b(?:no|without|negative\s+for)\b",
+                                                                 m.group(0), re.IGNORECASE):
+            continue  # "No lymph nodes ... N2": a denial, not a stage
+        if not any(s.start <= start < s.end for s in out):
+            out.append(StageMention(m.group(group), start, end))
     return [s for s in out if not mention_context(text, s.start, s.end)[0]
             and not _hedged_stage(text, s.start, s.end) and not _prior_cancer_stage(text, s.start)]
 
