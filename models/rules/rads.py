@@ -208,17 +208,39 @@ def modifiers_of(system: str, raw: str | None) -> tuple[str, ...]:
     return clean_rads_modifiers(system, [p for p in re.split(r"\s*/\s*", signs.strip()) if p])
 
 
+# A site named right after its score: "NI-RADS 3 (primary)", "NI-RADS 1 neck", "NI-RADS 2a primary site".
+# A list item or line labelled with its site: "2. Neck: NI-RADS 1".
+_NI_SITE_LABEL = re.compile(r"^\s*(?:\d{1,2}[.)]\s*)?(primary|neck)(?:\s+site)?\s*:", re.IGNORECASE)
+_NI_SITE_AFTER = re.compile(r"\s*[(\[,:\-]?\s*(?:for\s+the\s+|at\s+the\s+)?(primary|neck)\b", re.IGNORECASE)
+
+
 def _ni_sites(text: str, head: re.Match[str], tail: re.Match[str] | None) -> tuple[str, ...]:
-    """'primary 2a' / 'neck 1' for each NI-RADS score whose site is named ('NI-RADS primary 2a, neck 1')."""
+    """'primary 2a' / 'neck 1' for each NI-RADS score whose site is named before or right after it."""
     found = []
     for m in (head, tail):
         if m is None:
             continue
-        site = _NI_SITE.search(text, m.start(), m.start("cat"))
+        line = text[text.rfind("\n", 0, m.start()) + 1 : m.start()]
+        site = (_NI_SITE.search(text, m.start(), m.start("cat")) or _NI_SITE_AFTER.match(text, m.end("cat"))
+                or _NI_SITE_LABEL.match(line))
         cat = normalise("NI-RADS", m.group("cat"))
         if site and cat:
-            found.append(f"{site.group(1)} {cat}")
+            found.append(f"{site.group(1).lower()} {cat}")
     return clean_rads_modifiers("NI-RADS", found)
+
+
+def _with_other_sites(chosen: RadsMention, mentions: list[RadsMention]) -> RadsMention:
+    """The NI-RADS statement with the per-site scores the report gives for its other site
+    ("NI-RADS 3 (primary). ... Neck: NI-RADS 1."), so the card shows both."""
+    if chosen.system != "NI-RADS":
+        return chosen
+    sites = {mod.split()[0] for mod in chosen.modifiers}
+    extra = [mod for m in mentions if m.system == "NI-RADS" for mod in m.modifiers if mod.split()[0] not in sites]
+    if not extra:
+        return chosen
+    merged = clean_rads_modifiers("NI-RADS", [*chosen.modifiers, *extra])
+    return RadsMention(chosen.system, chosen.category, chosen.start, chosen.end, chosen.historical, chosen.overall,
+                       merged)
 
 
 _BI_SUB = re.compile(r"\s*\(\s*(?:category\s+)?4\s?([abc])\s*\)", re.IGNORECASE)
@@ -323,7 +345,7 @@ def stated_rads(report: RadiologyReport) -> RadsMention | None:
         mentions = [m for m in mentions if m.start in revised]
     overall = [m for m in mentions if m.overall]
     pool = overall or mentions
-    return max(pool, key=lambda m: (severity_rank(m.system, m.category) or 0, m.start))
+    return _with_other_sites(max(pool, key=lambda m: (severity_rank(m.system, m.category) or 0, m.start)), mentions)
 
 
 def _incidental(text: str, pos: int) -> bool:

@@ -330,3 +330,23 @@ def test_oru_sends_ni_rads_sites() -> None:
     obx = [seg.split("|") for seg in oru.split("\r") if seg.startswith("OBX")]
     assert [(o[3].split("^")[0], o[5].split("^")[0]) for o in obx] == [
         ("RADLITE-RADS-NI-RADS", "2a"), ("RADLITE-RADS-NI-RADS-PRIMARY", "2a"), ("RADLITE-RADS-NI-RADS-NECK", "1")]
+
+
+@pytest.mark.parametrize(
+    ("impression", "category", "sites"),
+    [
+        ("NI-RADS 3 primary site, NI-RADS 1 neck.", "3", ("primary 3", "neck 1")),
+        ("1. Mass at the tongue base: NI-RADS 3 (primary).\n2. Neck: NI-RADS 1.", "3", ("primary 3", "neck 1")),
+        ("1. Primary site: superficial enhancement (NI-RADS 2a).\n2. Neck: indeterminate node (NI-RADS 2).", "2",
+         ("primary 2a", "neck 2")),
+        ("No evidence of recurrence. NI-RADS 1.", "1", ()),
+    ],
+)
+def test_ni_rads_sites_named_after_the_score_or_by_their_line(impression: str, category: str,
+                                                              sites: tuple[str, ...]) -> None:
+    from models.rules.rads import stated_rads
+
+    report = RadiologyReport(report_id="t", modality="CT", procedure="CT NECK W CONTRAST", findings="x",
+                             impression=impression)
+    found = stated_rads(report)
+    assert found is not None and (found.category, found.modifiers) == (category, sites)
