@@ -248,7 +248,11 @@ CHEXPERT_CUES: dict[str, tuple[str, ...]] = {
     "cardiomegaly": ("cardiomegaly", "enlarged heart", "heart size is enlarged", "cardiac silhouette"),
     "consolidation": ("consolidat",),
     "edema": ("edema", "oedema"),
-    "enlarged cardiomediastinum": ("mediastin",),
+    # The silhouette or contour, not any mediastinal word: "mediastinal shift", "mediastinal drain" and
+    # "mediastinal nodes" name no cardiomediastinal finding.
+    "enlarged cardiomediastinum": ("cardiomediastin", "mediastinal contour", "mediastinal silhouette",
+                                   "mediastinal widening", "widened mediastinum", "mediastinum is", "mediastinum appears",
+                                   "mediastinum:"),
     "fracture": ("fracture",),
     "lung lesion": ("nodule", "mass", "lesion"),
     "lung opacity": ("opaci",),

@@ -165,3 +165,18 @@ def test_common_words_that_compare_nothing_do_not_license_a_change(sentence: str
                                    (("liver", "new"), ("mass", "worsened"), ("lymph nodes", "worsened"),
                                     ("nodule", "improved"), ("lungs", "worsened"))])
     assert ground(_result(TaskName.temporal_comparison, value), report).value.changes == []
+
+
+@pytest.mark.parametrize(
+    ("text", "mentioned"),
+    [
+        ("Large left pneumothorax with mediastinal shift to the right.", False),
+        ("Mediastinal drain in place. Enlarged mediastinal lymph nodes.", False),
+        ("The cardiomediastinal silhouette is normal.", True),
+        ("Mediastinum: normal.", True),
+        ("Widened mediastinum.", True),
+    ],
+)
+def test_only_the_cardiomediastinal_contour_mentions_enlarged_cardiomediastinum(text: str, mentioned: bool) -> None:
+    """A model's 'enlarged cardiomediastinum' must not survive on a mediastinal word that names something else."""
+    assert ("enlarged cardiomediastinum" in mentioned_labels(text)) is mentioned
