@@ -16,6 +16,11 @@ nodes"), recommendations ("to document resolution") and normal structures ("Vent
 age-appropriate and unchanged") give nothing. The same finding stated twice (findings and
 impression) is one change.
 
+The negation of a cue ("No new nodules", "without new consolidation") is a short regular
+expression of our own: medspaCy ConText (which the CheXpert labeler uses) marks findings as
+negated, not the change words in front of them, and "no new nodules" denies the change while
+the nodules may well be there.
+
 A heuristic reader, not a parser: it is right when the report uses the common phrasings, and
 where a sentence does not fit them it says nothing rather than guess; the model fills in.
 """
