@@ -17,6 +17,7 @@ import json
 import os
 import re
 import threading
+import traceback
 from collections.abc import Iterable, Iterator
 from contextlib import closing, contextmanager
 from dataclasses import asdict, dataclass, field
@@ -89,6 +90,14 @@ class TaskRun(AuditRecord):
 
 
 @dataclass(frozen=True, kw_only=True)
+class AnalysisFailed(AuditRecord):
+    """A planned task did not run to a result (it raised, or was cancelled at shutdown), or the worker's
+    analysis of a message failed (retried or given up); detail: which tasks, exception type only."""
+
+    event_type: ClassVar[str] = "analysis.failed"
+
+
+@dataclass(frozen=True, kw_only=True)
 class HookRequest(AuditRecord):
     event_type: ClassVar[str] = "hook.request"
 
@@ -156,6 +165,13 @@ class OutboundSent(AuditRecord):
 
 
 @dataclass(frozen=True, kw_only=True)
+class OutboundRetried(AuditRecord):
+    """A delivery attempt failed and another is scheduled (detail: attempt, reply, when it is retried)."""
+
+    event_type: ClassVar[str] = "outbound.retried"
+
+
+@dataclass(frozen=True, kw_only=True)
 class OutboundFailed(AuditRecord):
     """An outbound message was refused by its destination or ran out of attempts; kept for review."""
 
@@ -163,11 +179,75 @@ class OutboundFailed(AuditRecord):
 
 
 EVENT_CLASSES: tuple[type[AuditRecord], ...] = (
-    MessageReceived, MessageRejected, HookRequest, ReportStored, TaskRun, CardServedEvent, FeedbackReceived,
+    MessageReceived, MessageRejected, HookRequest, ReportStored, TaskRun, AnalysisFailed, CardServedEvent,
+    FeedbackReceived,
     SafetyAnomaly, ConfigLoaded, ConfigChanged, ModelChanged, AuditRead, AuditArchived,
-    OutboundQueued, OutboundSent, OutboundFailed,
+    OutboundQueued, OutboundSent, OutboundRetried, OutboundFailed,
 )
 EVENT_TYPES: tuple[str, ...] = tuple(c.event_type for c in EVENT_CLASSES)
+
+
+# ---- detail without free text ------------------------------------------------------------------
+# The trail links actions to patients through ids; it never holds report text, names or other free
+# text a caller wrote. Where such text matters, the detail keeps its sha256 (the full text stays in
+# its own table: reports, inbound_messages, feedback), so a reviewer can still prove which text it was.
+
+# HL7 table 0357 (message error condition codes): what an ERR-3 code means, without the quoted value.
+HL7_ERROR_TEXT: dict[str, str] = {
+    "0": "Message accepted", "100": "Segment sequence error", "101": "Required field missing",
+    "102": "Data type error", "103": "Table value not found", "104": "Value too long",
+    "200": "Unsupported message type", "201": "Unsupported event code", "202": "Unsupported processing id",
+    "203": "Unsupported version id", "204": "Unknown key identifier", "205": "Duplicate key identifier",
+    "206": "Application record locked", "207": "Application internal error",
+}
+
+
+def text_digest(value: str) -> str:
+    """sha256 of a free text, so the trail can name a text without holding it."""
+    return hashlib.sha256(value.encode("utf-8")).hexdigest()
+
+
+def hl7_error_detail(ack: str, err_code: str, location: str) -> dict[str, str]:
+    """An HL7 refusal as the trail keeps it: codes and location only. The error text an adapter builds
+    may quote the offending field (a name or free text when a sender shifted a field); it is not kept."""
+    return {"ack": ack, "err_code": err_code, "location": location,
+            "error": HL7_ERROR_TEXT.get(err_code, "Message error")}
+
+
+def evidence_detail(evidence: Iterable[Any]) -> list[dict[str, Any]]:
+    """Evidence spans by offsets and sentence hash: the sentences are report text."""
+    return [{"start": e.start, "end": e.end, "text_hash": text_digest(e.sentence)} for e in evidence]
+
+
+def override_reason_detail(reason: dict[str, Any] | None) -> dict[str, Any] | None:
+    """A feedback override reason: the coded reason as sent, the clinician's comment as a hash and length."""
+    if not reason:
+        return reason
+    out = {k: v for k, v in reason.items() if k != "userComment"}
+    comment = reason.get("userComment")
+    if isinstance(comment, str):
+        out["userComment_sha256"] = text_digest(comment)
+        out["userComment_chars"] = len(comment)
+    return out
+
+
+def failure_text(exc: BaseException) -> str:
+    """An exception as the application log may hold it: its type and where it was raised, never its
+    message (database, parser and HTTP errors quote the values they refused, which may be PHI)."""
+    where = "".join(traceback.format_tb(exc.__traceback__))
+    return f"{type(exc).__name__}\n{where}".rstrip()
+
+
+def report_stored(report: Any, row: Any, *, inbound_id: int | None, actor: str | None,
+                  actor_kind: str | None) -> ReportStored:
+    """The `report.stored` event for a new report version, the same from every door (HL7 worker,
+    FHIR $analyze, CDS Hooks prefetch): `report` a RadiologyReport, `row` its stored Report row."""
+    return ReportStored(
+        actor=actor, actor_kind=actor_kind, patient_id=report.patient_id, report_key=row.report_key,
+        accession=report.accession, input_hash=report.content_hash,
+        detail={"inbound_id": inbound_id, "report_row": row.id, "status": report.status,
+                "source_hash": report.source_hash},
+    )
 
 
 # ---- the chain ---------------------------------------------------------------------------------
@@ -569,6 +649,7 @@ _FHIR_TYPES: dict[str, tuple[tuple[str, str, str], tuple[str, str, str] | None, 
     "hook.request": ((AUDIT_EVENT_TYPE, "rest", "RESTful Operation"), None, "E"),
     "report.stored": ((DCM, "110111", "Procedure Record"), None, "C"),
     "task.run": ((DCM, "110111", "Procedure Record"), None, "E"),
+    "analysis.failed": ((DCM, "110111", "Procedure Record"), None, "E"),
     "card.served": ((DCM, "110106", "Export"), None, "R"),
     "feedback.received": ((DCM, "110107", "Import"), None, "C"),
     "safety.anomaly": ((DCM, "110113", "Security Alert"), None, "E"),
@@ -579,9 +660,11 @@ _FHIR_TYPES: dict[str, tuple[tuple[str, str, str], tuple[str, str, str] | None, 
     "audit.archived": ((DCM, "110101", "Audit Log Used"), None, "D"),
     "outbound.queued": ((DCM, "110106", "Export"), None, "C"),
     "outbound.sent": ((DCM, "110106", "Export"), None, "E"),
+    "outbound.retried": ((DCM, "110106", "Export"), None, "E"),
     "outbound.failed": ((DCM, "110106", "Export"), None, "E"),
 }
-_FAILED = {"message.rejected": "4", "safety.anomaly": "4", "outbound.failed": "4"}
+_FAILED = {"message.rejected": "4", "safety.anomaly": "4", "outbound.retried": "4", "outbound.failed": "4",
+           "analysis.failed": "8"}
 _FHIR_ID = "^[A-Za-z0-9.-]{1,64}$"
 
 

@@ -194,8 +194,11 @@ def deliver_next(sessions: sessionmaker[Session], settings: Settings) -> bool:
         elif outcome.retry and attempts < settings.outbox_max_attempts:
             delay = min(timedelta(seconds=settings.outbox_retry_seconds * 2 ** (attempts - 1)), MAX_RETRY_DELAY)
             row.status, row.next_attempt_at = "pending", utcnow() + delay
+            event = audit.OutboundRetried(  # every attempt is part of the record, not only the last
+                actor=destination, actor_kind="mllp-out",
+                detail={"outbound_id": row_id, "inbound_id": row.inbound_id, "reply": outcome.reply_code,
+                        "attempts": attempts, "retry_in_s": delay.total_seconds(), "error": outcome.error})
             log.info("outbound=%s attempt %s failed; retry in %ss", row_id, attempts, int(delay.total_seconds()))
-            return True
         else:
             row.status = "failed"
             event = audit.OutboundFailed(
@@ -242,8 +245,8 @@ class OutboxSender:
         while not self._stop.is_set():
             try:
                 busy = deliver_next(self.sessions, self.settings)
-            except Exception:  # the database is down, say; keep going
-                log.exception("outbox loop error")
+            except Exception as exc:  # the database is down, say; keep going
+                log.error("outbox loop error: %s", audit.failure_text(exc))
                 busy = False
             if not busy:
                 self._wake.wait(self.poll_seconds)

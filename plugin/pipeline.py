@@ -127,7 +127,9 @@ class ModelQueue:
         while True:
             _prio, _n, fut, fn = self._queue.get()
             if self._stopping:
+                # cancel() alone does not wake concurrent.futures.wait(); this does (and returns False).
                 fut.cancel()
+                fut.set_running_or_notify_cancel()
                 continue
             if not fut.set_running_or_notify_cancel():
                 continue
@@ -148,6 +150,7 @@ class _Started:
     futures: dict[TaskName, Future[TaskResult]]
     facts: ReportFacts
     errors: dict[str, str]
+    actor: Actor | None = None
 
 
 class Pipeline:
@@ -196,7 +199,7 @@ class Pipeline:
             futures[request.task] = self.models.submit(
                 key, priority, lambda req=request: self._run_task(analysis_id, req, actor)
             )
-        return _Started(analysis_id, plan, stored, futures, facts, errors)
+        return _Started(analysis_id, plan, stored, futures, facts, errors, actor)
 
     def _run_task(self, analysis_id: int, request: TaskRequest, actor: Actor) -> TaskResult:
         result = self.ensemble.run(request)
@@ -211,11 +214,12 @@ class Pipeline:
                     report_key=queries.report_key(report), accession=report.accession, input_hash=result.input_hash,
                     detail={
                         "task": result.task.value, "model_id": result.model.model_id, "model_sha256": result.model.sha256,
+                        "model_version": result.model.version,  # the rules engine has no file: its version
                         "backend": result.model.backend, "demo": result.model.demo, "prompt_hash": result.prompt_hash,
                         "value": result.value.model_dump(mode="json"), "decided_by": result.decided_by,
                         "confidence": result.confidence, "latency_ms": result.latency_ms,
                         "tokens_prompt": result.tokens_prompt, "tokens_generated": result.tokens_generated,
-                        "evidence": [e.model_dump() for e in result.evidence],
+                        "evidence": audit.evidence_detail(result.evidence),
                         "disagreement": result.disagreement.model_dump(mode="json") if result.disagreement else None,
                         "note": result.note,
                         "analysis_id": analysis_id,
@@ -229,14 +233,16 @@ class Pipeline:
         results = dict(started.results)
         errors = dict(started.errors)
         pending: list[TaskName] = []
+        failed: dict[str, str] = {}  # task -> exception type (or "cancelled"), for the audit trail
         for task, fut in started.futures.items():
             if not fut.done():
                 pending.append(task)
             elif fut.cancelled():
-                errors[task.value] = "cancelled"
+                errors[task.value] = failed[task.value] = "cancelled"
             elif fut.exception() is not None:
                 exc = fut.exception()
                 errors[task.value] = f"{type(exc).__name__}: {exc}"
+                failed[task.value] = type(exc).__name__
                 log.warning("task %s failed analysis=%s: %s", task.value, started.analysis_id, type(exc).__name__)
             else:
                 results[task] = fut.result()
@@ -244,10 +250,19 @@ class Pipeline:
         status = "partial" if pending else ("error" if errors and not results else "done")
         with session_scope(self.sessions) as s:
             queries.set_analysis_status(s, analysis_id=started.analysis_id, status=status, errors=errors)
+            if failed:  # a task without a result is as much a part of the record as one with
+                actor = started.actor
+                audit.record(s, audit.AnalysisFailed(
+                    actor=actor.id if actor else None, actor_kind=actor.kind if actor else None,
+                    patient_id=report.patient_id, report_key=queries.report_key(report),
+                    accession=report.accession, input_hash=report.content_hash,
+                    detail={"analysis_id": started.analysis_id, "tasks": failed, "status": status},
+                ))
         ordered = [results[t] for t in planned if t in results] + [r for t, r in results.items() if t not in planned]
         return Analysis(
             report=report, manifest_version=self.manifest_version, plan=started.plan, results=ordered,
             facts=started.facts, pending=pending, errors=errors,
+            demo_models=any(m.demo for m in self.ensemble.manifest.models),
         )
 
     def analyse_sync(
@@ -294,8 +309,8 @@ class Pipeline:
                     control_id=header.control_id if header else None, content_type=content_type,
                 )
                 inbound_id, sha = row.id, row.sha256
-        except Exception:
-            log.exception("could not store inbound message from %s", channel)
+        except Exception as exc:
+            log.error("could not store inbound message from %s: %s", channel, audit.failure_text(exc))
             return _receipt(hl7v2.ack_for_storage_failure(header), "207", header=header)
 
         try:
@@ -307,8 +322,8 @@ class Pipeline:
                 queries.finish_inbound(s, inbound_id=inbound_id, status="rejected", error=err.text, error_code=err.err_code)
                 audit.record(s, audit.MessageRejected(
                     actor=peer, actor_kind=channel, input_hash=sha,
-                    detail={"inbound_id": inbound_id, "channel": channel, "sender": sender, "ack": err.ack_code,
-                            "err_code": err.err_code, "location": err.location, "error": err.text},
+                    detail={"inbound_id": inbound_id, "channel": channel, "sender": sender,
+                            **audit.hl7_error_detail(err.ack_code, err.err_code, err.location)},
                 ))
                 if answered is not None and not answered.wants_accept_ack(error=True):
                     # No commit ACK goes back (MSH-15 NE/SU), so the error reaches the sender as the
@@ -360,9 +375,9 @@ class Pipeline:
             with session_scope(self.sessions) as s:
                 return queries.store_inbound(s, channel=channel, raw=raw, status="batch", peer=peer,
                                              content_type=content_type).id
-        except Exception:
+        except Exception as exc:
             # Each message is still stored on its own (and answered 207 if that fails too).
-            log.exception("could not store inbound batch from %s", channel)
+            log.error("could not store inbound batch from %s: %s", channel, audit.failure_text(exc))
             return None
 
     def _close_batch(
@@ -370,7 +385,7 @@ class Pipeline:
         peer: str | None,
     ) -> None:
         """Record what the batch held and what was wrong with its envelope (codes and locations only)."""
-        faults = [{"ack": e.ack_code, "err_code": e.err_code, "location": e.location, "error": e.text} for e in errors]
+        faults = [audit.hl7_error_detail(e.ack_code, e.err_code, e.location) for e in errors]
         with session_scope(self.sessions) as s:
             row = s.get(InboundMessage, envelope_id)
             if errors:
@@ -396,6 +411,7 @@ class Pipeline:
             if msg is None:
                 return False
             inbound_id, raw, peer, attempts = msg.id, msg.raw, msg.peer, msg.attempts
+            raw_sha256, report_key = msg.sha256, msg.report_key
         try:
             parsed = hl7v2.parse_oru(raw)
             actor = Actor(id=peer, kind="worker")
@@ -420,6 +436,11 @@ class Pipeline:
             with session_scope(self.sessions) as s:
                 queries.finish_inbound(s, inbound_id=inbound_id, status="error" if final else "queued",
                                        error=f"{type(exc).__name__}: {exc}"[:2000])
+                audit.record(s, audit.AnalysisFailed(
+                    actor=worker_id, actor_kind="worker", input_hash=raw_sha256, report_key=report_key,
+                    detail={"inbound_id": inbound_id, "attempt": attempts, "final": final,
+                            "error": type(exc).__name__},
+                ))
                 header = hl7v2.peek_header(raw)
                 if final and header is not None:
                     # AR, not AE: the content was accepted; we failed it (ERR 207), a resend may succeed.

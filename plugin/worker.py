@@ -11,6 +11,7 @@ import os
 import threading
 import uuid
 
+from plugin import audit
 from plugin.pipeline import Pipeline
 
 log = logging.getLogger("radlite.worker")
@@ -36,8 +37,8 @@ class Worker:
         while not self._stop.is_set():
             try:
                 busy = self.pipeline.process_next(self.worker_id)
-            except Exception:  # the database is down, say; keep polling, never die
-                log.exception("worker %s loop error", self.worker_id)
+            except Exception as exc:  # the database is down, say; keep polling, never die
+                log.error("worker %s loop error: %s", self.worker_id, audit.failure_text(exc))
                 busy = False
             if not busy:
                 self._wake.wait(self.poll_seconds)

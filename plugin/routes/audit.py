@@ -8,6 +8,7 @@ the filter is a GET form, so every view is a URL that can be bookmarked and expo
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import math
@@ -48,6 +49,36 @@ _HEADERS = {
     "Referrer-Policy": "no-referrer",
     "X-Frame-Options": "DENY",
 }
+
+def redact_access_record(record: logging.LogRecord) -> bool:
+    """Drop the query string of `/audit` URLs from the server's access log line.
+
+    The page is a GET form: its URLs carry patient ids (MRNs) and accessions, which the access log
+    (uvicorn: client, method, path with query, version, status) would otherwise write on every view.
+    The query is replaced by a prefix of its sha256, so repeated views can still be matched up.
+    """
+    args = record.args
+    if isinstance(args, tuple) and len(args) >= 3 and isinstance(args[2], str):
+        path, _, query = args[2].partition("?")
+        if query and path.rstrip("/").startswith("/audit"):
+            query_digest = hashlib.sha256(query.encode("utf-8")).hexdigest()[:12]
+            record.args = (*args[:2], f"{path}?query-sha256={query_digest}", *args[3:])
+    return True
+
+
+class _AccessLogRedaction(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return redact_access_record(record)
+
+
+def _install_access_log_redaction() -> None:
+    """Once per process; logging.config (as uvicorn runs it) keeps filters already on a logger."""
+    access = logging.getLogger("uvicorn.access")
+    if not any(isinstance(f, _AccessLogRedaction) for f in access.filters):
+        access.addFilter(_AccessLogRedaction())
+
+
+_install_access_log_redaction()
 
 router = APIRouter(prefix="/audit", tags=["audit"], include_in_schema=False)
 _basic = HTTPBasic(auto_error=False, realm="RadLite audit")
@@ -171,11 +202,12 @@ class TimelinePage:
 
 _STAGES = {
     "message.received": "Arrived", "message.rejected": "Rejected", "hook.request": "Hook request",
-    "report.stored": "Stored", "task.run": "Model task", "card.served": "Card shown",
+    "report.stored": "Stored", "task.run": "Model task", "analysis.failed": "Analysis failed",
+    "card.served": "Card shown",
     "feedback.received": "Clinician feedback", "safety.anomaly": "Safety check", "config.loaded": "Configuration",
     "config.changed": "Configuration", "model.changed": "Model change", "audit.read": "Audit read",
     "audit.archived": "Archived", "outbound.queued": "ACK owed", "outbound.sent": "ACK delivered",
-    "outbound.failed": "ACK not delivered",
+    "outbound.retried": "ACK retried", "outbound.failed": "ACK not delivered",
 }
 
 
@@ -196,7 +228,8 @@ def _summary(event_type: str, d: dict[str, Any]) -> str:
             parts.append(f"{len(d['evidence'])} evidence span(s)")
         return "; ".join(parts)
     keys = ("status", "channel", "sender", "hook", "service_id", "indicator", "summary", "outcome", "card_uuid",
-            "task", "error", "page", "format", "refused", "results", "file", "event_count")
+            "task", "tasks", "error", "attempt", "final", "page", "format", "refused", "results", "file",
+            "event_count")
     shown = [f"{k}={d[k]}" for k in keys if d.get(k) not in (None, "", [])]
     return "; ".join(str(s) for s in shown)[:300]
 

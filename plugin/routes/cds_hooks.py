@@ -269,10 +269,15 @@ def _set_aside(pipeline: Pipeline, reports: list[RadiologyReport], *, caller: Ca
     log.warning("hook %s: %d report(s) about another patient set aside", hook_instance, len(reports))
 
 
-def _keep_reports(pipeline: Pipeline, reports: list[RadiologyReport], inbound_id: int) -> None:
+def _keep_reports(
+    pipeline: Pipeline, reports: list[RadiologyReport], inbound_id: int, caller: Caller
+) -> None:
     with session_scope(pipeline.sessions) as s:
         for report in reports:
-            queries.store_report(s, report=report, inbound_id=inbound_id)
+            row, is_new = queries.store_report(s, report=report, inbound_id=inbound_id)
+            if is_new:  # each new report version is audited, whichever door it came in by
+                audit.record(s, audit.report_stored(report, row, inbound_id=inbound_id, actor=caller.actor,
+                                                    actor_kind="jwt" if caller.iss else "http"))
 
 
 async def _analyse(pipeline: Pipeline, reports: list[RadiologyReport], actor: Actor, budget: float) -> list[Analysis]:
@@ -448,7 +453,7 @@ async def call_service(service_id: str, request: Request, caller: CallerDep, pip
         await run_in_threadpool(_set_aside, pipeline, found.other_patient, caller=caller, patient_id=patient_id,
                                 hook_instance=req.hookInstance, service_id=service_id)
     if found.mine:
-        await run_in_threadpool(_keep_reports, pipeline, found.mine, inbound_id)
+        await run_in_threadpool(_keep_reports, pipeline, found.mine, inbound_id, caller)
     actor = Actor(id=caller.actor, kind="jwt" if caller.iss else "http")
     analyses = await _analyse(pipeline, found.mine, actor, settings.hook_budget_seconds)
     # Belt and braces: only analyses of this patient's reports reach the card builders.
@@ -534,7 +539,8 @@ def _store_feedback(pipeline: Pipeline, parsed: FeedbackRequest, *, service_id: 
                     patient_id=card.patient_id if card else None, report_key=card.report_key if card else None,
                     detail={"card_uuid": item.card, "service": service_id, "outcome": item.outcome,
                             "outcomeTimestamp": item.outcomeTimestamp, "acceptedSuggestions": accepted,
-                            "overrideReason": reason, "known_card": card is not None},
+                            "overrideReason": audit.override_reason_detail(reason),
+                            "known_card": card is not None},
                 ))
                 new += 1
         except IntegrityError:  # another replica stored the same item first

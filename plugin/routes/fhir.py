@@ -93,13 +93,19 @@ async def analyze_diagnostic_report(
     peer = caller.actor or (request.client.host if request.client else None)
     kind = "jwt" if caller.iss else "http"
 
-    def store(status: str, error: str | None = None) -> int:
+    def store(status: str, error: str | None = None, arrived: list[Any] | None = None) -> int:
+        first = arrived[0] if arrived else None
         with session_scope(pipeline.sessions) as s:
             row = queries.store_inbound(s, channel="http-fhir", raw=raw, status=status, peer=peer,
                                         content_type=content_type, error=error)
             event = audit.MessageRejected if status == "rejected" else audit.MessageReceived
+            # Like an HL7 arrival: the first report's patient and accession, so a search by patient finds it.
             audit.record(s, event(actor=peer, actor_kind=kind, input_hash=row.sha256,
-                                  detail={"inbound_id": row.id, "channel": "http-fhir", "status": status, "error": error}))
+                                  patient_id=first.patient_id if first else None,
+                                  report_key=queries.report_key(first) if first else None,
+                                  accession=first.accession if first else None,
+                                  detail={"inbound_id": row.id, "channel": "http-fhir", "status": status,
+                                          "error": error, "reports": len(arrived) if arrived else None}))
             return row.id
 
     try:
@@ -146,13 +152,16 @@ async def analyze_diagnostic_report(
         return outcome_response(422, fhir.operation_outcome(
             [fhir.Issue(code="business-rule", expression="DiagnosticReport.status", diagnostics=text)]))
 
-    inbound_id = await run_in_threadpool(store, "processing")
+    inbound_id = await run_in_threadpool(store, "processing", None, reports)
     actor = Actor(id=peer, kind=kind)
     bundles: list[dict[str, Any]] = []
     for report in reports:
         def keep(report=report) -> None:
             with session_scope(pipeline.sessions) as s:
-                queries.store_report(s, report=report, inbound_id=inbound_id)
+                row, is_new = queries.store_report(s, report=report, inbound_id=inbound_id)
+                if is_new:  # each new report version is audited, whichever door it came in by
+                    audit.record(s, audit.report_stored(report, row, inbound_id=inbound_id, actor=peer,
+                                                        actor_kind=kind))
         await run_in_threadpool(keep)
         analysis = await pipeline.analyse(report, actor=actor, budget_s=None, tasks=requested)
         bundles.append(fhir.transaction_bundle(analysis))

@@ -20,6 +20,9 @@ MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 
 
 def make_engine(url: str, **kwargs: Any) -> Engine:
+    # SQL errors quote their bound values (a stored message's bytes, a name) unless told not to; they
+    # end up in logged tracebacks. The application log holds ids and hashes only.
+    kwargs.setdefault("hide_parameters", True)
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30}, **kwargs)
 

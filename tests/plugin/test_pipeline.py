@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy import func, select
 
 from models.types import RadiologyReport, TaskName
+from plugin import audit
 from plugin.pipeline import Actor, Pipeline
 from plugin.storage.db import make_engine, make_sessionmaker, session_scope, upgrade
 from plugin.storage.tables import AnalysisRow, AuditEvent, TaskResultRow
@@ -104,7 +105,10 @@ def test_a_task_run_is_audited_with_what_compliance_needs(pipeline: Pipeline) ->
     assert d["model_id"] == result.model.model_id and d["model_sha256"] == result.model.sha256
     assert d["prompt_hash"] == result.prompt_hash and d["prompt_hash"]
     assert d["value"]["category"] == "4A" and d["confidence"] == result.confidence
-    assert d["evidence"] and any("BI-RADS 4A" in e["sentence"] for e in d["evidence"])
+    # Evidence by offsets and sentence hash: the sentences are report text, which the trail never holds.
+    assert d["evidence"] == [{"start": e.start, "end": e.end, "text_hash": audit.text_digest(e.sentence)}
+                             for e in result.evidence]
+    assert any("BI-RADS 4A" in e.sentence for e in result.evidence)
     assert isinstance(d["latency_ms"], int | float)  # recorded; its size is a benchmark matter
 
 
