@@ -257,7 +257,7 @@ CASES: dict[str, tuple[RadiologyReport, tuple[str, str, tuple[str, ...]] | None]
                 "tongue.",
                 "NI-RADS 3 primary site (high suspicion). Recommend biopsy.",
             ),
-            ("NI-RADS", "3", ()),
+            ("NI-RADS", "3", ("primary 3",)),
         ),
         (
             _report(
@@ -816,7 +816,8 @@ def test_oru_rads_obx_flags_high_suspicion_as_abnormal(rid: str, analyses: dict[
     [rads] = [
         f
         for f in (s.split("|") for s in er7.split("\r"))
-        if f[0] == "OBX" and f[3].startswith(("RID", "RDE", "RADLITE-RADS-")) and "MODIFIER" not in f[3]
+        if f[0] == "OBX" and f[3].startswith(("RID", "RDE", "RADLITE-RADS-"))
+        and "MODIFIER" not in f[3] and "NI-RADS-PRIMARY" not in f[3] and "NI-RADS-NECK" not in f[3]
     ]
     assert rads[5].split("^")[0] == category and rads[8] == ("A" if g.indicator == "warning" else "")
 
