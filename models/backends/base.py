@@ -45,6 +45,11 @@ class Backend(Protocol):
         ...
 
 
+def sha256_prefix(request: TaskRequest) -> str:
+    """The first 12 hex digits of the report's content hash: enough to find it, nothing to read."""
+    return request.report.content_hash[:12]
+
+
 def build_result(
     spec: TaskSpec,
     request: TaskRequest,
@@ -63,9 +68,9 @@ def build_result(
     Also the one log line per model call, for every backend: ids, a hash of the input and
     counts only (no report text, no patient identifiers).
     """
-    report_digest = request.report.content_hash[:12]  # a sha256 prefix: never the text itself
-    log.info("task %s model %s (%s) content_hash %s: %d+%d tokens, %.0f ms", spec.name.value, identity.model_id,
-             identity.backend, report_digest, tokens_prompt, tokens_generated, latency_ms)
+    digest = sha256_prefix(request)  # a sha256 prefix: never the text itself
+    log.info("task %s model %s (%s) input sha256 %s: %d+%d tokens, %.0f ms", spec.name.value, identity.model_id,
+             identity.backend, digest, tokens_prompt, tokens_generated, latency_ms)
     return TaskResult(
         task=spec.name,
         value=value,

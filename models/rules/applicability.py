@@ -13,7 +13,7 @@ import re
 from models.rules.rads import stated_rads
 from models.types import RadiologyReport
 
-__all__ = ["rads_system_for"]
+__all__ = ["rads_system_for", "study_rads_system"]
 
 # RADS system -> (modalities it applies to or None for any, procedure/text cues). A cue in
 # the procedure name (or the report naming the system) is enough; the report body is
@@ -95,6 +95,11 @@ def rads_system_for(report: RadiologyReport) -> tuple[str | None, str]:
     stated = stated_rads(report)
     if stated is not None:
         return stated.system, f"report states {stated.system} {stated.category}"
+    return study_rads_system(report)
+
+
+def study_rads_system(report: RadiologyReport) -> tuple[str | None, str]:
+    """The system the study itself calls for (names, procedure, modality), when the report states no category."""
     procedure = report.procedure or ""
     text = report.text()
     modality = (report.modality or "").upper()

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from typing import Literal
 
-from models.rules.applicability import rads_system_for
+from models.rules.applicability import study_rads_system
 from models.rules.chexpert import chexpert_labels
 from models.rules.criteria import Derived, derive_rads
 from models.rules.critical import critical_findings
@@ -119,7 +119,7 @@ class RulesEngine:
         """
         if not (report.modality or report.procedure):
             return None
-        system, why = rads_system_for(report)
+        system, why = study_rads_system(report)  # stated_rads already found no category
         if system is not None:
             return None
         study = " ".join(p for p in (report.modality, report.procedure and f"'{report.procedure}'") if p)
