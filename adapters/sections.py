@@ -9,28 +9,37 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-# Heading -> section. Headings stand at the start of a line, end with a colon and may
+# Heading -> section. Headings stand at the start of a line, end with a colon (or a dash) and may
 # carry their text on the same line ("IMPRESSION: LR-5 ...").
 HEADINGS: dict[str, str] = {
     "exam": "procedure", "examination": "procedure", "procedure": "procedure",
+    "study": "procedure", "exam type": "procedure", "type of exam": "procedure", "examination type": "procedure",
+    "study type": "procedure", "procedure name": "procedure",
     "history": "history", "clinical history": "history", "indication": "history", "indications": "history",
     "clinical indication": "history", "reason for exam": "history", "clinical information": "history",
     "technique": "technique", "protocol": "technique",
     "comparison": "comparison", "comparisons": "comparison", "prior": "comparison",
     "findings": "findings", "finding": "findings",
+    # A body headed as the report itself; a combined "FINDINGS/IMPRESSION" reads as findings,
+    # so no impression is invented for it.
+    "report": "findings", "result": "findings", "results": "findings", "body": "findings",
+    "findings and impression": "findings", "findings and impressions": "findings",
     "impression": "impression", "impressions": "impression", "conclusion": "impression",
     "conclusions": "impression",
     # Other templates' names for the impression: British "Opinion", "Summary", "Final impression".
     "opinion": "impression", "summary": "impression", "final impression": "impression",
     "impression and recommendation": "impression", "impression and recommendations": "impression",
     "conclusion and recommendation": "impression", "conclusions and recommendations": "impression",
-    "interpretation": "impression",
+    "interpretation": "impression", "diagnostic impression": "impression", "clinical impression": "impression",
+    # Mammography templates give the BI-RADS assessment its own heading.
+    "assessment": "impression", "overall assessment": "impression", "final assessment": "impression",
     "addendum": "addendum", "addenda": "addendum",
 }
 # Only these start a new section; History/Comparison/Technique lines inside a findings
 # body stay in the body, as real report bodies carry them (see DESIGN's report shape).
 _SPLITTING = {"procedure", "findings", "impression", "addendum"}
-_HEAD = re.compile(r"^\s*(?P<name>[A-Za-z][A-Za-z /&]{1,40}?)\s*:\s*(?P<rest>.*)$")
+# Some templates close the heading with a dash instead ("FINDINGS - ...", "Impression --").
+_HEAD = re.compile(r"^\s*(?P<name>[A-Za-z][A-Za-z /&]{1,40}?)(?:\s*:|\s+[-\u2013\u2014]{1,2}(?=\s|$))\s*(?P<rest>.*)$")
 # An addendum heading as RIS systems print it: "ADDENDUM #1:", "Addendum 2:", "*** ADDENDUM ***",
 # "ADDENDUM (2025-07-01):", "ADDENDUM BEGINS"; its text may follow on the same line.
 _ADDENDUM_HEAD = re.compile(
@@ -69,6 +78,8 @@ def split_sections(text: str, default: str = "findings") -> Sections:
     for line in text.replace("\r\n", "\n").replace("\r", "\n").split("\n"):
         m = _ADDENDUM_HEAD.match(line) or _HEAD.match(line) or BARE_HEAD.match(line)
         section = HEADINGS.get(_heading_name(m.group("name"))) if m else None
+        if section == "procedure" and headed and current != "procedure":
+            section = None  # "Study: limited by motion" inside the body is not a new exam
         if m and section in _SPLITTING:
             headed = True
             current = section
