@@ -48,6 +48,9 @@ def chexpert_labels(text: str) -> tuple[dict[str, ChexpertState], dict[str, list
         if m.label.startswith("NEG:"):
             read += [(label, "negative", m) for label in m.label[4:].split("|")]
             continue
+        if m.label.startswith("UNC:"):  # a phrase that is itself a hedge ("heart size is borderline")
+            read.append((m.label[4:], "negative" if m.negated or m.resolved else "uncertain", m))
+            continue
         read.append((m.label, _state(m), m))
     for label in dict.fromkeys(lab for lab, _, _ in read):
         # A label an addendum speaks about takes the addendum's word ("the apical line is a skin

@@ -64,7 +64,7 @@ _CLAUSE_HIST = re.compile(
     re.IGNORECASE,
 )
 _AFTER_HIST = re.compile(
-    r"^\)?[^.;()\n]{0,12}?\b(?:on|in|at)\s+(?:the\s+)?(?:prior|previous|earlier|outside|(?:19|20)\d\d)"
+    r"^\)?[^.;()\n]{0,12}?\b(?:on|in|at|from)\s+(?:the\s+)?(?:prior|previous|earlier|outside|(?:19|20)\d\d)"
     # "BI-RADS 4 biopsy was benign in 2022", "(T2N0M0) breast cancer diagnosed in 2019", "per outside report".
     r"|^\)?[^.;,()\n]{0,30}?\b(?:was|were|diagnosed|treated|staged|resected|biopsied)\b[^.;()\n]{0,30}?\b(?:in|on)\s+(?:19|20)\d\d"
     r"|^\)?[^.;\n]{0,12}?\b(?:per|according\s+to)\s+(?:the\s+)?(?:outside|prior|previous|earlier)\b"

@@ -4,8 +4,9 @@ A clause is a recommendation when it has a recommending verb ("recommend", "sugg
 "advise", "should undergo", "return to", "follow-up ... in") and is not itself negative
 ("no follow-up is needed"). The procedure is the first imaging study, procedure or
 referral named in the clause; the interval is the first "in N months", "N-month",
-"N-M weeks", "three to six months" (the earliest bound: follow-up is due from then), "in a
-year" or "annual" phrase; counts in words up to twelve, "three (3) months" and "wks" included.
+"N-M weeks", "three to six months" (the earliest bound: follow-up is due from then; likewise the
+first of "in 1, 2, 3 and 5 years"), "in a year", "annual" or "biennial" (two years) phrase; counts
+in words up to twelve, "three (3) months" and "wks" included.
 """
 
 from __future__ import annotations
@@ -23,7 +24,8 @@ _RECOMMEND = re.compile(
     r"return\s+to|consider(?:ation)?|warrants?|follow[\s\-]?up\s+(?:[\w\-/]+\s+){0,3}in\s+(?:\d+|an?|one"
     r"|two|three|four|five|six|seven|eight|nine|ten|twelve|eighteen)|referral|consultation|"
     r"is\s+(?:recommended|advised|needed|indicated)|\d{1,2}[\s\-]?(?:month|year|week)s?\s+follow[\s\-]?up|"
-    r"continue\s+(?:annual|routine)|(?:is|are)\s+due\s+in|due\s+in\s+(?:\d+|one|two|three|six|twelve)"
+    r"continue\s+(?:annual|routine)|continue\s+(?:\w+\s+){0,3}?(?:surveillance|screening|follow[\s\-]?up|imaging)|"
+    r"(?:is|are)\s+due\s+in|due\s+in\s+(?:\d+|one|two|three|six|twelve)"
     r"|meets?\s+(?:\w+\s+){0,3}criteria\s+for)\b",
     re.IGNORECASE,
 )
@@ -50,9 +52,11 @@ _WORDS = r"one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|eighte
 _COUNT = rf"(?:\d{{1,2}}|{_WORDS})(?:\s*\(\d{{1,2}}\))?"  # "three (3) months"
 _INTERVAL = re.compile(
     # the lower bound of a range counts: "in 3-6 months", "three to six months", "6 to 8 weeks"
-    rf"\b(?P<n>{_COUNT})(?:\s*(?:-|to|–|or)\s*{_COUNT})?[\s\-]*(?P<unit>day|week|wk|month|year|yr|mo)s?\b"
+    # and of a list the first: "in 1, 2, 3 and 5 years"
+    rf"\b(?P<n>{_COUNT})(?:\s*(?:-|to|–|or|,|,?\s*and)\s*{_COUNT})*[\s\-]*(?P<unit>day|week|wk|month|year|yr|mo)s?\b"
     r"|\b(?:in|within|after)\s+(?P<one>an?)\s+(?P<unit1>week|month|year)\b"
-    r"|\b(?P<annual>annual(?:ly)?|yearly)\b|\b(?P<biannual>biannual|semiannual|semi-annual)\b",
+    r"|\b(?P<annual>annual(?:ly)?|yearly)\b|\b(?P<biannual>biannual|semiannual|semi-annual)\b"
+    r"|\b(?P<biennial>biennial(?:ly)?)\b",  # every two years (biannual is twice a year)
     re.IGNORECASE,
 )
 _UNIT = {"day": "D", "week": "W", "wk": "W", "month": "M", "mo": "M", "year": "Y", "yr": "Y"}
@@ -67,6 +71,8 @@ def iso_interval(text: str) -> str | None:
         return "P1Y"
     if m.group("biannual"):
         return "P6M"
+    if m.group("biennial"):
+        return "P2Y"
     if m.group("one"):
         return f"P1{_UNIT[m.group('unit1').lower()]}"
     n = re.sub(r"\s*\(\d+\)", "", m.group("n")).lower()

@@ -34,7 +34,9 @@ _SIDE = re.compile(
     r"rt|lt|r|l)\b"
     r"|bilateral(?:ly)?|bibasilar|bibasal|both\s+(?:lungs|breasts|kidneys|ovaries|adnexa|lobes|hila|sides|"
     r"bases)"
-    r"|right\s+and\s+left|left\s+and\s+right)\b"
+    # "right and left", "moderate right and small left pleural effusions"
+    r"|right\s+(?:and|&)\s+(?:(?:trace|tiny|small|moderate|large|mild|minimal|severe|massive)\s+){0,2}left"
+    r"|left\s+(?:and|&)\s+(?:(?:trace|tiny|small|moderate|large|mild|minimal|severe|massive)\s+){0,2}right)\b"
     r"|\b(?P<r>right|rt|rul|rml|rll)\b|\b(?P<l>left|lt|lul|lll|lingula|lingular)\b"
     rf"|(?-i:\b(?P<r1>R)\b){_RL_ANATOMY}|(?-i:\b(?P<l1>L)\b){_RL_ANATOMY}",
     re.IGNORECASE,
@@ -76,6 +78,9 @@ _MIDLINE = re.compile(
     r"|trachea|mediastin\w*|pericard\w*|brainstem|pituitary)\b",
     re.IGNORECASE,
 )
+# A clause that only gives the surgical history ("Status post right mastectomy."): no finding of this study.
+_HISTORY_ONLY = re.compile(r"^\s*(?:\d+[.)]\s*)?(?:status\s+post|s/p|history\s+of)\b"
+                           r"(?![^.;]*\b(?:with|new|mass|recurren\w*|but|and|now)\b)", re.IGNORECASE)
 _ACTION_ONLY = re.compile(r"^\s*(?:\d+[.)]\s*)?(?:recommend|suggest|critical|results?|communicated|discussed|called|"
                           r"findings?\s+(?:were\s+)?(?:discussed|communicated))", re.IGNORECASE)
 
@@ -114,11 +119,13 @@ def _rads_side(report: RadiologyReport) -> Side | None:
     O-RADS 4." -> left): the RADS lesion is the index finding. Any clause stating the chosen
     category counts ("Overall BI-RADS 4" after "Left breast mass. BI-RADS 4.")."""
     found = stated_rads(report)
-    if found is None:
+    # A negative category ("Left breast: BI-RADS 1") names no finding, so no side.
+    if found is None or severity_rank(found.system, found.category) == 0:
         return None
     text = report.text()
     same = [m for m in find_mentions(text)
             if not m.historical and (m.system, m.category) == (found.system, found.category) and m.start != found.start]
+    sides: list[Side] = []
     for m in [found, *same]:
         # The clause around the mention: from the last ";" or full stop before it to the next one
         # ("Right ovary: O-RADS US 2. Left ovary: O-RADS US 4." is one sentence to models.text).
@@ -127,8 +134,11 @@ def _rads_side(report: RadiologyReport) -> Side | None:
         tail = _CLAUSE_END.search(text, m.end, b)
         side = _side_of(text[head[-1] if head else a : tail.start() if tail else b])
         if side:
-            return side
-    return None
+            sides.append(side)
+    # The same category on each side ("Right breast: BI-RADS 4A. Left breast: BI-RADS 4A."): both.
+    if "bilateral" in sides or {"left", "right"} <= set(sides):
+        return "bilateral"
+    return sides[0] if sides else None
 
 
 _CLAUSE_END = re.compile(r";|(?<=[^\d\s]\.)\s+|(?<=\d[a-zA-Z]\.)\s+|(?<=\d\.)\s+(?=[A-Z])")
@@ -232,7 +242,8 @@ def index_laterality(report: RadiologyReport) -> Side | None:
     unsided = False
     for skip_benign in (True, False):
         for i, clause in enumerate(clauses):
-            if _NORMAL.match(clause) or _ACTION_ONLY.match(clause) or _HEADING_ONLY.match(clause):
+            if _NORMAL.match(clause) or _ACTION_ONLY.match(clause) or _HEADING_ONLY.match(clause) \
+                    or _HISTORY_ONLY.match(clause) or _negative_category(clause):
                 continue
             if skip_benign and _BENIGN.search(clause):
                 continue

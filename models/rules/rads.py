@@ -4,10 +4,10 @@ Hand-written regular expressions rather than a library: no maintained package pa
 statements, and the rules must be exact and explainable (each match carries its offsets).
 
 The label is the current overall assessment of this study: mentions in history/indication/
-comparison lines, after "prior"/"previously"/"from", or of a system that does not belong to
-the exam (a Lung-RADS in a mammogram) are dropped; a category stated in an addendum revises
-the report's and wins; of the rest, an explicit "overall" wins, else the most severe category
-by the system's own hierarchy.
+comparison lines, after "prior"/"previously"/"from", in a printed legend of the system's
+categories, or of a system that does not belong to the exam (a Lung-RADS in a mammogram) are
+dropped; a category stated in an addendum revises the report's and wins; of the rest, an
+explicit "overall" wins, else the most severe category by the system's own hierarchy.
 """
 
 from __future__ import annotations
@@ -97,7 +97,8 @@ _CAT = {
                r"|tiv|5v|nc|m|[1-5]))(?![\w.]\d|\w)",
     "Lung-RADS": rf"(?P<cat>(?:[0-4]|zero|one|two|three|four)(?:\s?[abx](?![a-z])|[abx](?=s\b))?)"
                  rf"(?P<mod>\s?/?\s?s(?![\w/])|{_S_PHRASE})?{_END}",
-    "TI-RADS": rf"(?P<cat>(?:tr[\s\-]?)?(?:[1-5]|one|two|three|four|five)){_END}",
+    # "ACR TI-RADS 5 points" is a point total (TR4), not a level.
+    "TI-RADS": rf"(?P<cat>(?:tr[\s\-]?)?(?:[1-5]|one|two|three|four|five)){_END}(?!\s*(?:points?|pts?)\b)",
     "PI-RADS": rf"(?P<cat>(?:[1-5]|one|two|three|four|five)){_END}",
     "O-RADS": rf"(?P<cat>(?:[0-5]|zero|one|two|three|four|five)){_END}",
     "NI-RADS": rf"(?P<cat>(?:[0-4]|zero|one|two|three|four)(?:\s?[ab](?![a-z]))?){_END}",
@@ -128,7 +129,8 @@ _NOT_ASSESSMENT = re.compile(r"\b(?:density|densities|composition|fibroglandular
 # ACR TI-RADS points stated explicitly ("Total 4 points", "TI-RADS points: 7") map to TR levels unambiguously.
 _POINTS = re.compile(r"\b(?:total(?:\s+of)?\s*(?:points?\s*)?[:=]?\s*(?P<a>\d{1,2})\s*(?:points?|pts?)?"
                      r"|(?P<b>\d{1,2})\s*(?:points?|pts)\s*(?:total|in\s+total)"
-                     r"|ti[\s\-]?rads\s+points?\s*[:=]?\s*(?P<c>\d{1,2}))\b", re.IGNORECASE)
+                     r"|ti[\s\-]?rads\s+points?\s*[:=]?\s*(?P<c>\d{1,2})"
+                     r"|ti[\s\-]?rads\s*(?:score\s*)?[:=]?\s*(?P<d>\d{1,2})\s*(?:points?|pts)\b)\b", re.IGNORECASE)
 
 # Exam -> systems, from the procedure name. Specific organ words win over generic regions.
 _SPECIFIC: tuple[tuple[str, str], ...] = (
@@ -221,6 +223,7 @@ def _ni_sites(text: str, head: re.Match[str], tail: re.Match[str] | None) -> tup
         if m is None:
             continue
         line = text[text.rfind("\n", 0, m.start()) + 1 : m.start()]
+        line = re.split(r"(?<=[.;])\s+", line)[-1]  # "Primary site: NI-RADS 2b. Neck: NI-RADS 1": the nearest label
         site = (_NI_SITE.search(text, m.start(), m.start("cat")) or _NI_SITE_AFTER.match(text, m.end("cat"))
                 or _NI_SITE_LABEL.match(line))
         cat = normalise("NI-RADS", m.group("cat"))
@@ -243,7 +246,8 @@ def _with_other_sites(chosen: RadsMention, mentions: list[RadsMention]) -> RadsM
                        merged)
 
 
-_BI_SUB = re.compile(r"\s*\(\s*(?:category\s+)?4\s?([abc])\s*\)", re.IGNORECASE)
+# "BI-RADS 4 (4A)", "BI-RADS 4: Suspicious abnormality (4B)": the subdivision in brackets later in the clause.
+_BI_SUB = re.compile(r"[^.;()\n]{0,40}?\(\s*(?:category\s+)?4\s?([abc])\s*\)", re.IGNORECASE)
 
 
 def find_mentions(text: str) -> list[RadsMention]:
@@ -297,7 +301,7 @@ def _thyroid_points(text: str) -> list[RadsMention]:
     """TR level from an explicit ACR TI-RADS point total (0 TR1, 2 TR2, 3 TR3, 4-6 TR4, >=7 TR5)."""
     out = []
     for m in _POINTS.finditer(text):
-        pts = int(m.group("a") or m.group("b") or m.group("c"))
+        pts = int(m.group("a") or m.group("b") or m.group("c") or m.group("d"))
         level = {0: "TR1", 2: "TR2", 3: "TR3"}.get(pts) or ("TR4" if 4 <= pts <= 6 else "TR5" if 7 <= pts <= 20 else None)
         if level:
             hist, overall = mention_context(text, m.start(), m.end())
@@ -305,10 +309,60 @@ def _thyroid_points(text: str) -> list[RadsMention]:
     return out
 
 
+# A legend of the system's categories printed under the assessment ("BI-RADS CATEGORIES: 0: Incomplete;
+# 1: Negative; 2: Benign ...", "LI-RADS key: LR-1 definitely benign, LR-2 ..."): each entry is a code
+# followed by the words that define it. Three or more entries counting up from the lowest category,
+# close together, are a legend, not an assessment of this study.
+_LEGEND_ENTRY = re.compile(
+    r"(?<![\w.\-/])(?P<code>(?:lr[\s\-]?(?:[1-5]|m|nc|tiv)|tr[\s\-]?[1-5]|[0-6][abcx]?))"
+    r"(?:\s*[:=)\-–—]\s*|\s+)"
+    r"(?=(?:incomplete|negative|benign|probably|definitely|definite|suspicious|highly|known|very|low|intermediate|high|"
+    r"moderate(?:ly)?|mild(?:ly)?|minimal|indeterminate|equivocal|likely|unlikely|normal|almost|malignan\w*|needs?|"
+    r"not|concerning|clinically|further)\b)",
+    re.IGNORECASE,
+)
+_LEGEND_GAP = 100  # characters between two entries of one legend
+
+
+def _legend_rank(code: str) -> tuple[int, int]:
+    """(number, letter) of a legend entry's code: 'LR-M' follows 'LR-5', '4A' follows '4'."""
+    c = re.sub(r"^(?:lr|tr)[\s\-]?", "", code.lower())
+    extra = {"m": 6, "tiv": 7, "nc": 8}
+    if c in extra:
+        return extra[c], 0
+    return int(c[0]), (ord(c[1]) - ord("a") + 1) if len(c) > 1 else 0
+
+
+def _legend_ranges(text: str) -> list[tuple[int, int]]:
+    """Spans of the category legends in `text` (first entry's code to last entry's code)."""
+    ranges: list[tuple[int, int]] = []
+    run: list[re.Match[str]] = []
+
+    def close() -> None:
+        if len(run) >= 3 and _legend_rank(run[0].group("code"))[0] <= 1:
+            ranges.append((run[0].start(), run[-1].end("code")))
+
+    for m in _LEGEND_ENTRY.finditer(text):
+        if run:
+            (n0, l0), (n1, l1) = _legend_rank(run[-1].group("code")), _legend_rank(m.group("code"))
+            next_one = (n1 == n0 + 1) or (n1 == n0 and l1 > l0)
+            if m.start() - run[-1].end() > _LEGEND_GAP or not next_one:
+                close()
+                run = []
+        run.append(m)
+    close()
+    return ranges
+
+
+def _in_legend(ranges: list[tuple[int, int]], mention: RadsMention) -> bool:
+    return any(a < mention.end <= b for a, b in ranges)
+
+
 def stated_rads(report: RadiologyReport) -> RadsMention | None:
     """The category this report states for its own study, or None when it states none."""
     text = report.text()
-    mentions = [m for m in find_mentions(text) if not m.historical]
+    legends = _legend_ranges(text)
+    mentions = [m for m in find_mentions(text) if not m.historical and not _in_legend(legends, m)]
     exam = exam_systems(report)
     # A bare "TR4" with no thyroid context is not a TI-RADS statement (TR is also tricuspid regurgitation).
     if not exam and not re.search(r"thyroid|ti[\s\-]?rads", text, re.I):
@@ -324,7 +378,8 @@ def stated_rads(report: RadiologyReport) -> RadsMention | None:
                 lead = text[max(0, m.start() - 40) : m.start()]
                 if _NOT_ASSESSMENT.search(lead):
                     continue
-                if cat and not any(x.start <= m.start("cat") < x.end for x in mentions):
+                if cat and not any(x.start <= m.start("cat") < x.end for x in mentions) \
+                        and not any(a < m.end() <= b for a, b in legends):
                     hist, overall = mention_context(text, m.start(), m.end())
                     if not hist:
                         mods = modifiers_of(system, m.group("s") or m.group("mod"))
@@ -333,7 +388,7 @@ def stated_rads(report: RadiologyReport) -> RadsMention | None:
     elif mentions:
         mentions = _pick_system(text, mentions)
     if not mentions and (exam == {"TI-RADS"} or (not exam and re.search(r"thyroid", text, re.I))):
-        mentions = [m for m in _thyroid_points(text) if not m.historical]
+        mentions = [m for m in _thyroid_points(text) if not m.historical and not _in_legend(legends, m)]
     if not mentions:
         return None
     systems = {m.system for m in mentions}

@@ -4,9 +4,12 @@ the few statements in words that settle a stage on their own.
 Regular expressions on purpose (no library parses TNM out of free text). A bare "M1" is
 not taken, since "the M1 segment" of the middle cerebral artery is common in neuro reports;
 an M or N counts only with a clinical prefix (c/p/y/r), inside a T..N..M string, after an
-"N stage:"/"M staging:"/"N:"/"Nodes:" lead-in, followed by "disease"/"stage", or with a
-subdivision letter ("M1a", "N2b"). A stage the sentence only suspects ("cannot exclude N3
-disease", "N1 (possible)") is not stated: the model decides.
+"N stage:"/"M staging:"/"N:"/"Nodes:" lead-in, followed by "disease"/"stage", with a
+subdivision letter ("M1a", "N2b"), followed by its count of positive nodes ("N1 (1/12 lymph
+nodes positive)") or standing as a sentence of its own ("... in 2 of 14 lymph nodes. M0.").
+T, N and M may be joined by spaces, commas, slashes or hyphens ("T2 / N1 / M0"). A stage the
+sentence only suspects ("cannot exclude N3 disease", "N1 (possible)") is not stated: the model
+decides.
 
 Described in words (kind "described", a lower confidence than an explicit stage):
 
@@ -63,14 +66,21 @@ _PFX = r"(?:[cpy]|yc|yp|r)?"
 # Suffixes after an N or M: the subdivision letter, micrometastasis ("pN1mi"), sentinel node
 # ("pN0(sn)"), isolated tumour cells ("pN0(i+)"), molecular findings ("pN0(mol-)").
 _SUF = r"[a-d]?(?:mi\b|\((?:mi|sn|i[+\-]|mol[+\-])\))?"
+# Between the letters: nothing, a space, a comma or a slash ("T2 / N1 / M0"), and after T or N a short
+# bracket of what the stage rests on ("pT3, N1 (2/14 nodes positive), M0").
+_TNM_SEP = r"(?:\s*\([^()\n]{1,40}\))?\s*[,/\-–]?\s*"
 _TNM = re.compile(
-    rf"\b{_PFX}T(?:[0-4][a-d]?|is|[xX])(?:\((?:m|\d)\))?\s*,?\s*{_PFX}(?P<n>N[0-3x]){_SUF}(?:\s*,?\s*{_PFX}(?P<m>M[01x])[a-d]?)?(?![\w])"
+    rf"\b{_PFX}T(?:[0-4][a-d]?|is|[xX])(?:\((?:m|\d)\))?{_TNM_SEP}{_PFX}(?P<n>N[0-3x]){_SUF}(?:{_TNM_SEP}{_PFX}(?P<m>M[01x])[a-d]?)?(?![\w])"
 )
 # A template lead-in: "N stage: N2", "Nodal status: pN0", "N: N1", "Nodes: N2", "M: M0", "Metastases: M1b".
 _N_LEAD = (r"(?:\b(?:N|(?i:nodal))[\s\-]?(?i:stag(?:e|ing)|category|status)\s*(?i:is\s*)?[:=]?|\bN\s*[:=]|"
            r"\b(?i:(?:regional\s+)?(?:lymph\s+)?nodes?|nodal(?:\s+disease)?)\s*(?:\(\s*N\s*\)\s*)?[:=])")
 _M_LEAD = (r"(?:\b(?:M|(?i:metastasis|metastatic))[\s\-]?(?i:stag(?:e|ing)|category|status)\s*(?i:is\s*)?[:=]?|\bM\s*[:=]"
            r"|\b(?i:(?:distant\s+)?metastas[ie]s)\s*(?:\(\s*M\s*\)\s*)?[:=])")
+# A sentence (or list item) that is nothing but the stage: line start or a sentence end before it,
+# a stop, semicolon or line end after it.
+_ALONE_BEFORE = r"(?:(?<=^)|(?<=\n)|(?<=[.;]\s)|(?<=[.;]\s\s))[\s\-•*]*"
+_ALONE_AFTER = r"\s*(?=[.;]?\s*(?:$|\n)|[.;]\s)"
 _N = re.compile(
     rf"(?:\b(?:[cpyr]|yc|yp)(?P<a>N[0-3]){_SUF}(?!\w)"
     rf"|{_N_LEAD}\s*{_PFX}(?P<b>N[0-3]){_SUF}(?!\w)"
@@ -80,7 +90,11 @@ _N = re.compile(
     rf"|\b(?P<e>N[1-3])[a-c]\b"
     # A bare stage right after the nodes it grades: "regional nodal metastases, N2".
     rf"|(?i:\b(?:nodes?|nodal|lymph\w*|(?:lymph)?adenopathy)\b)(?:(?!(?i:station))[^.;:\n()]){{0,40}}?,?\s"
-    rf"(?P<f>N[0-3])(?!\w)(?!\s*(?i:station)))"
+    rf"(?P<f>N[0-3])(?!\w)(?!\s*(?i:station))"
+    # The count of positive nodes right after it: "N1 (1/12 lymph nodes positive)".
+    rf"|\b(?P<g>N[0-3])[a-d]?\s*\(\s*\d{{1,2}}\s*(?:/|of)\s*\d{{1,2}}\s+(?i:(?:lymph\s+)?nodes?)"
+    # A stage that is its whole sentence: "Metastatic in 2 of 14 lymph nodes. N1."
+    rf"|{_ALONE_BEFORE}(?P<h>N[0-3]){_ALONE_AFTER})"
 )
 _M = re.compile(
     rf"(?:\b(?:[cpyr]|yc|yp)(?P<a>M[01])[a-d]?\b"
@@ -88,7 +102,9 @@ _M = re.compile(
     rf"|\b(?P<c>M[01])[a-d]?\s+(?i:disease|stage|category)\b"
     rf"|\(\s*{_PFX}(?P<d>M[01])[a-d]?\s*\)"
     # "M1a", "M1c": a subdivided M1 is a stage (the MCA's M1 segment has no letter).
-    rf"|\b(?P<e>M1)[a-d]\b)"
+    rf"|\b(?P<e>M1)[a-d]\b"
+    # A stage that is its whole sentence: "(2/14) nodes positive. M0." (no MCA segment stands alone).
+    rf"|{_ALONE_BEFORE}(?P<h>M[01])[a-d]?{_ALONE_AFTER})"
 )
 
 
@@ -149,7 +165,7 @@ def _collect(text: str, rx: re.Pattern[str], key: str) -> list[StageMention]:
         if m.group(key) and not m.group(key).endswith("x"):
             out.append(StageMention(m.group(key), m.start(), m.end()))
     for m in rx.finditer(text):
-        group = next(g for g in ("a", "b", "c", "d", "e", "f") if g in rx.groupindex and m.group(g))
+        group = next(g for g in ("a", "b", "c", "d", "e", "f", "g", "h") if g in rx.groupindex and m.group(g))
         # A bare stage after its nodes is the stage alone (the nodes are its context, not its text).
         start, end = (m.start(group), m.end(group)) if group == "f" else (m.start(), m.end())
         if group == "f" and m.group(group) != "N0" and re.search(r"\b(?:no|without|negative\s+for)\b",

@@ -2,7 +2,8 @@
 
 Data, not code. Target categories are a CheXpert label ("pleural effusion"), "NEG:<labels>"
 for phrases that state a label is absent ("lungs are clear", "heart size is normal"; labels
-joined by "|"), or "CRIT:<term>" for critical findings outside the CheXpert labels.
+joined by "|"), "UNC:<label>" for phrases that state a label only as uncertain ("heart size is
+borderline"), or "CRIT:<term>" for critical findings outside the CheXpert labels.
 Synonyms follow the CheXpert labeler's mention lists; patterns are regular expressions
 (medspaCy matches them case-insensitively).
 """
@@ -17,7 +18,7 @@ _DEGREE = r"(?:(?:mildly|moderately|markedly|severely|slightly|minimally|signifi
 _DEV = (
     r"(?:endotracheal|tracheostomy|enteric|feeding|nasogastric|orogastric|chest|dobhoff|ng|og|et|ett)\s+tubes?"
     r"|\bett\b|central\s+(?:venous\s+)?(?:line|catheter)|\bcvc\b|\bpicc\b|swan[\s\-]?ganz|pacemaker|pacer|"
-    r"\baicd\b|\bicd\b|defibrillator|(?:pacemaker|pacer)?\s*leads?\b|port[\s\-]?a[\s\-]?cath|\bport\b|sternotomy\s+wires?|"
+    r"\baicd\b|\bicd\b|defibrillator|(?:(?:pacemaker|pacer)\s+)?\bleads?\b|port[\s\-]?a[\s\-]?cath|\bport\b|sternotomy\s+wires?|"
     r"introducer(?:\s+sheath)?|\bsheath\b|catheters?|\bdrains?\b|\bstents?\b|\bclips\b|\bvalve\s+replacement|"
     r"\b(?:ij|subclavian|femoral)\s+(?:line|catheter|cvc)|lines\s+and\s+tubes|tubes\s+and\s+lines|\bimpella\b|\biabp\b|"
     r"balloon\s+pump|\bvad\b|\becmo\b\s+cannula|cannula|\bsupport\s+(?:lines|devices|tubes)\b|\bmonitoring"
@@ -32,8 +33,13 @@ TARGET_RULES: list[tuple[str, str, str | list[dict[str, str]] | None]] = [
                                      r"|\benlargement\s+of\s+the\s+(?:cardiac\s+silhouette|heart)\b"
                                      r"|\b(?:heart|heart\s+size|cardiac\s+(?:silhouette|size))\s+(?:is\s+|appears\s+|remains\s+)?"
                                      + _DEGREE + r"enlarged\b"),
+    # "Heart size is borderline", "borderline heart size": at the border of normal, so uncertain
+    # ("borderline cardiomegaly" is the cardiomegaly target hedged by the "borderline" rule below).
+    ("borderline heart size", "UNC:cardiomegaly",
+     r"\b(?:heart|heart\s+size|cardiac\s+(?:silhouette|size))\s+(?:is\s+|appears\s+|remains\s+)?"
+     r"borderline(?:\s+(?:enlarged|large|in\s+size))?\b|\bborderline\s+(?:heart|cardiac)\s+size\b"),
     ("consolidation", "consolidation", r"\bconsolidat(?:ion|ions|ive)\b"),
-    ("edema", "edema", r"\b(?:pulmonary|interstitial|alveolar|airspace)?\s*o?edema\b|\bvascular\s+congestion\b|\bchf\b"),
+    ("edema", "edema", r"\b(?:(?:pulmonary|interstitial|alveolar|airspace)\s+)?o?edema\b|\bvascular\s+congestion\b|\bchf\b"),
     ("enlarged cardiomediastinum", "enlarged cardiomediastinum",
      r"\benlarged\s+cardiomediastin\w*|\bwidened\s+mediastinum\b|\bmediastinal\s+widening\b"
      r"|\bmediastinum\s+(?:is\s+|appears\s+|remains\s+)?" + _DEGREE + r"(?:widened|enlarged)\b"
@@ -68,7 +74,7 @@ TARGET_RULES: list[tuple[str, str, str | list[dict[str, str]] | None]] = [
                                          r"|within\s+normal\s+limits)(?:\s+in\s+size|\s+size)?\b"),
     ("normal cardiomediastinum", "NEG:cardiomegaly|enlarged cardiomediastinum",
      r"\bcardiomediastinal\s+(?:silhouette|contours?)\s*(?::\s*|\s+(?:is\s+|are\s+)?)(?:normal"
-     r"|within\s+normal\s+limits|unremarkable|stable)\b"
+     r"|within\s+normal\s+limits|unremarkable)\b"  # not "stable": a stable silhouette may be stably enlarged
      r"|\bnormal\s+cardiomediastinal\s+(?:silhouette|contours?)\b|\bheart\s+and\s+mediastinum\s+(?:are\s+)?(?:normal|unremarkable)\b"),
     ("normal mediastinum", "NEG:enlarged cardiomediastinum",
      r"\bmediastinal\s+(?:and\s+hilar\s+)?contours?\s+(?:is\s+|are\s+)?(?:normal|unremarkable|within\s+normal\s+limits)\b"
@@ -159,6 +165,8 @@ CONTEXT_RULES: list[tuple[str, str, str, str | list[dict[str, str]] | None, int 
     ("versus", "POSSIBLE_EXISTENCE", "BIDIRECTIONAL", r"\b(?:versus|vs\.?)(?=\s)|(?<=\w)/(?=\w)", 4),
     ("differential", "POSSIBLE_EXISTENCE", "FORWARD", r"\bdifferential\s+(?:diagnosis\s+)?(?:includes?|considerations?)\b", None),
     ("likely", "POSSIBLE_EXISTENCE", "FORWARD", r"\b(?:likely|probable|probably|questionable|equivocal|suggest(?:s|ing)?)\b", None),
+    # "Borderline cardiomegaly": at the border of normal, neither stated present nor absent.
+    ("borderline", "POSSIBLE_EXISTENCE", "FORWARD", r"\bborderline\b", 3),
     # "Suspected pulmonary embolism", "concern for free air", "? pneumothorax", "PE is suspected".
     ("suspected", "POSSIBLE_EXISTENCE", "FORWARD",
      r"\b(?:suspected|suspicion\s+(?:of|for)|presumed|presumptive|possibly|concern\s+for|question\s+of)\b", None),
@@ -215,6 +223,9 @@ CONTEXT_RULES: list[tuple[str, str, str, str | list[dict[str, str]] | None, int 
     ("removal of", "NEGATED_EXISTENCE", "FORWARD", r"\b(?:interval\s+)?removal\s+of\b", 6),
     ("removed", "NEGATED_EXISTENCE", "BACKWARD", r"\b(?:has\s+been\s+|have\s+been\s+|was\s+|were\s+)?removed\b", None),
     ("has resolved", "RESOLVED", "BACKWARD", r"\b(?:has|have)\s+(?:now\s+)?resolved\b|\bresolved\b|\bno\s+longer\s+(?:seen|visible|present)\b", None),
+    # "Pneumothorax resolved.": medspaCy's own one-token "resolved" rule looks forward only and would
+    # win over the bare "resolved" above (same length); the word closing its phrase is longer.
+    ("resolved.", "RESOLVED", "BACKWARD", r"\bresolved\s*(?:[.;,)]|$)", None),
     ("resolution of", "RESOLVED", "FORWARD", r"\b(?:resolution|resolved|interval\s+resolution)\s+of\b", None),
     # "Pneumoperitoneum, likely related to recent laparotomy": expected after the operation, not new.
     ("related to surgery", "NOT_NEW", "BACKWARD",
