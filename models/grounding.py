@@ -12,6 +12,8 @@ the report. So after the model and the rules have spoken, each extracted item is
   "increased", "resolved", ...): no class is read into a report that never compares. With
   the prior report's text supplied, the prior's words count too and no cue is needed (the
   model compares the two texts itself);
+- an entity that is only a section heading of the report ("FINDINGS", "Clinical history") names
+  nothing in the patient and is left out;
 - a present or uncertain entity whose own text is a negation ("No pleural effusion") is
   absent: the report's explicit statement wins;
 - a CheXpert label the report never mentions is "not mentioned", which the 14-label layout
@@ -57,6 +59,13 @@ _GENERIC = frozenset(
     "from for by as its it mild mildly moderate moderately severe severely small large larger smaller tiny "
     "minimal trace left right bilateral both new old interval prior previous current slight slightly "
     "significant acute chronic possible probable likely finding findings study exam".split()
+)
+# The report's own section headings: a small model lifts "FINDINGS" or "Clinical history" out as an
+# entity. Such an item is in the report but names nothing in the patient.
+_HEADING_WORDS = frozenset(
+    "findings finding impression impressions technique comparison comparisons history clinical indication "
+    "indications exam examination procedure report conclusion conclusions addendum recommendation "
+    "recommendations".split()
 )
 _NEGATED_ITEM = re.compile(r"^\s*(?:no|without|negative\s+for|absence\s+of|absent)\b", re.IGNORECASE)
 
@@ -148,7 +157,10 @@ def _keep(items: Iterable[str], report: _ReportWords, lost: list[str]) -> list[s
     for item in items:
         if item in out:
             continue
-        if grounded_phrase(item, report):
+        words = _words(item)
+        if words and all(w in _HEADING_WORDS for w in words):
+            lost.append(item)
+        elif grounded_phrase(item, report):
             out.append(item)
         else:
             lost.append(item)

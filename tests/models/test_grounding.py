@@ -180,3 +180,12 @@ def test_common_words_that_compare_nothing_do_not_license_a_change(sentence: str
 def test_only_the_cardiomediastinal_contour_mentions_enlarged_cardiomediastinum(text: str, mentioned: bool) -> None:
     """A model's 'enlarged cardiomediastinum' must not survive on a mediastinal word that names something else."""
     assert ("enlarged cardiomediastinum" in mentioned_labels(text)) is mentioned
+
+
+def test_section_headings_are_not_entities() -> None:
+    value = EntitiesValue(anatomy=["FINDINGS", "lungs", "Comparison"], present=["Clinical history", "thoracic spondylosis"])
+    report = NO_COMPARISON.model_copy(update={"findings": "CLINICAL HISTORY: cough.\nFINDINGS:\n" + (NO_COMPARISON.findings or "")})
+    out = ground(_result(TaskName.radiology_ner, value), report)
+    assert out.value.anatomy == ["lungs"]
+    assert out.value.present == ["thoracic spondylosis"]
+    assert "FINDINGS" in (out.note or "") and "Clinical history" in (out.note or "")
