@@ -28,6 +28,17 @@ _STAGING = re.compile(
     r"\b[cpy]?T[0-4][a-c]?\s*N[0-3x]|\bN[0-3][abc]?\b[^.\n]{0,20}\bM[01x]\b",
     re.IGNORECASE,
 )
+# An indication that names a cancer as the reason for this study ("History: esophageal cancer.",
+# "Indication: pancreatic adenocarcinoma") is a pre-treatment study unless the line says the cancer
+# is past or treated, or that the study is surveillance.
+_CANCER_INDICATION = re.compile(
+    r"^[ \t]*(?:clinical[ \t]+)?(?:history|indications?|reason[ \t]+for[ \t]+(?:exam|study|examination)|"
+    r"clinical[ \t]+information)[ \t]*:"
+    r"(?![^\n]*\b(?:history[ \t]+of|h/o|s/p|status[ \t]+post|remote|prior|previous|treated|resected|remission|"
+    r"surveillance|follow[- ]?up|post[- ]?(?:treatment|operative|op)|recurren\w*)\b)"
+    rf"[^.\n]{{0,60}}\b{_CANCER}",
+    re.IGNORECASE | re.MULTILINE,
+)
 _SURVEILLANCE = re.compile(
     r"\b(?:post[- ]?treatment|surveillance|NI-?RADS|status post (?:resection|chemo|radiation))", re.IGNORECASE
 )
@@ -75,7 +86,7 @@ def plan_report(report: RadiologyReport, requested: list[TaskName] | None = None
         tasks.append(PlannedTask(task=TaskName.rads_assignment, reason=why))
     context = procedure + "\n" + text
     if (
-        _STAGING.search(context)
+        (_STAGING.search(context) or _CANCER_INDICATION.search(context))
         and not _SURVEILLANCE.search(context)
         and (
             (system not in _SCREENING_RADS and modality not in _NON_STAGING_MODALITIES)

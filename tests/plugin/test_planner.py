@@ -134,3 +134,23 @@ def test_rads_system_gates_for_unseen_procedures(
     got, why = rads_system_for(report)
     assert got == system, why
     assert (TaskName.rads_assignment in plan_report(report).names) == (system is not None)
+
+
+@pytest.mark.parametrize(
+    ("findings", "staged"),
+    [
+        ("History: esophageal cancer.\nDistal esophageal wall thickening; enlarged paraesophageal node.", True),
+        ("Indication: pancreatic adenocarcinoma\nHypoenhancing mass in the pancreatic head.", True),
+        ("Clinical history: lung cancer, pre-treatment.\nSpiculated RUL mass.", True),
+        # A past or treated cancer, or surveillance, is no pre-treatment staging study.
+        ("History: history of colon cancer, s/p resection 2019.\nNo focal liver lesion.", False),
+        ("Indication: breast cancer surveillance.\nNo suspicious finding.", False),
+        ("History: lymphoma in remission.\nNo adenopathy.", False),
+        ("History: cough.\nNo mass. Patient's father had lung cancer.", False),
+    ],
+)
+def test_an_indication_naming_a_current_cancer_plans_staging(findings: str, staged: bool) -> None:
+    report = RadiologyReport(report_id="t", modality="CT", procedure="CT CHEST WITH CONTRAST", findings=findings,
+                             impression="See findings.")
+    names = plan_report(report).names
+    assert (TaskName.n_staging in names and TaskName.m_staging in names) == staged
