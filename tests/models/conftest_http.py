@@ -223,3 +223,39 @@ def stream_cut_server(forward_to: str, events: int, *,
 
     with _serving(Handler, state):
         yield state
+
+
+@dataclass
+class IgnoresStreamServer:
+    """A real proxy for a server that ignores "stream" and answers every completion as one JSON body."""
+
+    forward_to: str
+    asked_to_stream: int = 0
+    url: str = ""
+
+
+@contextmanager
+def ignores_stream_server(forward_to: str) -> Iterator[IgnoresStreamServer]:
+    """Forward every POST with "stream" removed, so a streamed request gets a plain application/json answer."""
+    state = IgnoresStreamServer(forward_to=forward_to)
+    lock = threading.Lock()
+
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - quiet test output
+            return
+
+        def do_POST(self) -> None:  # noqa: N802 - http.server naming
+            body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", "0"))) or b"{}")
+            if body.pop("stream", False):
+                with lock:
+                    state.asked_to_stream += 1
+            body.pop("stream_options", None)
+            r = httpx.post(state.forward_to + self.path, json=body, timeout=120)
+            self.send_response(r.status_code)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(r.content)))
+            self.end_headers()
+            self.wfile.write(r.content)
+
+    with _serving(Handler, state):
+        yield state

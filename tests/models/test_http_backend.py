@@ -13,7 +13,14 @@ import httpx
 import pytest
 
 # tests/models is on sys.path under pytest (rootdir import mode); tests/models/conftest.py is the core's.
-from conftest_http import demo_gguf, fault_server, free_port, llama_cpp_server, stream_cut_server
+from conftest_http import (
+    demo_gguf,
+    fault_server,
+    free_port,
+    ignores_stream_server,
+    llama_cpp_server,
+    stream_cut_server,
+)
 
 from models.backends.base import Backend, BackendError
 from models.backends.http import (
@@ -428,3 +435,21 @@ def test_a_stream_dying_before_its_first_chunk_fails_over(llama_server: str) -> 
             b.close()
             alone.close()
     assert dying.streams == 1 + 3
+
+
+def test_a_server_that_ignores_stream_is_read_whole(llama_server: str) -> None:
+    """A server (or proxy) answering a streamed request with one JSON body gives the same answer."""
+    spec = CATALOG[TaskName.impression_generation]
+    request = TaskRequest(task=TaskName.impression_generation, report=REPORT)
+    with ignores_stream_server(llama_server) as plain:
+        b = HttpBackend(entry(plain.url), HttpOptions(retries=0))
+        try:
+            _direct(llama_server, b, TaskName.impression_generation, request)  # same KV state for both calls
+            result = b.run(spec, request)
+            direct = _direct(llama_server, b, TaskName.impression_generation, request)
+        finally:
+            b.close()
+    assert plain.asked_to_stream == 1
+    assert result.raw_output == direct["choices"][0]["text"]
+    assert result.value == spec.parse(direct["choices"][0]["text"])
+    assert result.tokens_generated == direct["usage"]["completion_tokens"]
