@@ -70,20 +70,29 @@ def _heading_name(raw: str) -> str:
     return re.sub(r"\s*[/&]\s*", " and ", raw.strip()).lower()
 
 
+def line_heading(line: str) -> tuple[str | None, str]:
+    """(section a heading line names, its text after the heading); (None, '') for any other line.
+
+    Shared with the HL7 reader (adapters.hl7.oru_in) so both read headings the same way.
+    """
+    m = _ADDENDUM_HEAD.match(line) or _HEAD.match(line) or BARE_HEAD.match(line)
+    if not m:
+        return None, ""
+    return HEADINGS.get(_heading_name(m.group("name"))), (m.group("rest") or "").strip()
+
+
 def split_sections(text: str, default: str = "findings") -> Sections:
     """Sections of `text`; lines before any heading go to `default`."""
     buckets: dict[str, list[str]] = {}
     current = default
     headed = False
     for line in text.replace("\r\n", "\n").replace("\r", "\n").split("\n"):
-        m = _ADDENDUM_HEAD.match(line) or _HEAD.match(line) or BARE_HEAD.match(line)
-        section = HEADINGS.get(_heading_name(m.group("name"))) if m else None
+        section, rest = line_heading(line)
         if section == "procedure" and headed and current != "procedure":
             section = None  # "Study: limited by motion" inside the body is not a new exam
-        if m and section in _SPLITTING:
+        if section in _SPLITTING:
             headed = True
             current = section
-            rest = (m.group("rest") or "").strip()
             if rest:
                 buckets.setdefault(current, []).append(rest)
             else:

@@ -50,6 +50,43 @@ def receive_any(
     return pipeline.receive_hl7(raw, channel=channel, peer=peer, content_type=content_type)
 
 
+def _wide_start(block: bytes) -> int:
+    """Index of the VT that opens a UTF-16/UTF-32 message (a byte order mark right after it, only
+    blanks before it), or -1. Such a block needs _rest_of_wide: its FS may be part of a character."""
+    start = block.find(VT)
+    if start < 0 or block[:start].strip(b"\x00\r\n \t") or not hl7v2.wide_codec(block[start:]):
+        return -1
+    return start
+
+
+async def _rest_of_wide(reader: asyncio.StreamReader, payload: bytes) -> tuple[bytes, bool]:
+    """A UTF-16/32 message (BOM first) read to its real end block; (bytes, whether the end came).
+
+    MLLP framing is single bytes, and a UTF-16/32 character may hold the byte FS (U+041C,
+    Cyrillic capital EM, is 1C 04 in UTF-16LE). An FS ends the message only where a character
+    ends (the payload a whole number of code units) and when the CR of the end block follows
+    it; any other FS is text, and reading goes on to the next one.
+    """
+    unit = 4 if hl7v2.wide_codec(payload).startswith("utf-32") else 2
+    while True:
+        if len(payload) > MAX_MESSAGE:
+            raise asyncio.LimitOverrunError("UTF-16/32 MLLP message over the size limit", len(payload))
+        if len(payload) % unit == 0:
+            try:
+                after = await reader.readexactly(1)
+            except asyncio.IncompleteReadError:
+                return payload, True  # FS was the last byte the sender wrote before closing
+            if after == CR:
+                return payload, True
+            payload += FS + after
+        else:
+            payload += FS
+        try:
+            payload += (await reader.readuntil(FS))[: -len(FS)]
+        except asyncio.IncompleteReadError as exc:
+            return payload + exc.partial, False
+
+
 class MllpServer:
     def __init__(self, pipeline: Pipeline, host: str, port: int, on_queued: Callable[[], None] | None = None) -> None:
         self.pipeline = pipeline
@@ -89,8 +126,19 @@ class MllpServer:
                 except asyncio.LimitOverrunError:
                     log.warning("MLLP message over %s bytes from peer; closing", MAX_MESSAGE)
                     return
-                start = block.rfind(VT)
-                payload = block[start + 1 : -len(FS)] if start >= 0 else block[: -len(FS)]
+                wide_at = _wide_start(block)
+                if wide_at >= 0:
+                    try:
+                        payload, complete = await _rest_of_wide(reader, block[wide_at + 1 : -len(FS)])
+                    except asyncio.LimitOverrunError:
+                        log.warning("MLLP message over %s bytes from peer; closing", MAX_MESSAGE)
+                        return
+                    if not complete:  # the sender hung up inside the message: keep it, nobody to ACK
+                        await run_in_threadpool(receive_any, self.pipeline, payload, channel="mllp", peer=peer)
+                        return
+                else:
+                    start = block.rfind(VT)
+                    payload = block[start + 1 : -len(FS)] if start >= 0 else block[: -len(FS)]
                 receipt = await run_in_threadpool(receive_any, self.pipeline, payload, channel="mllp", peer=peer)
                 if receipt.wanted and receipt.ack:
                     writer.write(frame(receipt.ack_bytes()))

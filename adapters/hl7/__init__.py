@@ -9,7 +9,7 @@ er7.py, escapes.py, ack.py and mllp.py.
 
 from adapters.hl7.ack import ack_for_storage_failure, application_ack, build_ack, new_control_id
 from adapters.hl7.batch import Hl7Batch, build_batch_ack, is_batch, split_batch, split_implicit
-from adapters.hl7.er7 import content_key, frame, normalise, unframe
+from adapters.hl7.er7 import content_key, frame, normalise, unframe, wide_codec
 from adapters.hl7.errors import TABLE_0357, Hl7Error
 from adapters.hl7.escapes import EncodingChars, escape, unescape
 from adapters.hl7.header import MshHeader, peek_header
@@ -27,6 +27,7 @@ __all__ = [
     "content_key",
     "frame",
     "unframe",
+    "wide_codec",
     "peek_header",
     "parse_oru",
     "parse_dtm",

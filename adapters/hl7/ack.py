@@ -146,7 +146,13 @@ def build_ack(
     segments = [msh, enc.field.join(msa)]
     if error:
         segments.append(_err_segment(error, enc, vt))
-    return "\r".join(segments) + "\r"
+    return byte_order_mark(header.codec if header else "") + "\r".join(segments) + "\r"
+
+
+def byte_order_mark(codec: str) -> str:
+    """U+FEFF when `codec` is UTF-16/32 with a byte order (the one a message's mark named): its
+    answer opens with the same mark. Python's plain utf-16/utf-32 codecs write one themselves."""
+    return "\ufeff" if codec in ("utf-16-le", "utf-16-be", "utf-32-le", "utf-32-be") else ""
 
 
 def application_ack(

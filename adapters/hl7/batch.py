@@ -16,8 +16,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from adapters.hl7.ack import OUR_APP, hl7_timestamp, new_control_id
-from adapters.hl7.er7 import codec_for, decode, msh18, normalise
+from adapters.hl7.ack import OUR_APP, byte_order_mark, hl7_timestamp, new_control_id
+from adapters.hl7.er7 import codec_for, decode, msh18, normalise, wide_codec
 from adapters.hl7.errors import Hl7Error
 from adapters.hl7.escapes import EncodingChars, escape
 from adapters.hl7.header import encoding_from_msh_line, peek_header
@@ -208,7 +208,7 @@ def split_batch(raw: bytes) -> Hl7Batch:
         raise Hl7Error("AE", "100", "", "segment sequence error (a batch starts with FHS or BHS)")
     enc = _delimiters(lines[0])
     declared = _declared_charset(lines)
-    batch = Hl7Batch(enc=enc, codec=codec_for(declared) or "utf-8")
+    batch = Hl7Batch(enc=enc, codec=_answer_codec(raw, declared))
     splitter = _Splitter(batch)
     seen: dict[bytes, int] = {}
     for index, line in enumerate(lines, start=1):
@@ -245,10 +245,22 @@ def split_implicit(raw: bytes) -> Hl7Batch | None:
         enc = encoding_from_msh_line(lines[0].decode("latin-1"))
     except Hl7Error:
         return None  # unusable delimiters: the single-message path answers AE 102
-    declared = msh18(data)
     ends = [*starts[1:], len(lines)]
     part = BatchPart(messages=[b"\r".join(lines[a:b]) + b"\r" for a, b in zip(starts, ends, strict=True)])
-    return Hl7Batch(enc=enc, codec=codec_for(declared) or "utf-8", parts=[part], implicit=True)
+    return Hl7Batch(enc=enc, codec=_answer_codec(raw, msh18(data)), parts=[part], implicit=True)
+
+
+def _answer_codec(raw: bytes, declared: str) -> str:
+    """Codec of the ACK batch: the one the payload came in when a UTF-16/32 byte order mark or,
+    with MSH-18 empty, a cp1252/Latin-1 fallback says so (as MshHeader.codec); else MSH-18's."""
+    wide = wide_codec(raw)
+    if wide:
+        return wide
+    if not declared:
+        _text, used, _warnings = decode(normalise(raw), "")
+        if used not in ("ascii", "utf-8"):
+            return used
+    return codec_for(declared) or "utf-8"
 
 
 # ---- the ACK batch -----------------------------------------------------------------------
@@ -297,8 +309,10 @@ def build_batch_ack(batch: Hl7Batch, acks: Sequence[str | None], *, now: datetim
     "errors only" batch acknowledgment), so an empty batch means all accepted.
     """
     enc = batch.enc
+    bom = byte_order_mark(batch.codec)
+    acks = [a.lstrip("\ufeff") if a else a for a in acks]  # one mark, at the start of the whole answer
     if batch.implicit:
-        return "".join(a for a in acks if a)
+        return bom + "".join(a for a in acks if a)
     out: list[str] = []
     pos = 0
     for part in batch.parts or [BatchPart()]:
@@ -314,4 +328,4 @@ def build_batch_ack(batch: Hl7Batch, acks: Sequence[str | None], *, now: datetim
         apps = _message_apps(batch.messages)
         out.insert(0, _header_line("FHS", enc, batch.file_header, apps, comment, now))
         out.append(_trailer_line("FTS", enc, max(len(batch.parts), 1), comment))
-    return "\r".join(out) + "\r"
+    return bom + "\r".join(out) + "\r"

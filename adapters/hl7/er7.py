@@ -90,9 +90,59 @@ def _lf_before_segment(data: bytes) -> re.Pattern[bytes]:
     return _LF_BEFORE_SEGMENT
 
 
+# Byte order marks of the table 0211 sets UNICODE UTF-16 / UTF-32, longest first (the UTF-32LE
+# mark starts with the UTF-16LE one). The codec names carry the byte order the mark gave.
+WIDE_BOMS: tuple[tuple[bytes, str], ...] = (
+    (codecs.BOM_UTF32_LE, "utf-32-le"), (codecs.BOM_UTF32_BE, "utf-32-be"),
+    (codecs.BOM_UTF16_LE, "utf-16-le"), (codecs.BOM_UTF16_BE, "utf-16-be"),
+)
+_WIDE = frozenset({"utf-16", "utf-16-le", "utf-16-be", "utf-32", "utf-32-le", "utf-32-be"})
+
+
+def is_wide(codec: str) -> bool:
+    """Whether a Python codec is UTF-16 or UTF-32 (bytes of ASCII text are not ASCII bytes)."""
+    try:
+        return codecs.lookup(codec).name in _WIDE
+    except LookupError:
+        return False
+
+
+def wide_codec(raw: bytes) -> str:
+    """Codec of a payload that opens with a UTF-16/UTF-32 byte order mark (after an MLLP start
+    block, if any), byte order included; '' for every other payload."""
+    data = raw[1:] if raw[:1] == VT else raw
+    return next((codec for bom, codec in WIDE_BOMS if data.startswith(bom)), "")
+
+
+def _from_wide(raw: bytes, codec: str) -> bytes:
+    """A UTF-16/32 payload (BOM first) as UTF-8 bytes, MLLP end block dropped; unchanged when it
+    does not decode, so it is then rejected as unreadable rather than read wrong."""
+    data = raw[1:] if raw[:1] == VT else raw
+    bom = next(b for b, c in WIDE_BOMS if c == codec)
+    body = data[len(bom):]
+    if body.endswith(FS + CR) and len(body) % len(bom) == 2:  # single-byte MLLP end block
+        body = body[:-2]
+    elif body.endswith(FS) and len(body) % len(bom) == 1:
+        body = body[:-1]
+    try:
+        return body.decode(codec).encode("utf-8")
+    except UnicodeDecodeError:
+        return raw
+
+
+def payload(raw: bytes) -> bytes:
+    """The message bytes inside MLLP framing; a UTF-16/UTF-32 payload transcoded to UTF-8."""
+    wide = wide_codec(raw)
+    return _from_wide(raw, wide) if wide else unframe(raw)
+
+
 def normalise(raw: bytes) -> bytes:
-    """Strip MLLP framing, a UTF-8 BOM, NULs and surrounding blanks; CRLF and segment-ending LF -> CR."""
-    data = unframe(raw).strip(_STRIP)
+    """Strip MLLP framing, a UTF-8 BOM, NULs and surrounding blanks; CRLF and segment-ending LF -> CR.
+
+    A UTF-16/UTF-32 payload (known by its byte order mark) comes back as UTF-8, so the byte-level
+    steps here and after (MSH-18, batch split) see ASCII delimiters; decode() is told by `wide`.
+    """
+    data = payload(raw).strip(_STRIP)
     if data.startswith(b"\xef\xbb\xbf"):  # a UTF-8 byte order mark some Windows tools write
         data = data[3:].lstrip(_STRIP)
     data = _fix_line_ends(data, _lf_before_segment(data))
@@ -118,8 +168,14 @@ def msh18(data: bytes) -> str:
     return value.decode("ascii", errors="replace").strip()
 
 
-def decode(data: bytes, declared: str) -> tuple[str, str, list[str]]:
-    """Text, codec used and warnings. Declared charset first, then UTF-8, cp1252, latin-1."""
+def decode(data: bytes, declared: str, wide: str = "") -> tuple[str, str, list[str]]:
+    """Text, codec used and warnings. Declared charset first, then UTF-8, cp1252, latin-1.
+
+    `wide` is the UTF-16/32 codec a byte order mark named (normalise() made the bytes UTF-8):
+    that is the codec the message came in. Bytes that open with an ASCII segment id are never
+    UTF-16/32, whatever MSH-18 says (a message of a UTF-16 batch, split after transcoding):
+    they are read as UTF-8.
+    """
     warnings: list[str] = []
     tried: list[str] = []
     codec = codec_for(declared) if declared else "ascii"
@@ -127,6 +183,15 @@ def decode(data: bytes, declared: str) -> tuple[str, str, list[str]]:
         warnings.append(f"MSH-18 charset {declared!r} unknown; decoded by fallback")
     elif declared and declared.strip().upper() not in CHARSETS:
         warnings.append(f"MSH-18 charset {declared!r} is not in table 0211; read as {codec}")
+    if wide or (codec and is_wide(codec) and data[:3].isalnum()):
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError:
+            text = ""
+        if text:
+            if wide and declared and codec and not is_wide(codec):
+                warnings.append(f"MSH-18 {declared!r} but a {wide} byte order mark; read as {wide}")
+            return text, wide or codec, warnings
     for name in [c for c in (codec, "utf-8", "cp1252") if c]:
         if name in tried:
             continue
@@ -230,7 +295,7 @@ def content_key(raw: bytes) -> str:
     not count: two copies differing only there are one message sent twice.
     """
     data = normalise(raw)
-    text, _codec, _warnings = decode(data, msh18(data))
+    text, _codec, _warnings = decode(data, msh18(data), wide_codec(raw))
     sep, trail = "|", "^~&"
     if text.startswith("MSH") and len(text) > 7:
         sep, msh2 = text[3], text[4:].split(text[3], 1)[0]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from adapters.hl7.er7 import Segment, codec_for, decode, msh18, normalise, split_segments
+from adapters.hl7.er7 import Segment, codec_for, decode, is_wide, msh18, normalise, split_segments, wide_codec
 from adapters.hl7.errors import Hl7Error
 from adapters.hl7.escapes import EncodingChars
 
@@ -39,6 +39,7 @@ class MshHeader(BaseModel):
     accept_ack_type: str = Field(default="", description="MSH-15 (table 0155: AL, NE, ER, SU).")
     app_ack_type: str = Field(default="", description="MSH-16 (table 0155).")
     charset: str = Field(default="", description="MSH-18 as sent; empty means ASCII.")
+    decoded_as: str = Field(default="", description="Python codec the message bytes were actually read in.")
 
     @property
     def enhanced_mode(self) -> bool:
@@ -52,8 +53,16 @@ class MshHeader(BaseModel):
     @property
     def codec(self) -> str:
         """Python codec for bytes we send back in this message's character set (MSH-18's first
-        repetition); UTF-8 when it is empty or a name we do not know (ASCII-safe either way)."""
+        repetition); UTF-8 when it is empty or a name we do not know (ASCII-safe either way).
+
+        With MSH-18 empty (ASCII) but bytes that had to be read as cp1252 or Latin-1, the answer
+        goes back in that same codec: the ACK echoes MSH-3..6 as sent, and only then does the
+        sender read its own application and facility names back. A message that came in UTF-16
+        or UTF-32 (known by its byte order mark) is answered in it, byte order included.
+        """
         first = self.charset.split(self.encoding.repetition)[0] if self.charset else ""
+        if is_wide(self.decoded_as) or (not first and self.decoded_as not in ("", "ascii", "utf-8")):
+            return self.decoded_as
         return codec_for(first) or "utf-8"
 
     def wants_accept_ack(self, *, error: bool) -> bool:
@@ -109,6 +118,7 @@ def header_from_segment(msh: Segment) -> MshHeader:
         accept_ack_type=msh.get(15).strip().upper(),
         app_ack_type=msh.get(16).strip().upper(),
         charset=msh.get(18).strip(),
+        decoded_as=msh.charset,
     )
 
 
@@ -145,7 +155,7 @@ def peek_header(raw: bytes) -> MshHeader | None:
     """The MSH of raw bytes (framed or not), or None when there is no usable MSH. Never raises."""
     try:
         data = normalise(raw)
-        text, codec, _ = decode(data, msh18(data))
+        text, codec, _ = decode(data, msh18(data), wide_codec(raw))
         return header_from_segment(read_msh(text, codec))
     except Hl7Error:
         return None

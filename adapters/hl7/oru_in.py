@@ -14,7 +14,7 @@ from datetime import datetime, timedelta, timezone
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from adapters.hl7.er7 import Segment, decode, msh18, normalise, split_segments, unframe, valid_segment_id
+from adapters.hl7.er7 import Segment, decode, msh18, normalise, payload, split_segments, valid_segment_id, wide_codec
 from adapters.hl7.errors import Hl7Error
 from adapters.hl7.escapes import unescape
 from adapters.hl7.header import ACK_TYPES_0155, MshHeader, header_from_segment, read_msh
@@ -31,13 +31,13 @@ from adapters.hl7.tables import (
     modality,
     section_of,
 )
-from adapters.sections import BARE_HEAD, HEADINGS, split_sections
+from adapters.sections import line_heading, split_sections
 from models.types import RadiologyReport
 
 _BATCH = frozenset({"MSH", "BHS", "BTS", "FHS", "FTS"})
 _DTM = re.compile(r"^(\d{4})(\d{2})?(\d{2})?(\d{2})?(\d{2})?(\d{2})?(?:\.(\d{1,4}))?(?:([+-])(\d{2})(\d{2}))?$")
 _SAFE_CODE = re.compile(r"[^A-Za-z0-9_.\-]")
-_HEADING = re.compile(r"^\s*(?P<name>[A-Za-z][A-Za-z ]{1,30}?)\s*:")
+_LINE_BREAK = re.compile(r"(\r\n|\r|\n)")
 
 
 class OruMessage(BaseModel):
@@ -139,8 +139,9 @@ def _groups(segments: list[Segment]) -> list[_Group]:
                 raise Hl7Error("AE", "100", f"OBX^{seg.seq}", "segment sequence error (OBX before any OBR)")
             groups[-1].obx.append(seg)
         elif seg.id == "NTE" and groups and not groups[-1].obx:
-            # Order-level NTE. NTE before any OBR is about the patient, NTE after an OBX about
-            # that observation (our own ORU out names the model there): never report text.
+            # Order-level NTE. NTE before any OBR is about the patient, NTE after an OBX a note
+            # on that observation (v2 ch.7; our own ORU out names the model there, after a text
+            # OBX that may be empty): never report text.
             groups[-1].notes.append(seg)
     if not groups:
         raise Hl7Error("AE", "100", "OBR^1", "segment sequence error (required OBR segment missing)")
@@ -202,16 +203,19 @@ def _trim(lines: list[str]) -> str | None:
 
 def _status(group: _Group) -> str:
     obr_status = group.obr.get(25).strip().upper()
+    statuses = [o.get(11).strip().upper() for o in group.obx]
+    # A deleted (D), wrong (W) or not obtained (X) line next to valid ones does not make the
+    # whole report entered-in-error or cancelled; only when every OBX says so. Then it does,
+    # whatever OBR-25 says (F with every OBX W is how RIS retract a report sent for the wrong
+    # patient): reading it as a final report without text would reject the retraction and
+    # leave the wrong report standing. OBR-25 X (cancelled) stays cancelled.
+    live = [code for code in statuses if code not in ("D", "W", "X")]
+    if statuses and not live and obr_status != "X":
+        return "entered-in-error" if any(code in ("D", "W") for code in statuses) else "cancelled"
     if obr_status:
         return OBR_STATUS_TO_FHIR[obr_status]
-    statuses = [o.get(11).strip().upper() for o in group.obx]
     if not statuses:
         return "unknown"
-    # A deleted (D), wrong (W) or not obtained (X) line next to valid ones does not make the
-    # whole report entered-in-error or cancelled; only when every OBX says so.
-    live = [code for code in statuses if code not in ("D", "W", "X")]
-    if not live:
-        return "entered-in-error" if any(code in ("D", "W") for code in statuses) else "cancelled"
     for code in ("C", "A", "P"):
         if code in live:
             return OBX_STATUS_TO_FHIR[code]
@@ -284,10 +288,7 @@ def _sections(group: _Group, warnings: list[str]) -> dict[str, str | None]:
     findings: str | None = None
     headed_text: dict[str, str | None] = {}
     if body:
-        findings, tail = _cut_tail(body)
-        if tail:
-            split = split_sections(tail)
-            headed_text = {"impression": split.impression, "addendum": split.addendum}
+        findings, headed_text = _split_body(body)
     impression = out.get("impression")
     if impression:
         split = split_sections(impression, default="impression")
@@ -307,31 +308,47 @@ def _sections(group: _Group, warnings: list[str]) -> dict[str, str | None]:
     }
 
 
-def _heading(line: str) -> tuple[str | None, str]:
-    """(section a heading line opens, text after the colon); (None, '') when it is no heading."""
-    m = _HEADING.match(line) or BARE_HEAD.match(line)
-    if not m:
-        return None, ""
-    return HEADINGS.get(m.group("name").strip().lower()), line[m.end() :].strip()
+def _split_body(text: str) -> tuple[str | None, dict[str, str | None]]:
+    """Split an unlabelled report body at its headings: (findings, {impression, addendum}).
 
-
-def _cut_tail(text: str) -> tuple[str | None, str]:
-    """Split a report body at its first IMPRESSION/ADDENDUM heading; drop EXAM and FINDINGS headings.
-
-    Other headed lines (History:, Technique:, Comparison: ...) stay in the body, as in real
-    report bodies (and as adapters.sections keeps them). Returns (findings, tail).
+    A heading opens its section wherever it stands, so an addendum written at the top of a
+    report ends at the FINDINGS heading after it and the findings are kept. EXAM heading lines
+    before the first section heading are dropped (OBR-4 names the procedure); after one, such a
+    line ("Study: limited by motion") is text. History/Technique/Comparison lines stay in the
+    findings, as in real report bodies; blank lines before a FINDINGS heading go. Line breaks
+    are kept as sent (a \\X0D\\ stays a CR) and each one ends a line, a heading's too.
     """
-    lines = text.split("\n")
-    cut = next((i for i, ln in enumerate(lines) if _heading(ln)[0] in ("impression", "addendum")), len(lines))
-    body, tail = lines[:cut], "\n".join(lines[cut:])
-    start = next((i for i, ln in enumerate(body) if _heading(ln)[0] == "findings"), None)
-    if start is not None:
-        keep = [ln for ln in body[:start] if ln.strip() and _heading(ln)[0] != "procedure"]
-        rest = _heading(body[start])[1]
-        body = keep + ([rest] if rest else []) + body[start + 1 :]
-    else:
-        body = [ln for ln in body if _heading(ln)[0] != "procedure"]
-    return _trim(body), tail
+    parts = _LINE_BREAK.split(text)
+    pairs = list(zip(parts[0::2], [*parts[1::2], ""], strict=True))  # (line, the break after it)
+    buckets: dict[str, list[tuple[str, str]]] = {"findings": [], "impression": [], "addendum": []}
+    current = "findings"
+    headed = False
+    for line, brk in pairs:
+        section, rest = line_heading(line)
+        if section == "procedure" and not headed:
+            continue
+        if section in buckets:
+            headed = True
+            if section == "findings" and current == "findings":
+                buckets["findings"] = [p for p in buckets["findings"] if p[0].strip()]
+            if section != current:
+                _end_at_heading(buckets[current])
+            current = section
+            if rest:
+                buckets[current].append((rest, brk))
+            continue
+        buckets[current].append((line, brk))
+    out = {name: _trim(["".join(line + brk for line, brk in kept)]) for name, kept in buckets.items()}
+    return out["findings"], {"impression": out["impression"], "addendum": out["addendum"]}
+
+
+def _end_at_heading(pairs: list[tuple[str, str]]) -> None:
+    """A section that a heading ends: its blank lines before the heading, and the break after
+    its last line, separate it from the next one; they are not its text."""
+    while pairs and not pairs[-1][0].strip():
+        pairs.pop()
+    if pairs:
+        pairs[-1] = (pairs[-1][0], "")
 
 
 def _obx_section(obx: Segment) -> str | None:
@@ -389,12 +406,12 @@ def parse_oru(raw: bytes) -> OruMessage:
     data = normalise(raw)
     if not data:
         raise Hl7Error("AE", "100", "", "segment sequence error (empty message)")
-    text, codec, warnings = decode(data, msh18(data))
+    text, codec, warnings = decode(data, msh18(data), wide_codec(raw))
     msh = read_msh(text, codec)
     header = header_from_segment(msh)
     try:
         _check_header(header)
-        if not unframe(raw).rstrip(b"\x00\x1c\x0b \t").endswith((b"\r", b"\n")):
+        if not payload(raw).rstrip(b"\x00\x1c\x0b \t").endswith((b"\r", b"\n")):
             warnings.append("message does not end with a segment terminator")
         groups = _groups(_tokenise(text, msh))
         reports = [r for g in groups if (r := _report(g, header, source_hash, warnings)) is not None]
