@@ -1,9 +1,11 @@
 """Parsers from what the RadLite models print to typed task values.
 
 One function per task. Each accepts every output shape the published models print
-(radlite-contract.md, "What the models emit"): a leading Qwen3 think block, bullets with
-any indentation, upper or lower case, the optional ". N staging: N2" tail. Anything else
-raises `ParseError` naming the task and the defect: a parser never guesses a value.
+(radlite-contract.md, "What the models emit"): a leading Qwen3 think block, an end token
+left in the text (`<|im_end|>`, `<|endoftext|>`), bullets with any indentation, upper or
+lower case, quotes or markdown bold around a label, the optional ". N staging: N2" tail.
+Anything else raises `ParseError` naming the task and the defect: a parser never guesses
+a value (no lead-ins such as "Answer:", no explanation after a label).
 """
 
 from __future__ import annotations
@@ -79,14 +81,46 @@ _SYSTEM_RE = re.compile(r"(BI|LI|LUNG|TI|PI|O|NI|CAD|VI|GB)[\s-]?RADS", re.IGNOR
 _SYSTEM_BY_PREFIX = {s.split("-RADS")[0].upper(): s for s in RADS_CATEGORIES}
 
 _THINK = re.compile(r"^\s*<think>.*?</think>\s*", re.DOTALL)
+_END_OF_TURN = re.compile(r"<\|(?:im_end|endoftext)\|>")
+_SPECIAL_TOKEN = re.compile(r"<\|[a-z_]+\|>")
 
 
 def strip_think(task: str, text: str) -> str:
-    """Remove the Qwen3 think block the extraction model prints before every answer."""
-    out = _THINK.sub("", text, count=1)
+    """The answer alone: cut at the end of the turn, without the Qwen3 think block.
+
+    The answer ends at the first `<|im_end|>` or `<|endoftext|>` (the demo's stop and the
+    Qwen end-of-text: a backend that leaves them in, or runs on into a next turn, must not
+    change the answer). Think content is never read as the answer; an unclosed, repeated or
+    late think block, or another special token in the answer, is an error.
+    """
+    answer = _END_OF_TURN.split(text, maxsplit=1)[0]
+    out = _THINK.sub("", answer, count=1)
     if "<think>" in out or "</think>" in out:
         raise ParseError(task, "unterminated or repeated think block", text)
+    token = _SPECIAL_TOKEN.search(out)
+    if token:
+        raise ParseError(task, f"special token {token.group()} inside the answer", text)
     return out.strip()
+
+
+_EMPHASIS = re.compile(r"\*\*|__")
+_WRAPPERS = {"'": "'", '"': '"', "`": "`", "*": "*", "\u2018": "\u2019", "\u201c": "\u201d"}
+
+
+def _label_answer(task: str, text: str) -> str:
+    """A label answer without markdown emphasis, wrapping quotes and trailing stops.
+
+    The RADS prompt itself quotes its examples ('BI-RADS 4'), and chat-tuned bases bold
+    answers; neither changes which label was printed. Lead-ins and explanations stay and fail.
+    """
+    body = _EMPHASIS.sub("", strip_think(task, text)).strip()
+    while True:
+        before = body
+        body = body.rstrip(".").strip()
+        if len(body) >= 2 and _WRAPPERS.get(body[0]) == body[-1]:
+            body = body[1:-1].strip()
+        if body == before:
+            return body
 
 
 _LUNG_S = re.compile(r"(?<=\w)[\s/]?S$")
@@ -114,9 +148,9 @@ def _rads_category(system: str, raw: str) -> str | None:
     up = c.upper()
     if system == "LI-RADS":
         up = re.sub(r"^LR[\s-]?", "", up)
-        tr = re.fullmatch(r"TR[\s-]?(NONVIABLE|EQUIVOCAL|VIABLE)", up)
+        tr = re.fullmatch(r"TR[\s-]?(NON-?VIABLE|EQUIVOCAL|VIABLE)", up)
         if tr:
-            return f"LR-TR {tr.group(1).capitalize()}"
+            return f"LR-TR {tr.group(1).replace('-', '').capitalize()}"
         cand = f"LR-{up}"
     elif system == "TI-RADS":
         cand = "TR" + re.sub(r"^TR[\s-]?", "", up)
@@ -134,8 +168,7 @@ def _rads_category(system: str, raw: str) -> str | None:
 def parse_rads(text: str) -> RadsValue:
     """`BI-RADS 4B`, `LI-RADS 5`, `LR-5`, `TI-RADS 5` / `TI-RADS TR5`, or `No applicable RADS`."""
     task = "rads_assignment"
-    body = strip_think(task, text)
-    line = body.strip().rstrip(".").strip()
+    line = _label_answer(task, text)
     if "\n" in line:
         raise ParseError(task, "expected one line", text)
     if re.fullmatch(r"no applicable rads(?: category)?", line, re.IGNORECASE):
@@ -143,8 +176,9 @@ def parse_rads(text: str) -> RadsValue:
     bare_lr = re.fullmatch(r"LR[\s-]?(\S+(?: \S+)?)", line, re.IGNORECASE)
     if bare_lr:
         cat = _rads_category("LI-RADS", bare_lr.group(1))
-        if cat:
-            return RadsValue(system="LI-RADS", category=cat)
+        if cat is None:
+            raise ParseError(task, "not a LI-RADS category", text)
+        return RadsValue(system="LI-RADS", category=cat)
     m = _SYSTEM_RE.match(line)
     if not m:
         raise ParseError(task, "no RADS system at the start", text)
@@ -175,14 +209,16 @@ TEMPORAL_TAGS: dict[str, str] = {
 }
 """Change tags the temporal model prints (lower case) -> the prompt's five classes."""
 
-_TEMPORAL_LINE = re.compile(
-    r"^\s*[-*\u2022]\s*\[([^\]]+)\]\s*(.*?)\s*(?:\(related to:\s*(.*?)\s*\))?\s*$", re.IGNORECASE
-)
+_TEMPORAL_LINE = re.compile(r"^\s*[-*\u2022]\s*\[([^\]]+)\]\s*(.*?)\s*$")
+_RELATED_TO = re.compile(r"\(\s*related to\b\s*:?\s*", re.IGNORECASE)
 _NONE_LINE = re.compile(r"^(?:none|no (?:temporal )?changes?(?: identified| detected)?)\.?$", re.IGNORECASE)
 
 
 def parse_temporal(text: str) -> TemporalValue:
-    """Bullets `- [<Change>] <cue> (related to: <finding>)`; `None` for no change."""
+    """Bullets `- [<Change>] <cue> (related to: <finding>)`; `None` for no change.
+
+    Tags outside the prompt's five classes (and their printed synonyms in TEMPORAL_TAGS) are errors.
+    """
     task = "temporal_comparison"
     body = strip_think(task, text)
     if _NONE_LINE.fullmatch(body.strip()):
@@ -197,14 +233,52 @@ def parse_temporal(text: str) -> TemporalValue:
         tag = TEMPORAL_TAGS.get(m.group(1).strip().lower())
         if tag is None:
             raise ParseError(task, f"unknown change tag [{m.group(1)}]", line)
-        cue = m.group(2).strip() or None
-        finding = (m.group(3) or "").strip() or cue
-        if not finding:
-            raise ParseError(task, "bullet names no finding", line)
+        cue, finding = _cue_and_finding(task, m.group(2), line)
         changes.append(TemporalChange(finding=finding, change=tag, cue=cue))  # type: ignore[arg-type]
     if not changes:
         raise ParseError(task, "no bullets", text)
     return TemporalValue(changes=changes)
+
+
+def _balanced(text: str) -> bool:
+    """Every ')' closes an earlier '(' and none is left open."""
+    depth = 0
+    for ch in text:
+        depth += {"(": 1, ")": -1}.get(ch, 0)
+        if depth < 0:
+            return False
+    return depth == 0
+
+
+def _cue_and_finding(task: str, rest: str, line: str) -> tuple[str | None, str]:
+    """Split what follows the tag: `<cue> (related to: <finding>)`, the finding possibly with its own
+    parentheses ("left lower lobe (LLL) consolidation"), a trailing stop allowed.
+
+    Without a "(related to" part the text is the finding (and the cue). A second tag on the line, an
+    unclosed or doubled "related to" is an error: half of it would be read as a finding.
+    """
+    rest = rest.strip().rstrip(".").strip()
+    if "[" in rest or "]" in rest:
+        raise ParseError(task, "more than one change tag on a line", line)
+    related = list(_RELATED_TO.finditer(rest))
+    if len(related) > 1:
+        raise ParseError(task, "'related to' given twice", line)
+    if related:
+        cue = rest[: related[0].start()].strip() or None
+        tail = rest[related[0].end():]
+        if not tail.endswith(")") or not _balanced(tail[:-1]):
+            raise ParseError(task, "unclosed '(related to: ...)'", line)
+        finding = tail[:-1].strip().rstrip(".").strip()
+    else:
+        if re.search(r"\brelated to\b", rest, re.IGNORECASE):
+            raise ParseError(task, "'related to' outside its parentheses", line)
+        cue = rest or None
+        finding = rest
+    if not finding:
+        raise ParseError(task, "bullet names no finding", line)
+    if cue is not None and not _balanced(cue):
+        raise ParseError(task, "unbalanced parentheses", line)
+    return cue, finding
 
 
 _NONE_FORMS = tuple(
@@ -251,6 +325,20 @@ NER_FIELDS: dict[str, str] = {
 """Line headings of the NER output (lower case) -> EntitiesValue field."""
 
 _NER_LINE = re.compile(r"^\s*(?:[-*\u2022]\s*)?([A-Za-z ()]+?)\s*:\s*(.*)$")
+_NER_NONE = frozenset({"none", "n/a", "nil", "none identified", "none noted", "none mentioned", "not applicable"})
+
+
+def _ner_head(raw: str) -> str:
+    """A heading as NER_FIELDS spells it: 'Observation(Present)', 'observation ( absent )' -> 'observation (...)'."""
+    head = re.sub(r"\s+", " ", raw).strip().lower()
+    head = re.sub(r"\s*\)", ")", re.sub(r"\s*\(\s*", " (", head))
+    return head.strip()
+
+
+def _ner_items(raw: str) -> list[str]:
+    """The `;`-separated items of one line (commas belong to an entity); 'None' and bare marks are no item."""
+    items = [i.strip().rstrip(".").strip() for i in raw.split(";")]
+    return [i for i in items if re.search(r"[A-Za-z0-9]", i) and i.lower() not in _NER_NONE]
 
 
 def parse_entities(text: str) -> EntitiesValue:
@@ -261,12 +349,11 @@ def parse_entities(text: str) -> EntitiesValue:
     for line in body.splitlines():
         if not line.strip():
             continue
-        m = _NER_LINE.match(line)
-        key = NER_FIELDS.get(re.sub(r"\s+", " ", m.group(1)).lower()) if m else None
+        m = _NER_LINE.match(_EMPHASIS.sub("", line))
+        key = NER_FIELDS.get(_ner_head(m.group(1))) if m else None
         if not m or key is None:
             raise ParseError(task, "line is not 'Anatomy: ...' or 'Observation (...): ...'", line)
-        items = [i.strip().rstrip(".").strip() for i in m.group(2).split(";")]
-        items = [i for i in items if i and i.lower() not in {"none", "n/a"}]
+        items = _ner_items(m.group(2))
         bucket = fields.setdefault(key, [])
         bucket.extend(i for i in items if i not in bucket)
     if not fields:
@@ -281,10 +368,13 @@ def viable_ner_line(partial: str) -> bool:
     """Can this unfinished output line still become a line `parse_entities` accepts? (see above)"""
     if partial.lstrip().startswith("<"):
         return True
-    m = _NER_PARTIAL.fullmatch(partial)
+    text = _EMPHASIS.sub("", partial)
+    if text.endswith(("*", "_")):
+        text = text[:-1]  # maybe the first half of a bold marker
+    m = _NER_PARTIAL.fullmatch(text)
     if m is None:
         return False
-    head = re.sub(r"\s+", " ", m.group("head")).strip().lower()
+    head = _ner_head(m.group("head"))
     if m.group("colon") is not None:
         return head in NER_FIELDS
     return any(k.startswith(head) for k in NER_FIELDS)
@@ -300,7 +390,7 @@ _N_RE = re.compile(
 def parse_n_stage(text: str) -> NStageValue:
     """`Positive` / `Negative`, optionally `. N staging: N0..N3` (sub-letters a-c dropped)."""
     task = "n_staging"
-    body = strip_think(task, text)
+    body = _label_answer(task, text)
     m = _N_RE.match(body)
     if not m:
         raise ParseError(task, "expected 'Positive' or 'Negative' [. N staging: N0-3]", text)
@@ -316,12 +406,17 @@ def parse_n_stage(text: str) -> NStageValue:
 
 
 def parse_m_stage(text: str) -> MStageValue:
-    """`M0` or `M1` (M1a-c count as M1), any case, optional period."""
+    """`M0` or `M1` (AJCC 8 sub-categories M1a-d count as M1), any case, optional period.
+
+    MX ("cannot be assessed", dropped from AJCC 8) is no stage: an error, never M0.
+    """
     task = "m_staging"
-    body = strip_think(task, text)
-    m = re.fullmatch(r"(?:m[\s-]?stag(?:e|ing)\s*:\s*)?(m[01])[abc]?\s*\.?", body, re.IGNORECASE)
-    if not m:
+    body = _label_answer(task, text)
+    m = re.fullmatch(r"(?:m[\s-]?stag(?:e|ing)\s*:\s*)?(m[01x])([a-d]?)", body, re.IGNORECASE)
+    if not m or (m.group(2) and m.group(1).upper() != "M1"):
         raise ParseError(task, "expected 'M0' or 'M1'", text)
+    if m.group(1).upper() == "MX":
+        raise ParseError(task, "MX is not a stage", text)
     return MStageValue(stage=m.group(1).upper())  # type: ignore[arg-type]
 
 
@@ -332,8 +427,11 @@ _NLI = {"entailment": "entailment", "entailed": "entailment", "contradiction": "
 def parse_nli(text: str) -> NliValue:
     """`entailment`, `contradiction` or `neutral` (any case, optional period)."""
     task = "radiology_nli"
-    body = strip_think(task, text).rstrip(".").strip().lower()
+    body = _label_answer(task, text).lower()
     if body not in _NLI:
+        lead = re.match(r"[a-z]+", body)
+        if lead and lead.group() in _NLI:
+            raise ParseError(task, "text after the label (the model prints the label only)", text)
         raise ParseError(task, "expected entailment, contradiction or neutral", text)
     return NliValue(label=_NLI[body])  # type: ignore[arg-type]
 
@@ -348,14 +446,17 @@ CHEXPERT_DISPLAY: dict[str, str] = {
 """CheXpert label (lower case) -> the spelling of the printed bullet; iteration order is alphabetical."""
 assert set(CHEXPERT_DISPLAY) == set(CHEXPERT_LABELS)
 
-_CHEX_LINE = re.compile(r"^\s*[-*\u2022]?\s*([A-Za-z ]+?)\s*:\s*(positive|negative|uncertain)\s*\.?\s*$", re.IGNORECASE)
+_CHEX_LINE = re.compile(
+    r"^\s*(?:[-*\u2022\u2013]|\d{1,2}[.)])?\s*([A-Za-z ]+?)\s*:\s*(positive|negative|uncertain)\s*\.?\s*$", re.IGNORECASE
+)
 
 
 def parse_chexpert(text: str) -> ChexpertValue:
-    """Bullets `- <Label>: positive|negative|uncertain`, any indentation and case.
+    """Bullets `- <Label>: positive|negative|uncertain`, any indentation, case, bullet or numbering.
 
     Labels the output does not list stay absent (= not mentioned); an unknown label, a
-    bad value or a label listed twice with different values is an error.
+    bad value (the numeric 1/0/-1 codes included: the model prints words) or a label listed
+    twice with different values is an error. Markdown bold around a label is dropped.
     """
     task = "abnormality_detection"
     body = strip_think(task, text)
@@ -363,7 +464,7 @@ def parse_chexpert(text: str) -> ChexpertValue:
     for line in body.splitlines():
         if not line.strip():
             continue
-        m = _CHEX_LINE.match(line)
+        m = _CHEX_LINE.match(_EMPHASIS.sub("", line))
         if not m:
             raise ParseError(task, "line is not '- <Label>: positive|negative|uncertain'", line)
         label = re.sub(r"\s+", " ", m.group(1)).lower()
