@@ -3,7 +3,8 @@
 Spec §1.4: a key the client omitted is "not fetched" (we may fetch it with the
 fhirAuthorization bearer token), a key that is null means "no data" (never fetched).
 Search Bundles are followed through their `next` links. When a required key can be
-neither had from the request nor fetched, the hook answers 412. The access token is
+neither had from the request nor fetched, the hook answers 412. Report text given by url
+(a Binary) or held in `result` Observations is read the same way. The access token is
 never logged and never sent to any origin but fhirServer's.
 """
 
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import binascii
 import json
 import logging
 import re
@@ -21,11 +23,12 @@ from urllib.parse import quote, urljoin, urlsplit
 import httpx
 
 from adapters.cds.models import CdsRequest
+from adapters.fhir.inbound import bundle_index
 
 log = logging.getLogger("radlite.fhir_client")
 
-__all__ = ["MAX_PAGES", "PrefetchError", "PrefetchResult", "inline_attachments", "render_template",
-           "resolve_prefetch"]
+__all__ = ["MAX_PAGES", "PrefetchError", "PrefetchResult", "fetch_results", "inline_attachments", "inline_local",
+           "render_template", "resolve_prefetch"]
 
 MAX_PAGES = 10
 """Most Bundle pages followed per prefetch key; a bound so a looping server cannot hold the hook."""
@@ -222,34 +225,171 @@ async def resolve_prefetch(
 MAX_ATTACHMENTS = 20
 """Most presentedForm urls fetched per hook (the hook analyses at most 10 reports)."""
 MAX_ATTACHMENT_BYTES = 2_000_000
+MAX_RESULTS = 40
+"""Most `result` Observations fetched per hook: findings and impression are one or two per report."""
 _READABLE = ("text/plain", "text/markdown", "text/html", "application/xhtml+xml",
              "text/rtf", "application/rtf")
+_UNINFORMATIVE = ("", "application/octet-stream", "binary/octet-stream")
+"""Media types a server sends when it does not say what the bytes are: the attachment's own type stands."""
+
+Located = tuple[dict[str, Any], dict[str, dict[str, Any]]]
+"""A DiagnosticReport and the index (fullUrl and `Type/id`) of the Bundle it came in."""
 
 
 def _media(content_type: Any) -> str:
     return content_type.split(";")[0].strip().lower() if isinstance(content_type, str) else ""
 
 
-def _diagnostic_reports(value: Any) -> list[dict[str, Any]]:
-    if not isinstance(value, dict):
+def _located_reports(value: Any, index: dict[str, dict[str, Any]] | None = None, depth: int = 0) -> list[Located]:
+    """DiagnosticReports in a resource, a Bundle (nested too) or a Parameters, each with its Bundle's index."""
+    if not isinstance(value, dict) or depth > 3:
         return []
-    if value.get("resourceType") == "DiagnosticReport":
-        return [value]
-    if value.get("resourceType") == "Bundle":
-        return [dr for e in value.get("entry") or [] if isinstance(e, dict) for dr in _diagnostic_reports(e.get("resource"))]
+    kind, index = value.get("resourceType"), index or {}
+    if kind == "DiagnosticReport":
+        return [(value, index)]
+    if kind == "Bundle":
+        inner = {**index, **bundle_index(value)}
+        entries = value.get("entry")
+        return [located for e in entries if isinstance(e, dict)
+                for located in _located_reports(e.get("resource"), inner, depth + 1)] if isinstance(entries, list) else []
+    if kind == "Parameters":
+        params = value.get("parameter")
+        return [located for p in params if isinstance(p, dict)
+                for located in _located_reports(p.get("resource"), index, depth + 1)] if isinstance(params, list) else []
     return []
+
+
+def _forms(dr: dict[str, Any]) -> list[dict[str, Any]]:
+    """presentedForm as a list of objects, positions kept (a malformed item becomes {})."""
+    forms = dr.get("presentedForm")
+    return [f if isinstance(f, dict) else {} for f in forms] if isinstance(forms, list) else []
+
+
+def _has_inline_text(dr: dict[str, Any]) -> bool:
+    return any(_media(f.get("contentType")) in _READABLE and isinstance(f.get("data"), str) and f["data"].strip()
+               for f in _forms(dr))
 
 
 def _url_form(dr: dict[str, Any]) -> int | None:
     """Index of the presentedForm to fetch: none when readable text is already inline."""
-    forms = [f if isinstance(f, dict) else {} for f in dr.get("presentedForm") or []]
-    if any(_media(f.get("contentType")) in _READABLE and isinstance(f.get("data"), str) for f in forms):
+    if _has_inline_text(dr):
         return None
+    forms = _forms(dr)
     for wanted in _READABLE:  # plain text first, as the inbound adapter prefers it
         for i, f in enumerate(forms):
-            if _media(f.get("contentType")) == wanted and isinstance(f.get("url"), str) and f["url"]:
+            if _media(f.get("contentType")) == wanted and isinstance(f.get("url"), str) and f["url"].strip():
                 return i
     return None
+
+
+def _tail(reference: str) -> str:
+    """`Type/id` of a reference, relative or absolute (history suffix dropped)."""
+    parts = reference.split("/_history/")[0].rstrip("/").split("/")
+    return "/".join(parts[-2:])
+
+
+def _about(dr: dict[str, Any], index: dict[str, dict[str, Any]], patient_id: str | None) -> bool:
+    """Whether the report's subject is the hook's patient (None: no patient to check against).
+
+    Nothing is fetched for a report about anyone else (minimum necessary): it is set aside
+    unread in any case (docs/cds-hooks.md, patient safety).
+    """
+    if patient_id is None:
+        return True
+    subject = dr.get("subject")
+    ref = subject.get("reference") if isinstance(subject, dict) else None
+    if not isinstance(ref, str):
+        return False
+    if _tail(ref) == f"Patient/{patient_id}":
+        return True
+    target = index.get(ref)
+    return isinstance(target, dict) and target.get("resourceType") == "Patient" and target.get("id") == patient_id
+
+
+def _local_binary(url: str, dr: dict[str, Any], index: dict[str, dict[str, Any]]) -> dict[str, Any] | None:
+    """The Binary a presentedForm url names when the request itself holds it: contained (`#id`) or a Bundle entry."""
+    if url.startswith("#"):
+        contained = dr.get("contained")
+        found = next((c for c in contained if isinstance(c, dict) and c.get("id") == url[1:]), None) \
+            if isinstance(contained, list) else None
+    else:
+        found = index.get(url) or index.get(_tail(url))
+    return found if isinstance(found, dict) and found.get("resourceType") == "Binary" else None
+
+
+def _binary_content(binary: dict[str, Any]) -> tuple[bytes, str | None] | None:
+    """A Binary resource's bytes and media type; None when its data is missing or not base64."""
+    data = binary.get("data")
+    if not isinstance(data, str):
+        return None
+    try:
+        raw = base64.b64decode("".join(data.split()), validate=True)
+    except (binascii.Error, ValueError):
+        return None
+    content_type = binary.get("contentType")
+    return raw, content_type if isinstance(content_type, str) else None
+
+
+_MAGIC = (b"%PDF", b"\x89PNG", b"\xff\xd8\xff", b"GIF8", b"PK\x03\x04", b"\xd0\xcf\x11\xe0", b"II*\x00", b"MM\x00*")
+"""Signatures of documents no text rendition is: PDF, PNG, JPEG, GIF, ZIP (DOCX), OLE (DOC), TIFF."""
+
+
+def _looks_binary(raw: bytes, *content_types: Any) -> bool:
+    """Bytes that are not text (a PDF, an image, a word-processor file): never decoded and read as a report.
+
+    NUL bytes mark binary content, except in UTF-16/32 text (named by a BOM or a charset).
+    """
+    if raw.lstrip().startswith(_MAGIC):
+        return True
+    wide = raw.startswith((b"\xff\xfe", b"\xfe\xff")) or any(
+        isinstance(t, str) and ("utf-16" in t.lower() or "utf-32" in t.lower()) for t in content_types)
+    return not wide and b"\x00" in raw[:8192]
+
+
+def _inlined(form: dict[str, Any], raw: bytes, actual_type: str | None) -> dict[str, Any] | None:
+    """The attachment with its bytes inline, or None when they are not readable report text.
+
+    The media type of the bytes (Binary.contentType, or the answer's Content-Type) says what
+    they are: a readable type other than the declared one replaces it, an unreadable one (a
+    PDF served for a "text/plain" url) is never read as text. A charset the attachment
+    declares stands; one the server names fills a missing one.
+    """
+    declared, actual = form.get("contentType"), _media(actual_type)
+    if _looks_binary(raw, declared, actual_type) or (actual not in _UNINFORMATIVE and actual not in _READABLE):
+        return None
+    out = dict(form)
+    if actual not in _UNINFORMATIVE and actual != _media(declared):
+        out["contentType"] = actual_type
+    elif actual not in _UNINFORMATIVE and "charset" not in str(declared).lower():
+        out["contentType"] = actual_type
+    out["data"] = base64.b64encode(raw).decode("ascii")
+    return out
+
+
+def _put_form(dr: dict[str, Any], i: int, form: dict[str, Any]) -> None:
+    forms = dr["presentedForm"]
+    dr["presentedForm"] = [*forms[:i], form, *forms[i + 1:]]
+
+
+def inline_local(resource: Any) -> int:
+    """Report text given by url to a Binary the request itself holds, put inline; returns how many.
+
+    A `presentedForm.url` of `#id` names a contained Binary, and a search Bundle may carry
+    the Binary as an entry (`_include`, or a document Bundle): such text needs no fetch and
+    no token, so it is read on every door.
+    """
+    done = 0
+    for dr, index in _located_reports(resource):
+        i = _url_form(dr)
+        if i is None:
+            continue
+        binary = _local_binary(dr["presentedForm"][i]["url"].strip(), dr, index)
+        content = _binary_content(binary) if binary is not None else None
+        form = _inlined(dr["presentedForm"][i], *content) if content is not None else None
+        if form is not None:
+            _put_form(dr, i, form)
+            done += 1
+    return done
 
 
 async def _attachment(client: httpx.AsyncClient, url: str, token: str) -> tuple[bytes, str | None] | None:
@@ -264,13 +404,24 @@ async def _attachment(client: httpx.AsyncClient, url: str, token: str) -> tuple[
                 return None
             chunks.append(chunk)
         body, content_type = b"".join(chunks), resp.headers.get("content-type")
-    if _media(content_type) in ("application/fhir+json", "application/json"):
+    # Any JSON type is a Binary resource: application/fhir+json, application/json, the DSTU2
+    # application/json+fhir; never its JSON read as the report text.
+    if "json" in _media(content_type):
         binary = json.loads(body)
-        if not isinstance(binary, dict) or binary.get("resourceType") != "Binary" or not isinstance(
-                binary.get("data"), str):
+        content = _binary_content(binary) if isinstance(binary, dict) and binary.get("resourceType") == "Binary" \
+            else None
+        if content is None:
             raise ValueError("not a Binary with data")
-        return base64.b64decode(binary["data"]), binary.get("contentType")
+        return content
     return body, content_type
+
+
+def _fetchable(request: CdsRequest, allow_http: bool) -> tuple[str, str] | None:
+    """fhirServer's base (with a trailing slash) and the token, when the service may fetch from it."""
+    server, auth = request.fhirServer, request.fhirAuthorization
+    if not server or auth is None or (not allow_http and not server.startswith("https://")):
+        return None
+    return server.rstrip("/") + "/", auth.access_token
 
 
 async def inline_attachments(
@@ -280,51 +431,132 @@ async def inline_attachments(
     timeout_s: float,
     allow_http: bool = False,
     client: httpx.AsyncClient | None = None,
+    patient_id: str | None = None,
 ) -> int:
-    """Report text that DiagnosticReports give only by url, fetched and put inline; returns how many.
+    """Report text that DiagnosticReports give only by url, put inline; returns how many.
 
     EHRs commonly send `presentedForm: [{"contentType": "text/html", "url": "Binary/..."}]`
-    rather than inline data; without the text such a report cannot be read at all. The url
-    is fetched from fhirServer with the fhirAuthorization token, and only when it is on
-    fhirServer's origin (the token is fhirServer's alone). Failures leave the report as it
-    was (it is then read from whatever else it holds, or skipped).
+    rather than inline data; without the text such a report cannot be read at all. A Binary
+    the request holds (contained, or a Bundle entry) is read as it is; any other url is
+    fetched from fhirServer with the fhirAuthorization token, and only when it is on
+    fhirServer's origin (the token is fhirServer's alone), and only for reports about
+    `patient_id` when it is given. Failures leave the report as it was (it is then read from
+    whatever else it holds, or skipped).
     """
-    server, auth = request.fhirServer, request.fhirAuthorization
-    if not server or auth is None or (not allow_http and not server.startswith("https://")):
-        return 0
-    base = server.rstrip("/") + "/"
+    done = sum(inline_local(value) for value in data.values())
+    fetchable = _fetchable(request, allow_http)
+    if fetchable is None:
+        return done
+    base, token = fetchable
     targets: list[tuple[dict[str, Any], int, str]] = []
     for value in data.values():
-        for dr in _diagnostic_reports(value):
+        for dr, index in _located_reports(value):
             i = _url_form(dr)
-            if i is None:
-                continue
-            url = urljoin(base, dr["presentedForm"][i]["url"])
+            if i is None or not _about(dr, index, patient_id) or dr["presentedForm"][i]["url"].strip().startswith("#"):
+                continue  # a contained Binary that is not there: nothing on the server to ask for
+            url = urljoin(base, dr["presentedForm"][i]["url"].strip())
             if _same_origin(url, base) and len(targets) < MAX_ATTACHMENTS:
                 targets.append((dr, i, url))
     if not targets:
-        return 0
+        return done
     own = client is None
     http = client or httpx.AsyncClient(timeout=httpx.Timeout(timeout_s), follow_redirects=False)
     try:
-        got = await asyncio.gather(*(_attachment(http, url, auth.access_token) for _, _, url in targets),
+        got = await asyncio.gather(*(_attachment(http, url, token) for _, _, url in targets),
                                    return_exceptions=True)
     finally:
         if own:
             await http.aclose()
-    done = 0
     for (dr, i, _url), result in zip(targets, got, strict=True):
         if isinstance(result, BaseException) or result is None:
             # The exception text may hold the URL: its type only.
             log.warning("presentedForm url not fetched: %s", type(result).__name__ if result else "too large")
             continue
-        raw, fetched_type = result
-        form = dict(dr["presentedForm"][i])
-        declared = form.get("contentType")
-        # The attachment's own media type stands; a charset the server names fills a missing one.
-        if "charset" not in str(declared).lower() and _media(fetched_type) == _media(declared) and fetched_type:
-            form["contentType"] = fetched_type
-        form["data"] = base64.b64encode(raw).decode("ascii")
-        dr["presentedForm"] = [*dr["presentedForm"][:i], form, *dr["presentedForm"][i + 1:]]
+        form = _inlined(dr["presentedForm"][i], *result)
+        if form is None:
+            log.warning("presentedForm url answered bytes that are not report text; not read")
+            continue
+        _put_form(dr, i, form)
         done += 1
     return done
+
+
+# ---- report text in result Observations ---------------------------------------------------------
+
+
+def _missing_results(dr: dict[str, Any], index: dict[str, dict[str, Any]]) -> list[str]:
+    """`result` references to Observations neither contained nor in the report's Bundle."""
+    if _has_inline_text(dr):
+        return []  # the text is there: the Observations would add nothing the reader takes
+    refs = dr.get("result")
+    out: list[str] = []
+    for ref in refs if isinstance(refs, list) else []:
+        target = ref.get("reference") if isinstance(ref, dict) else None
+        if not isinstance(target, str) or not target.strip() or target.startswith("#"):
+            continue
+        target = target.strip()
+        if target in index or _tail(target) in index or not _tail(target).startswith("Observation/"):
+            continue
+        out.append(target)
+    return out
+
+
+async def _read_observation(client: httpx.AsyncClient, url: str, token: str) -> dict[str, Any]:
+    resp = await client.get(url, headers={"Authorization": f"Bearer {token}", "Accept": "application/fhir+json"})
+    resp.raise_for_status()
+    body = resp.json()
+    if not isinstance(body, dict) or body.get("resourceType") != "Observation":
+        raise ValueError("fhirServer answered something that is not an Observation")
+    return body
+
+
+async def fetch_results(
+    data: dict[str, Any],
+    request: CdsRequest,
+    *,
+    timeout_s: float,
+    allow_http: bool = False,
+    client: httpx.AsyncClient | None = None,
+    patient_id: str | None = None,
+) -> dict[str, dict[str, Any]]:
+    """Observations that reports without inline text name in `result`, read from fhirServer.
+
+    Some EHRs send a radiology DiagnosticReport whose findings and impression live only in
+    its `result` Observations (LOINC 18782-3 / 19005-8), and the prefetch search does not
+    `_include` them. They are read with the fhirAuthorization token, on fhirServer's origin
+    only, for reports about `patient_id` (when given), at most MAX_RESULTS per hook; the
+    answer indexes them by the reference used, for the reader to resolve `result` with. An
+    Observation about another patient is dropped; a failed read leaves the report as it was.
+    """
+    fetchable = _fetchable(request, allow_http)
+    if fetchable is None:
+        return {}
+    base, token = fetchable
+    wanted: dict[str, str] = {}
+    for value in data.values():
+        for dr, index in _located_reports(value):
+            if not _about(dr, index, patient_id):
+                continue
+            for target in _missing_results(dr, index):
+                url = urljoin(base, target)
+                if _same_origin(url, base) and len(wanted) < MAX_RESULTS:
+                    wanted.setdefault(url, target)
+    if not wanted:
+        return {}
+    own = client is None
+    http = client or httpx.AsyncClient(timeout=httpx.Timeout(timeout_s), follow_redirects=False)
+    try:
+        got = await asyncio.gather(*(_read_observation(http, url, token) for url in wanted), return_exceptions=True)
+    finally:
+        if own:
+            await http.aclose()
+    out: dict[str, dict[str, Any]] = {}
+    for (url, target), result in zip(wanted.items(), got, strict=True):
+        if isinstance(result, BaseException):
+            log.warning("result Observation not fetched: %s", type(result).__name__)
+            continue
+        if patient_id is not None and not _about(result, {}, patient_id) and result.get("subject") is not None:
+            log.warning("result Observation about another patient than the hook's; not read")
+            continue
+        out[target] = out[url] = out[_tail(target)] = result
+    return out

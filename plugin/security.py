@@ -111,21 +111,31 @@ class JwtVerifier:
         self.sessions = sessions
         self._issuers: dict[str, TrustedIssuer] = {i.iss: i for i in settings.trusted_issuers}
         self._clients: dict[str, jwt.PyJWKClient] = {}
-        self._files: dict[str, tuple[float, jwt.PyJWKSet]] = {}
+        self._files: dict[str, tuple[float, int | None, jwt.PyJWKSet]] = {}
         self._lock = threading.Lock()
 
     # -- keys --
 
     def _key_from_file(self, path: Path, kid: str) -> jwt.PyJWK:
+        """The key for `kid` from an out-of-band JWKS file, cached; re-read when the file changed.
+
+        Key rotation: the client starts signing with a new kid as soon as the operator has put
+        it in the file, so an unknown kid re-reads a file whose modification time moved (as
+        PyJWKClient refetches a jku once), rather than refusing until the cache expires.
+        """
         with self._lock:
             cached = self._files.get(str(path))
-            if cached is None or time.monotonic() - cached[0] > JWKS_CACHE_SECONDS:
-                cached = (time.monotonic(), jwt.PyJWKSet.from_dict(json.loads(path.read_text("utf-8"))))
+            stale = cached is None or time.monotonic() - cached[0] > JWKS_CACHE_SECONDS
+            if not stale and cached is not None and _find_kid(cached[2], kid) is None:
+                stale = _mtime(path) != cached[1]
+            if stale:
+                cached = (time.monotonic(), _mtime(path),
+                          jwt.PyJWKSet.from_dict(json.loads(path.read_text("utf-8"))))
                 self._files[str(path)] = cached
-        for key in cached[1].keys:
-            if key.key_id == kid:
-                return key
-        raise AuthError("kid not in the out-of-band JWKS")
+        key = _find_kid(cached[2], kid)
+        if key is None:
+            raise AuthError("kid not in the out-of-band JWKS")
+        return key
 
     def _key_from_jku(self, jku: str, kid: str) -> jwt.PyJWK:
         with self._lock:
@@ -209,6 +219,18 @@ class JwtVerifier:
                 s.flush()
         except IntegrityError as exc:
             raise AuthError("jti replayed") from exc
+
+
+def _find_kid(keys: jwt.PyJWKSet, kid: str) -> jwt.PyJWK | None:
+    return next((key for key in keys.keys if key.key_id == kid), None)
+
+
+def _mtime(path: Path) -> int | None:
+    """The file's modification time in nanoseconds (None when it is gone: the next read says why)."""
+    try:
+        return path.stat().st_mtime_ns
+    except OSError:
+        return None
 
 
 def _with_slashes(audience: str | list[str]) -> list[str]:

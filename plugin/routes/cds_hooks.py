@@ -20,6 +20,7 @@ import json
 import logging
 import re
 from dataclasses import dataclass
+from datetime import datetime
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -49,7 +50,7 @@ from adapters.fhir.inbound import bundle_index
 from models.types import Analysis, RadiologyReport
 from plugin import audit
 from plugin.deps import PipelineDep, SettingsDep
-from plugin.fhir_client import PrefetchError, inline_attachments, resolve_prefetch
+from plugin.fhir_client import PrefetchError, fetch_results, inline_attachments, resolve_prefetch
 from plugin.pipeline import Actor, Pipeline
 from plugin.security import Caller, CallerDep, scrub_head
 from plugin.storage import queries
@@ -220,7 +221,8 @@ def _resources(value: Any, index: dict[str, dict[str, Any]] | None = None) -> li
     if kind == "Bundle":
         inner = {**(index or {}), **bundle_index(value)}
         out: list[Located] = []
-        for entry in value.get("entry") or []:
+        entries = value.get("entry")
+        for entry in entries if isinstance(entries, list) else []:
             if isinstance(entry, dict):
                 out += _resources(entry.get("resource"), inner)
         return out
@@ -234,12 +236,16 @@ class _Sorted:
     unreadable: int
 
 
-def _reports(prefetch: dict[str, Any], patient_id: str) -> _Sorted:
+def _reports(prefetch: dict[str, Any], patient_id: str, fetched: dict[str, dict[str, Any]] | None = None) -> _Sorted:
+    """This patient's readable reports (newest first, at most MAX_REPORTS), other patients' set apart.
+
+    `fetched`: resources read from fhirServer (result Observations) by the reference used.
+    """
     mine: dict[str, RadiologyReport] = {}
     other: list[RadiologyReport] = []
     unreadable = 0
     for value in prefetch.values():
-        for resource, index in _resources(value):
+        for resource, index in _resources(value, dict(fetched or {})):
             try:
                 report = fhir.report_from_diagnostic_report(resource, index=index, ignore_unknown=True)
             except (fhir.FhirInputError, ValueError) as exc:
@@ -447,8 +453,11 @@ async def call_service(service_id: str, request: Request, caller: CallerDep, pip
 
     # Report text given only by url (presentedForm -> Binary, as most EHRs send it) is fetched inline.
     await inline_attachments(prefetched.data, req, timeout_s=settings.fhir_timeout_seconds,
-                             allow_http=settings.environment == "development")
-    found = _reports(prefetched.data, patient_id)
+                             allow_http=settings.environment == "development", patient_id=patient_id)
+    # So is report text held only in result Observations the prefetch search did not include.
+    results = await fetch_results(prefetched.data, req, timeout_s=settings.fhir_timeout_seconds,
+                                  allow_http=settings.environment == "development", patient_id=patient_id)
+    found = _reports(prefetched.data, patient_id, results)
     if found.other_patient:
         await run_in_threadpool(_set_aside, pipeline, found.other_patient, caller=caller, patient_id=patient_id,
                                 hook_instance=req.hookInstance, service_id=service_id)
@@ -512,9 +521,28 @@ async def feedback(service_id: str, request: Request, caller: CallerDep, pipelin
         parsed = FeedbackRequest.model_validate(body)
     except ValidationError as exc:
         return await reject(400, f"Invalid feedback: {_validation_text(exc)}")
+    bad_times = [i for i, item in enumerate(parsed.feedback) if not _real_instant(item.outcomeTimestamp)]
+    if bad_times:  # shaped like RFC 3339 but no moment in time (2026-02-30, 25:00): nothing is stored
+        where = ", ".join(f"feedback.{i}.outcomeTimestamp" for i in bad_times[:5])
+        return await reject(400, f"Invalid feedback: {where}: not a real date and time (RFC 3339)")
     stored = await run_in_threadpool(_store_feedback, pipeline, parsed, service_id=service_id, caller=caller)
     log.info("feedback service=%s items=%d new=%d", service_id, len(parsed.feedback), stored)
     return JSONResponse({})
+
+
+def _real_instant(stamp: str) -> bool:
+    """Whether an RFC 3339 date-time (already checked for its shape) names a real moment.
+
+    RFC 3339 §5.6 allows lower-case `t`/`z` and a leap second (`:60`), which Python's parser
+    does not take as such; both are normalised before parsing.
+    """
+    text = stamp.upper().replace("Z", "+00:00")
+    text = re.sub(r"(T\d{2}:\d{2}):60", r"\1:59", text)
+    try:
+        datetime.fromisoformat(text)
+    except ValueError:
+        return False
+    return True
 
 
 def _store_feedback(pipeline: Pipeline, parsed: FeedbackRequest, *, service_id: str, caller: Caller) -> int:
@@ -533,14 +561,20 @@ def _store_feedback(pipeline: Pipeline, parsed: FeedbackRequest, *, service_id: 
                                outcome_timestamp=item.outcomeTimestamp, accepted_suggestions=accepted,
                                override_reason=reason))
                 s.flush()
-                card = s.scalars(select(CardServed).where(CardServed.card_uuid == item.card)).first()
+                served = s.scalars(select(CardServed).where(CardServed.card_uuid == item.card)).first()
+                # Feedback belongs to the service that served the card (spec §1.7: {id}/feedback):
+                # a card of another service is not joined, and the mismatch is named for review.
+                card = served if served is not None and served.service_id == service_id else None
+                detail: dict[str, Any] = {
+                    "card_uuid": item.card, "service": service_id, "outcome": item.outcome,
+                    "outcomeTimestamp": item.outcomeTimestamp, "acceptedSuggestions": accepted,
+                    "overrideReason": audit.override_reason_detail(reason), "known_card": card is not None}
+                if served is not None and card is None:
+                    detail["card_served_by"] = served.service_id
                 audit.record(s, audit.FeedbackReceived(
                     actor=caller.actor, actor_kind="jwt" if caller.iss else "http",
                     patient_id=card.patient_id if card else None, report_key=card.report_key if card else None,
-                    detail={"card_uuid": item.card, "service": service_id, "outcome": item.outcome,
-                            "outcomeTimestamp": item.outcomeTimestamp, "acceptedSuggestions": accepted,
-                            "overrideReason": audit.override_reason_detail(reason),
-                            "known_card": card is not None},
+                    detail=detail,
                 ))
                 new += 1
         except IntegrityError:  # another replica stored the same item first

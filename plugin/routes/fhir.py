@@ -20,6 +20,7 @@ from adapters import fhir
 from models.types import TaskName
 from plugin import audit
 from plugin.deps import PipelineDep, SettingsDep
+from plugin.fhir_client import inline_local
 from plugin.pipeline import Actor
 from plugin.routes.cds_hooks import json_media, read_json
 from plugin.security import CallerDep
@@ -56,16 +57,55 @@ def fhir_version(content_type: str | None) -> str | None:
 _JSON_FORMATS = frozenset({"json", "application/json", "application/fhir+json", "application/json+fhir"})
 
 
-def answers_json(accept: str | None, fmt: str | None) -> bool:
-    """Whether the caller can read our answer (FHIR JSON), by `_format` or else by its Accept header.
+WRITE_VERSIONS = frozenset({"4.0", "4.0.1"})
+"""`fhirVersion` values of what the doors answer: R4 only (R4B/R5 are read, never written)."""
 
-    FHIR http: a format the server cannot produce is a 406, not a body the client cannot parse.
-    A missing or wildcard Accept, and any JSON type (also the DSTU2 `application/json+fhir`), is fine.
+
+def _media_range(text: str) -> tuple[str, dict[str, str]]:
+    """A media range (`application/fhir+json; fhirVersion=4.0; q=0.9`) as its type and lower-cased parameter names."""
+    media, *params = text.split(";")
+    values = {}
+    for param in params:
+        name, _, value = param.partition("=")
+        values[name.strip().lower()] = value.strip().strip("\"'")
+    return media.strip().lower(), values
+
+
+def _takes_ours(media: str, params: dict[str, str]) -> bool:
+    """Whether one range admits FHIR R4 JSON: a JSON or wildcard type, not refused (q=0), no other fhirVersion."""
+    try:
+        if float(params.get("q", "1")) <= 0:
+            return False
+    except ValueError:
+        pass  # a malformed q is read as the default (RFC 9110 leaves it to the server)
+    if media not in _JSON_FORMATS and "json" not in media and media not in ("*/*", "application/*"):
+        return False
+    return params.get("fhirversion", "4.0") in WRITE_VERSIONS
+
+
+def answers_json(accept: str | None, fmt: str | None) -> bool:
+    """Whether the caller can read our answer (FHIR R4 JSON), by `_format` or else by its Accept header.
+
+    FHIR http: a format (or, by the `fhirVersion` parameter, a FHIR version) the server cannot
+    produce is a 406, not a body the client cannot parse. A missing or wildcard Accept, and any
+    JSON type (also the DSTU2 `application/json+fhir`), is fine.
     """
     if fmt:
-        return fmt.split(";")[0].strip().lower() in _JSON_FORMATS
-    ranges = [r.split(";")[0].strip().lower() for r in (accept or "").split(",") if r.strip()]
-    return not ranges or any("json" in r or r in ("*/*", "application/*") for r in ranges)
+        media, params = _media_range(fmt)
+        return media in _JSON_FORMATS and params.get("fhirversion", "4.0") in WRITE_VERSIONS
+    ranges = [_media_range(r) for r in (accept or "").split(",") if r.strip()]
+    return not ranges or any(_takes_ours(media, params) for media, params in ranges)
+
+
+def not_acceptable(request: Request, fmt: str | None) -> JSONResponse | None:
+    """406 with an OperationOutcome when the caller reads no JSON (by `_format`, else Accept); None otherwise."""
+    if answers_json(request.headers.get("accept"), fmt):
+        return None
+    return outcome_response(406, fhir.operation_outcome(
+        "The answer is FHIR JSON (application/fhir+json); the request accepts no JSON.", code="not-supported"))
+
+
+FORMAT_QUERY = Query(default=None, alias="_format", description="FHIR `_format`: json only (else 406).")
 
 
 def parse_tasks(tasks: str | None) -> list[TaskName] | None:
@@ -135,6 +175,7 @@ async def analyze_diagnostic_report(
         resource = read_json(raw)
         if not isinstance(resource, dict):
             raise ValueError("the body is not a JSON object")
+        inline_local(resource)  # report text by url to a Binary the body holds (contained or an entry)
         reports = fhir.reports_from_resource(resource)
     except (ValueError, UnicodeDecodeError) as exc:
         issues = exc.operation_outcome() if isinstance(exc, fhir.FhirInputError) else fhir.operation_outcome(
@@ -180,9 +221,9 @@ def _finish(pipeline: Any, inbound_id: int) -> None:
     summary="The CodeSystem of our local codes (canonical http://radlite.org/fhir/CodeSystem/radlite).",
     response_class=JSONResponse,
 )
-async def local_code_system() -> JSONResponse:
+async def local_code_system(request: Request, fmt: str | None = FORMAT_QUERY) -> JSONResponse:
     """Public terminology, no PHI: a FHIR server or terminology service loads it to resolve our codes."""
-    return JSONResponse(fhir.code_system(), media_type=FHIR_JSON)
+    return not_acceptable(request, fmt) or JSONResponse(fhir.code_system(), media_type=FHIR_JSON)
 
 
 def fhir_base(request: Request, settings: Settings) -> str:
@@ -200,8 +241,12 @@ async def structure_definitions(
     request: Request,
     settings: SettingsDep,
     url: str | None = Query(default=None, description="Canonical URL of one profile (how a server resolves it)."),
+    fmt: str | None = FORMAT_QUERY,
 ) -> JSONResponse:
     """Public conformance resources, no PHI: the profiles each Observation's meta.profile names."""
+    refused = not_acceptable(request, fmt)
+    if refused is not None:
+        return refused
     bundle = fhir.structure_definition_bundle(fhir_base(request, settings), url=url)
     return JSONResponse(bundle, media_type=FHIR_JSON)
 
@@ -211,7 +256,10 @@ async def structure_definitions(
     summary="One Observation profile by id; 404 with an OperationOutcome for an id we do not publish.",
     response_class=JSONResponse,
 )
-async def structure_definition(profile_id: str) -> JSONResponse:
+async def structure_definition(profile_id: str, request: Request, fmt: str | None = FORMAT_QUERY) -> JSONResponse:
+    refused = not_acceptable(request, fmt)
+    if refused is not None:
+        return refused
     try:
         return JSONResponse(fhir.structure_definition(profile_id), media_type=FHIR_JSON)
     except KeyError:
