@@ -1,4 +1,4 @@
-"""Dev-data fixtures for the adapter tests.
+"""Dev-data fixtures for the adapter tests, and the app with its MLLP listener for the HL7 door tests.
 
 shared/ lies beside the repository root (CI clones the repo into another folder and lays
 a copy of shared/ next to it); RADLITE_DEV_DATA overrides the location.
@@ -15,10 +15,12 @@ from typing import Any
 import fhirkit
 import pytest
 from conftest_fhir import comparable
+from fastapi.testclient import TestClient
 from fhir.resources.R4B import get_fhir_model_class
 
 from adapters.fhir import reports_from_resource
 from models.types import RadiologyReport
+from plugin.app import create_app
 
 DEV = Path(os.environ.get("RADLITE_DEV_DATA") or Path(__file__).resolve().parents[2].parent / "shared/data/dev")
 
@@ -114,3 +116,11 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         expected = DEV / "hl7" / "expected.json"
         names = sorted(json.loads(expected.read_text(encoding="utf-8"))) if expected.is_file() else []
         metafunc.parametrize("good_hl7", names)
+
+
+@pytest.fixture()
+def app_mllp(db_url: str, ensemble: Any, settings_for: Any):  # type: ignore[no-untyped-def]
+    """The app on `db_url` with its MLLP listener and no worker: (app, HTTP client)."""
+    app = create_app(settings_for(db_url, mllp_enabled=True, worker_enabled=False), ensemble=ensemble)
+    with TestClient(app) as client:
+        yield app, client

@@ -23,11 +23,9 @@ from typing import Any
 
 import hl7
 import pytest
-from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from adapters.hl7 import Hl7Error, build_ack, build_batch_ack, is_batch, normalise, parse_oru, peek_header, split_batch
-from plugin.app import create_app
 from plugin.storage.tables import AuditEvent, InboundMessage
 
 GOOD = [f"oru-{i:02d}.hl7" for i in range(1, 13)]
@@ -85,13 +83,6 @@ def _batch(*messages: bytes, bts: str | None = None, fts: str | None = None, fhs
 def _msh10(raw: bytes) -> str:
     header = peek_header(raw)
     return header.control_id if header else ""
-
-
-@pytest.fixture()
-def app_mllp(db_url: str, ensemble: Any, settings_for: Any):  # type: ignore[no-untyped-def]
-    app = create_app(settings_for(db_url, mllp_enabled=True, worker_enabled=False), ensemble=ensemble)
-    with TestClient(app) as client:
-        yield app, client
 
 
 def _send(app: Any, payload: bytes) -> bytes:

@@ -25,18 +25,25 @@ from __future__ import annotations
 
 import socket
 import time
-from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-import hl7
 import pytest
 from fastapi.testclient import TestClient
+from hl7_rounds import (
+    Case,
+    Want,
+    ack_for,
+    er7,
+    err_of,
+    inbound_rows,
+    msas,
+    read_frame,
+)
 from sqlalchemy import select
 
 from adapters.hl7 import (
     Hl7Error,
-    build_ack,
     content_key,
     normalise,
     parse_oru,
@@ -115,35 +122,14 @@ def obx(
     return sep.join(["OBX", str(set_id), vt, ident, sub, value, "", "", "", "", "", status])
 
 
-def er7(*segments: str, end: str = "\r", charset: str = "utf-8") -> bytes:
-    return (end.join(segments) + end).encode(charset)
-
-
 LN_F = "18782-3^Radiology Study observation (narrative)^LN"
 LN_I = "19005-8^Radiology Imaging study [Impression] (narrative)^LN"
 PID = "PID|1||MRN4410^^^MERCY^MR||TESTPATIENT^ALPHA||19600101|F"
 
 
-@dataclass(frozen=True)
-class Want:
-    """One report the message must give (None: that section must be empty)."""
-
-    accession: str | None
-    status: str
-    findings: str | None = None
-    impression: str | None = None
-    addendum: str | None = None
-    patient_id: str | None = "MRN4410"
-
-
-@dataclass(frozen=True)
-class Case:
-    name: str
-    raw: bytes
-    msa1: str
-    msa2: str
-    err: tuple[str, str] | None = None  # (table 0357 code, ERR location)
-    reports: tuple[Want, ...] = ()
+def want(accession: str | None, status: str, *sections: str | None, **fields: str | None) -> Want:
+    """A report of this file's patient (MRN4410) unless the case names another."""
+    return Want(accession, status, *sections, **{"patient_id": "MRN4410", **fields})
 
 
 # ---- Part 1: the cases --------------------------------------------------------------------------
@@ -178,7 +164,7 @@ CASES: list[Case] = [
         "PS-000101",
         None,
         (
-            Want(
+            want(
                 "ACC-PS-101",
                 "final",
                 "Liver: normal size.\nSpleen: normal.\nKidneys: 5 mm nonobstructing left renal stone.",
@@ -201,7 +187,7 @@ CASES: list[Case] = [
         "NU-2201",
         None,
         (
-            Want(
+            want(
                 "ACC-NU-2201",
                 "final",
                 "No acute intracranial hemorrhage.",
@@ -223,7 +209,7 @@ CASES: list[Case] = [
         "AA",
         "HB-31",
         None,
-        (Want("ACC-HB-31", "final", "Gallbladder without stones.", "Normal study."),),
+        (want("ACC-HB-31", "final", "Gallbladder without stones.", "Normal study."),),
     ),
     # -- Japanese RIS: MSH-18 ASCII~ISO IR87, report lines switched to JIS X 0208 with \M2442\ ... \C2842\ --
     Case(
@@ -239,7 +225,7 @@ CASES: list[Case] = [
         "JP-0007",
         None,
         (
-            Want(
+            want(
                 "ACC-JP-7",
                 "final",
                 "\u80ba\u91ce: 5 mm nodule, RUL.",
@@ -260,7 +246,7 @@ CASES: list[Case] = [
         "AA",
         "GR-14",
         None,
-        (Want("ACC-GR-14", "final", "Lungs clear (\u03ba\u03b1\u03bb\u03ac)."),),
+        (want("ACC-GR-14", "final", "Lungs clear (\u03ba\u03b1\u03bb\u03ac)."),),
     ),
     # -- a Windows path in free text: \Clinic\ is no character-set switch and stays --
     Case(
@@ -274,7 +260,7 @@ CASES: list[Case] = [
         "AA",
         "PATH-1",
         None,
-        (Want("ACC-PATH-1", "final", "Key images saved to C:\\Clinic\\Radiology\\img01. No fracture."),),
+        (want("ACC-PATH-1", "final", "Key images saved to C:\\Clinic\\Radiology\\img01. No fracture."),),
     ),
     # -- escape character '/' (MSH-2 ^~/&): dates with slashes survive, /F/ is a pipe --
     Case(
@@ -290,7 +276,7 @@ CASES: list[Case] = [
         "SL-9",
         None,
         (
-            Want(
+            want(
                 "ACC-SL-9",
                 "final",
                 "Compared with 01/02/2024. L4-5 | L5-S1 disc bulges.",
@@ -312,7 +298,7 @@ CASES: list[Case] = [
         "AA",
         "IANA-1",
         None,
-        (Want("ACC-IANA-1", "final", "Pas de l\u00e9sion focale.", "Examen normal."),),
+        (want("ACC-IANA-1", "final", "Pas de l\u00e9sion focale.", "Examen normal."),),
     ),
     # -- MSH-18 ISO IR6 (table 0211 from v2.8.2: ASCII) --
     Case(
@@ -327,7 +313,7 @@ CASES: list[Case] = [
         "AA",
         "IR6-1",
         None,
-        (Want("ACC-IR6-1", "final", "No pulmonary nodules.", "Negative."),),
+        (want("ACC-IR6-1", "final", "No pulmonary nodules.", "Negative."),),
     ),
     # -- Sectra: three exams in one message, the middle one cancelled with no text --
     Case(
@@ -350,9 +336,9 @@ CASES: list[Case] = [
         "SEC-3X",
         None,
         (
-            Want("ACC-SX-1", "final", "Chest: no adenopathy.", "No thoracic metastasis."),
-            Want("ACC-SX-2", "cancelled"),
-            Want(
+            want("ACC-SX-1", "final", "Chest: no adenopathy.", "No thoracic metastasis."),
+            want("ACC-SX-2", "cancelled"),
+            want(
                 "ACC-SX-3",
                 "preliminary",
                 "Mucosal thickening of the left maxillary sinus.",
@@ -375,7 +361,7 @@ CASES: list[Case] = [
         "AA",
         "NTE-77",
         None,
-        (Want("ACC-NTE-77", "final", "Intact menisci.", "Normal knee MRI."),),
+        (want("ACC-NTE-77", "final", "Intact menisci.", "Normal knee MRI."),),
     ),
     # -- OBR-25 A (some results): impression still pending (OBX-11 I, empty) --
     Case(
@@ -390,7 +376,7 @@ CASES: list[Case] = [
         "AA",
         "PART-1",
         None,
-        (Want("ACC-PART-1", "partial", "Hypermetabolic right hilar node, SUV 6.1."),),
+        (want("ACC-PART-1", "partial", "Hypermetabolic right hilar node, SUV 6.1."),),
     ),
     # -- OBR-25 empty, every OBX corrected (C): the report is corrected --
     Case(
@@ -405,7 +391,7 @@ CASES: list[Case] = [
         "AA",
         "CORR-0",
         None,
-        (Want("ACC-CORR-0", "corrected", "Left basilar atelectasis.", "Atelectasis, no pneumonia."),),
+        (want("ACC-CORR-0", "corrected", "Left basilar atelectasis.", "Atelectasis, no pneumonia."),),
     ),
     # -- GE Centricity: addendum in its own OBX with a local code and no suffix --
     Case(
@@ -422,7 +408,7 @@ CASES: list[Case] = [
         "GE-ADD-1",
         None,
         (
-            Want(
+            want(
                 "ACC-GE-1",
                 "corrected",
                 "Uterus normal. 2 cm simple right ovarian cyst.",
@@ -451,7 +437,7 @@ CASES: list[Case] = [
         "PHI-55",
         None,
         (
-            Want(
+            want(
                 "ACC-PHI-55",
                 "final",
                 "Less than 50% stenosis of both ICAs.",
@@ -473,7 +459,7 @@ CASES: list[Case] = [
         "AA",
         "LONG-400",
         None,
-        (Want("ACC-LONG-400", "final", "\n".join(_LONG), "No compression deformity."),),
+        (want("ACC-LONG-400", "final", "\n".join(_LONG), "No compression deformity."),),
     ),
     # -- blank TX lines between paragraphs are blank lines of the report --
     Case(
@@ -490,7 +476,7 @@ CASES: list[Case] = [
         "AA",
         "BL-2",
         None,
-        (Want("ACC-BL-2", "final", "Heart normal.\n\nLungs clear.", "Normal chest."),),
+        (want("ACC-BL-2", "final", "Heart normal.\n\nLungs clear.", "Normal chest."),),
     ),
     # -- trailing empty fields and component separators everywhere (Cloverleaf pads to full width) --
     Case(
@@ -505,7 +491,7 @@ CASES: list[Case] = [
         "AA",
         "CLV-8",
         None,
-        (Want("ACC-CLV-8", "final", "No effusion.", "Clear."),),
+        (want("ACC-CLV-8", "final", "No effusion.", "Clear."),),
     ),
     # -- PID-3: the MR carries an HD assigning authority with subcomponents, after other identifiers --
     Case(
@@ -520,7 +506,7 @@ CASES: list[Case] = [
         "AA",
         "PID-HD",
         None,
-        (Want("ACC-PID-HD", "final", "Clear lungs.", patient_id="H-55201"),),
+        (want("ACC-PID-HD", "final", "Clear lungs.", patient_id="H-55201"),),
     ),
     # -- PID-3: the national id first and the record number typed "MRN" (not table 0203, but common) --
     Case(
@@ -534,7 +520,7 @@ CASES: list[Case] = [
         "AA",
         "PID-MRN",
         None,
-        (Want("ACC-PID-MRN", "final", "Clear lungs.", patient_id="K-77120"),),
+        (want("ACC-PID-MRN", "final", "Clear lungs.", patient_id="K-77120"),),
     ),
     # -- PID-3: a licence number first, then an identifier without a type: the latter --
     Case(
@@ -548,7 +534,7 @@ CASES: list[Case] = [
         "AA",
         "PID-UNT",
         None,
-        (Want("ACC-PID-UNT", "final", "Clear lungs.", patient_id="55102"),),
+        (want("ACC-PID-UNT", "final", "Clear lungs.", patient_id="55102"),),
     ),
     # -- Z-segments after MSH, between OBR and OBX, and at the end; PV2, TQ1, CTI, SPM present --
     Case(
@@ -572,7 +558,7 @@ CASES: list[Case] = [
         "AA",
         "ZS-1",
         None,
-        (Want("ACC-ZS-1", "final", "No filling defect.", "No pulmonary embolism."),),
+        (want("ACC-ZS-1", "final", "No filling defect.", "No pulmonary embolism."),),
     ),
     # -- a line retracted (OBX-11 D) among valid ones; a CNE coded impression is the fallback --
     Case(
@@ -588,7 +574,7 @@ CASES: list[Case] = [
         "AA",
         "DEL-4",
         None,
-        (Want("ACC-DEL-4", "final", "Scattered fibroglandular tissue.", "BI-RADS 2 Benign"),),
+        (want("ACC-DEL-4", "final", "Scattered fibroglandular tissue.", "BI-RADS 2 Benign"),),
     ),
     # -- Epic Bridges v2.3: MSH-9 without structure; the ACK's MSH-9 has none either --
     Case(
@@ -602,7 +588,7 @@ CASES: list[Case] = [
         "AA",
         "EPB-23",
         None,
-        (Want("ACC-EPB-23", "final", None, "No fracture."),),
+        (want("ACC-EPB-23", "final", None, "No fracture."),),
     ),
     # -- MSH-3/4 as HD with universal ids: echoed unchanged in the ACK's MSH-5/6 --
     Case(
@@ -616,7 +602,7 @@ CASES: list[Case] = [
         "AA",
         "HD-1",
         None,
-        (Want("ACC-HD-1", "final", "Clear."),),
+        (want("ACC-HD-1", "final", "Clear."),),
     ),
     # -- OBX-5 as repetitions, CRLF line ends, OBX-3 suffix on a LOINC code --
     Case(
@@ -633,7 +619,7 @@ CASES: list[Case] = [
         "REP-5",
         None,
         (
-            Want(
+            want(
                 "ACC-REP-5",
                 "final",
                 "6 mm solid nodule RUL.\nNo emphysema.",
@@ -653,7 +639,7 @@ CASES: list[Case] = [
         "AA",
         "AU-24",
         None,
-        (Want("ACC-AU-24", "final", "Clear.", "Normal."),),
+        (want("ACC-AU-24", "final", "Clear.", "Normal."),),
     ),
     Case(
         "au-vid-error-keeps-eld-layout",
@@ -680,7 +666,7 @@ CASES: list[Case] = [
         "AA",
         "V282-1",
         None,
-        (Want("ACC-V282-1", "final", "Port #2 tip in SVC.", "Satisfactory line position."),),
+        (want("ACC-V282-1", "final", "Port #2 tip in SVC.", "Satisfactory line position."),),
     ),
     # ---- enhanced mode ----
     Case(
@@ -691,7 +677,7 @@ CASES: list[Case] = [
         "CA",
         "ENH-1",
         None,
-        (Want("ACC-ENH-1", "final", "Clear."),),
+        (want("ACC-ENH-1", "final", "Clear."),),
     ),
     Case(
         "enhanced-al-empty-msh16",
@@ -704,7 +690,7 @@ CASES: list[Case] = [
         "CA",
         "ENH-2",
         None,
-        (Want("ACC-ENH-2", "final", "Clear."),),
+        (want("ACC-ENH-2", "final", "Clear."),),
     ),
     Case(
         "enhanced-bad-obx11-is-ce",
@@ -854,28 +840,6 @@ CASES: list[Case] = [
 # ---- Part 1: checks -----------------------------------------------------------------------------
 
 
-def _ack_for(raw: bytes) -> tuple[str, Any]:
-    """The ACK the pipeline builds, and what parsing gave (OruMessage or Hl7Error)."""
-    try:
-        msg = parse_oru(raw)
-    except Hl7Error as err:
-        return build_ack(err.header or peek_header(raw), error=err), err
-    return build_ack(msg.header), msg
-
-
-def _err(ack: hl7.Message) -> tuple[str, str] | None:
-    """(ERR code, location): ERR-3/ERR-2 from v2.5 on, ERR-1 (ELD seg^seq^field^code) before."""
-    try:
-        err = ack.segment("ERR")
-    except KeyError:
-        return None
-    version = str(ack.segment("MSH")[12]).split("^")[0]
-    if version in ("2.3", "2.3.1", "2.4"):
-        eld = str(err[1]).split("^")
-        return eld[3].split("&")[0], "^".join(p for p in eld[:3] if p)
-    return str(err[3][0][0]), str(err[2])
-
-
 def _fields(line: str, sep: str = "|") -> list[str]:
     return line.split(sep)
 
@@ -908,7 +872,7 @@ def test_there_are_at_least_forty_cases() -> None:
 
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
 def test_round4_oru_ack_and_extraction(case: Case) -> None:
-    ack_text, parsed = _ack_for(case.raw)
+    ack_text, parsed = ack_for(case.raw)
     header = peek_header(case.raw)
     codec = header.codec if header else "utf-8"
     ack_text = ack_text.encode(codec).decode(codec)
@@ -917,7 +881,7 @@ def test_round4_oru_ack_and_extraction(case: Case) -> None:
     assert (msa[1], msa[2]) == (case.msa1, case.msa2), case.name
     _check_header_echo(case, ack_text)
     if sep == "|" and (header is None or header.encoding_chars.startswith("^~\\&")):
-        assert _err(hl7.parse(ack_text)) == case.err, case.name
+        assert err_of(ack_text) == case.err, case.name
     if case.err is not None:
         assert isinstance(parsed, Hl7Error) and (parsed.err_code, parsed.location) == case.err, case.name
         return
@@ -1005,33 +969,6 @@ def test_a_batch_with_indented_segments_splits_at_each_msh() -> None:
 # ---- Part 2: the doors --------------------------------------------------------------------------
 
 
-@pytest.fixture()
-def app_mllp(db_url: str, ensemble: Any, settings_for: Any):  # type: ignore[no-untyped-def]
-    app = create_app(settings_for(db_url, mllp_enabled=True, worker_enabled=False), ensemble=ensemble)
-    with TestClient(app) as client:
-        yield app, client
-
-
-def _read_frame(sock: socket.socket) -> bytes:
-    data = b""
-    while not data.endswith(b"\x1c\r"):
-        chunk = sock.recv(65536)
-        assert chunk, "connection closed before an ACK"
-        data += chunk
-    return data.strip(b"\x0b\x1c\r")
-
-
-def _msas(ack: bytes) -> list[tuple[str, str]]:
-    text = ack.decode("latin-1").replace("\r\n", "\r").replace("\n", "\r")
-    return [(f[1], f[2]) for f in (s.split("|") for s in text.split("\r") if s.startswith("MSA"))]
-
-
-def _rows(app: Any) -> list[InboundMessage]:
-    with app.state.sessions() as s:
-        stmt = select(InboundMessage).where(InboundMessage.status != "batch").order_by(InboundMessage.id)
-        return list(s.scalars(stmt).all())
-
-
 def _case(name: str) -> Case:
     return next(c for c in CASES if c.name == name)
 
@@ -1042,9 +979,9 @@ def test_every_case_over_http_is_kept_byte_for_byte_and_answered(app_mllp: Any) 
         response = client.post(
             "/hl7/v2", content=case.raw, headers={"Content-Type": "x-application/hl7-v2+er7"}
         )
-        assert _msas(response.content) == [(case.msa1, case.msa2)], case.name
+        assert msas(response.content) == [(case.msa1, case.msa2)], case.name
         assert response.status_code == (200 if case.msa1 in ("AA", "CA") else 400), case.name
-    rows = _rows(app)
+    rows = inbound_rows(app)
     assert [r.raw for r in rows] == [c.raw for c in CASES]
     assert [r.status for r in rows] == ["rejected" if c.err else "queued" for c in CASES]
     assert [r.error_code for r in rows] == [c.err[0] if c.err else None for c in CASES]
@@ -1055,8 +992,8 @@ def test_every_case_over_one_mllp_connection(app_mllp: Any) -> None:
     with socket.create_connection(("127.0.0.1", app.state.mllp.port), timeout=60) as sock:
         for case in CASES:
             sock.sendall(b"\x0b" + case.raw + b"\x1c\r")
-            assert _msas(_read_frame(sock)) == [(case.msa1, case.msa2)], case.name
-    assert [r.raw for r in _rows(app)] == [c.raw for c in CASES]
+            assert msas(read_frame(sock)) == [(case.msa1, case.msa2)], case.name
+    assert [r.raw for r in inbound_rows(app)] == [c.raw for c in CASES]
 
 
 def test_a_resend_differing_in_line_ends_framing_or_msh7_is_a_duplicate(app_mllp: Any) -> None:
@@ -1066,8 +1003,8 @@ def test_a_resend_differing_in_line_ends_framing_or_msh7_is_a_duplicate(app_mllp
     sends = [er7(*base), er7(*base, end="\r\n"), er7(msh("RES-1", when="20250401120000"), *base[1:]) + b"\n"]
     for raw in sends:
         response = client.post("/hl7/v2", content=raw, headers={"Content-Type": "application/hl7-v2"})
-        assert response.status_code == 200 and _msas(response.content) == [("AA", "RES-1")]
-    rows = _rows(app)
+        assert response.status_code == 200 and msas(response.content) == [("AA", "RES-1")]
+    rows = inbound_rows(app)
     assert [r.raw for r in rows] == sends
     assert [r.status for r in rows] == ["queued", "duplicate", "duplicate"]
 
@@ -1083,8 +1020,8 @@ def test_a_corrected_report_reusing_the_msh10_is_a_new_message(app_mllp: Any) ->
         obx(1, "TX", LN_F, "Small left effusion.", "C"),
     )
     for raw in (final, corrected):
-        assert _msas(client.post("/hl7/v2", content=raw).content) == [("AA", "REUSE-1")]
-    assert [r.status for r in _rows(app)] == ["queued", "queued"]
+        assert msas(client.post("/hl7/v2", content=raw).content) == [("AA", "REUSE-1")]
+    assert [r.status for r in inbound_rows(app)] == ["queued", "queued"]
 
 
 def test_several_msh_in_one_mllp_frame_are_each_stored_and_acked(app_mllp: Any) -> None:
@@ -1095,12 +1032,12 @@ def test_several_msh_in_one_mllp_frame_are_each_stored_and_acked(app_mllp: Any) 
     broken = er7(msh("MULTI-C"), PID, obr("ACC-MC"), obx(1, "TX", LN_F, "Clear.", "Q"))
     with socket.create_connection(("127.0.0.1", app.state.mllp.port), timeout=30) as sock:
         sock.sendall(b"\x0b" + first + second + broken + b"\x1c\r")
-        reply = _read_frame(sock)
-        assert _msas(reply) == [("AA", "MULTI-A"), ("CA", "MULTI-B"), ("AE", "MULTI-C")]
+        reply = read_frame(sock)
+        assert msas(reply) == [("AA", "MULTI-A"), ("CA", "MULTI-B"), ("AE", "MULTI-C")]
         assert not reply.startswith(b"BHS")  # answered as sent: ACKs one after another, no envelope
         sock.sendall(b"\x0b" + first.replace(b"MULTI-A", b"MULTI-D") + b"\x1c\r")  # connection stays usable
-        assert _msas(_read_frame(sock)) == [("AA", "MULTI-D")]
-    rows = _rows(app)
+        assert msas(read_frame(sock)) == [("AA", "MULTI-D")]
+    rows = inbound_rows(app)
     assert [r.raw for r in rows[:3]] == [first, second, broken]
     assert [r.status for r in rows] == ["queued", "queued", "rejected", "queued"]
     with app.state.sessions() as s:
@@ -1114,8 +1051,8 @@ def test_several_msh_in_one_http_body(app_mllp: Any) -> None:
     two = er7(msh("HTTP-B"), PID, obr("ACC-HB"), obx(1, "TX", LN_F, "Clear."), end="\n")
     response = client.post("/hl7/v2", content=one + two, headers={"Content-Type": "text/plain"})
     assert response.status_code == 200
-    assert _msas(response.content) == [("AA", "HTTP-A"), ("AA", "HTTP-B")]
-    assert [r.status for r in _rows(app)] == ["queued", "queued"]
+    assert msas(response.content) == [("AA", "HTTP-A"), ("AA", "HTTP-B")]
+    assert [r.status for r in inbound_rows(app)] == ["queued", "queued"]
 
 
 def test_a_frame_that_arrives_in_pieces_is_one_message(app_mllp: Any) -> None:
@@ -1127,8 +1064,8 @@ def test_a_frame_that_arrives_in_pieces_is_one_message(app_mllp: Any) -> None:
         pieces = [b"\x0b", raw[:7], raw[7:300], raw[300:], b"\x1c", b"\r"]
         for piece in pieces:
             sock.sendall(piece)
-        assert _msas(_read_frame(sock)) == [("AA", "PS-PIECES")]
-    assert [r.raw for r in _rows(app)] == [raw]
+        assert msas(read_frame(sock)) == [("AA", "PS-PIECES")]
+    assert [r.raw for r in inbound_rows(app)] == [raw]
 
 
 def test_msh15_su_and_er_answer_only_what_was_asked(app_mllp: Any) -> None:
@@ -1145,9 +1082,9 @@ def test_msh15_su_and_er_answer_only_what_was_asked(app_mllp: Any) -> None:
     with socket.create_connection(("127.0.0.1", app.state.mllp.port), timeout=30) as sock:
         for raw in sends:
             sock.sendall(b"\x0b" + raw + b"\x1c\r")
-        answers = [_msas(_read_frame(sock)) for _ in range(2)]
+        answers = [msas(read_frame(sock)) for _ in range(2)]
     assert answers == [[("CA", "SU-OK")], [("CE", "ER-BAD")]]
-    assert [r.control_id for r in _rows(app)] == ["SU-BAD", "SU-OK", "ER-OK", "ER-BAD"]
+    assert [r.control_id for r in inbound_rows(app)] == ["SU-BAD", "SU-OK", "ER-OK", "ER-BAD"]
 
 
 def test_ack_for_a_charset_spelled_outside_table_0211_is_in_that_charset(app_mllp: Any) -> None:
@@ -1205,7 +1142,7 @@ def test_final_addendum_and_reused_id_correction_are_three_versions(
             assert client.post("/hl7/v2", content=raw).status_code == 200
 
         def settled() -> list[InboundMessage] | None:
-            rows = _rows(app)
+            rows = inbound_rows(app)
             return rows if [r.status for r in rows] == ["done", "done", "duplicate", "done"] else None
 
         _wait_for(settled)

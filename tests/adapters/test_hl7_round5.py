@@ -24,17 +24,25 @@ from __future__ import annotations
 import codecs
 import socket
 import time
-from dataclasses import dataclass
 from typing import Any
 
-import hl7
 import pytest
 from fastapi.testclient import TestClient
+from hl7_rounds import (
+    Case,
+    Want,
+    ack_for,
+    er7,
+    err_of,
+    inbound_rows,
+    msas,
+    read_frame,
+)
 from sqlalchemy import select
 
 from adapters.hl7 import Hl7Error, build_ack, parse_oru, peek_header, split_batch
 from plugin.app import create_app
-from plugin.storage.tables import InboundMessage, Report
+from plugin.storage.tables import Report
 
 # ---- message builders ---------------------------------------------------------------------------
 
@@ -71,36 +79,15 @@ def obx(set_id: int, vt: str, ident: str, value: str, status: str = "F", sub: st
     return "|".join(["OBX", str(set_id), vt, ident, sub, value, "", "", "", "", "", status])
 
 
-def er7(*segments: str, end: str = "\r", charset: str = "utf-8") -> bytes:
-    return (end.join(segments) + end).encode(charset)
-
-
 LN_F = "18782-3^Radiology Study observation^LN"
 LN_I = "19005-8^Radiology Imaging study impression^LN"
 LN_R = "18748-4^Diagnostic imaging study^LN"
 PID = "PID|1||LK20931^^^LAKESIDE&2.16.840.1.113883.3.999&ISO^MR||SYNTHETIC^BETA||19580312|M"
 
 
-@dataclass(frozen=True)
-class Want:
-    """A report the message must give; None: that section must be empty."""
-
-    accession: str | None
-    status: str
-    findings: str | None = None
-    impression: str | None = None
-    addendum: str | None = None
-    patient_id: str | None = "LK20931"
-
-
-@dataclass(frozen=True)
-class Case:
-    name: str
-    raw: bytes
-    msa1: str
-    msa2: str
-    err: tuple[str, str] | None = None  # (table 0357 code, ERR location)
-    reports: tuple[Want, ...] = ()
+def want(accession: str | None, status: str, *sections: str | None, **fields: str | None) -> Want:
+    """A report of this file's patient (LK20931) unless the case names another."""
+    return Want(accession, status, *sections, **{"patient_id": "LK20931", **fields})
 
 
 _LONG_LINES = [f"Level T{i}: vertebral body height preserved; no \\T\\ or \\S\\ abnormality." for i in range(1, 13)]
@@ -114,7 +101,7 @@ CASES: list[Case] = [
         er7(msh("MT-2301", version="2.3", kind="ORU^R01"), PID, obr("LK-2301"),
             "NTE|1||FINDINGS: Heart size normal. Lungs clear.", "NTE|2||", "NTE|3||IMPRESSION: No acute disease."),
         "AA", "MT-2301", None,
-        (Want("LK-2301", "final", "Heart size normal. Lungs clear.", "No acute disease."),),
+        (want("LK-2301", "final", "Heart size normal. Lungs clear.", "No acute disease."),),
     ),
     Case(  # v2.3.1: CE impression with the &IMP suffix, text only ("^text")
         "v231-ce-impression",
@@ -122,7 +109,7 @@ CASES: list[Case] = [
             obx(1, "TX", "76705&GDT^Findings^L", "Gallbladder wall 2 mm; no stones.", sub="1"),
             obx(2, "CE", "76705&IMP^Impression^L", "^Normal gallbladder", sub="2")),
         "AA", "AG-2311", None,
-        (Want("LK-2311", "final", "Gallbladder wall 2 mm; no stones.", "Normal gallbladder"),),
+        (want("LK-2311", "final", "Gallbladder wall 2 mm; no stones.", "Normal gallbladder"),),
     ),
     Case(  # v2.4: a missing OBX-11 gets ERR-1 (ELD) rather than ERR-2/3
         "v24-missing-obx11-eld",
@@ -135,7 +122,7 @@ CASES: list[Case] = [
         er7(msh("V26-1", version="2.6"), PID, obr("LK-2601", "71250^CT CHEST WO^CPT4", section="CT"),
             obx(1, "TX", LN_F, "No pulmonary nodule."),
             obx(2, "CWE", LN_I, "^^^^^^^^Negative chest CT")),
-        "AA", "V26-1", None, (Want("LK-2601", "final", "No pulmonary nodule.", "Negative chest CT"),),
+        "AA", "V26-1", None, (want("LK-2601", "final", "No pulmonary nodule.", "Negative chest CT"),),
     ),
     Case(  # v2.7: an OBX-11 outside table 0085
         "v27-bad-obx11",
@@ -146,33 +133,33 @@ CASES: list[Case] = [
         "v28-truncation-char",
         er7(msh("V28-1", version="2.8", enc="^~\\&#"), PID, obr("LK-2801", "72148^MRI LUMBAR^CPT4", section="MR"),
             obx(1, "FT", LN_R, "FINDINGS: L4-5 disc bulge.\\.br\\IMPRESSION: Mild degenerative change.")),
-        "AA", "V28-1", None, (Want("LK-2801", "final", "L4-5 disc bulge.", "Mild degenerative change."),),
+        "AA", "V28-1", None, (want("LK-2801", "final", "L4-5 disc bulge.", "Mild degenerative change."),),
     ),
     # ---- OBX-2 value types ----
     Case(
         "st-lines",
         er7(msh("ST-1"), PID, obr("LK-ST-1"), obx(1, "ST", LN_F, "Lungs clear.", sub="1"),
             obx(2, "ST", LN_F, "No effusion.", sub="1"), obx(3, "ST", LN_I, "Normal chest.", sub="2")),
-        "AA", "ST-1", None, (Want("LK-ST-1", "final", "Lungs clear.\nNo effusion.", "Normal chest."),),
+        "AA", "ST-1", None, (want("LK-ST-1", "final", "Lungs clear.\nNo effusion.", "Normal chest."),),
     ),
     Case(  # Before: \X0D\ before a heading hid it; the impression stayed in the findings
         "ft-hex-cr-before-heading",
         er7(msh("HX-1"), PID, obr("LK-HX-1", "74176^CT ABD PELVIS WO^CPT4", section="CT"),
             obx(1, "FT", LN_R, "FINDINGS: Simple left renal cyst.\\X0D\\\\X0D\\IMPRESSION: Benign cyst.")),
-        "AA", "HX-1", None, (Want("LK-HX-1", "final", "Simple left renal cyst.", "Benign cyst."),),
+        "AA", "HX-1", None, (want("LK-HX-1", "final", "Simple left renal cyst.", "Benign cyst."),),
     ),
     Case(  # one 35 kB FT line with 480 \.br\ and delimiter escapes
         "ft-very-long-line",
         er7(msh("LG-1"), PID, obr("LK-LG-1", "72128^CT THORACIC SPINE^CPT4", section="CT"),
             obx(1, "FT", LN_F, _LONG_FT), obx(2, "TX", LN_I, "No fracture.")),
         "AA", "LG-1", None,
-        (Want("LK-LG-1", "final", _LONG_TEXT, "No fracture."),),
+        (want("LK-LG-1", "final", _LONG_TEXT, "No fracture."),),
     ),
     Case(  # a PDF (ED) next to the text: the text is the report
         "ed-next-to-text",
         er7(msh("ED-1"), PID, obr("LK-ED-1"), obx(1, "ED", "PDF^Report PDF^L", "^AP^PDF^Base64^JVBERi0xLjQK"),
             obx(2, "TX", LN_F, "Lungs clear."), obx(3, "TX", LN_I, "Normal.")),
-        "AA", "ED-1", None, (Want("LK-ED-1", "final", "Lungs clear.", "Normal."),),
+        "AA", "ED-1", None, (want("LK-ED-1", "final", "Lungs clear.", "Normal."),),
     ),
     Case(  # only a link (RP): nothing to read; the missing text OBX is under OBR 1
         "rp-only",
@@ -192,7 +179,7 @@ CASES: list[Case] = [
         "nte-after-valued-obx-is-comment",
         er7(msh("NT-2"), PID, obr("LK-NT-2"), obx(1, "TX", LN_F, "Lungs clear."),
             "NTE|1|L|Read on home workstation.", obx(2, "TX", LN_I, "Normal.")),
-        "AA", "NT-2", None, (Want("LK-NT-2", "final", "Lungs clear.", "Normal."),),
+        "AA", "NT-2", None, (want("LK-NT-2", "final", "Lungs clear.", "Normal."),),
     ),
     # ---- groups, ORC, OBR-4, Z-segments ----
     Case(  # two ORDER_OBSERVATION groups, ORC first, accession only in ORC-3 for the second
@@ -202,50 +189,50 @@ CASES: list[Case] = [
             obr("", "73030^XR SHOULDER RIGHT^CPT4", set_id="2", placer="PL-2"),
             obx(2, "TX", LN_F, "No fracture or dislocation.")),
         "AA", "GR-1", None,
-        (Want("LK-GR-1", "final", "Lungs clear."), Want("LK-GR-2", "final", "No fracture or dislocation.")),
+        (want("LK-GR-1", "final", "Lungs clear."), want("LK-GR-2", "final", "No fracture or dislocation.")),
     ),
     Case(  # OBR-4 coded in LOINC with the CPT code as the alternate
         "obr4-loinc-with-cpt-alternate",
         er7(msh("LN-1"), PID, obr("LK-LN-1", "36643-5^XR Chest 2 Views^LN^71046^XR CHEST 2V^CPT4"),
             obx(1, "TX", "36643-5&GDT^XR Chest 2 Views^LN", "Lungs clear.")),
-        "AA", "LN-1", None, (Want("LK-LN-1", "final", "Lungs clear."),),
+        "AA", "LN-1", None, (want("LK-LN-1", "final", "Lungs clear."),),
     ),
     Case(  # ZPI after PID, ZDS (study instance UID) after ORC, OBR, OBX and at the end
         "z-segments-everywhere",
         er7(msh("Z-1"), "ZPI|1|VIP", PID, "ZPI|2|LANG^en", "ORC|RE||LK-Z-1", "ZDS|1.2.826.0.1.3680043.2.1^RIS^App^DICOM",
             obr("LK-Z-1"), "ZDS|1.2.826.0.1.3680043.2.2", obx(1, "TX", LN_F, "Clear."), "ZDS|x",
             obx(2, "TX", LN_I, "Normal."), "ZPI|3|END"),
-        "AA", "Z-1", None, (Want("LK-Z-1", "final", "Clear.", "Normal."),),
+        "AA", "Z-1", None, (want("LK-Z-1", "final", "Clear.", "Normal."),),
     ),
     # ---- one accession through its life ----
     Case("life-p", er7(msh("LF-P"), PID, obr("LK-LIFE", status="P"), obx(1, "TX", LN_F, "Possible RLL opacity.", "P")),
-         "AA", "LF-P", None, (Want("LK-LIFE", "preliminary", "Possible RLL opacity."),)),
+         "AA", "LF-P", None, (want("LK-LIFE", "preliminary", "Possible RLL opacity."),)),
     Case("life-f", er7(msh("LF-F"), PID, obr("LK-LIFE"), obx(1, "TX", LN_F, "RLL consolidation."),
                        obx(2, "TX", LN_I, "Pneumonia.")),
-         "AA", "LF-F", None, (Want("LK-LIFE", "final", "RLL consolidation.", "Pneumonia."),)),
+         "AA", "LF-F", None, (want("LK-LIFE", "final", "RLL consolidation.", "Pneumonia."),)),
     Case("life-c", er7(msh("LF-C"), PID, obr("LK-LIFE", status="C"), obx(1, "TX", LN_F, "RLL atelectasis.", "C"),
                        obx(2, "TX", LN_I, "Atelectasis, not pneumonia.", "C")),
-         "AA", "LF-C", None, (Want("LK-LIFE", "corrected", "RLL atelectasis.", "Atelectasis, not pneumonia."),)),
+         "AA", "LF-C", None, (want("LK-LIFE", "corrected", "RLL atelectasis.", "Atelectasis, not pneumonia."),)),
     Case("cancelled-no-obx", er7(msh("CX-1"), PID, "ORC|CA||LK-CX-1", obr("LK-CX-1", status="X")),
-         "AA", "CX-1", None, (Want("LK-CX-1", "cancelled"),)),
+         "AA", "CX-1", None, (want("LK-CX-1", "cancelled"),)),
     Case(  # Before: AE 101. Every OBX W under OBR-25 F is a retraction: kept as entered-in-error
         "retraction-f-all-w",
         er7(msh("RW-1"), PID, obr("LK-RW-1"), obx(1, "TX", LN_F, "Lungs clear.", "W"),
             obx(2, "TX", LN_I, "Normal.", "W")),
-        "AA", "RW-1", None, (Want("LK-RW-1", "entered-in-error"),),
+        "AA", "RW-1", None, (want("LK-RW-1", "entered-in-error"),),
     ),
     Case("retraction-c-all-d", er7(msh("RD-1"), PID, obr("LK-RD-1", status="C"), obx(1, "TX", LN_F, "x", "D")),
-         "AA", "RD-1", None, (Want("LK-RD-1", "entered-in-error"),)),
+         "AA", "RD-1", None, (want("LK-RD-1", "entered-in-error"),)),
     Case(  # Before: AE 101. Every result not obtainable (X) under OBR-25 P: cancelled
         "not-obtained-p-all-x",
         er7(msh("NX-1"), PID, obr("LK-NX-1", status="P"), obx(1, "TX", LN_F, "", "X")),
-        "AA", "NX-1", None, (Want("LK-NX-1", "cancelled"),),
+        "AA", "NX-1", None, (want("LK-NX-1", "cancelled"),),
     ),
     Case(  # one line wrong among valid ones: the report stays final, that line left out
         "one-line-w",
         er7(msh("OW-1"), PID, obr("LK-OW-1"), obx(1, "TX", LN_F, "Left effusion.", "W"),
             obx(2, "TX", LN_F, "Right effusion."), obx(3, "TX", LN_I, "Right effusion.")),
-        "AA", "OW-1", None, (Want("LK-OW-1", "final", "Right effusion.", "Right effusion."),),
+        "AA", "OW-1", None, (want("LK-OW-1", "final", "Right effusion.", "Right effusion."),),
     ),
     # ---- PID-3 ----
     Case(  # SSN, then enterprise id (PI), then the MR, each with an HD assigning authority
@@ -253,7 +240,7 @@ CASES: list[Case] = [
         er7(msh("PD-1"), "PID|1||123456789^^^SSA&2.16.840.1.113883.4.1&ISO^SS~E77120^^^EMPI&1.2.3&ISO^PI"
             "~LK55^^^LAKESIDE&2.16.840.1.113883.3.999&ISO^MR||SYNTHETIC^GAMMA", obr("LK-PD-1"),
             obx(1, "TX", LN_F, "Clear.")),
-        "AA", "PD-1", None, (Want("LK-PD-1", "final", "Clear.", patient_id="LK55"),),
+        "AA", "PD-1", None, (want("LK-PD-1", "final", "Clear.", patient_id="LK55"),),
     ),
     # ---- sections from headings ----
     Case(  # Before: findings None (the addendum at the top swallowed them)
@@ -261,7 +248,7 @@ CASES: list[Case] = [
         er7(msh("AT-1"), PID, obr("LK-AT-1"), obx(1, "TX", LN_R, "ADDENDUM: Discussed with Dr. Rahm 09:10.~~"
                                                    "FINDINGS: Small left pleural effusion.~~IMPRESSION: Small effusion.")),
         "AA", "AT-1", None,
-        (Want("LK-AT-1", "final", "Small left pleural effusion.", "Small effusion.", "Discussed with Dr. Rahm 09:10."),),
+        (want("LK-AT-1", "final", "Small left pleural effusion.", "Small effusion.", "Discussed with Dr. Rahm 09:10."),),
     ),
     Case(  # Before: the starred addendum heading was not seen; addendum text went into the findings
         "starred-addendum-at-top-ft",
@@ -269,14 +256,14 @@ CASES: list[Case] = [
                                                    " reviewed: stable.\\.br\\\\.br\\FINDINGS:\\.br\\Stable 6 mm nodule."
                                                    "\\.br\\IMPRESSION:\\.br\\Stable nodule.")),
         "AA", "AT-2", None,
-        (Want("LK-AT-2", "final", "Stable 6 mm nodule.", "Stable nodule.", "Prior film reviewed: stable."),),
+        (want("LK-AT-2", "final", "Stable 6 mm nodule.", "Stable nodule.", "Prior film reviewed: stable."),),
     ),
     Case(  # Before: impression None, "IMPRESSION/RECOMMENDATIONS: ..." left in the findings
         "impression-slash-recommendations",
         er7(msh("IR-1"), PID, obr("LK-IR-1", "71250^CT CHEST WO^CPT4", section="CT"),
             obx(1, "TX", "&GDT^Report^L", "FINDINGS: 8 mm RUL nodule.~IMPRESSION/RECOMMENDATIONS: "
                                          "8 mm nodule; CT in 3 months.")),
-        "AA", "IR-1", None, (Want("LK-IR-1", "final", "8 mm RUL nodule.", "8 mm nodule; CT in 3 months."),),
+        "AA", "IR-1", None, (want("LK-IR-1", "final", "8 mm RUL nodule.", "8 mm nodule; CT in 3 months."),),
     ),
     Case(  # an EXAM line before the sections is the procedure (dropped); a "Study:" line after one is text
         "exam-line-dropped-study-line-kept",
@@ -284,38 +271,38 @@ CASES: list[Case] = [
             obx(1, "FT", "&GDT^Report^L", "EXAM: MRI brain without contrast\\.br\\FINDINGS: No acute infarct."
                                          "\\.br\\Study: limited by motion.\\.br\\IMPRESSION: No acute infarct.")),
         "AA", "EX-1", None,
-        (Want("LK-EX-1", "final", "No acute infarct.\nStudy: limited by motion.", "No acute infarct."),),
+        (want("LK-EX-1", "final", "No acute infarct.\nStudy: limited by motion.", "No acute infarct."),),
     ),
     # ---- segment terminators ----
     Case("lf-only", er7(msh("LF-1"), PID, obr("LK-LF-1"), obx(1, "TX", LN_F, "Clear."), end="\n"),
-         "AA", "LF-1", None, (Want("LK-LF-1", "final", "Clear."),)),
+         "AA", "LF-1", None, (want("LK-LF-1", "final", "Clear."),)),
     Case("crlf", er7(msh("CR-1"), PID, obr("LK-CR-1"), obx(1, "TX", LN_F, "Clear."), end="\r\n"),
-         "AA", "CR-1", None, (Want("LK-CR-1", "final", "Clear."),)),
+         "AA", "CR-1", None, (want("LK-CR-1", "final", "Clear."),)),
     # ---- character sets ----
     Case(  # MSH-18 empty, cp1252 bytes (en dash, curly quote): read as cp1252
         "cp1252-without-msh18",
         er7(msh("CP-1", sender="SYNRIS|H\u00d4PITAL_NORD"), PID, obr("LK-CP-1"),
             obx(1, "TX", LN_F, "Pas d\u2019\u00e9panchement \u2013 poumons clairs."), charset="cp1252"),
-        "AA", "CP-1", None, (Want("LK-CP-1", "final", "Pas d\u2019\u00e9panchement \u2013 poumons clairs."),),
+        "AA", "CP-1", None, (want("LK-CP-1", "final", "Pas d\u2019\u00e9panchement \u2013 poumons clairs."),),
     ),
     Case(  # Before: AE 100 with no MSA-2. UTF-16LE with BOM, MSH-18 UNICODE UTF-16; U+041C holds a 0x1C byte
         "utf16le-bom",
         codecs.BOM_UTF16_LE + er7(msh("U16-1", charset="UNICODE UTF-16"), PID, obr("LK-U16-1"),
                                   obx(1, "TX", LN_F, "\u041c\u0435\u043b\u043a\u0438\u0439 \u0432\u044b\u043f\u043e\u0442."),
                                   charset="utf-16-le"),
-        "AA", "U16-1", None, (Want("LK-U16-1", "final", "\u041c\u0435\u043b\u043a\u0438\u0439 \u0432\u044b\u043f\u043e\u0442."),),
+        "AA", "U16-1", None, (want("LK-U16-1", "final", "\u041c\u0435\u043b\u043a\u0438\u0439 \u0432\u044b\u043f\u043e\u0442."),),
     ),
     Case("utf16be-bom-no-msh18",
          codecs.BOM_UTF16_BE + er7(msh("U16-2"), PID, obr("LK-U16-2"), obx(1, "TX", LN_F, "\u00c9panchement."),
                                    charset="utf-16-be"),
-         "AA", "U16-2", None, (Want("LK-U16-2", "final", "\u00c9panchement."),)),
+         "AA", "U16-2", None, (want("LK-U16-2", "final", "\u00c9panchement."),)),
     Case("utf32le-bom",
          codecs.BOM_UTF32_LE + er7(msh("U32-1", charset="UNICODE UTF-32"), PID, obr("LK-U32-1"),
                                    obx(1, "TX", LN_F, "\u80ba\u91ce clear."), charset="utf-32-le"),
-         "AA", "U32-1", None, (Want("LK-U32-1", "final", "\u80ba\u91ce clear."),)),
+         "AA", "U32-1", None, (want("LK-U32-1", "final", "\u80ba\u91ce clear."),)),
     # ---- enhanced mode ----
     Case("enhanced-al-ne", er7(msh("EN-1", accept="AL", app="NE"), PID, obr("LK-EN-1"), obx(1, "TX", LN_F, "Clear.")),
-         "CA", "EN-1", None, (Want("LK-EN-1", "final", "Clear."),)),
+         "CA", "EN-1", None, (want("LK-EN-1", "final", "Clear."),)),
     Case("enhanced-er-al-error",
          er7(msh("EN-2", accept="ER", app="AL"), PID, obr("LK-EN-2", status="Q"), obx(1, "TX", LN_F, "Clear.")),
          "CE", "EN-2", ("103", "OBR^1^25")),
@@ -325,39 +312,18 @@ CASES: list[Case] = [
 # ---- Part 1: checks -----------------------------------------------------------------------------
 
 
-def _ack_for(raw: bytes) -> tuple[str, Any]:
-    try:
-        msg = parse_oru(raw)
-    except Hl7Error as err:
-        return build_ack(err.header or peek_header(raw), error=err), err
-    return build_ack(msg.header), msg
-
-
-def _err(ack_text: str) -> tuple[str, str] | None:
-    """(ERR code, location): ERR-3/ERR-2 from v2.5 on, ERR-1 (ELD seg^seq^field^code) before."""
-    msg = hl7.parse(ack_text.lstrip("\ufeff"))
-    try:
-        err = msg.segment("ERR")
-    except KeyError:
-        return None
-    if str(msg.segment("MSH")[12]) in ("2.3", "2.3.1", "2.4"):
-        eld = str(err[1]).split("^")
-        return eld[3].split("&")[0], "^".join(p for p in eld[:3] if p)
-    return str(err[3][0][0]), str(err[2])
-
-
 def test_there_are_at_least_thirty_five_cases() -> None:
     assert len(CASES) >= 35 and len({c.name for c in CASES}) == len(CASES)
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
 def test_round5_oru_ack_and_extraction(case: Case) -> None:
-    ack_text, parsed = _ack_for(case.raw)
+    ack_text, parsed = ack_for(case.raw)
     msa = next(s for s in ack_text.split("\r") if s.startswith("MSA")).split("|")
     assert (msa[1], msa[2]) == (case.msa1, case.msa2), case.name
     ack_msh = ack_text.lstrip("\ufeff").split("\r")[0].split("|")
     assert (ack_msh[2], ack_msh[4]) == ("RADLITE", "SYNRIS"), case.name  # MSH-3/5 swapped
-    assert _err(ack_text) == case.err, case.name
+    assert err_of(ack_text) == case.err, case.name
     if case.err is not None:
         assert isinstance(parsed, Hl7Error) and (parsed.err_code, parsed.location) == case.err, case.name
         return
@@ -456,32 +422,10 @@ def test_a_utf16_batch_is_split_and_each_message_read() -> None:
 
 
 @pytest.fixture()
-def app_mllp(db_url: str, ensemble: Any, settings_for: Any):  # type: ignore[no-untyped-def]
-    app = create_app(settings_for(db_url, mllp_enabled=True, worker_enabled=False), ensemble=ensemble)
-    with TestClient(app) as client:
-        yield app, client
-
-
-@pytest.fixture()
 def app_sqlite(sqlite_url: str, ensemble: Any, settings_for: Any):  # type: ignore[no-untyped-def]
     app = create_app(settings_for(sqlite_url, mllp_enabled=True, worker_enabled=False), ensemble=ensemble)
     with TestClient(app) as client:
         yield app, client
-
-
-def _read_frame(sock: socket.socket) -> bytes:
-    data = b""
-    while not data.endswith(b"\x1c\r"):
-        chunk = sock.recv(65536)
-        assert chunk, "connection closed before an ACK"
-        data += chunk
-    assert data.startswith(b"\x0b")
-    return data[1:-2]
-
-
-def _msas(ack: bytes, codec: str = "latin-1") -> list[tuple[str, str]]:
-    text = ack.decode(codec).lstrip("\ufeff")
-    return [(f[1], f[2]) for f in (s.split("|") for s in text.split("\r") if s.startswith("MSA"))]
 
 
 def _codec_of(case: Case) -> str:
@@ -489,19 +433,13 @@ def _codec_of(case: Case) -> str:
     return header.codec if header else "utf-8"
 
 
-def _rows(app: Any) -> list[InboundMessage]:
-    with app.state.sessions() as s:
-        stmt = select(InboundMessage).where(InboundMessage.status != "batch").order_by(InboundMessage.id)
-        return list(s.scalars(stmt).all())
-
-
 def test_every_case_over_http_is_kept_and_answered(app_mllp: Any) -> None:
     app, client = app_mllp
     for case in CASES:
         response = client.post("/hl7/v2", content=case.raw, headers={"Content-Type": "x-application/hl7-v2+er7"})
-        assert _msas(response.content, _codec_of(case)) == [(case.msa1, case.msa2)], case.name
+        assert msas(response.content, _codec_of(case)) == [(case.msa1, case.msa2)], case.name
         assert response.status_code == (200 if case.msa1 in ("AA", "CA") else 400), case.name
-    rows = _rows(app)
+    rows = inbound_rows(app)
     assert [r.raw for r in rows] == [c.raw for c in CASES]
     # life-p/f/c are three messages for one accession: each queued, none a duplicate
     assert [r.status for r in rows] == ["rejected" if c.err else "queued" for c in CASES]
@@ -512,8 +450,8 @@ def test_every_case_over_one_mllp_connection(app_sqlite: Any) -> None:
     with socket.create_connection(("127.0.0.1", app.state.mllp.port), timeout=60) as sock:
         for case in CASES:
             sock.sendall(b"\x0b" + case.raw + b"\x1c\r")
-            assert _msas(_read_frame(sock), _codec_of(case)) == [(case.msa1, case.msa2)], case.name
-    assert [r.raw for r in _rows(app)] == [c.raw for c in CASES]
+            assert msas(read_frame(sock), _codec_of(case)) == [(case.msa1, case.msa2)], case.name
+    assert [r.raw for r in inbound_rows(app)] == [c.raw for c in CASES]
 
 
 def test_utf16_over_mllp_with_fs_bytes_inside_characters(app_sqlite: Any) -> None:
@@ -533,10 +471,10 @@ def test_utf16_over_mllp_with_fs_bytes_inside_characters(app_sqlite: Any) -> Non
             for piece in (b"\x0b" + raw[:cut], raw[cut:], b"\x1c", b"\r"):
                 sock.sendall(piece)
                 time.sleep(0.05)  # let each piece arrive as its own read (not a speed check)
-            ack = _read_frame(sock)
+            ack = read_frame(sock)
             assert ack.startswith(bom)
-            assert _msas(ack, codec) == [("AA", f"FS-{codec[-2:]}")]
-    rows = _rows(app)
+            assert msas(ack, codec) == [("AA", f"FS-{codec[-2:]}")]
+    rows = inbound_rows(app)
     assert [r.raw for r in rows] == [s[0] for s in sends]
     assert [parse_oru(r.raw).reports[0].findings for r in rows] == [text, text]
 
@@ -550,7 +488,7 @@ def test_cp1252_ack_bytes_over_http_and_mllp(app_sqlite: Any) -> None:
     assert "cp1252" in response.headers["content-type"]
     with socket.create_connection(("127.0.0.1", app.state.mllp.port), timeout=30) as sock:
         sock.sendall(b"\x0b" + case.raw.replace(b"CP-1", b"CP-2") + b"\x1c\r")
-        assert b"|H\xd4PITAL_NORD|" in _read_frame(sock)
+        assert b"|H\xd4PITAL_NORD|" in read_frame(sock)
 
 
 def test_batch_with_a_bad_message_in_the_middle_over_both_doors(app_sqlite: Any) -> None:
@@ -558,13 +496,13 @@ def test_batch_with_a_bad_message_in_the_middle_over_both_doors(app_sqlite: Any)
     raw = _batch(GOOD_1, BROKEN, GOOD_3)
     response = client.post("/hl7/v2", content=raw, headers={"Content-Type": "x-application/hl7-v2+er7"})
     assert response.status_code == 400  # not every message was accepted
-    assert _msas(response.content) == [("AA", "BT-1"), ("AE", "BT-2"), ("AA", "BT-3")]
+    assert msas(response.content) == [("AA", "BT-1"), ("AE", "BT-2"), ("AA", "BT-3")]
     text = response.content.decode()
     assert text.startswith("FHS|") and "\rBTS|3" in text and text.endswith("FTS|1\r")
     with socket.create_connection(("127.0.0.1", app.state.mllp.port), timeout=30) as sock:
         sock.sendall(b"\x0b" + raw.replace(b"BT-", b"BM-") + b"\x1c\r")
-        assert _msas(_read_frame(sock)) == [("AA", "BM-1"), ("AE", "BM-2"), ("AA", "BM-3")]
-    assert [r.status for r in _rows(app)] == ["queued", "rejected", "queued"] * 2
+        assert msas(read_frame(sock)) == [("AA", "BM-1"), ("AE", "BM-2"), ("AA", "BM-3")]
+    assert [r.status for r in inbound_rows(app)] == ["queued", "rejected", "queued"] * 2
 
 
 def test_two_frames_in_one_read_and_one_frame_over_many_reads(app_sqlite: Any) -> None:
@@ -575,13 +513,13 @@ def test_two_frames_in_one_read_and_one_frame_over_many_reads(app_sqlite: Any) -
     with socket.create_connection(("127.0.0.1", app.state.mllp.port), timeout=30) as sock:
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         sock.sendall(b"\x0b" + one + b"\x1c\r" + b"\x0b" + two + b"\x1c\r")
-        assert _msas(_read_frame(sock)) == [("AA", "Z-1")]
-        assert _msas(_read_frame(sock)) == [("AA", "GR-1")]
+        assert msas(read_frame(sock)) == [("AA", "Z-1")]
+        assert msas(read_frame(sock)) == [("AA", "GR-1")]
         framed = b"\x0b" + three + b"\x1c\r"
         for i in range(0, len(framed), 7):
             sock.sendall(framed[i : i + 7])
-        assert _msas(_read_frame(sock)) == [("AA", "ST-1")]
-    assert [r.raw for r in _rows(app)] == [one, two, three]
+        assert msas(read_frame(sock)) == [("AA", "ST-1")]
+    assert [r.raw for r in inbound_rows(app)] == [one, two, three]
 
 
 def test_enhanced_mode_over_mllp_answers_only_what_msh15_asks(app_sqlite: Any) -> None:
@@ -597,9 +535,9 @@ def test_enhanced_mode_over_mllp_answers_only_what_msh15_asks(app_sqlite: Any) -
     with socket.create_connection(("127.0.0.1", app.state.mllp.port), timeout=30) as sock:
         for raw in sends:
             sock.sendall(b"\x0b" + raw + b"\x1c\r")
-        answers = [_msas(_read_frame(sock)) for _ in range(2)]
+        answers = [msas(read_frame(sock)) for _ in range(2)]
     assert answers == [[("CE", "EM-2")], [("CA", "EM-4")]]
-    assert [(r.control_id, r.status) for r in _rows(app)] == [
+    assert [(r.control_id, r.status) for r in inbound_rows(app)] == [
         ("EM-1", "queued"), ("EM-2", "rejected"), ("EM-3", "rejected"), ("EM-4", "queued")]
 
 
@@ -628,7 +566,7 @@ def test_final_then_retraction_leaves_entered_in_error_current(
     with TestClient(app) as client:
         for raw in (final, retraction):
             assert client.post("/hl7/v2", content=raw).status_code == 200
-        _wait_for(lambda: [r.status for r in _rows(app)] == ["done", "done"])
+        _wait_for(lambda: [r.status for r in inbound_rows(app)] == ["done", "done"])
         with app.state.sessions() as s:
             versions = s.scalars(select(Report).where(Report.report_key == "LK-RT").order_by(Report.id)).all()
             got = [(v.status, v.superseded_by is None) for v in versions]

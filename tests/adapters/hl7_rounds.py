@@ -1,0 +1,90 @@
+"""What the HL7 round-4 and round-5 test files share: message cases, the ACK they get, and the
+doors' wire helpers (MLLP frames, MSA pairs, kept rows).
+
+Imported by tests/adapters/test_hl7_round4.py and test_hl7_round5.py (tests/adapters is on
+sys.path under pytest's rootdir import mode, as conftest_fhir is).
+"""
+
+from __future__ import annotations
+
+import socket
+from dataclasses import dataclass
+from typing import Any
+
+import hl7
+from sqlalchemy import select
+
+from adapters.hl7 import Hl7Error, build_ack, parse_oru, peek_header
+from plugin.storage.tables import InboundMessage
+
+
+def er7(*segments: str, end: str = "\r", charset: str = "utf-8") -> bytes:
+    return (end.join(segments) + end).encode(charset)
+
+
+@dataclass(frozen=True)
+class Want:
+    """One report the message must give (None: that section must be empty)."""
+
+    accession: str | None
+    status: str
+    findings: str | None = None
+    impression: str | None = None
+    addendum: str | None = None
+    patient_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Case:
+    name: str
+    raw: bytes
+    msa1: str
+    msa2: str
+    err: tuple[str, str] | None = None  # (table 0357 code, ERR location)
+    reports: tuple[Want, ...] = ()
+
+
+def ack_for(raw: bytes) -> tuple[str, Any]:
+    """The ACK the pipeline builds, and what parsing gave (OruMessage or Hl7Error)."""
+    try:
+        msg = parse_oru(raw)
+    except Hl7Error as err:
+        return build_ack(err.header or peek_header(raw), error=err), err
+    return build_ack(msg.header), msg
+
+
+def err_of(ack_text: str) -> tuple[str, str] | None:
+    """(ERR code, location): ERR-3/ERR-2 from v2.5 on, ERR-1 (ELD seg^seq^field^code) before."""
+    msg = hl7.parse(ack_text.lstrip("\ufeff"))
+    try:
+        err = msg.segment("ERR")
+    except KeyError:
+        return None
+    if str(msg.segment("MSH")[12]).split("^")[0] in ("2.3", "2.3.1", "2.4"):
+        eld = str(err[1]).split("^")
+        return eld[3].split("&")[0], "^".join(p for p in eld[:3] if p)
+    return str(err[3][0][0]), str(err[2])
+
+
+def read_frame(sock: socket.socket) -> bytes:
+    """One MLLP-framed answer, without its start and end blocks."""
+    data = b""
+    while not data.endswith(b"\x1c\r"):
+        chunk = sock.recv(65536)
+        assert chunk, "connection closed before an ACK"
+        data += chunk
+    assert data.startswith(b"\x0b")
+    return data[1:-2]
+
+
+def msas(ack: bytes, codec: str = "latin-1") -> list[tuple[str, str]]:
+    """(MSA-1, MSA-2) of every ACK in `ack` (one or a batch), any line ends."""
+    text = ack.decode(codec).lstrip("\ufeff").replace("\r\n", "\r").replace("\n", "\r")
+    return [(f[1], f[2]) for f in (s.split("|") for s in text.split("\r") if s.startswith("MSA"))]
+
+
+def inbound_rows(app: Any) -> list[InboundMessage]:
+    """Kept inbound messages in arrival order, batch envelopes left out."""
+    with app.state.sessions() as s:
+        stmt = select(InboundMessage).where(InboundMessage.status != "batch").order_by(InboundMessage.id)
+        return list(s.scalars(stmt).all())
