@@ -17,6 +17,7 @@ from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from adapters import fhir
+from adapters.fhir.capability import capability_statement, operation_definition
 from models.types import TaskName
 from plugin import audit
 from plugin.deps import PipelineDep, SettingsDep
@@ -265,3 +266,31 @@ async def structure_definition(profile_id: str, request: Request, fmt: str | Non
     except KeyError:
         # The id is not echoed: a path segment is caller input, kept out of replies.
         return outcome_response(404, fhir.operation_outcome("No StructureDefinition with this id.", code="not-found"))
+
+
+@router.get(
+    "/fhir/metadata",
+    summary="The CapabilityStatement of the FHIR door (FHIR R4 `[base]/metadata`).",
+    response_class=JSONResponse,
+)
+async def metadata(request: Request, settings: SettingsDep, fmt: str | None = FORMAT_QUERY) -> JSONResponse:
+    """Public conformance, no PHI: FHIR clients read it first to learn the version and what is served."""
+    refused = not_acceptable(request, fmt)
+    if refused is not None:
+        return refused
+    return JSONResponse(capability_statement(fhir_base(request, settings)), media_type=FHIR_JSON)
+
+
+@router.get(
+    "/fhir/OperationDefinition/{definition_id}",
+    summary="The OperationDefinition of $analyze; 404 with an OperationOutcome for any other id.",
+    response_class=JSONResponse,
+)
+async def operation_definition_read(definition_id: str, request: Request, fmt: str | None = FORMAT_QUERY) -> JSONResponse:
+    refused = not_acceptable(request, fmt)
+    if refused is not None:
+        return refused
+    definition = operation_definition()
+    if definition_id != definition["id"]:
+        return outcome_response(404, fhir.operation_outcome("No OperationDefinition with this id.", code="not-found"))
+    return JSONResponse(definition, media_type=FHIR_JSON)
