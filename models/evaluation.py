@@ -171,6 +171,7 @@ class Dataset:
     facts: list[FactCase] = field(default_factory=list)
     skipped: list[Skip] = field(default_factory=list)
     lines: int = 0
+    unknown_labels: Counter[str] = field(default_factory=Counter)  # label key -> lines that hold it
 
 
 @dataclass
@@ -202,11 +203,14 @@ class Score:
         return self.total_answered / self.answered if self.answered else None
 
 
-def _prf(c: Counter[str]) -> dict[str, float | int]:
+def _prf(c: Counter[str]) -> dict[str, float | int | None]:
+    """Counts with precision, recall and F1; None where undefined (no flagged terms, no labelled terms),
+    since 0 would call a runner wrong that rightly flagged nothing on reports without critical results."""
     tp, fp, fn = c["tp"], c["fp"], c["fn"]
-    p = tp / (tp + fp) if tp + fp else 0.0
-    r = tp / (tp + fn) if tp + fn else 0.0
-    return {"tp": tp, "fp": fp, "fn": fn, "precision": p, "recall": r, "f1": 2 * p * r / (p + r) if p + r else 0.0}
+    p = tp / (tp + fp) if tp + fp else None
+    r = tp / (tp + fn) if tp + fn else None
+    f1 = 2 * tp / (2 * tp + fp + fn) if tp + fp + fn else None  # = 2PR/(P+R), and 0 when only one is defined
+    return {"tp": tp, "fp": fp, "fn": fn, "precision": p, "recall": r, "f1": f1}
 
 
 @dataclass
@@ -223,6 +227,7 @@ class EvalReport:
     critical_terms: dict[str, Counter[str]] = field(default_factory=dict)  # runner -> tp/fp/fn over terms
     skipped: list[Skip] = field(default_factory=list)
     lines: int = 0
+    unknown_labels: Counter[str] = field(default_factory=Counter)  # label keys no scorer reads, with line counts
 
     def score(self, group: str, runner: str) -> Score:
         return self.scores.setdefault(group, {}).setdefault(runner, Score())
@@ -242,6 +247,7 @@ class EvalReport:
             "chexpert_labels": {lab: {r: s.mean for r, s in by.items()} for lab, by in self.chexpert_labels.items()},
             "critical_terms": {r: _prf(c) for r, c in self.critical_terms.items()},
             "skipped": [{"line": s.line, "id": s.case_id, "what": s.what, "reason": s.reason} for s in self.skipped],
+            "unknown_labels": dict(self.unknown_labels),
         }
 
     def render(self, console: Console) -> None:
@@ -317,10 +323,14 @@ class EvalReport:
         for r, c in self.critical_terms.items():
             m = _prf(c)
             table.add_row(escape(r), str(m["tp"]), str(m["fp"]), str(m["fn"]),
-                          *(f"{m[k]:.3f}" for k in ("precision", "recall", "f1")))
+                          *("-" if m[k] is None else f"{m[k]:.3f}" for k in ("precision", "recall", "f1")))
         return table
 
     def _render_skips(self, console: Console, limit: int = 25) -> None:
+        if self.unknown_labels:
+            known = ", ".join(what for what, _ in _LABEL_BUILDERS)
+            found = ", ".join(f"{escape(k)} ({n} line(s))" for k, n in sorted(self.unknown_labels.items()))
+            console.print(f"[yellow]label(s) not scored, no scorer reads them:[/yellow] {found}; scored labels: {known}")
         if not self.skipped:
             console.print(f"{self.lines} data lines read; nothing skipped.")
             return
@@ -423,8 +433,9 @@ def _gold_stage(raw: Any, letter: str) -> str:
     return f"{letter}{m.group(1)}"
 
 
-_NLI = {"entailment": "entailment", "entailed": "entailment", "entails": "entailment", "contradiction": "contradiction",
-        "contradicted": "contradiction", "contradicts": "contradiction", "neutral": "neutral"}
+_NLI = {"entailment": "entailment", "entailed": "entailment", "entails": "entailment", "entail": "entailment",
+        "contradiction": "contradiction", "contradicted": "contradiction", "contradicts": "contradiction",
+        "contradict": "contradiction", "neutral": "neutral"}
 
 
 def _gold_nli(raw: Any) -> str:
@@ -553,7 +564,10 @@ def _report_cases(row: dict[str, Any], lineno: int, ds: Dataset) -> None:
     if labels is not None and not isinstance(labels, dict):
         ds.skipped.append(Skip(lineno, rid, "labels", f"a {type(labels).__name__}, not an object"))
         labels = None
-    labels = labels or {}
+    labels = {str(k).strip().lower(): v for k, v in (labels or {}).items()}  # "N_Stage" is n_stage
+    ds.unknown_labels.update(k for k in labels if k not in _LABEL_KEYS)
+    # a label written beside `labels` instead of in it (a flattened export) is not scored either: say so
+    ds.unknown_labels.update(f"{k} (outside labels)" for k in row if str(k).strip().lower() in _LABEL_KEYS)
     for what, build in _LABEL_BUILDERS:
         if what not in labels:
             continue
@@ -608,6 +622,7 @@ _LABEL_BUILDERS: tuple[tuple[str, Callable[[dict[str, Any], str, int, RadiologyR
     ("rads", _add_rads), ("n_stage", _add_n), ("m_stage", _add_m), ("chexpert", _add_chexpert),
     ("temporal", _add_temporal), ("critical", _add_critical), ("laterality", _add_laterality),
 )
+_LABEL_KEYS = frozenset(what for what, _ in _LABEL_BUILDERS)
 
 _PREMISE, _HYPOTHESIS, _LABEL = ("premise", "sentence1"), ("hypothesis", "sentence2"), ("label", "gold_label")
 
@@ -957,7 +972,7 @@ def evaluate(source: Path | Dataset, *, runners: dict[str, Runner], facts: dict[
     ds = source if isinstance(source, Dataset) else load_dataset(Path(source))
     facts = facts or {}
     report = EvalReport(dataset=ds.name, runners=list(dict.fromkeys([*runners, *facts])), skipped=list(ds.skipped),
-                        lines=ds.lines)
+                        lines=ds.lines, unknown_labels=Counter(ds.unknown_labels))
     rouge = _Rouge()
     reports = {c.line: c.report for c in ds.facts}
     with _progress(console, progress) as bar:

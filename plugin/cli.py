@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
+import codecs
 import json
 import logging
 import re
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from models.types import Analysis, TaskName
-from plugin.cli_audit import audit_app
+from plugin.cli_audit import audit_app, load_settings
 from plugin.cli_outbox import outbox_app
 from plugin.settings import Settings
 
@@ -30,9 +34,36 @@ err = Console(stderr=True)
 
 
 def _settings() -> Settings:
-    settings = Settings()
+    settings = load_settings()
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     return settings
+
+
+@contextmanager
+def _clear_failures() -> Iterator[None]:
+    """A model manifest, model file or database that cannot be used is one line on stderr, not a traceback."""
+    from alembic.util import CommandError
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from models.backends.base import BackendError
+    from models.demo import DemoModelMissing
+    from models.manifest import ManifestError
+    from plugin.cli_audit import _db_reason, _shown_url
+
+    try:
+        yield
+    except (ManifestError, DemoModelMissing, BackendError) as exc:
+        err.print(f"[red]cannot load the models:[/red] {escape(str(exc))}")
+        raise typer.Exit(2) from None
+    except SQLAlchemyError as exc:
+        settings = Settings()
+        hint = "" if settings.auto_migrate else " (RADLITE_AUTO_MIGRATE is off: has `radlite db upgrade` run?)"
+        err.print(f"[red]database error[/red] on {escape(_shown_url(settings.database_url))}: "
+                  f"{escape(_db_reason(exc))}{hint}")
+        raise typer.Exit(1) from None
+    except CommandError as exc:
+        err.print(f"[red]database migration failed:[/red] {escape(str(exc))}")
+        raise typer.Exit(1) from None
 
 
 @app.command()
@@ -52,58 +83,115 @@ def db_upgrade(revision: str = "head") -> None:
     from plugin.storage.db import upgrade
 
     settings = _settings()
-    upgrade(settings.database_url, revision)
+    with _clear_failures():
+        upgrade(settings.database_url, revision)
     err.print(f"database upgraded to {revision}")
 
 
-def _read_reports(path: Path) -> tuple[list[Any], str]:
+# Byte order marks other than UTF-8's (Windows Notepad's "Unicode" is UTF-16 LE); UTF-32 first,
+# since its LE mark starts with UTF-16 LE's.
+_WIDE_BOMS = ((codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"),
+              (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16"))
+
+
+def _utf8_bytes(raw: bytes) -> bytes:
+    """A file with a byte order mark as UTF-8 without it (the same text is the same report); others as they came."""
+    if raw.startswith(codecs.BOM_UTF8):
+        return raw[len(codecs.BOM_UTF8):]
+    for bom, codec in _WIDE_BOMS:
+        if raw.startswith(bom):
+            try:
+                return raw.decode(codec).encode("utf-8")
+            except UnicodeDecodeError as exc:
+                err.print(f"[red]not readable as {codec.upper()}[/red] (byte {exc.start}), though the file starts "
+                          "with its byte order mark")
+                raise typer.Exit(2) from exc
+    return raw
+
+
+def _report_text(raw: bytes, encoding: str | None) -> bytes | str:
+    """Plain report text: as it came without --encoding (it must be UTF-8), else decoded as told.
+
+    The character set is never guessed: a wrong guess changes the text the models read. Text
+    that is not UTF-8 is refused with a hint to name its set (a Windows RIS export is cp1252).
+    """
+    if encoding is None:
+        return raw
+    try:
+        return raw.decode(encoding).removeprefix("\ufeff")
+    except UnicodeDecodeError as exc:
+        err.print(f"[red]not a usable report text:[/red] not {escape(encoding)} text (byte {exc.start})")
+        raise typer.Exit(2) from exc
+
+
+def _is_utf8(raw: bytes) -> bool:
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def _read_reports(path: Path, encoding: str | None = None) -> tuple[list[Any], str]:
     """Reports from an HL7 v2 file, a FHIR JSON file or plain report text; bad input exits 2."""
     from adapters import fhir
     from adapters import hl7 as hl7v2
     from adapters.text import TextInputError, report_from_text
 
-    raw = path.read_bytes()
+    try:
+        raw = _utf8_bytes(path.read_bytes())
+    except OSError as exc:
+        err.print(f"[red]cannot read the file:[/red] {escape(exc.strerror or type(exc).__name__)}")
+        raise typer.Exit(2) from exc
     head = raw.lstrip(b"\xef\xbb\xbf \t\r\n")
     if head[:1] in (b"{", b"["):
         try:
             return fhir.reports_from_resource(json.loads(raw)), "fhir"
         except (ValueError, fhir.FhirInputError) as exc:
-            err.print(f"[red]not a usable FHIR DiagnosticReport:[/red] {exc}")
+            err.print(f"[red]not a usable FHIR DiagnosticReport:[/red] {escape(str(exc))}")
             raise typer.Exit(2) from exc
     # ER7 starts with a segment id and a field separator (MSH|, or PID| when MSH is lost):
     # read that as HL7 so that a broken message gets its HL7 error, not a text analysis.
     if not (head.startswith(b"\x0b") or re.match(rb"[A-Z][A-Z0-9]{2}\|", head)):
         try:
-            return [report_from_text(raw)], "text"
+            return [report_from_text(_report_text(raw, encoding))], "text"
         except TextInputError as exc:
-            err.print(f"[red]not a usable report text:[/red] {exc}")
+            hint = "" if encoding or _is_utf8(raw) else "; if it is Windows or Latin-1 text, pass --encoding cp1252"
+            err.print(f"[red]not a usable report text:[/red] {escape(str(exc))}{hint}")
             raise typer.Exit(2) from exc
     try:
         return hl7v2.parse_oru(raw).reports, "hl7v2"
     except hl7v2.Hl7Error as exc:
-        err.print(f"[red]HL7 error {exc.err_code} at {exc.location}:[/red] {exc.text}")
+        err.print(f"[red]HL7 error {exc.err_code} at {escape(str(exc.location))}:[/red] {escape(str(exc.text))}")
         raise typer.Exit(2) from exc
 
 
 def _answered_by(analyses: list[Analysis]) -> Table:
     table = Table(title="Who answered")
-    for col in ("report", "task", "value", "decided by", "model", "backend", "confidence"):
+    table.add_column("report", overflow="fold")  # the id in full, however narrow the terminal: two may share a prefix
+    for col in ("task", "value", "decided by", "model", "backend", "confidence"):
         table.add_column(col)
     for a in analyses:
         for r in a.results:
             table.add_row(
-                a.report.report_id, r.task.value, _value_text(r), r.decided_by, r.model.model_id + (" (demo)" if r.model.demo else ""),
+                a.report.report_id, r.task.value, escape(_value_text(r)), r.decided_by,
+                escape(r.model.model_id) + (" (demo)" if r.model.demo else ""),
                 r.model.backend, f"{r.confidence:.2f}",
             )
-        for task, error in a.errors.items():
-            table.add_row(a.report.report_id, task, f"[red]{error}[/red]", "-", "-", "-", "-")
+        for task, error in a.errors.items():  # "Kind: detail"; the detail may quote the report, so the kind only
+            table.add_row(a.report.report_id, task, f"[red]{escape(error.split(':')[0])}[/red]", "-", "-", "-", "-")
     return table
 
 
 def _value_text(result: Any) -> str:
+    """The answer for the stderr table: labels as they are; free text (impression, QA, entities) only by
+    size, since it may quote names from the report and stderr often ends up in a log. Stdout has it all."""
     from models.catalog import CATALOG
+    from models.types import EntitiesValue, TextValue
 
     text = CATALOG[result.task].value_text(result.value)
+    if isinstance(result.value, TextValue | EntitiesValue):
+        return f"(text, {len(text)} chars)"
     return text if len(text) < 60 else text[:57] + "..."
 
 
@@ -113,41 +201,31 @@ def analyze(
     format: Annotated[str, typer.Option("--format", help="json | fhir-bundle | hl7")] = "json",
     tasks: Annotated[str | None, typer.Option("--tasks", help="Comma-separated tasks; default: the planner's choice.")] = None,
     question: Annotated[str | None, typer.Option("--question", help="Question for radiology_qa.")] = None,
+    encoding: Annotated[str | None, typer.Option(
+        "--encoding", help="Character set of a plain-text FILE without BOM, e.g. cp1252 (default UTF-8).")] = None,
 ) -> None:
     """Analyse one file in process and print the results (our smoke test, like `serve --get`)."""
     if format not in ("json", "fhir-bundle", "hl7"):
         err.print("--format must be json, fhir-bundle or hl7")
         raise typer.Exit(2)
-    try:
-        requested = [TaskName(t.strip()) for t in tasks.split(",") if t.strip()] if tasks else None
-    except ValueError as exc:
-        err.print(f"unknown task: {exc}; known: {', '.join(t.value for t in TaskName)}")
-        raise typer.Exit(2) from exc
+    if encoding is not None:
+        try:
+            encoding = codecs.lookup(encoding).name
+        except LookupError as exc:
+            err.print(f"--encoding: unknown character set {escape(repr(encoding))}")
+            raise typer.Exit(2) from exc
+    requested = _requested_tasks(tasks, question)
 
     from adapters import fhir
     from adapters import hl7 as hl7v2
-    from models.ensemble import Ensemble
-    from plugin.pipeline import Actor, Pipeline
-    from plugin.storage.db import make_engine, make_sessionmaker, upgrade
 
     settings = _settings()
-    reports, kind = _read_reports(file)
+    reports, kind = _read_reports(file, encoding)
     if not reports:
         err.print(f"[red]no report to analyse:[/red] the {kind} input holds no DiagnosticReport or ORU^R01 report")
         raise typer.Exit(2)
-    if settings.auto_migrate:
-        upgrade(settings.database_url)
-    engine = make_engine(settings.database_url)
-    ensemble = Ensemble.load(settings.models)
-    pipeline = Pipeline(settings, make_sessionmaker(engine), ensemble)
-    try:
-        analyses = [
-            pipeline.analyse_sync(r, actor=Actor(id="cli", kind="cli"), tasks=requested, question=question) for r in reports
-        ]
-    finally:
-        pipeline.close()
-        ensemble.close()
-        engine.dispose()
+    with _clear_failures():
+        analyses = _analyse(settings, reports, requested, question)
     err.print(_answered_by(analyses))
     out = sys.stdout
     if format == "json":
@@ -156,9 +234,63 @@ def analyze(
         bundle = fhir.merge_transactions(fhir.transaction_bundle(a) for a in analyses)
         out.write(json.dumps(bundle, indent=2) + "\n")
     else:
-        out.write("\n".join(hl7v2.analysis_to_oru(a).replace("\r", "\n") for a in analyses))
+        # Segments end in CR as on the wire, so a file or pipe holds valid ER7; a terminal gets LF to be readable.
+        messages = "".join(hl7v2.analysis_to_oru(a) for a in analyses)
+        out.write(messages.replace("\r", "\n") if out.isatty() else messages)
     if any(a.errors for a in analyses):
         raise typer.Exit(1)
+
+
+def _requested_tasks(tasks: str | None, question: str | None) -> list[TaskName] | None:
+    """--tasks as TaskNames (any case, repeats once); None for the planner's choice. Bad names exit 2.
+
+    radiology_qa needs --question, and --question needs radiology_qa: given alone it asks for that only.
+    """
+    requested: list[TaskName] | None = None
+    if tasks is not None:
+        names = list(dict.fromkeys(t.strip().lower() for t in tasks.split(",") if t.strip()))
+        unknown = [n for n in names if n not in TaskName._value2member_map_]
+        if unknown or not names:
+            what = f"unknown task(s) {', '.join(unknown)}" if unknown else "--tasks names no task"
+            err.print(f"[red]{escape(what)}[/red]; known: {', '.join(t.value for t in TaskName)}")
+            raise typer.Exit(2)
+        requested = [TaskName(n) for n in names]
+    asked = question is not None and bool(question.strip())
+    if question is not None and not asked:
+        err.print("[red]--question is empty[/red]")
+        raise typer.Exit(2)
+    if requested is None and asked:
+        err.print("--question without --tasks: answering radiology_qa only")
+        return [TaskName.radiology_qa]
+    if requested is not None and asked and TaskName.radiology_qa not in requested:
+        err.print("[red]--question is for radiology_qa[/red]: add radiology_qa to --tasks")
+        raise typer.Exit(2)
+    if requested is not None and TaskName.radiology_qa in requested and not asked:
+        err.print("[red]radiology_qa needs --question[/red] (the question to answer from the report)")
+        raise typer.Exit(2)
+    return requested
+
+
+def _analyse(settings: Settings, reports: list[Any], requested: list[TaskName] | None,
+             question: str | None) -> list[Analysis]:
+    from models.ensemble import Ensemble
+    from plugin.pipeline import Actor, Pipeline
+    from plugin.storage.db import make_engine, make_sessionmaker, upgrade
+
+    if settings.auto_migrate:
+        upgrade(settings.database_url)
+    engine = make_engine(settings.database_url)
+    try:
+        ensemble = Ensemble.load(settings.models)
+        pipeline = Pipeline(settings, make_sessionmaker(engine), ensemble)
+        try:
+            return [pipeline.analyse_sync(r, actor=Actor(id="cli", kind="cli"), tasks=requested, question=question)
+                    for r in reports]
+        finally:
+            pipeline.close()
+            ensemble.close()
+    finally:
+        engine.dispose()
 
 
 @app.command("eval")
@@ -186,7 +318,8 @@ def evaluate(
     facts: dict[str, Any] = {"rules": rules.facts}
     ensemble = None
     if not rules_only:
-        ensemble = Ensemble.load(settings.models, rules=rules)
+        with _clear_failures():
+            ensemble = Ensemble.load(settings.models, rules=rules)
         for entry in ensemble.manifest.models:
             runners[entry.id] = _model_runner(ensemble, entry.id)
         if with_ensemble:
@@ -202,8 +335,6 @@ def evaluate(
 
 def _load_dataset(path: Path) -> Any:
     """The dataset's cases; an unreadable file, a line that is not JSON or nothing to score exits 2."""
-    from rich.markup import escape
-
     from models.evaluation import DatasetError, load_dataset
 
     try:
@@ -227,7 +358,8 @@ def models_list() -> None:
     from models.manifest import load_manifest
 
     settings = _settings()
-    manifest = load_manifest(settings.models)
+    with _clear_failures():
+        manifest = load_manifest(settings.models)
     table = Table(title=f"Model manifest {manifest.version}")
     for col in ("id", "role", "backend", "path", "sha256", "demo"):
         table.add_column(col)
@@ -248,7 +380,8 @@ def models_check() -> None:
     from models.manifest import load_manifest
 
     settings = _settings()
-    manifest = load_manifest(settings.models)
+    with _clear_failures():
+        manifest = load_manifest(settings.models)
     failed = False
     for m in manifest.models:
         try:

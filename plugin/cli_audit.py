@@ -9,16 +9,22 @@ recorded as `audit.read` events like any other.
 from __future__ import annotations
 
 import getpass
+import os
 import sys
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, TextIO
 
 import typer
+from pydantic import ValidationError
 from rich.console import Console
+from rich.markup import escape
+from sqlalchemy import inspect
+from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from plugin import audit
@@ -35,6 +41,17 @@ class ExportFormat(StrEnum):
     fhir = "fhir"
 
 
+def load_settings() -> Settings:
+    """Settings from RADLITE_* and .env; an invalid one exits 2 naming the setting (never echoing its value)."""
+    try:
+        return Settings()
+    except ValidationError as exc:
+        for e in exc.errors():
+            name = "RADLITE_" + "_".join(str(part) for part in e["loc"]).upper()
+            err.print(f"[red]invalid setting {escape(name)}:[/red] {escape(e['msg'])}")
+        raise typer.Exit(2) from None
+
+
 def _who() -> str:
     try:
         return f"{getpass.getuser()}@cli"
@@ -42,13 +59,67 @@ def _who() -> str:
         return "unknown@cli"
 
 
-@contextmanager
-def _session() -> Iterator[tuple[Settings, Session]]:
-    settings = Settings()
-    engine = make_engine(settings.database_url)
+AUDIT_TABLES = ("audit_events", "audit_archives")
+
+
+def _shown_url(url: str) -> str:
+    """The database URL without its password, for messages."""
     try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return "RADLITE_DATABASE_URL"
+
+
+def _db_reason(exc: SQLAlchemyError) -> str:
+    """The driver's own first line (no SQL, no bound values), e.g. "no such table: x"."""
+    text = str(getattr(exc, "orig", None) or exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def _fail(message: str, code: int = 2) -> typer.Exit:
+    err.print(message)
+    return typer.Exit(code)
+
+
+def _missing_sqlite_file(url: str) -> Path | None:
+    """The file a sqlite URL names when it does not exist: connecting would create an empty database."""
+    parsed = make_url(url)
+    db = parsed.database or ""
+    if not parsed.drivername.startswith("sqlite") or db in ("", ":memory:") or db.startswith("file:"):
+        return None
+    return None if Path(db).exists() else Path(db)
+
+
+def _require_schema(engine: Engine, url: str, tables: tuple[str, ...]) -> None:
+    present = set(inspect(engine).get_table_names())
+    missing = [t for t in tables if t not in present]
+    if missing:
+        raise _fail(f"[red]{escape(_shown_url(url))} has no RadLite schema[/red] (table {', '.join(missing)} "
+                    "missing): run `radlite db upgrade` first")
+
+
+@contextmanager
+def _session(tables: tuple[str, ...] = AUDIT_TABLES) -> Iterator[tuple[Settings, Session]]:
+    """Settings and a session on an existing, migrated database; any database failure is a clear exit, no traceback.
+
+    These commands read what the service wrote: they never create a database or its schema.
+    """
+    settings = load_settings()
+    url = settings.database_url
+    try:
+        missing_file = _missing_sqlite_file(url)
+    except ArgumentError:
+        raise _fail("[red]RADLITE_DATABASE_URL is not a database URL[/red]") from None
+    if missing_file is not None:
+        raise _fail(f"[red]no database at {escape(str(missing_file))}[/red] (RADLITE_DATABASE_URL); "
+                    "start the service or run `radlite db upgrade` to create it")
+    engine = make_engine(url)
+    try:
+        _require_schema(engine, url, tables)
         with session_scope(make_sessionmaker(engine)) as s:
             yield settings, s
+    except SQLAlchemyError as exc:
+        raise _fail(f"[red]database error[/red] on {escape(_shown_url(url))}: {escape(_db_reason(exc))}", 1) from None
     finally:
         engine.dispose()
 
@@ -86,8 +157,11 @@ def verify(
         err.print(f"[bold red]BROKEN[/] at event {result.broken_seq}: {result.reason}")
         err.print(f"{result.checked} event(s) verified before it, from event {result.start_seq}.")
         raise typer.Exit(1)
-    err.print(f"[green]OK[/] {result.checked} event(s) from {result.start_seq} to {result.head_seq}"
-              f" ({result.archives} archive(s) before them)")
+    if result.checked:
+        err.print(f"[green]OK[/] {result.checked} event(s) from {result.start_seq} to {result.head_seq}"
+                  f" ({result.archives} archive(s) before them)")
+    else:
+        err.print(f"[green]OK[/] no event in the database after {result.archives} archive(s)")
     err.print(f"anchor: {result.head_seq}:{result.head_hash}")
 
 
@@ -109,20 +183,50 @@ def export(
         patient_id=patient, accession=accession, report_key=report, actor=user, event_types=event_type or [],
         since=_when(since, "--since"), until=_when(until, "--until", end_of_day=True),
     )
+    if flt.since and flt.until and flt.until <= flt.since:
+        raise typer.BadParameter("the range is empty: --until is not after --since", param_hint="--until")
+    if output is not None and output.is_dir():
+        raise typer.BadParameter(f"{output} is a directory; name a file", param_hint="--output")
     writer = audit.write_fhir_ndjson if fmt == ExportFormat.fhir else audit.write_ndjson
     with _session() as (_settings, s):
-        out: TextIO = output.open("w", encoding="utf-8") if output else sys.stdout
+        unknown = sorted(set(flt.event_types) - set(audit.known_event_types(s)))
+        if unknown:
+            raise typer.BadParameter(f"unknown event type(s) {', '.join(unknown)}; known: "
+                                     f"{', '.join(audit.known_event_types(s))}", param_hint="--type")
         try:
-            n = writer(audit.iter_events(s, flt), out)
+            out: TextIO = output.open("w", encoding="utf-8") if output else sys.stdout
+        except OSError as exc:
+            raise _fail(f"[red]cannot write {escape(str(output))}:[/red] {escape(exc.strerror or str(exc))}") from None
+        n: int | None = None
+        rows = audit.iter_events(s, flt)
+        try:
+            with closing(rows):  # the cursor closes while the session is still open, even when the reader quits
+                n = writer(rows, out)
+                out.flush()
+        except BrokenPipeError:  # `| head`: the reader has seen part of the trail, which is still a read
+            _detach_stdout()
         finally:
             if output:
                 out.close()
         audit.record(s, audit.AuditRead(
             actor=_who(), actor_kind="cli", patient_id=flt.patient_id, accession=flt.accession,
             report_key=flt.report_key,
-            detail={"command": "export", "format": fmt.value, "filter": flt.as_detail(), "results": n},
+            detail={"command": "export", "format": fmt.value, "filter": flt.as_detail(), "results": n,
+                    **({"interrupted": True} if n is None else {})},
         ))
+    if n is None:
+        err.print("export interrupted: the reader closed the pipe (the read is recorded)")
+        raise typer.Exit(1)
     err.print(f"exported {n} event(s)" + (f" to {output}" if output else ""))
+
+
+def _detach_stdout() -> None:
+    """Point stdout at /dev/null after a broken pipe, so the flush at exit does not fail again."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):  # not a real file descriptor (a test runner's stream)
+        pass
 
 
 @audit_app.command()
@@ -134,11 +238,15 @@ def archive(
     """Move events older than the retention period to NDJSON with their chain head (run as the table owner)."""
     with _session() as (settings, s):
         cutoff = _when(before, "--before") or audit.retention_cutoff(settings.audit_retention_days)
+        archive_dir = directory or settings.audit_archive_dir
         try:
-            result = audit.archive(s, before=cutoff, archive_dir=directory or settings.audit_archive_dir, actor=_who())
+            result = audit.archive(s, before=cutoff, archive_dir=archive_dir, actor=_who())
         except audit.AuditChainBroken as exc:
-            err.print(f"[bold red]refused[/]: {exc}; nothing was archived")
+            err.print(f"[bold red]refused[/]: {escape(str(exc))}; nothing was archived")
             raise typer.Exit(1) from None
+        except OSError as exc:  # the transaction rolls back: no row leaves the database without its file
+            raise _fail(f"[bold red]cannot write the archive[/] in {escape(str(archive_dir))}: "
+                        f"{escape(exc.strerror or str(exc))}; nothing was archived", 1) from None
     if result is None:
         err.print(f"nothing older than {cutoff.isoformat()} to archive")
         return
