@@ -250,6 +250,10 @@ def _with_other_sites(chosen: RadsMention, mentions: list[RadsMention]) -> RadsM
 _BI_SUB = re.compile(r"[^.;()\n]{0,40}?\(\s*(?:category\s+)?4\s?([abc])\s*\)", re.IGNORECASE)
 
 
+# The PI-RADS v2.1 upgrade written after the score: "PI-RADS 3+1", "3 + 1 = 4".
+_PI_UPGRADE = re.compile(r"\s*\+\s*1(?!\d)(?:\s*=\s*[34](?!\d))?")
+
+
 def find_mentions(text: str) -> list[RadsMention]:
     """Every RADS statement in `text` (named systems and their short forms), history flagged."""
     found: dict[tuple[int, int], RadsMention] = {}
@@ -259,6 +263,9 @@ def find_mentions(text: str) -> list[RadsMention]:
         sub = _BI_SUB.match(text, end) if (system, cat) == ("BI-RADS", "4") else None
         if sub:  # "BI-RADS 4 (4A)": the subdivision in brackets refines the category
             cat, end = "4" + sub.group(1).upper(), sub.end()
+        up = _PI_UPGRADE.match(text, end) if system == "PI-RADS" and cat in ("2", "3") else None
+        if up:  # PI-RADS v2.1 "3+1" (PZ 3 upgraded by positive DCE; TZ "2+1" by DWI): the overall is one higher
+            cat, end = str(int(cat) + 1), up.end()
         if cat is None or any(s <= start < e or start <= s < end for s, e in found):
             return
         hist, overall = mention_context(text, start, end)

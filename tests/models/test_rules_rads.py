@@ -8,6 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from models.evaluation import _gold_rads
 from models.rules import RulesEngine
 from models.rules.rads import SEVERITY, find_mentions, severity_rank, stated_rads
 from models.types import RADS_SYSTEMS, RadiologyReport, TaskName, TaskRequest
@@ -170,3 +171,23 @@ def test_any_text_gives_a_valid_category_or_none(pieces: list[str], procedure: s
     if got is not None:
         assert got.category in SEVERITY[got.system]
         assert not got.historical
+
+
+@pytest.mark.parametrize(
+    ("impression", "category"),
+    [
+        ("Left PZ lesion, PI-RADS 3+1 (DCE positive).", "4"),
+        ("PI-RADS 3 + 1 = 4 lesion in the right PZ.", "4"),
+        ("Transition zone lesion, PI-RADS 2+1.", "3"),
+        ("Overall PI-RADS 4 (3+1).", "4"),
+        ("PI-RADS 3, 1 lesion.", "3"),  # a count after a comma is no upgrade
+    ],
+)
+def test_pirads_upgrade_notation_is_the_overall_category(impression: str, category: str) -> None:
+    """PI-RADS v2.1 writes a DCE (PZ) or DWI (TZ) upgrade as "3+1": the overall assessment is one higher."""
+    report = RadiologyReport(report_id="p", modality="MR", procedure="MRI PROSTATE", findings="Lesion.",
+                             impression=impression)
+    got = RulesEngine().rads(report)
+    assert got is not None and (got.value.system, got.value.category) == ("PI-RADS", category)
+    # A dataset label in the same notation is scored as the same overall category.
+    assert _gold_rads(f"PI-RADS {impression.split('PI-RADS ')[1]}").category == category
