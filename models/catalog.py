@@ -219,7 +219,10 @@ _N_FORMS = ["Positive", "Negative", *(f"Positive. N staging: N{i}" for i in (1, 
 
 # ---- grammars for the free tasks' second try (GBNF, llama.cpp syntax) --------------
 
-_TEXT_GRAMMAR = r"""root ::= [^ \t\n<] [^<]*
+# Free text, not starting blank; "<" only before a character that cannot open a special token or
+# a think tag ("<6 mm" and "< 1 cm" are text, "<|im_start|>" and "<think>" are not).
+_TEXT_GRAMMAR = r"""root ::= ([^ \t\n<] | lt) ([^<] | lt)*
+lt ::= "<" [^|/t<]
 """
 
 # Bounded repetitions: a model that cannot stop still reaches the grammar's end (then only

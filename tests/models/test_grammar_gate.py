@@ -76,3 +76,34 @@ def test_gate_refuses_what_the_grammar_refuses(demo_backend: LlamaBackend) -> No
         assert gate.choose(logits) == no and gate.full_passes == 1
     finally:
         gate.close()
+
+
+@pytest.mark.parametrize(
+    ("text", "admitted"),
+    [
+        ("Stable <6 mm nodule.", True),
+        ("Nodule < 1 cm.", True),
+        ("<5 mm", True),
+        ("Normal.<|im_start|>user", False),
+        ("<think>x</think>", False),
+        (" Normal.", False),  # the answer does not start blank
+    ],
+)
+def test_free_text_grammar_admits_less_than_but_no_special_token(
+    demo_backend: LlamaBackend, text: str, admitted: bool
+) -> None:
+    """The retry grammar of impressions and answers keeps "<6 mm" and refuses what opens a special token or tag."""
+    model = demo_backend.model
+    gate = GrammarGate(model._llama_cpp, model.llm._model.vocab, model.llm.n_vocab(),
+                       CATALOG[TaskName.impression_generation].grammar)
+    try:
+        ok = True
+        for ch in text:  # one character at a time: the vocabulary holds every printable ASCII character
+            tok = next(i for i, t in enumerate(model.vocab.text_of) if t == ch)
+            if not gate.allows(tok):
+                ok = False
+                break
+            gate.accept(tok)
+        assert ok == admitted
+    finally:
+        gate.close()
