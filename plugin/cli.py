@@ -360,11 +360,14 @@ def models_list() -> None:
     settings = _settings()
     with _clear_failures():
         manifest = load_manifest(settings.models)
-    table = Table(title=f"Model manifest {manifest.version}")
-    for col in ("id", "role", "backend", "path", "sha256", "demo"):
+        version = manifest.version  # hashes the files: an unreadable one is one line too
+    table = Table(title=f"Model manifest {version}")
+    for col in ("id", "role", "backend", "path", "sha256", "n_ctx", "threads", "think", "lora", "demo"):
         table.add_column(col)
     for m in manifest.models:
-        table.add_row(m.id, m.role, m.backend, str(m.path), (m.sha256 or "")[:16], "yes" if m.demo else "no")
+        lora = f"{Path(m.lora_path).name} x{m.lora_scale}" if m.lora_path else "-"
+        table.add_row(m.id, m.role, m.backend, str(m.path), (m.sha256 or "")[:16], str(m.n_ctx), str(m.n_threads),
+                      "prefill" if m.think_prefill else "-", lora, "yes" if m.demo else "no")
     Console().print(table)
     routing = Table(title="Routing")
     routing.add_column("task")
@@ -385,8 +388,10 @@ def models_check() -> None:
     failed = False
     for m in manifest.models:
         try:
-            m.verified_sha256()
-            err.print(f"[green]ok[/green] {m.id} {m.path}")
+            sha = m.verified_sha256()
+            lora = m.verified_lora_sha256()
+            # The hashes in full, so that they can be pinned in the manifest (sha256 = / lora_sha256 =).
+            err.print(f"[green]ok[/green] {m.id} {m.path} sha256={sha or '-'} lora_sha256={lora or '-'}")
         except Exception as exc:  # report every model, then exit non-zero
             failed = True
             err.print(f"[red]FAILED[/red] {m.id}: {exc}")

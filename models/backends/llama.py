@@ -86,7 +86,8 @@ class LoadedModel:
                 verbose=False,
             )
         except (ValueError, RuntimeError, OSError) as exc:
-            raise BackendError(f"model {entry.id}: cannot load {self.path.name}: {exc}") from exc
+            adapter = f" with lora_path {entry.lora_path}" if entry.lora_path else ""
+            raise BackendError(f"model {entry.id}: cannot load path {self.path}{adapter}: {exc}") from None
         self.n_ctx = self.llm.n_ctx()
         self.n_vocab = self.llm.n_vocab()
         self._vocab: VocabIndex | None = None

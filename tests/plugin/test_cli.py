@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from models.demo import DEMO_SHA256
 from plugin.cli import app
 
 
@@ -88,6 +89,8 @@ def test_models_list_and_check(env: Path) -> None:
     assert "rads_assignment" in listed.output
     checked = CliRunner().invoke(app, ["models", "check"])
     assert checked.exit_code == 0, checked.output
+    # The full hash is printed, so that an operator can pin it in the manifest.
+    assert f"sha256={DEMO_SHA256}" in checked.output.replace("\n", "")
 
 
 def test_eval_rules_only_on_dev(env: Path, dev: Path) -> None:
