@@ -16,15 +16,25 @@ import uuid
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, NamedTuple
 
-from adapters.cds.guidelines import SOURCES, FollowUpOrder, Guideline, guideline_for
+from adapters.cds.guidelines import (
+    SOURCES,
+    FollowUpOrder,
+    Guideline,
+    guideline_for,
+    normalise_category,
+    normalise_system,
+    unlisted_subcategories,
+)
 from adapters.cds.models import Action, Card, Coding, Link, OverrideReason, Source, Suggestion, truncate_summary
-from adapters.cds.regions import body_regions, modality_of, order_text, regions_of_rads
+from adapters.cds.regions import body_regions, misfit_regions, modality_of, order_text, regions_of_rads
 from adapters.fhir import (
     RULES_IDENTITY,
     codes,
     critical_observation,
+    fhir_strings,
     follow_up_observation,
     observation_for,
+    patient_reference,
     source_reference,
 )
 from models.text import sentence_spans
@@ -94,9 +104,12 @@ def _uuid() -> str:
     return str(uuid.uuid4())
 
 
+_CONTROL = re.compile(r"[\x00-\x08\x0e-\x1f\x7f]")
+
+
 def _md(text: str) -> str:
     """Report text made inert in markdown (no emphasis, links, headings or HTML from the report)."""
-    text = " ".join(text.split())
+    text = " ".join(_CONTROL.sub(" ", text).split())  # a control character (BEL, NUL) is no text to show
     text = re.sub(r"([\\`*_\[\]<>|~])", r"\\\1", text)
     text = re.sub(r"^(\d+)\.", r"\1\\.", text)  # '3. item' would start a list
     return "\\" + text if text and text[0] in "#+-=" else text
@@ -267,7 +280,7 @@ def follow_up_request(order: FollowUpOrder, report: RadiologyReport, patient_id:
         "status": "draft",
         "intent": "proposal",
         "code": {"text": order.text},
-        "subject": {"reference": f"Patient/{patient_id}"},
+        "subject": patient_reference(patient_id),
     }
     if order.kind == "imaging":
         sr["category"] = [{"coding": [{"system": SNOMED, "code": "363679005", "display": "Imaging"}]}]
@@ -285,8 +298,9 @@ def follow_up_request(order: FollowUpOrder, report: RadiologyReport, patient_id:
         note += f" Produced by a {DEMO_NOTICE}."
     sr["note"] = [{"text": note}]
     sr["meta"] = _order_meta(demo)
+    fhir_strings(sr)
     sr["text"] = {"status": "generated", "div": '<div xmlns="http://www.w3.org/1999/xhtml"><p>'
-                  + html.escape(f"Proposed (draft): {order.text}. {note}") + "</p></div>"}
+                  + html.escape(f"Proposed (draft): {sr['code']['text']}. {sr['note'][0]['text']}") + "</p></div>"}
     return sr
 
 
@@ -397,12 +411,17 @@ def _rads_card(result: TaskResult, value: RadsValue, analysis: Analysis, patient
     demo = analysis.demo
     size = largest_size_cm(result.evidence) if value.system == "TI-RADS" else None
     g = guideline_for(value.system, value.category, size_cm=size)
-    indicator = g.indicator if g else "info"
+    unlisted = [] if g else unlisted_subcategories(value.system, value.category)
+    warns_if = [u.category for u in unlisted if u.indicator == "warning"]
+    indicator = g.indicator if g else ("warning" if warns_if else "info")
     if _escalates(result) and _model_category_warns(result):
         indicator = "warning"  # the category was not written: a model reading it as suspicious may be right
     misfit = _misfit_study(result, value, report)
     if misfit:
         return _misfit_card(result, value, analysis, misfit, fhir_server)
+    stated = _stated_otherwise(result, value)
+    if stated:
+        return _stated_otherwise_card(result, value, analysis, stated, fhir_server)
     order = g.order if g else None
     when = describe_interval(order.earliest, order.latest) if order else ""
     summary = truncate_summary(f"{_exam(report)}: {value.full_label}; {_advice(g)}")
@@ -418,7 +437,10 @@ def _rads_card(result: TaskResult, value: RadsValue, analysis: Analysis, patient
             guide.append("Actionable finding (ACR): track the follow-up until it is done.")
         blocks.append(guide)
     else:
-        blocks.append(f"No guideline row for {_md(value.label)}; follow the report and local policy.")
+        blocks.append(f"No guideline row for {_md(value.label)}; follow the report and local policy."
+                      + (f" It may mean {_md(', '.join(u.category for u in unlisted))}; of these "
+                         f"{_md(', '.join(warns_if))} {'is' if len(warns_if) == 1 else 'are'} of high suspicion, so this "
+                         "card is a warning. No order is proposed." if warns_if else ""))
     recs = [f for f in analysis.facts.follow_ups if f.text.strip()]
     if recs:
         blocks.append(["**The report recommends** (the report and local policy win over the table):",
@@ -472,24 +494,8 @@ def _model_category_warns(result: TaskResult) -> bool:
 
 
 def _misfit_study(result: TaskResult, value: RadsValue, report: RadiologyReport) -> str | None:
-    """The study's body regions when a model-only RADS system cannot apply to them, else None.
-
-    BI-RADS on a CT of the abdomen, PI-RADS on a chest film: a model can print any system,
-    and the guideline order of a system the study cannot have (a breast biopsy after a liver
-    CT) must never be proposed. Only a model-only value is checked (a system the report
-    states is the radiologist's); a procedure naming no region says nothing either way.
-    """
-    if result.decided_by != "model" or not value.system:
-        return None
-    if modality_of(report.procedure or "", report.modality) == "PT":
-        return None  # PET/CT covers the body: its regions are not the one the category is about
-    codes_ = [report.procedure_code] if report.procedure_code else []
-    regions = body_regions(report.procedure or "", codes_)
-    # NI-RADS follows head and neck cancer: its primary site may be in a study named for the head.
-    expected = regions_of_rads(value.system) | ({"head"} if value.system == "NI-RADS" else set())
-    if not regions or not expected or regions & expected:
-        return None
-    return ", ".join(sorted(regions))
+    """The study's body regions when a model-only RADS system cannot apply to them (regions.misfit_regions)."""
+    return misfit_regions(result.decided_by, value.system, report)
 
 
 def _misfit_card(result: TaskResult, value: RadsValue, analysis: Analysis, regions: str,
@@ -513,6 +519,52 @@ def _misfit_card(result: TaskResult, value: RadsValue, analysis: Analysis, regio
                 source=_source("rads", demo=demo),
                 overrideReasons=_reasons(("reviewed-consistent", "Reviewed: the category applies"),
                                          _NLP_ERROR),
+                links=_links(report, fhir_server))
+
+
+_STATED = re.compile(
+    r"(?i)\b(BI|Lung|LI|TI|PI|O|NI|CAD|VI|GB)[\s-]?RADS(?:\s+(?:US|MRI))?[\s:]*(?:category|cat\.?)?[\s:]*"
+    r"(LR-TR[\s-]+[A-Za-z]+|LR-[A-Z0-9]+|TR\s?\d|\d[A-Za-z]?|N)\b")
+
+
+def _stated_otherwise(result: TaskResult, value: RadsValue) -> list[str]:
+    """Categories of the same system the evidence states when a model-only value is none of them.
+
+    The rules leave a category they cannot place (e.g. 'BI-RADS 7', no such category) to the
+    model, which then answers one of its own: the report's explicit statement must not be
+    replaced silently by a guess, nor a guideline order proposed on it.
+    """
+    if result.decided_by != "model" or not value.system or not value.category:
+        return []
+    system = normalise_system(value.system) or value.system
+    found: list[str] = []
+    for ev in result.evidence:
+        for m in _STATED.finditer(ev.sentence):
+            if normalise_system(m.group(1) + "-RADS") == system:
+                found.append(normalise_category(system, m.group(2).replace(" ", "")))
+    own = normalise_category(system, value.category)
+    return [] if not found or own in found else list(dict.fromkeys(found))
+
+
+def _stated_otherwise_card(result: TaskResult, value: RadsValue, analysis: Analysis, stated: list[str],
+                           fhir_server: str | None) -> Card:
+    """A warning instead of guideline advice: the report states another category than the model read."""
+    report, demo = analysis.report, analysis.demo
+    said = ", ".join(f"{value.system} {c}" for c in stated)
+    summary = truncate_summary(f"{_exam(report)}: report states {said}, model read {value.full_label}; check the report")
+    known = [c for c in stated if guideline_for(value.system or "", c)]
+    blocks: list[list[str] | str | None] = [
+        f"**The report states {_md(said)}; the model read {_md(value.full_label)}.** The report's statement "
+        "stands" + ("" if known else " but has no row in the guideline table")
+        + ": no guideline management is proposed from the model's reading. Read the report's own assessment.",
+        _basis(result.evidence),
+        _how_read(result),
+        _who(result.model, result.decided_by, result.confidence),
+        _footer(demo),
+    ]
+    return Card(uuid=_uuid(), summary=summary, detail=_detail(*blocks), indicator="warning",
+                source=_source("rads", demo=demo),
+                overrideReasons=_reasons(("reviewed-consistent", "Reviewed: the category is correct"), _NLP_ERROR),
                 links=_links(report, fhir_server))
 
 

@@ -15,8 +15,8 @@ from pydantic import BaseModel, ConfigDict
 
 from models.types import RADS_SYSTEMS
 
-__all__ = ["Guideline", "FollowUpOrder", "GUIDELINES", "SOURCES", "guideline_for", "normalise_category",
-           "normalise_system"]
+__all__ = ["Guideline", "FollowUpOrder", "GUIDELINES", "SOURCES", "guideline_for", "high_suspicion",
+           "normalise_category", "normalise_system", "unlisted_subcategories"]
 
 OrderKind = Literal["imaging", "tissue", "referral", "comparison", "testing"]
 
@@ -316,3 +316,30 @@ def guideline_for(system: str, category: str, *, size_cm: float | None = None) -
                                       "order": _o("imaging", "Thyroid US", "P1Y")})
     return row.model_copy(update={"order": None, "follow_up": f"none (nodule {size} < {follow:g} cm)",
                                   "condition": f"nodule {size} < {follow:g} cm"})
+
+
+def unlisted_subcategories(system: str, category: str) -> list[Guideline]:
+    """The table's subcategories of a category it has no row for: 'CAD-RADS 4' -> 4A, 4B; else [].
+
+    A report may state a category more coarsely than the table (CAD-RADS 1.0 or Lung-RADS 1.0
+    habits, 'LR-TR' without a qualifier). Which subcategory is meant is not known, so nothing is
+    ordered; but its urgency must not be shown as lower than every reading it could have.
+    """
+    sys_name = normalise_system(system) or system
+    cat = normalise_category(sys_name, category)
+    if not cat or (sys_name, cat) in GUIDELINES:
+        return []
+    return [g for (s, c), g in GUIDELINES.items()
+            if s == sys_name and len(c) > len(cat) and c.startswith(cat) and not c[len(cat)].isdigit()]
+
+
+def high_suspicion(system: str, category: str) -> bool:
+    """True for a `warning` row of the table, or an unlisted category any of whose subcategories is one.
+
+    One rule for the card indicator, FHIR `interpretation` A and HL7 OBX-8 A. TI-RADS TR4 is
+    size-dependent: without a size it stays `info` here (its row), as the card without a size does.
+    """
+    row = guideline_for(system, category)
+    if row is not None:
+        return row.indicator == "warning"
+    return any(g.indicator == "warning" for g in unlisted_subcategories(system, category))

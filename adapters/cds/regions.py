@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-__all__ = ["RADS_REGIONS", "body_regions", "modality_of", "order_text", "regions_of_rads"]
+__all__ = ["RADS_REGIONS", "body_regions", "misfit_regions", "modality_of", "order_text", "regions_of_rads"]
 
 _REGION_WORDS: dict[str, tuple[str, ...]] = {
     "breast": ("breast", "mammo", "mammogra", "tomosynthesis", "axilla"),
@@ -87,6 +87,28 @@ def modality_of(text: str, dicom: str | None = None) -> str | None:
 
 def regions_of_rads(system: str | None) -> frozenset[str]:
     return RADS_REGIONS.get(system or "", frozenset())
+
+
+def misfit_regions(decided_by: str, system: str | None, report: Any) -> str | None:
+    """The study's body regions when a model-only RADS system cannot apply to them, else None.
+
+    BI-RADS on a CT of the abdomen, PI-RADS on a chest film: a model can print any system,
+    and the guideline order of a system the study cannot have (a breast biopsy after a liver
+    CT) must never be proposed, nor the category flagged abnormal in the chart. Only a
+    model-only value is checked (a system the report states is the radiologist's); a
+    procedure naming no region says nothing either way. `report` is a RadiologyReport.
+    """
+    if decided_by != "model" or not system:
+        return None
+    if modality_of(report.procedure or "", report.modality) == "PT":
+        return None  # PET/CT covers the body: its regions are not the one the category is about
+    codes = [report.procedure_code] if report.procedure_code else []
+    regions = body_regions(report.procedure or "", codes)
+    # NI-RADS follows head and neck cancer: its primary site may be in a study named for the head.
+    expected = regions_of_rads(system) | ({"head"} if system == "NI-RADS" else set())
+    if not regions or not expected or regions & expected:
+        return None
+    return ", ".join(sorted(regions))
 
 
 def order_text(resource: dict[str, Any]) -> tuple[str, list[str]]:

@@ -62,6 +62,8 @@ __all__ = [
     "result_identifier",
     "chexpert_as_reported",
     "rads_high_suspicion",
+    "patient_reference",
+    "fhir_strings",
 ]
 
 RULES_IDENTITY = ModelIdentity(model_id="rules", backend="rules", role="rules")
@@ -85,6 +87,39 @@ def _fhir_datetime(value: datetime | None) -> str | None:
         return value.date().isoformat()
     text = value.isoformat()
     return text[:-6] + "Z" if text.endswith("+00:00") else text  # UTC as 'Z', as `issued` is and servers echo it
+
+
+def patient_reference(patient_id: str) -> dict[str, Any]:
+    """Reference to the patient as received: `Patient/<id>` when it is a FHIR id, else by identifier.
+
+    An HL7 PID-3 (or a context id) may hold characters no FHIR id can ('MRN_0091 22/B');
+    `Patient/<that>` would be no valid literal reference (it could not resolve), so the
+    medical record number goes in a logical reference instead, as the report carries it.
+    """
+    if _FHIR_ID.match(patient_id):
+        return {"reference": f"Patient/{patient_id}"}
+    mrn = concept(coding(codes.V2_0203, "MR", "Medical record number"))
+    return {"type": "Patient", "identifier": {"type": mrn, "value": patient_id}}
+
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+def fhir_strings(node: Any) -> Any:
+    """`node` with every string made a valid FHIR string (in place for dicts and lists).
+
+    FHIR R4 strings may hold no character below U+0020 but tab, CR and LF, and the XHTML
+    narrative none at all; report text may (Word writes a soft line break as VT, a page
+    break as FF). VT and FF become line feeds, the other control characters are dropped.
+    """
+    if isinstance(node, str):
+        return _CONTROL.sub(lambda m: "\n" if m.group() in "\x0b\x0c" else "", node) if _CONTROL.search(node) else node
+    if isinstance(node, dict):
+        for key, value in node.items():
+            node[key] = fhir_strings(value)
+    elif isinstance(node, list):
+        node[:] = [fhir_strings(v) for v in node]
+    return node
 
 
 def _report_key(report: RadiologyReport) -> str:
@@ -134,7 +169,7 @@ def _one_line(text: str) -> str:
     Short labels (a finding's name) go into CodeableConcept.text; a value made only of
     white space is no FHIR string, so callers leave it out when this returns ''.
     """
-    return " ".join(text.split())
+    return " ".join(fhir_strings(text).split())
 
 
 def _quote(sentence: str) -> str:
@@ -152,7 +187,7 @@ def _evidence_parts(evidence: list[Evidence], report: RadiologyReport) -> tuple[
             {"url": "offset", "valueInteger": ev.start},
             {"url": "length", "valueInteger": ev.end - ev.start},
         ]})
-    quoted = [_quote(ev.sentence) for ev in evidence if ev.sentence.strip()]
+    quoted = [_quote(ev.sentence) for ev in evidence if fhir_strings(ev.sentence).strip()]
     note = ("Evidence from the report: " + " ".join(quoted)) if quoted else None
     return exts, note
 
@@ -172,7 +207,7 @@ def _base(report: RadiologyReport, what: str, code: dict[str, Any], *, kind: Res
         "code": code,
     }
     if report.patient_id:
-        obs["subject"] = {"reference": f"Patient/{report.patient_id}"}
+        obs["subject"] = patient_reference(report.patient_id)
     effective = _fhir_datetime(report.effective)
     if effective:
         obs["effectiveDateTime"] = effective
@@ -200,6 +235,7 @@ def _finish(obs: dict[str, Any], *, evidence: list[Evidence], report: RadiologyR
         notes.append(f"Produced by a {DEMO_NOTICE}.")
     if notes:
         obs["note"] = [{"text": n} for n in notes]
+    fhir_strings(obs)  # before the narrative, which repeats the values
     obs["text"] = _narrative(obs, demo)
     return obs
 
@@ -254,18 +290,33 @@ def _rads(value: RadsValue, task_coding: dict[str, str]) -> dict[str, Any]:
     return out
 
 
+def _rads_for_study(body: dict[str, Any], result: TaskResult, value: RadsValue,
+                    report: RadiologyReport) -> dict[str, Any]:
+    """A model-only RADS system that cannot apply to the study (BI-RADS on a liver MRI) is kept, as the
+    model's answer, but not flagged abnormal, and a note says why (as its card does)."""
+    from adapters.cds.regions import misfit_regions  # adapters.cds imports this module
+
+    regions = misfit_regions(result.decided_by, value.system, report)
+    if regions is None:
+        return body
+    body.pop("interpretation", None)
+    body["_notes"] = [f"{value.system} does not apply to this study (region: {regions}) and the report states "
+                      "no such category: not flagged abnormal; read the report's own assessment."]
+    return body
+
+
 def rads_high_suspicion(system: str, category: str) -> bool:
     """True for a category of high suspicion (the guideline table's `warning` rows, rads-management.md).
 
     Such a category gets interpretation A (abnormal, v3-ObservationInterpretation, spec §2.4); the
     others get none: "probably benign" or "incomplete" is not a normal result either, and no code
-    the spec verified says so. TI-RADS TR4 is size-dependent, so only TR5 is flagged.
+    the spec verified says so. TI-RADS TR4 is size-dependent, so only TR5 is flagged. A category
+    the table lacks is flagged when a subcategory it may mean is ('CAD-RADS 4': 4A, 4B).
     """
     # Imported here: adapters.cds imports this module (cards suggest our Observations).
-    from adapters.cds.guidelines import guideline_for
+    from adapters.cds.guidelines import high_suspicion
 
-    row = guideline_for(system, category)
-    return row is not None and row.indicator == "warning"
+    return high_suspicion(system, category)
 
 
 def _rads_modifier_component(value: RadsValue, modifier: str) -> dict[str, Any]:
@@ -346,9 +397,9 @@ def _entities(value: EntitiesValue, task_coding: dict[str, str]) -> dict[str, An
     components = []
     for code, terms, qualifier in groups:
         for term in terms:
-            if not term.strip():
+            if not fhir_strings(term).strip():  # blank once the control characters are gone
                 continue
-            comp: dict[str, Any] = {"code": concept(local(code), text=codes.LOCAL[code]), "valueString": term.strip()}
+            comp: dict[str, Any] = {"code": concept(local(code), text=codes.LOCAL[code]), "valueString": fhir_strings(term).strip()}
             if qualifier:
                 comp["interpretation"] = [concept(qualifier)]
             components.append(comp)
@@ -382,7 +433,7 @@ def _coded_body(result: TaskResult, report: RadiologyReport) -> dict[str, Any]:
     task_coding = _task_coding(result.task)
     value = result.value
     if isinstance(value, RadsValue):
-        return _rads(value, task_coding)
+        return _rads_for_study(_rads(value, task_coding), result, value, report)
     if isinstance(value, NStageValue):
         stage = value.stage or (None if value.involvement else "N0")
         return _tnm("N", stage, task_coding, "Regional nodal involvement; N category not stated")
@@ -397,7 +448,7 @@ def _coded_body(result: TaskResult, report: RadiologyReport) -> dict[str, Any]:
     if isinstance(value, NliValue):
         return {"code": concept(task_coding, text=task_coding.get("display")),
                 "valueCodeableConcept": concept(local(value.label), text=value.label)}
-    text = (value.text if isinstance(value, TextValue) else value_text(value)).strip() or "(empty answer)"
+    text = fhir_strings(value.text if isinstance(value, TextValue) else value_text(value)).strip() or "(empty answer)"
     return {"code": concept(task_coding, text=task_coding.get("display")), "valueString": text}
 
 
@@ -449,7 +500,7 @@ def follow_up_observation(follow_up: FollowUp, report: RadiologyReport, index: i
     code = concept(*codes.FOLLOW_UP_CODINGS, text=codes.LOCAL["follow-up-recommendation"])
     key = hashlib.sha256(follow_up.text.encode("utf-8")).hexdigest()[:16]
     obs = _base(report, f"follow-up:{index}:{key}", code, kind="follow-up", demo=demo, performer=RULES_IDENTITY)
-    obs["valueString"] = follow_up.text.strip() or "(no text)"
+    obs["valueString"] = fhir_strings(follow_up.text).strip() or "(no text)"
     components: list[dict[str, Any]] = []
     if follow_up.procedure:
         components.append({"code": concept(local("follow-up-procedure"), text=codes.LOCAL["follow-up-procedure"]),

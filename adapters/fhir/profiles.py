@@ -173,7 +173,9 @@ def _profiles() -> dict[ResultKind, _Profile]:
                         f"the verified standard code of the system where one exists ({verified}); the value carries "
                         "SNOMED CT for BI-RADS 0-6 and always the category in the RadLite CodeSystem. Not "
                         "applicable: dataAbsentReason instead of a value. A category of high suspicion (the "
-                        "guideline table's warning rows) has interpretation A (abnormal). "
+                        "guideline table's warning rows, or a category the table lacks when a subcategory it may mean is "
+                        "one) has interpretation A (abnormal), unless a model read a system that cannot apply to the "
+                        "study (then a note says so). "
                         "Modifiers (Lung-RADS S; CAD-RADS "
                         "P1-P4, HRP, I+/I-/I±, S, G, E) and NI-RADS per-site categories are not the category: "
                         "one component each, code and value in the RadLite CodeSystem.",

@@ -2,7 +2,7 @@
 
 Every OBX carries status P (our results are preliminary AI output); each result's OBX
 set shares one OBX-4 sub-id and is followed by NTE lines naming the model (id, backend,
-file hash) and, when a demo model produced it, the demo notice. OBX-14 is the exam time
+file hash) and, when a demo model took part in it (answered, or was overruled), the demo notice. OBX-14 is the exam time
 (what was observed, as OBR-7), OBX-19 when we analysed it. OBX-8 is A for a positive CheXpert
 finding and a RADS category of high suspicion, AA for a critical result. A CheXpert label the
 report never mentions gets no OBX (not mentioned is not negative); an NTE names it.
@@ -10,9 +10,11 @@ report never mentions gets no OBX (not mentioned is not negative); an NTE names 
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 
-from adapters.cds.guidelines import guideline_for
+from adapters.cds.guidelines import high_suspicion
+from adapters.cds.regions import misfit_regions
 from adapters.hl7.ack import hl7_timestamp, msh_line, new_control_id
 from adapters.hl7.escapes import EncodingChars, escape
 from adapters.hl7.header import MshHeader
@@ -51,6 +53,11 @@ TNM_SNOMED: dict[str, str] = {"cN0": "1229967007", "cN3": "1229984001", "cM0": "
 """SNOMED CT values verified in mCODE examples (spec §2.3); others are sent with the local code only."""
 
 
+_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")  # tab is text
+"""After escape() no CR or LF is left; any other control character would corrupt the segment or the
+MLLP frame (VT 0x0B starts one, FS 0x1C ends it): sent as a hex escape, which unescape() reads back."""
+
+
 class _Writer:
     def __init__(self, enc: EncodingChars, now: datetime | None, observed: datetime | None = None) -> None:
         self.enc = enc
@@ -61,7 +68,10 @@ class _Writer:
         self.obx_count = 0
 
     def e(self, text: str, *, formatted: bool = False) -> str:
-        return escape(text, self.enc, formatted=formatted)
+        """Escaped ER7 text; a control character left in it (VT, FS: MLLP framing bytes) as \\Xhh\\."""
+        out = escape(text, self.enc, formatted=formatted)
+        esc = self.enc.escape or "\\"
+        return _CONTROL.sub(lambda m: f"{esc}X{ord(m.group()):02X}{esc}", out)
 
     def cwe(self, code: str, text: str, system: str, alt: tuple[str, str, str] | None = None) -> str:
         parts = [self.e(code), self.e(text), self.e(system)]
@@ -97,8 +107,7 @@ def _local(task: str, name: str) -> Ident:
 
 def _high_suspicion(v: RadsValue) -> bool:
     """A `warning` category of the guideline table: OBX-8 A (abnormal), as the FHIR interpretation."""
-    g = guideline_for(v.system, v.category) if v.applicable and v.system and v.category else None
-    return g is not None and g.indicator == "warning"
+    return bool(v.applicable and v.system and v.category and high_suspicion(v.system, v.category))
 
 
 _NOT_ABNORMAL = {"no finding", "support devices"}
@@ -111,8 +120,12 @@ def _result_obx(w: _Writer, sub_id: int, result: TaskResult, report: RadiologyRe
     if isinstance(v, RadsValue):
         ident = RADS_CODES.get(v.system or "", _local(f"RADS-{v.system or 'NONE'}", f"{v.system or 'RADS'} assessment"))
         code = v.category if v.applicable and v.category else "NA"
-        w.obx(sub_id, ident, "CWE", w.cwe(code, v.label, "L"), "A" if _high_suspicion(v) else "")
+        # A model-only system that cannot apply to the study (BI-RADS on a liver MRI) is not flagged, as in FHIR.
+        misfit = misfit_regions(result.decided_by, v.system, report)
+        w.obx(sub_id, ident, "CWE", w.cwe(code, v.label, "L"), "A" if _high_suspicion(v) and not misfit else "")
         _rads_modifier_obx(w, sub_id, v)
+        if misfit:
+            return [f"{v.system} does not apply to this study (region: {misfit}); not flagged abnormal"]
     elif isinstance(v, NStageValue):
         stage = f"c{v.stage}" if v.stage else ("cN+" if v.involvement else "cN0")
         snomed = TNM_SNOMED.get(stage)
@@ -175,7 +188,7 @@ def _result_notes(result: TaskResult, extra: list[str]) -> list[str]:
     if result.disagreement:
         d = result.disagreement
         notes.append(f"Disagreement: model said {d.model_value}, report states {d.rules_value}")
-    if result.model.demo:
+    if result.demo:  # a demo model answered, or was consulted and overruled by the report's statement
         notes.append(DEMO_NOTICE)
     return notes
 
