@@ -46,13 +46,41 @@ APPEND_ONLY_TRIGGERS = ("audit_events_no_update", "audit_events_no_delete")
 PG_APPEND_ONLY_TRIGGER = "audit_events_append_only"
 
 
-def _release(session: Session, *_: object) -> None:
-    if session.info.pop(_HELD, False):
+_ROLLING_BACK = "radlite.audit_rolling_back"
+
+
+def _release_lock(session: Session) -> None:
+    if _HELD in session.info:
+        del session.info[_HELD]
         _WRITE_LOCK.release()
 
 
-for _name in ("after_commit", "after_rollback", "after_soft_rollback"):
-    event.listen(Session, _name, _release)
+def _on_rollback(session: Session) -> None:
+    # Fires just before after_transaction_end for the transaction being rolled back (savepoint or not).
+    session.info[_ROLLING_BACK] = True
+
+
+def _on_end(session: Session, ended: Any) -> None:
+    """Release the writer lock with the transaction that took it, never with a savepoint inside it.
+
+    A savepoint rolled back inside a longer transaction (queries.save_result does this when a
+    replica stored the result first) must not release it: the transaction's earlier audit rows
+    are still uncommitted, and another writer reading the head now would fork the chain. A
+    savepoint that took the lock and is rolled back does release it (its rows are gone, and
+    PostgreSQL drops an advisory lock taken in a savepoint rolled back to); one that commits
+    hands the lock to its parent.
+    """
+    rolled_back = session.info.pop(_ROLLING_BACK, False)
+    if session.info.get(_HELD) is not ended:
+        return
+    if ended.parent is None or rolled_back:
+        _release_lock(session)
+    else:
+        session.info[_HELD] = ended.parent
+
+
+event.listen(Session, "after_rollback", _on_rollback)
+event.listen(Session, "after_transaction_end", _on_end)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -86,7 +114,14 @@ class ReportStored(AuditRecord):
 
 @dataclass(frozen=True, kw_only=True)
 class TaskRun(AuditRecord):
+    """A model or rules task ran. Its value keeps codes (RADS category, stage, labels); words a model
+    wrote or read from the report (an answer, entities, changes) are kept as sha256 (see task_value_detail)."""
+
     event_type: ClassVar[str] = "task.run"
+
+    def __post_init__(self) -> None:
+        if "value" in self.detail or self.detail.get("disagreement"):
+            object.__setattr__(self, "detail", task_run_detail(self.detail))
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -219,6 +254,48 @@ def evidence_detail(evidence: Iterable[Any]) -> list[dict[str, Any]]:
     return [{"start": e.start, "end": e.end, "text_hash": text_digest(e.sentence)} for e in evidence]
 
 
+def _text_ref(value: str) -> dict[str, Any]:
+    return {"sha256": text_digest(value), "chars": len(value)}
+
+
+# Task values whose every field is a code or a label from a closed list: kept as they are.
+_CODED_VALUE_KINDS = frozenset({"rads", "n_stage", "m_stage", "nli", "chexpert"})
+
+
+def task_value_detail(value: Any) -> Any:
+    """A task value as the trail keeps it: coded values whole; free text (a QA or summary answer, entity
+    phrases, temporal findings and cues, all words from the report or a model) as sha256 and length."""
+    kind = value.get("kind") if isinstance(value, dict) else None
+    if not isinstance(value, dict) or kind is None or kind in _CODED_VALUE_KINDS:
+        return value
+    if kind == "text":
+        return {"kind": kind, "text": _text_ref(str(value.get("text") or ""))}
+    if kind == "temporal":
+        changes = [c for c in value.get("changes") or [] if isinstance(c, dict)]
+        return {"kind": kind, "changes": [
+            {"change": c.get("change"), "finding": _text_ref(str(c.get("finding") or "")),
+             "cue": _text_ref(c["cue"]) if isinstance(c.get("cue"), str) else None} for c in changes]}
+    if kind == "entities":
+        return {"kind": kind, **{k: [text_digest(str(v)) for v in items]
+                                 for k, items in value.items() if k != "kind" and isinstance(items, list)}}
+    # An unknown kind: keep its shape, hash every string in it.
+    return {k: (v if k == "kind" else text_digest(canonical(v))) for k, v in value.items()}
+
+
+def task_run_detail(detail: dict[str, Any]) -> dict[str, Any]:
+    """The detail of a task.run event without free text: the value and a disagreement's two values go
+    through task_value_detail's rules (a disagreement about a coded task names its two labels)."""
+    out = dict(detail)
+    value = detail.get("value")
+    out["value"] = task_value_detail(value)
+    disagreement = detail.get("disagreement")
+    coded = task_value_detail(value) is value
+    if isinstance(disagreement, dict) and not coded:
+        out["disagreement"] = {k: (_text_ref(v) if k in ("model_value", "rules_value", "note") and isinstance(v, str)
+                                   else v) for k, v in disagreement.items()}
+    return out
+
+
 def override_reason_detail(reason: dict[str, Any] | None) -> dict[str, Any] | None:
     """A feedback override reason: the coded reason as sent, the clinician's comment as a hash and length."""
     if not reason:
@@ -284,12 +361,18 @@ def chain_hash(prev_hash: str, payload: dict[str, Any]) -> str:
 
 
 def _hold_write_lock(session: Session) -> None:
-    """Take the chain's writer lock for the rest of this transaction (see _release)."""
-    if not session.info.get(_HELD):
+    """Take the chain's writer lock for the rest of this transaction (see _on_end)."""
+    if _HELD not in session.info:
         _WRITE_LOCK.acquire()
-        session.info[_HELD] = True
-        if session.get_bind().dialect.name == "postgresql":
-            session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_LOCK_KEY})
+        try:
+            connection = session.connection()  # begins the transaction the lock belongs to
+            if connection.dialect.name == "postgresql":
+                session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_LOCK_KEY})
+            # The innermost transaction now open: the lock lives as long as it (or its parents) do.
+            session.info[_HELD] = session.get_nested_transaction() or session.get_transaction()
+        except BaseException:
+            _WRITE_LOCK.release()
+            raise
 
 
 def latest_archive(session: Session) -> AuditArchive | None:
@@ -384,6 +467,7 @@ class VerifyResult:
     broken_seq: int | None = None
     reason: str | None = None
     checked_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    kind: str | None = None  # edited | deleted | inserted | reordered | truncated | archive (see verify)
 
 
 def _rows(session: Session, stmt: Select[Any], batch: int = 1000) -> Iterator[Any]:
@@ -428,15 +512,93 @@ def verify_archives(session: Session) -> tuple[bool, int | None, str | None]:
     return True, None, None
 
 
+# What broke, as `VerifyResult.kind` names it (the CLI and the page print the reason, which says it too).
+EDITED, DELETED, INSERTED, REORDERED, TRUNCATED, ARCHIVE = (
+    "edited", "deleted", "inserted", "reordered", "truncated", "archive")
+_RENUMBER_SEARCH = 10_000  # how far back a renumbered row's original seq is looked for (sha256 each)
+
+
+def _written_as(row: Any) -> int | None:
+    """The seq a row was written with, when only its seq changed since (rows deleted or inserted before
+    it and the rest renumbered to hide it); None when no nearby seq makes its hash hold."""
+    payload = row_payload(row)
+    for distance in range(1, _RENUMBER_SEARCH + 1):
+        for seq in (row.seq + distance, row.seq - distance):
+            if seq > 0 and chain_hash(row.prev_hash, {**payload, "seq": seq}) == row.hash:
+                return seq
+    return None
+
+
+def _diagnose_link(session: Session, row: Any) -> tuple[str, str]:
+    """Why `row` does not link to the row before it: (kind, reason). Uses the unique index on hash.
+
+    Every row before `row` verified, so a row it links to further back already has a successor:
+    either `row` is a second successor (inserted: a fork), or rows were inserted before it and it
+    was renumbered. A link to a later row means rows were reordered.
+    """
+    linked = session.scalar(select(AuditEvent.seq).where(AuditEvent.hash == row.prev_hash))
+    intact = chain_hash(row.prev_hash, row_payload(row)) == row.hash
+    written_as = None if intact else _written_as(row)
+    head = f"row {row.seq} does not link to the row before it"
+    if linked is not None and linked > row.seq:
+        return REORDERED, f"{head}: it was written after row {linked}, which now follows it (rows reordered)"
+    if linked is not None and linked < row.seq - 1:
+        if intact:
+            return INSERTED, (f"{head}: it claims row {linked} as its predecessor, which row {linked + 1} "
+                              "already follows, so it was inserted (a fork of the chain)")
+        if written_as is not None:
+            between = f"{linked + 1}" if linked + 1 == row.seq - 1 else f"{linked + 1}..{row.seq - 1}"
+            return INSERTED, (f"{head}: it was written as row {written_as} right after row {linked}, so row(s) "
+                              f"{between} were inserted and the rest renumbered")
+    if written_as is not None and written_as > row.seq:
+        return DELETED, (f"{head}: it was written as row {written_as}, so {written_as - row.seq} row(s) before "
+                         "it were deleted and the rest renumbered")
+    if not intact:
+        return EDITED, f"{head}, and its own content does not match its hash: it was edited"
+    return EDITED, (f"{head}: the row before it was edited and re-hashed, or replaced "
+                    "(rows deleted or inserted before it)")
+
+
+def _diagnose_gap(row: Any, expect_seq: int, prev: str) -> tuple[str, str]:
+    """A seq gap: rows deleted, unless the row after the gap links to the one before it (then it was
+    inserted with a seq of its own choosing)."""
+    missing = f"{expect_seq}" if row.seq == expect_seq + 1 else f"{expect_seq}..{row.seq - 1}"
+    if row.prev_hash == prev:
+        return INSERTED, (f"expected row {expect_seq}, found {row.seq}: row {row.seq} links to row "
+                          f"{expect_seq - 1}, so it was inserted with a skipped seq")
+    return DELETED, f"expected row {expect_seq}, found {row.seq}: row(s) {missing} were deleted"
+
+
+def _archived_hash(session: Session, seq: int) -> tuple[str | None, str | None]:
+    """(hash, problem) of an archived row, read from its archive file (whose sha256 the database keeps)."""
+    arch = session.scalars(select(AuditArchive).where(AuditArchive.first_seq <= seq, AuditArchive.last_seq >= seq)
+                           .limit(1)).first()
+    if arch is None:
+        return None, f"anchor row {seq} is neither in the table nor in an archive"
+    if seq == arch.last_seq:
+        return arch.last_hash, None
+    path = Path(arch.path)
+    if not path.is_file() or _file_sha256(path) != arch.file_sha256:
+        return None, f"anchor row {seq} is archived in {path.name}, which is missing or changed"
+    with path.open(encoding="utf-8") as fh:
+        for raw in fh:
+            line = json.loads(raw)
+            if line.get("seq") == seq:
+                return line.get("hash"), None
+    return None, f"anchor row {seq} is not in its archive file {path.name}"
+
+
 def verify(
     session: Session, *, anchor: tuple[int, str] | None = None, check_archives: bool = False
 ) -> VerifyResult:
     """Walk the chain from the latest archive head (or genesis) and report the first broken link.
 
-    Detects an edited row (content no longer matches its hash), a deleted or reordered row
-    (seq gap, or prev_hash not the hash of the row before), a row inserted out of order,
-    a forged archive row (no `audit.archived` event in the chain vouches for it) and, when an
-    `anchor` (seq, hash) kept outside the database is given, rows cut off the end.
+    Names what broke (`kind`): an edited row (content no longer matches its hash), deleted rows
+    (a seq gap, or rows renumbered after a deletion), an inserted row (a skipped seq, or a row
+    that links past it), reordered rows (a row linking to one that now comes after it), a forged
+    archive row (no `audit.archived` event in the chain vouches for it) and, when an `anchor`
+    (seq, hash) kept outside the database is given, rows cut off the end. An anchor that has
+    since been archived is checked against its archive file.
     """
     arch = latest_archive(session)
     n_archives = session.scalar(select(func.count()).select_from(AuditArchive)) or 0
@@ -446,41 +608,56 @@ def verify(
     vouched = arch is None
     anchor_seen = anchor is None
 
-    def broken(seq: int | None, reason: str) -> VerifyResult:
-        return VerifyResult(False, checked, start_seq, start_hash, expect_seq - 1, prev, n_archives, seq, reason)
+    def broken(seq: int | None, kind: str, reason: str) -> VerifyResult:
+        return VerifyResult(False, checked, start_seq, start_hash, expect_seq - 1, prev, n_archives, seq, reason,
+                            kind=kind)
 
     if check_archives:
         ok, seq, reason = verify_archives(session)
         if not ok:
-            return broken(seq, reason or "archive broken")
-    problem: tuple[int, str] | None = None
+            return broken(seq, ARCHIVE, reason or "archive broken")
+    if anchor is not None and anchor[0] < start_seq:
+        archived, problem_text = _archived_hash(session, anchor[0])
+        if problem_text:
+            return broken(anchor[0], ARCHIVE, problem_text)
+        if archived != anchor[1]:
+            return broken(anchor[0], EDITED, f"archived row {anchor[0]} does not match the anchor kept outside "
+                                             "the database")
+        anchor_seen = True
+    bad_row: Any = None
+    problem: tuple[int, str, str] | None = None
     with closing(_rows(session, select(AuditEvent.__table__).order_by(AuditEvent.seq))) as rows:
         for row in rows:
-            if row.seq != expect_seq:
-                problem = (row.seq, f"row {row.seq} is at or before the archived chain head {start_seq - 1}"
-                           if row.seq < expect_seq else
-                           f"expected row {expect_seq}, found {row.seq}: rows deleted or inserted out of order")
+            if row.seq < expect_seq:
+                problem = (row.seq, INSERTED, f"row {row.seq} is at or before the archived chain head "
+                                              f"{start_seq - 1}: it was inserted")
+            elif row.seq > expect_seq:
+                problem = (row.seq, *_diagnose_gap(row, expect_seq, prev))
             elif row.prev_hash != prev:
-                problem = (row.seq, f"row {row.seq} does not link to the row before it (a row before it was "
-                                    "edited, removed or inserted)")
+                bad_row = row  # diagnosed once the stream is closed (it needs a query of its own)
             elif chain_hash(row.prev_hash, row_payload(row)) != row.hash:
-                problem = (row.seq, f"row {row.seq} was edited: its content does not match its hash")
+                problem = (row.seq, EDITED, f"row {row.seq} was edited: its content does not match its hash")
             elif anchor is not None and row.seq == anchor[0] and row.hash != anchor[1]:
-                problem = (row.seq, f"row {row.seq} does not match the anchor kept outside the database")
-            if problem:
+                problem = (row.seq, EDITED, f"row {row.seq} does not match the anchor kept outside the database "
+                                            "(it was re-written, or the rows from it on were replaced)")
+            if problem or bad_row is not None:
                 break
             if arch is not None and not vouched and row.event_type == AuditArchived.event_type:
                 d = row.detail or {}
                 vouched = d.get("last_seq") == arch.last_seq and d.get("last_hash") == arch.last_hash
             anchor_seen = anchor_seen or (anchor is not None and row.seq == anchor[0])
             prev, expect_seq, checked = row.hash, expect_seq + 1, checked + 1
+    if bad_row is not None:
+        problem = (bad_row.seq, *_diagnose_link(session, bad_row))
     if problem:
         return broken(*problem)
     if not vouched:
-        return broken(start_seq, f"archive ending at row {start_seq - 1} has no audit.archived event in the chain")
-    if not anchor_seen:
-        return broken(anchor[0] if anchor else None, f"anchor row {anchor[0] if anchor else ''} is missing: "
-                                                     "rows were removed from the end")
+        return broken(start_seq, ARCHIVE,
+                      f"archive ending at row {start_seq - 1} has no audit.archived event in the chain")
+    if not anchor_seen and anchor is not None:
+        gone = f"{anchor[0]}" if anchor[0] == expect_seq else f"{expect_seq}..{anchor[0]}"
+        return broken(anchor[0], TRUNCATED, f"anchor row {anchor[0]} is missing: rows were removed from the end "
+                                            f"(row(s) {gone} at least; the table ends at row {expect_seq - 1})")
     return VerifyResult(True, checked, start_seq, start_hash, expect_seq - 1, prev, n_archives)
 
 

@@ -28,7 +28,7 @@ from adapters.sections import HEADINGS, report_fields
 from models.types import RadiologyReport, ReportStatus
 
 __all__ = ["bundle_index", "reports_from_resource", "report_from_diagnostic_report", "html_to_text",
-           "rtf_to_text", "canonical_hash"]
+           "rtf_to_text", "canonical_hash", "subject_patient_id"]
 
 _STATUSES: frozenset[str] = frozenset(get_args(ReportStatus))
 _R5_STATUS = {"modified": "amended"}
@@ -208,7 +208,7 @@ def report_from_diagnostic_report(
     effective = r4.get("effectiveDateTime") or (r4.get("effectivePeriod") or {}).get("start")
     return RadiologyReport(
         report_id=report_id,
-        patient_id=_patient_id(r4.get("subject"), index),
+        patient_id=subject_patient_id(r4.get("subject"), index),
         accession=accession,
         modality=_modality(r4),
         procedure=procedure,
@@ -575,7 +575,7 @@ def _accession(identifiers: list[dict[str, Any]]) -> str | None:
 _PATIENT_REF = re.compile(r"(?:^|/)Patient/([A-Za-z0-9\-.]{1,64})(?:/_history/[^/]+)?$")
 
 
-def _patient_id(subject: Any, index: dict[str, dict[str, Any]]) -> str | None:
+def subject_patient_id(subject: Any, index: dict[str, dict[str, Any]]) -> str | None:
     if not isinstance(subject, dict) or not isinstance(subject.get("reference"), str):
         return None
     ref = subject["reference"]

@@ -257,11 +257,21 @@ def _event_view(row: Any, request: Request) -> EventView:
 
 
 def _chain_status(request: Request, session: Session, *, fresh: bool) -> ChainStatus:
-    cache: tuple[datetime, audit.VerifyResult] | None = getattr(request.app.state, "audit_verify_cache", None)
+    """The chain's state, re-checked at most every VERIFY_TTL (or now when asked).
+
+    The head of the last good check is kept in the process as an anchor outside the database, so
+    rows cut off the end after it (which the hash chain alone cannot see) are reported as such.
+    """
+    state = request.app.state
+    cache: tuple[datetime, audit.VerifyResult] | None = getattr(state, "audit_verify_cache", None)
     now = datetime.now(UTC)
     if fresh or cache is None or now - cache[0] > VERIFY_TTL:
-        cache = (now, audit.verify(session))
-        request.app.state.audit_verify_cache = cache
+        witness: tuple[int, str] | None = getattr(state, "audit_verified_head", None)
+        result = audit.verify(session, anchor=witness)
+        if result.ok and result.head_seq > 0:
+            state.audit_verified_head = (result.head_seq, result.head_hash)
+        cache = (now, result)
+        state.audit_verify_cache = cache
     v = cache[1]
     kept = [(k, val) for k, val in request.query_params.multi_items() if k != "verify"]
     return ChainStatus(

@@ -46,7 +46,7 @@ from adapters.cds.models import (
     parse_context,
     wire,
 )
-from adapters.fhir.inbound import bundle_index
+from adapters.fhir.inbound import bundle_index, canonical_hash, subject_patient_id
 from models.types import Analysis, RadiologyReport
 from plugin import audit
 from plugin.deps import PipelineDep, SettingsDep
@@ -229,11 +229,47 @@ def _resources(value: Any, index: dict[str, dict[str, Any]] | None = None) -> li
     return []
 
 
+@dataclass(frozen=True)
+class _UnreadableOther:
+    """A DiagnosticReport about another patient that could not be read: named by ids and hashes only."""
+
+    report_id: str | None
+    report_patient: str | None
+    subject_sha256: str | None
+    source_hash: str
+
+
 @dataclass
 class _Sorted:
     mine: list[RadiologyReport]
     other_patient: list[RadiologyReport]
     unreadable: int
+    other_unreadable: list[_UnreadableOther]
+
+
+_FHIR_ID = re.compile(r"^[A-Za-z0-9\-.]{1,64}$")
+
+
+def _unreadable_other(resource: dict[str, Any], index: dict[str, dict[str, Any]],
+                      patient_id: str) -> _UnreadableOther | None:
+    """An unreadable report whose subject is not the hook's patient (or names none), else None.
+
+    The subject is resolved as the adapter resolves it for a readable report, so the same
+    report is set aside whether or not its text can be read. A reference or id that is not a
+    FHIR id (it may hold a name) is kept as its sha256 only.
+    """
+    subject = resource.get("subject")
+    report_patient = subject_patient_id(subject, index)
+    if report_patient == patient_id:
+        return None
+    reference = subject.get("reference") if isinstance(subject, dict) else None
+    rid = resource.get("id")
+    return _UnreadableOther(
+        report_id=rid if isinstance(rid, str) and _FHIR_ID.match(rid) else None,
+        report_patient=report_patient,
+        subject_sha256=audit.text_digest(reference) if isinstance(reference, str) and report_patient is None else None,
+        source_hash=canonical_hash(resource),
+    )
 
 
 def _reports(prefetch: dict[str, Any], patient_id: str, fetched: dict[str, dict[str, Any]] | None = None) -> _Sorted:
@@ -243,6 +279,7 @@ def _reports(prefetch: dict[str, Any], patient_id: str, fetched: dict[str, dict[
     """
     mine: dict[str, RadiologyReport] = {}
     other: list[RadiologyReport] = []
+    other_unreadable: list[_UnreadableOther] = []
     unreadable = 0
     for value in prefetch.values():
         for resource, index in _resources(value, dict(fetched or {})):
@@ -251,6 +288,9 @@ def _reports(prefetch: dict[str, Any], patient_id: str, fetched: dict[str, dict[
             except (fhir.FhirInputError, ValueError) as exc:
                 unreadable += 1
                 log.info("prefetch DiagnosticReport unreadable: %s", type(exc).__name__)
+                stray = _unreadable_other(resource, index, patient_id)
+                if stray is not None:
+                    other_unreadable.append(stray)
                 continue
             if report.patient_id != patient_id:
                 other.append(report)
@@ -258,21 +298,33 @@ def _reports(prefetch: dict[str, Any], patient_id: str, fetched: dict[str, dict[
                 mine.setdefault(queries.report_key(report), report)
     newest = sorted(mine.values(), key=lambda r: (r.effective or r.issued).timestamp() if (r.effective or r.issued)
                     else 0.0, reverse=True)
-    return _Sorted(newest[:MAX_REPORTS], other, unreadable)
+    return _Sorted(newest[:MAX_REPORTS], other, unreadable, other_unreadable)
 
 
-def _set_aside(pipeline: Pipeline, reports: list[RadiologyReport], *, caller: Caller, patient_id: str,
+def _set_aside(pipeline: Pipeline, found: _Sorted, *, caller: Caller, patient_id: str,
                hook_instance: str, service_id: str) -> None:
-    """Patient safety: another patient's report is never shown; the anomaly is audited."""
+    """Patient safety: another patient's report is never shown; each one is a `safety.anomaly`,
+    readable or not (an unreadable one is named by its id and the sha256 of the resource)."""
+    kind = "jwt" if caller.iss else "http"
+    common = {"anomaly": "report subject is not the hook's patient", "hookInstance": hook_instance,
+              "service": service_id}
     with session_scope(pipeline.sessions) as s:
-        for report in reports:
+        for report in found.other_patient:
             audit.record(s, audit.SafetyAnomaly(
-                actor=caller.actor, actor_kind="jwt" if caller.iss else "http", patient_id=patient_id,
+                actor=caller.actor, actor_kind=kind, patient_id=patient_id,
                 report_key=queries.report_key(report), accession=report.accession, input_hash=report.content_hash,
-                detail={"anomaly": "report subject is not the hook's patient", "hookInstance": hook_instance,
-                        "service": service_id, "report_patient": report.patient_id, "report_id": report.report_id},
+                detail={**common, "readable": True, "report_patient": report.patient_id,
+                        "report_id": report.report_id, "source_hash": report.source_hash},
             ))
-    log.warning("hook %s: %d report(s) about another patient set aside", hook_instance, len(reports))
+        for stray in found.other_unreadable:
+            audit.record(s, audit.SafetyAnomaly(
+                actor=caller.actor, actor_kind=kind, patient_id=patient_id, input_hash=stray.source_hash,
+                detail={**common, "readable": False, "report_patient": stray.report_patient,
+                        "report_id": stray.report_id, "subject_sha256": stray.subject_sha256,
+                        "source_hash": stray.source_hash},
+            ))
+    log.warning("hook %s: %d report(s) about another patient set aside (%d unreadable)", hook_instance,
+                len(found.other_patient) + len(found.other_unreadable), len(found.other_unreadable))
 
 
 def _keep_reports(
@@ -323,7 +375,9 @@ def _serve(pipeline: Pipeline, served: list[CardFor], *, service_id: str, req: C
                 accession=report.accession if report else None,
                 input_hash=report.content_hash if report else None,
                 detail={"card_uuid": card.uuid, "service": service_id, "hookInstance": req.hookInstance,
-                        "indicator": card.indicator, "summary": card.summary, "analysis_id": analysis_id,
+                        "indicator": card.indicator, "analysis_id": analysis_id,
+                        # the summary quotes the exam and report words: the card itself is in cards_served
+                        "summary_sha256": audit.text_digest(card.summary),
                         "inbound_id": inbound_id, "demo": bool(analysis and analysis.demo),
                         "topic": card.source.topic.code if card.source.topic else None},
             ))
@@ -458,8 +512,8 @@ async def call_service(service_id: str, request: Request, caller: CallerDep, pip
     results = await fetch_results(prefetched.data, req, timeout_s=settings.fhir_timeout_seconds,
                                   allow_http=settings.environment == "development", patient_id=patient_id)
     found = _reports(prefetched.data, patient_id, results)
-    if found.other_patient:
-        await run_in_threadpool(_set_aside, pipeline, found.other_patient, caller=caller, patient_id=patient_id,
+    if found.other_patient or found.other_unreadable:
+        await run_in_threadpool(_set_aside, pipeline, found, caller=caller, patient_id=patient_id,
                                 hook_instance=req.hookInstance, service_id=service_id)
     if found.mine:
         await run_in_threadpool(_keep_reports, pipeline, found.mine, inbound_id, caller)
