@@ -191,3 +191,20 @@ def test_pirads_upgrade_notation_is_the_overall_category(impression: str, catego
     assert got is not None and (got.value.system, got.value.category) == ("PI-RADS", category)
     # A dataset label in the same notation is scored as the same overall category.
     assert _gold_rads(f"PI-RADS {impression.split('PI-RADS ')[1]}").category == category
+
+
+@pytest.mark.parametrize(
+    ("impression", "category"),
+    [
+        ("LI-RADS LR-TR Nonviable treated observation.", "LR-TR Nonviable"),
+        ("LR-TR Viable, ablated lesion in segment 6.", "LR-TR Viable"),
+        ("Previously LR-TR Equivocal treated lesion, now LR-TR Viable.", "LR-TR Viable"),
+        ("LR-5 treated in 2023 with TACE; new LR-4 observation.", "LR-4"),  # a treated LR-5 is still history
+    ],
+)
+def test_lr_tr_grades_a_treated_observation(impression: str, category: str) -> None:
+    """"treated" after an LR-TR category names what it grades; after a diagnostic category it is history."""
+    report = RadiologyReport(report_id="t", modality="MR", procedure="MRI LIVER", findings="Observation.",
+                             impression=impression)
+    got = RulesEngine().rads(report)
+    assert got is not None and got.value.category == category
