@@ -14,18 +14,24 @@ the report. So after the model and the rules have spoken, each extracted item is
   model compares the two texts itself);
 - an entity that is only a section heading of the report ("FINDINGS", "Clinical history") names
   nothing in the patient and is left out;
-- a present or uncertain entity whose own text is a negation ("No pleural effusion") is
-  absent: the report's explicit statement wins;
+- a present or uncertain entity whose own text is a negation ("No pleural effusion"), or that the
+  report only ever negates, is absent, and so is a negation printed as a change indicator; an absent
+  entity the report only ever states present ("No airspace consolidation" for a report with one) is
+  left out: the report's explicit statement wins;
 - a CheXpert label the report never mentions is "not mentioned", which the 14-label layout
   prints as negative (../shared/data/dev/README.md), and "no finding" is derived again
   from the final labels, as the label definition says;
 - generated text (impression, answers) is not cut, but a CheXpert finding it asserts that
-  the report never mentions, or states the other way round, is named in the result's note.
+  the report never mentions, or states the other way round, is named in the result's note, and so
+  is any other finding one text negates and the other only affirms;
+- every result's evidence quotes the report: sentences located at their offsets, for the items
+  that survived, and at least the sentences the model read when nothing more specific holds.
 
 What is removed is listed in `TaskResult.note` (shown on the Observation); the model's own
-words stay in `raw_output`. The item checks are regular expressions and the Porter stemmer
-(nltk, which rouge-score already brings); only the generated-text check runs the rules'
-CheXpert labeler (medspaCy ConText) over the model's short text.
+words stay in `raw_output`. Item matching uses regular expressions and the Porter stemmer
+(nltk, which rouge-score already brings); whether a text negates a finding is read by medspaCy's
+ConText with the rules' radiology modifiers, and the generated-text check also runs the rules'
+CheXpert labeler over the model's short text.
 """
 
 from __future__ import annotations
@@ -37,11 +43,14 @@ from functools import lru_cache
 from nltk.stem.porter import PorterStemmer
 
 from models.catalog import CHEXPERT_CUES
+from models.rules.clinical_nlp import span_negated
 from models.rules.vocabulary import TARGET_RULES
+from models.text import evidence_at, sentence_spans
 from models.types import (
     CHEXPERT_LABELS,
     ChexpertValue,
     EntitiesValue,
+    Evidence,
     RadiologyReport,
     TaskResult,
     TemporalChange,
@@ -49,7 +58,7 @@ from models.types import (
     TextValue,
 )
 
-__all__ = ["ground", "mentioned_labels"]
+__all__ = ["ground", "mentioned_labels", "negated_phrases", "polarity"]
 
 _STEMMER = PorterStemmer()
 _WORD = re.compile(r"[a-z][a-z0-9]*(?:-[a-z0-9]+)*")
@@ -68,6 +77,24 @@ _HEADING_WORDS = frozenset(
     "recommendations".split()
 )
 _NEGATED_ITEM = re.compile(r"^\s*(?:no|without|negative\s+for|absence\s+of|absent)\b", re.IGNORECASE)
+
+# Negated phrases a model writes ("No T2 hyperintense foci", "no pneumothorax or effusion"): the
+# candidates whose polarity in the other text is then read with ConText (`polarity`). ConText needs
+# its targets named, so finding the "No X" phrases of a model's free text is this regex's job.
+_NEGATED_PHRASE = re.compile(
+    r"\b(?:no|without|negative\s+for|absence\s+of|free\s+of)\s+"
+    r"(?:(?:evidence|signs?|findings?)\s+(?:of|for|to\s+suggest)\s+)?"
+    r"(?P<phrase>[^.;:,\n]+?)"
+    r"(?=\s+(?:in|on|at|of|within|to|with|or|nor|and|is|are|was|were|seen|identified|noted|present|demonstrated)\b"
+    r"|[.;:,\n]|$)", re.IGNORECASE)
+_MORE_NEGATED = re.compile(
+    r"\s*(?:,\s*)?(?:or|nor)\s+(?P<phrase>[^.;:,\n]+?)"
+    r"(?=\s+(?:in|on|at|of|within|to|with|or|nor|and|is|are|was|were|seen|identified|noted|present|demonstrated)\b"
+    r"|[.;:,\n]|$)", re.IGNORECASE)
+# Words that name no finding by themselves: a negated phrase of only these ("no significant change",
+# "no acute abnormality") is not a finding whose polarity can be compared.
+_NOT_A_FINDING = frozenset("change changes evidence abnormality abnormalities complication complications concern "
+                           "contrast".split())
 
 # Words a report uses when it compares (or states that nothing changed). Narrow on purpose:
 # "appears", "extends", "enlarged", "less than" are as common in reports that compare nothing.
@@ -115,12 +142,72 @@ def grounded_phrase(phrase: str, report: _ReportWords) -> bool:
     """True when the phrase's content words are the report's words: all of them, or all but one
     of three or more. A modifier is often what a model invents ("pericardial effusion" from a
     report with a pleural one), so two-word phrases get no slack."""
-    words = _words(phrase)
-    content = [w for w in words if w not in _GENERIC and len(w) > 2] or [w for w in words if len(w) > 2]
+    content = _content(phrase)
     if not content:
         return False
     missing = sum(not report.has(w) for w in content)
     return missing == 0 or (len(content) >= 3 and missing == 1)
+
+
+def _content(phrase: str) -> list[str]:
+    """The phrase's content words, each once: a looping model's repeats ("histoire de histoire") add no support."""
+    words = _words(phrase)
+    content = [w for w in words if w not in _GENERIC and len(w) > 2] or [w for w in words if len(w) > 2]
+    return list(dict.fromkeys(content))
+
+
+def _finding_words(phrase: str) -> list[str]:
+    """Content words that name a finding: none for "acute findings" or "significant change"."""
+    return [w for w in _words(phrase) if w not in _GENERIC and w not in _NOT_A_FINDING and len(w) > 2]
+
+
+def _matches(word: str, other: str) -> bool:
+    return word == other or _stem(word) == _stem(other) or (len(word) >= 4 and other.startswith(word))
+
+
+def polarity(phrase: str, text: str) -> set[str]:
+    """How `text` states the finding `phrase`: {"affirmed"}, {"negated"}, both, or empty (not mentioned).
+
+    A sentence mentions it when it holds every content word (same stem); the words from the first to
+    the last of them are the target that medspaCy's ConText reads with the labeler's radiology rules
+    (pseudo-negations such as "no change in" included).
+    """
+    content = _content(_NEGATED_ITEM.sub("", phrase))
+    if not content:
+        return set()
+    out: set[str] = set()
+    for a, b in sentence_spans(text):
+        sentence = text[a:b]
+        tokens = [(m.group(), m.start(), m.end()) for m in _WORD.finditer(sentence.lower())]
+        hits = [next(((s, e) for tok, s, e in tokens if _matches(w, tok)), None) for w in content]
+        if any(h is None for h in hits):
+            continue
+        negated = span_negated(sentence, min(h[0] for h in hits if h), max(h[1] for h in hits if h))
+        if negated is not None:
+            out.add("negated" if negated else "affirmed")
+    return out
+
+
+def negated_phrases(text: str) -> list[str]:
+    """The findings `text` negates ("No pneumothorax or effusion" -> pneumothorax, effusion)."""
+    out: list[str] = []
+    for m in _NEGATED_PHRASE.finditer(text):
+        phrases = [m.group("phrase")]
+        end = m.end()
+        while (more := _MORE_NEGATED.match(text, end)) is not None:
+            phrases.append(more.group("phrase"))
+            end = more.end()
+        for phrase in phrases:
+            if _finding_words(phrase) and phrase.strip() not in out:
+                out.append(phrase.strip())
+    return out
+
+
+def _contradicted(text: str, report: str) -> list[str]:
+    """Findings one text negates that the other only affirms (either way round)."""
+    out = [p for p in negated_phrases(text) if polarity(p, report) == {"affirmed"}]
+    out += [p for p in negated_phrases(report) if polarity(p, text) == {"affirmed"} and p not in out]
+    return out
 
 
 def mentioned_labels(text: str) -> set[str]:
@@ -167,21 +254,32 @@ def _keep(items: Iterable[str], report: _ReportWords, lost: list[str]) -> list[s
     return out
 
 
-def _ground_entities(value: EntitiesValue, report: _ReportWords) -> tuple[EntitiesValue, list[str]]:
+def _ground_entities(value: EntitiesValue, text: str) -> tuple[EntitiesValue, list[str]]:
+    report = _ReportWords(text)
     lost: list[str] = []
     present = _keep(value.present, report, lost)
     uncertain = _keep(value.uncertain, report, lost)
-    negated = [p for p in [*present, *uncertain] if _NEGATED_ITEM.match(p)]
+    # Present or uncertain, but negated in its own words or (only) in the report's: the report wins.
+    negated = [p for p in [*present, *uncertain] if _NEGATED_ITEM.match(p) or polarity(p, text) == {"negated"}]
+    # "No pneumothorax" printed as a change indicator is an absent observation, not a change.
+    changes = _keep(value.changes, report, lost)
+    negated += [c for c in changes if _NEGATED_ITEM.match(c) and c not in negated]
+    absent = _keep([*value.absent, *negated], report, lost)
+    # Absent, but the report only ever states it present ("No airspace consolidation" for a report
+    # with a consolidation): an invented negation is left out, never moved to present on a guess.
+    reversed_ = [a for a in absent if a not in negated and polarity(a, text) == {"affirmed"}]
     kept = EntitiesValue(
         anatomy=_keep(value.anatomy, report, lost),
         present=[p for p in present if p not in negated],
-        absent=_keep([*value.absent, *negated], report, lost),
+        absent=[a for a in absent if a not in reversed_],
         uncertain=[u for u in uncertain if u not in negated],
-        changes=_keep(value.changes, report, lost),
+        changes=[c for c in changes if c not in negated],
     )
     notes = [f"not found in the report, left out: {'; '.join(lost)}"] if lost else []
     if negated:
         notes.append(f"negated in the report, moved to absent: {'; '.join(negated)}")
+    if reversed_:
+        notes.append(f"the report states these present, left out of absent: {'; '.join(reversed_)}")
     return kept, notes
 
 
@@ -215,31 +313,80 @@ def _flag_text(value: TextValue, text: str) -> list[str]:
     named = mentioned_labels(text)
     invented = sorted(k for k, v in said.items() if v in ("positive", "uncertain") and k not in named)
     notes = [f"the text names findings the report does not mention: {', '.join(invented)}"] if invented else []
+    flipped: list[str] = []
     if said.keys() & named:
         report = label_report_text(text).labels
         # Only a flat reversal counts (positive <-> negative); a hedge on either side is no contradiction.
         flipped = sorted(k for k, v in said.items() if {v, report.get(k)} == {"positive", "negative"})
-        if flipped:
-            notes.append(f"the text contradicts the report on: {', '.join(flipped)}")
+    # Findings outside the 14 labels ("No T2 hyperintense foci" for a report that describes them).
+    flipped += [p for p in _contradicted(value.text, text) if not mentioned_labels(p) & set(flipped)]
+    if flipped:
+        notes.append(f"the text contradicts the report on: {', '.join(flipped)}")
     return notes
 
 
+def _located(evidence: list[Evidence], text: str) -> list[Evidence]:
+    """Evidence that quotes the report: each sentence found in the text, with its true offsets."""
+    out: list[Evidence] = []
+    for ev in evidence:
+        if ev.start is not None and ev.end is not None and text[ev.start : ev.end] == ev.sentence:
+            out.append(ev)
+        elif ev.sentence and (i := text.find(ev.sentence)) >= 0:
+            located = evidence_at(text, i, i + len(ev.sentence))  # the whole sentence(s) it lies in
+            if located not in out:
+                out.append(located)
+    return out
+
+
+def _spans(text: str) -> list[tuple[int, int]]:
+    """Sentence spans that say something: not a bare section heading ("FINDINGS:")."""
+    return [(a, b) for a, b in sentence_spans(text) if not all(w in _HEADING_WORDS for w in _words(text[a:b]))]
+
+
+def _item_evidence(items: list[str], text: str, limit: int = 5) -> list[Evidence]:
+    """For each item, the report sentence sharing most of its content words, in text order."""
+    spans = _spans(text)
+    chosen: set[tuple[int, int]] = set()
+    for item in items:
+        content = _content(_NEGATED_ITEM.sub("", item))
+        scored = [(sum(any(_matches(w, t) for t in _words(text[a:b])) for w in content), a, b) for a, b in spans]
+        best = max(scored, key=lambda s: (s[0], -s[1]), default=(0, 0, 0))
+        if best[0]:
+            chosen.add((best[1], best[2]))
+    return [Evidence(sentence=text[a:b], start=a, end=b) for a, b in sorted(chosen)[:limit]]
+
+
+def _read_evidence(text: str, limit: int = 3) -> list[Evidence]:
+    """When nothing more specific holds: the first sentences the model read (a "Normal." report itself)."""
+    return [Evidence(sentence=text[a:b], start=a, end=b) for a, b in _spans(text)[:limit]]
+
+
+def _evidence(result: TaskResult, value: object, text: str) -> list[Evidence]:
+    """Every result rests on report sentences: located, for the items that survived, never empty."""
+    if isinstance(value, EntitiesValue):
+        items = [*value.present, *value.uncertain, *value.absent, *value.anatomy, *value.changes]
+        evidence = _item_evidence(items, text)
+    else:
+        evidence = _located(result.evidence, text)
+    return evidence or _read_evidence(text)
+
+
 def ground(result: TaskResult, report: RadiologyReport) -> TaskResult:
-    """The result with every item the report does not support removed, and the removals noted."""
+    """The result with every item the report does not support removed, the removals noted, and its
+    evidence quoting the report."""
     value = result.value
     text = report.text()
-    notes: list[str]
+    notes: list[str] = []
     if isinstance(value, ChexpertValue):
         value, notes = _ground_chexpert(value, text)
     elif isinstance(value, EntitiesValue):
-        value, notes = _ground_entities(value, _ReportWords(text))
+        value, notes = _ground_entities(value, text)
     elif isinstance(value, TemporalValue):
         value, notes = _ground_temporal(value, report)
     elif isinstance(value, TextValue) and result.decided_by == "model":
         notes = _flag_text(value, text)
-    else:
-        return result
-    if not notes:
-        return result
-    note = "; ".join(filter(None, [result.note, "Grounding: " + "; ".join(notes)]))
-    return result.model_copy(update={"value": value, "note": note})
+    update: dict[str, object] = {"evidence": _evidence(result, value, text)}
+    if notes:
+        update["value"] = value
+        update["note"] = "; ".join(filter(None, [result.note, "Grounding: " + "; ".join(notes)]))
+    return result.model_copy(update=update)

@@ -128,3 +128,22 @@ def mentions(text: str, *, skip_history: bool = True) -> tuple[Mention, ...]:
             found = [m for m in found if m.start < cut] + _read(nlp, sentence[head.end() :], cut)
         out.extend(found)
     return tuple(out)
+
+
+def span_negated(sentence: str, start: int, end: int) -> bool | None:
+    """Whether ConText reads the words at `sentence[start:end]` as negated (None: no token span there).
+
+    For findings the target rules do not list (a model's "T2 hyperintense foci"): the span is made
+    the sentence's one target and the same radiology ConText rules as the labeler's are run on it.
+    """
+    head = _HEADING.match(sentence)
+    if head and start >= head.end():  # "Lungs: no consolidation": read after the heading, as mentions() does
+        sentence, start, end = sentence[head.end():], start - head.end(), end - head.end()
+    nlp = pipeline()
+    doc = nlp.get_pipe("radlite_one_sentence")(nlp.make_doc(sentence))
+    span = doc.char_span(start, end, label="FINDING", alignment_mode="expand")
+    if span is None:
+        return None
+    doc.ents = [span]
+    doc = nlp.get_pipe("medspacy_context")(doc)
+    return any(mod.category == "NEGATED_EXISTENCE" for mod in doc.ents[0]._.modifiers)
