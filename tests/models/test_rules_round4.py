@@ -13,53 +13,15 @@ Everything runs the real engine (medspaCy included) on the text, as the service 
 from __future__ import annotations
 
 import pytest
+from rules_probe import ENGINE
+from rules_probe import chexpert as _chexpert
+from rules_probe import critical as _critical
+from rules_probe import rads as _rads
+from rules_probe import report as _report
+from rules_probe import stages as _stages
 
 from adapters.sections import split_sections
 from adapters.text import report_from_text
-from models.rules import RulesEngine
-from models.types import RadiologyReport, TaskName, TaskRequest
-
-ENGINE = RulesEngine()
-
-
-def _report(
-    impression: str | None = None,
-    findings: str | None = None,
-    procedure: str | None = None,
-    modality: str | None = None,
-    addendum: str | None = None,
-) -> RadiologyReport:
-    return RadiologyReport(
-        report_id="round4",
-        procedure=procedure,
-        modality=modality,
-        findings=findings,
-        impression=impression,
-        addendum=addendum,
-    )
-
-
-def _rads(report: RadiologyReport) -> tuple[str, str] | None:
-    """(system, category) the rules read, or None when they read none (or say no RADS applies)."""
-    got = ENGINE.rads(report)
-    if got is None or not getattr(got.value, "applicable", True):
-        return None
-    return (got.value.system, got.value.category)  # type: ignore[union-attr,return-value]
-
-
-def _stages(report: RadiologyReport) -> tuple[str | None, str | None]:
-    n = ENGINE.stated(TaskRequest(task=TaskName.n_staging, report=report))
-    m = ENGINE.stated(TaskRequest(task=TaskName.m_staging, report=report))
-    return (n.value.stage if n else None, m.value.stage if m else None)  # type: ignore[union-attr]
-
-
-def _critical(report: RadiologyReport) -> list[tuple[str, str]]:
-    return [(c.term, c.certainty) for c in ENGINE.critical(report)]
-
-
-def _chexpert(report: RadiologyReport) -> dict[str, str]:
-    return {k: v for k, v in ENGINE.chexpert(report).labels.items() if k != "no finding"}
-
 
 # ---- whole reports in other templates -------------------------------------------------------------
 
