@@ -752,14 +752,23 @@ def test_a_critical_result_beside_a_rads_category_leads_and_keeps_the_category_c
     assert "category 1-2" in (cards[0].detail or "") and sentence in (_topic(cards, "rads")[0].detail or "")
 
 
-def test_a_model_rads_system_that_cannot_apply_is_not_flagged_anywhere(analyses: dict[str, Analysis]) -> None:
-    """'LR-TR Nonviable treated observation': when the rules miss it the demo model answers (BI-RADS 4 on a
-    liver MRI). Then no output may treat it as a suspicious breast finding."""
-    analysis = analyses["litrn"]
-    result = analysis.result(TaskName.rads_assignment)
+def test_an_lr_tr_category_before_treated_is_read_by_the_rules(analyses: dict[str, Analysis]) -> None:
+    """'LR-TR Nonviable treated observation': the report's category, never left to the model."""
+    result = analyses["litrn"].result(TaskName.rads_assignment)
     assert result is not None and isinstance(result.value, RadsValue)
-    if result.decided_by != "model" or result.value.system in ("LI-RADS", None):
-        pytest.skip("the rules read the category; nothing for the misfit guard to do")
+    assert result.decided_by != "model"
+    assert (result.value.system, result.value.category) == ("LI-RADS", "LR-TR Nonviable")
+
+
+def test_a_model_rads_system_that_cannot_apply_is_not_flagged_anywhere(analyses: dict[str, Analysis]) -> None:
+    """A model-only BI-RADS 4 on a liver MRI (what the demo model printed before the rules read LR-TR
+    there): no output may treat it as a suspicious breast finding."""
+    read = analyses["litrn"]
+    stated = read.result(TaskName.rads_assignment)
+    assert stated is not None
+    result = stated.model_copy(update={"value": RadsValue(system="BI-RADS", category="4"), "decided_by": "model",
+                                       "model": DEMO, "disagreement": None})
+    analysis = read.model_copy(update={"results": [result]})
     [card] = _topic(_cards(analysis), "rads")
     assert card.indicator == "warning" and "does not apply to this study" in card.summary and not card.suggestions
     [obs] = [o for o in observations_for(analysis) if o["meta"]["profile"][0].endswith("/radlite-rads-assessment")]
