@@ -20,9 +20,10 @@ HEADINGS: dict[str, str] = {
     "technique": "technique", "protocol": "technique",
     "comparison": "comparison", "comparisons": "comparison", "prior": "comparison",
     "findings": "findings", "finding": "findings",
-    # A body headed as the report itself; a combined "FINDINGS/IMPRESSION" reads as findings,
-    # so no impression is invented for it.
-    "report": "findings", "result": "findings", "results": "findings", "body": "findings",
+    # A body headed as the report itself (only before any other heading: "Results: called to Dr X"
+    # after the impression is text); a combined "FINDINGS/IMPRESSION" reads as findings, so no
+    # impression is invented for it.
+    "report": "body", "result": "body", "results": "body", "body": "body",
     "findings and impression": "findings", "findings and impressions": "findings",
     "impression": "impression", "impressions": "impression", "conclusion": "impression",
     "conclusions": "impression",
@@ -90,6 +91,8 @@ def split_sections(text: str, default: str = "findings") -> Sections:
         section, rest = line_heading(line)
         if section == "procedure" and headed and current != "procedure":
             section = None  # "Study: limited by motion" inside the body is not a new exam
+        if section == "body":
+            section = None if headed else "findings"
         if section in _SPLITTING:
             headed = True
             current = section

@@ -32,6 +32,11 @@ CASES = [
         "FINDINGS: Heart - normal size.\nLungs - clear.\nIMPRESSION: Normal.",
         None, "Heart - normal size.\nLungs - clear.", "Normal.",
     ),
+    # "Results:" after the impression is its text, not a findings body.
+    (
+        "FINDINGS: Small pneumothorax.\nIMPRESSION: Small right pneumothorax.\nResults: called to Dr. Lee at 10:30.",
+        None, "Small pneumothorax.", "Small right pneumothorax.\nResults: called to Dr. Lee at 10:30.",
+    ),
     # "Study:" once the body has begun is body text, not a second exam.
     (
         "EXAM: CT HEAD\nFINDINGS: No hemorrhage.\nStudy: limited by motion.\nIMPRESSION: No acute findings.",
