@@ -345,11 +345,11 @@ def _spans(text: str) -> list[tuple[int, int]]:
 
 def _item_evidence(items: list[str], text: str, limit: int = 5) -> list[Evidence]:
     """For each item, the report sentence sharing most of its content words, in text order."""
-    spans = _spans(text)
+    spans = [(a, b, _words(text[a:b])) for a, b in _spans(text)]  # each sentence's words, read once
     chosen: set[tuple[int, int]] = set()
     for item in items:
         content = _content(_NEGATED_ITEM.sub("", item))
-        scored = [(sum(any(_matches(w, t) for t in _words(text[a:b])) for w in content), a, b) for a, b in spans]
+        scored = [(sum(any(_matches(w, t) for t in words) for w in content), a, b) for a, b, words in spans]
         best = max(scored, key=lambda s: (s[0], -s[1]), default=(0, 0, 0))
         if best[0]:
             chosen.add((best[1], best[2]))

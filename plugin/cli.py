@@ -48,7 +48,7 @@ def _clear_failures() -> Iterator[None]:
     from models.backends.base import BackendError
     from models.demo import DemoModelMissing
     from models.manifest import ManifestError
-    from plugin.cli_audit import _db_reason, _shown_url
+    from plugin.cli_audit import db_reason, shown_url
 
     try:
         yield
@@ -58,8 +58,8 @@ def _clear_failures() -> Iterator[None]:
     except SQLAlchemyError as exc:
         settings = Settings()
         hint = "" if settings.auto_migrate else " (RADLITE_AUTO_MIGRATE is off: has `radlite db upgrade` run?)"
-        err.print(f"[red]database error[/red] on {escape(_shown_url(settings.database_url))}: "
-                  f"{escape(_db_reason(exc))}{hint}")
+        err.print(f"[red]database error[/red] on {escape(shown_url(settings.database_url))}: "
+                  f"{escape(db_reason(exc))}{hint}")
         raise typer.Exit(1) from None
     except CommandError as exc:
         err.print(f"[red]database migration failed:[/red] {escape(str(exc))}")

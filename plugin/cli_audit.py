@@ -62,7 +62,7 @@ def _who() -> str:
 AUDIT_TABLES = ("audit_events", "audit_archives")
 
 
-def _shown_url(url: str) -> str:
+def shown_url(url: str) -> str:
     """The database URL without its password, for messages."""
     try:
         return make_url(url).render_as_string(hide_password=True)
@@ -70,7 +70,7 @@ def _shown_url(url: str) -> str:
         return "RADLITE_DATABASE_URL"
 
 
-def _db_reason(exc: SQLAlchemyError) -> str:
+def db_reason(exc: SQLAlchemyError) -> str:
     """The driver's own first line (no SQL, no bound values), e.g. "no such table: x"."""
     text = str(getattr(exc, "orig", None) or exc).strip()
     return text.splitlines()[0] if text else type(exc).__name__
@@ -94,7 +94,7 @@ def _require_schema(engine: Engine, url: str, tables: tuple[str, ...]) -> None:
     present = set(inspect(engine).get_table_names())
     missing = [t for t in tables if t not in present]
     if missing:
-        raise _fail(f"[red]{escape(_shown_url(url))} has no RadLite schema[/red] (table {', '.join(missing)} "
+        raise _fail(f"[red]{escape(shown_url(url))} has no RadLite schema[/red] (table {', '.join(missing)} "
                     "missing): run `radlite db upgrade` first")
 
 
@@ -119,7 +119,7 @@ def _session(tables: tuple[str, ...] = AUDIT_TABLES) -> Iterator[tuple[Settings,
         with session_scope(make_sessionmaker(engine)) as s:
             yield settings, s
     except SQLAlchemyError as exc:
-        raise _fail(f"[red]database error[/red] on {escape(_shown_url(url))}: {escape(_db_reason(exc))}", 1) from None
+        raise _fail(f"[red]database error[/red] on {escape(shown_url(url))}: {escape(db_reason(exc))}", 1) from None
     finally:
         engine.dispose()
 

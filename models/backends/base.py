@@ -69,7 +69,8 @@ def build_result(
     counts only (no report text, no patient identifiers).
     """
     digest = sha256_prefix(request)  # a sha256 prefix: never the text itself
-    log.info("task %s model %s (%s) input sha256 %s: %d+%d tokens, %.0f ms", spec.name.value, identity.model_id,
+    task = spec.name.value  # the task's name ("rads_assignment"), not a person's
+    log.info("task %s model %s (%s) input sha256 %s: %d+%d tokens, %.0f ms", task, identity.model_id,
              identity.backend, digest, tokens_prompt, tokens_generated, latency_ms)
     return TaskResult(
         task=spec.name,

@@ -130,6 +130,7 @@ def mentions(text: str, *, skip_history: bool = True) -> tuple[Mention, ...]:
     return tuple(out)
 
 
+@functools.lru_cache(maxsize=4096)
 def span_negated(sentence: str, start: int, end: int) -> bool | None:
     """Whether ConText reads the words at `sentence[start:end]` as negated (None: no token span there).
 

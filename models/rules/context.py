@@ -75,10 +75,17 @@ _AFTER_HIST = re.compile(
     r"(?:revised|changed|amended|corrected|downgraded|upgraded|updated|modified)\b"
     # "(pT2 pN1a M0, 2016)": a year right after the mention inside its brackets.
     r"|^[^.;()\n]{0,20}?,\s*(?:19|20)\d\d\s*\)"
-    r"|^\s*(?:(?!(?:the|a|an|at|in|of|on|this|that)\b)\w+\s+){0,2}?(?:(?:was|were|has\s+been|have\s+been)\s+)?"
-    r"(?:treated|ablated|embolized|resected)\b|^[^.;\n]{0,6}\)?\s*(?:on\s+)?(?:\w+\s+){0,2}(?:19|20)\d\d-\d\d",
+    r"|^[^.;\n]{0,6}\)?\s*(?:on\s+)?(?:\w+\s+){0,2}(?:19|20)\d\d-\d\d",
     re.IGNORECASE,
 )
+# "LR-5 treated with TACE", "BI-RADS 5 lesion was resected": a category of a lesion since treated.
+# Not after an LR-TR category, which grades a treated observation ("LR-TR Nonviable treated observation").
+_AFTER_TREATED = re.compile(
+    r"^\s*(?:(?!(?:the|a|an|at|in|of|on|this|that)\b)\w+\s+){0,2}?(?:(?:was|were|has\s+been|have\s+been)\s+)?"
+    r"(?:treated|ablated|embolized|resected)\b",
+    re.IGNORECASE,
+)
+_TREATMENT_RESPONSE = re.compile(r"\bLR[\s\-]?TR\b", re.IGNORECASE)
 # A category the clause denies ("no features of LR-M", "does not meet criteria for LR-5", "no
 # finding that would warrant BI-RADS 3") or supposes ("if it grows it would be upgraded to
 # Lung-RADS 4B", "should it enlarge, it would become 4A"): not the study's assessment.
@@ -130,10 +137,12 @@ def mention_context(text: str, start: int, end: int) -> tuple[bool, bool]:
         return True, False
     before = re.split(r"(?<=[.;!?])\s|\n", line_head)[-1]
     after = text[end:b]
-    historical = bool(_NEAR_HIST.search(before) or _CLAUSE_HIST.search(before) or _AFTER_HIST.search(after))
+    treated = not _TREATMENT_RESPONSE.search(text[start:end]) and bool(_AFTER_TREATED.search(after))
+    after_hist = treated or bool(_AFTER_HIST.search(after))
+    historical = bool(_NEAR_HIST.search(before) or _CLAUSE_HIST.search(before) or after_hist)
     # "previously LR-3, now LR-4": a "now" between cue and mention resets the cue.
     if historical and re.search(r"\b(?:now|currently|today|upgraded\s+to|downgraded\s+to|(?<!compared\s)(?<!relative\s)(?<!similar\s)to)\s*[^.;]{0,15}$", before, re.I):
-        historical = bool(_AFTER_HIST.search(after))
+        historical = after_hist
     listed = _LIST_TAIL.sub("", before)
     clause = re.split(r"[,:(]", listed)[-1]
     denied_after = _AFTER_SUPPOSED.match(after) or _AFTER_DENIED.match(after)

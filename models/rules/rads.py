@@ -250,8 +250,6 @@ def _with_other_sites(chosen: RadsMention, mentions: list[RadsMention]) -> RadsM
 _BI_SUB = re.compile(r"[^.;()\n]{0,40}?\(\s*(?:category\s+)?4\s?([abc])\s*\)", re.IGNORECASE)
 
 
-# "treated"/"ablated" just after a category: a prior-treatment cue, except after an LR-TR category.
-_TREATED_NEXT = re.compile(r"\s*(?:\w+\s+){0,2}?(?:treated|ablated|embolized|resected)\b", re.IGNORECASE)
 # The PI-RADS v2.1 upgrade written after the score: "PI-RADS 3+1", "3 + 1 = 4".
 _PI_UPGRADE = re.compile(r"\s*\+\s*1(?!\d)(?:\s*=\s*[34](?!\d))?")
 
@@ -271,9 +269,6 @@ def find_mentions(text: str) -> list[RadsMention]:
         if cat is None or any(s <= start < e or start <= s < end for s, e in found):
             return
         hist, overall = mention_context(text, start, end)
-        treated = _TREATED_NEXT.match(text, end) if hist and cat.startswith("LR-TR") else None
-        if treated:  # LR-TR grades a treated observation: "LR-TR Nonviable treated observation" is this study's
-            hist, overall = mention_context(text[:end] + " " * (treated.end() - end) + text[treated.end():], start, end)
         found[(start, end)] = RadsMention(system, cat, start, end, hist, overall, modifiers)
 
     for system, rx in _NAMED.items():

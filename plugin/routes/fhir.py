@@ -245,11 +245,8 @@ async def structure_definitions(
     fmt: str | None = FORMAT_QUERY,
 ) -> JSONResponse:
     """Public conformance resources, no PHI: the profiles each Observation's meta.profile names."""
-    refused = not_acceptable(request, fmt)
-    if refused is not None:
-        return refused
-    bundle = fhir.structure_definition_bundle(fhir_base(request, settings), url=url)
-    return JSONResponse(bundle, media_type=FHIR_JSON)
+    return not_acceptable(request, fmt) or JSONResponse(
+        fhir.structure_definition_bundle(fhir_base(request, settings), url=url), media_type=FHIR_JSON)
 
 
 @router.get(
@@ -275,10 +272,8 @@ async def structure_definition(profile_id: str, request: Request, fmt: str | Non
 )
 async def metadata(request: Request, settings: SettingsDep, fmt: str | None = FORMAT_QUERY) -> JSONResponse:
     """Public conformance, no PHI: FHIR clients read it first to learn the version and what is served."""
-    refused = not_acceptable(request, fmt)
-    if refused is not None:
-        return refused
-    return JSONResponse(capability_statement(fhir_base(request, settings)), media_type=FHIR_JSON)
+    return not_acceptable(request, fmt) or JSONResponse(capability_statement(fhir_base(request, settings)),
+                                                         media_type=FHIR_JSON)
 
 
 @router.get(
@@ -287,10 +282,8 @@ async def metadata(request: Request, settings: SettingsDep, fmt: str | None = FO
     response_class=JSONResponse,
 )
 async def operation_definition_read(definition_id: str, request: Request, fmt: str | None = FORMAT_QUERY) -> JSONResponse:
-    refused = not_acceptable(request, fmt)
-    if refused is not None:
-        return refused
     definition = operation_definition()
     if definition_id != definition["id"]:
-        return outcome_response(404, fhir.operation_outcome("No OperationDefinition with this id.", code="not-found"))
-    return JSONResponse(definition, media_type=FHIR_JSON)
+        return not_acceptable(request, fmt) or outcome_response(
+            404, fhir.operation_outcome("No OperationDefinition with this id.", code="not-found"))
+    return not_acceptable(request, fmt) or JSONResponse(definition, media_type=FHIR_JSON)
