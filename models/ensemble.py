@@ -175,7 +175,10 @@ class Ensemble:
             why = (f"model output unparseable ({exc.reason})" if isinstance(exc, ParseError)
                    else f"model not run ({exc})")
             log.warning("task %s: %s; the stated value stands", request.task.value, type(exc).__name__)
-            return stated.model_copy(update={"decided_by": "rules", "note": f"{why}; the value the report states stands"})
+            note = f"{why}; the value the report states stands"
+            if isinstance(stated.value, RadsValue) and stated.value.unlisted and stated.note:
+                note += f"; {stated.note}"  # why the value has no category must stay visible
+            return stated.model_copy(update={"decided_by": "rules", "note": note})
         if stated is not None:
             result = _reconcile(result, stated)
         return ground(result, request.report)
@@ -236,6 +239,8 @@ def _reconcile(model: TaskResult, stated: TaskResult) -> TaskResult:
     # A value the rules read from words rather than a written label ("no distant metastases"
     # -> M0) carries a note saying so; it stays on the merged result.
     note = "; ".join(n for n in (model.note, stated.note) if n) or None
+    if isinstance(stated.value, RadsValue) and stated.value.unlisted:
+        return _reconcile_unlisted(model, stated, note)
     if _agree(model, stated):
         return model.model_copy(update={
             "value": stated.value,
@@ -247,8 +252,11 @@ def _reconcile(model: TaskResult, stated: TaskResult) -> TaskResult:
     # A value derived from described features (raw "derived: ...", RADS criteria or N from the
     # nodes) is not the report's own statement, and the disagreement must not say it is.
     derived = (stated.raw_output or "").startswith("derived:")
+    # A RADS note is never "read from words" (derived ones say so above; a stated category's note only
+    # names an unlisted statement beside it), so a stated RADS category is always "the report states".
+    described = bool(stated.note) and not isinstance(stated.value, RadsValue)
     source = "the features the report describes give" if derived else (
-        "the report describes" if stated.note else "the report states")
+        "the report describes" if described else "the report states")
     if isinstance(stated.value, RadsValue) and not stated.value.applicable:
         source = "no RADS system applies to this study:"
     return model.model_copy(update={
@@ -261,6 +269,28 @@ def _reconcile(model: TaskResult, stated: TaskResult) -> TaskResult:
         "disagreement": Disagreement(
             model_value=_shown(model.value), rules_value=_shown(stated.value), model=model.model,
             note=f"{source} {_shown(stated.value)}; the model answered {_shown(model.value)}",
+        ),
+    })
+
+
+def _reconcile_unlisted(model: TaskResult, stated: TaskResult, note: str | None) -> TaskResult:
+    """The report states a category its system does not define ('BI-RADS 7'): its words stand.
+
+    The model can only answer a category it knows, so it can never agree; its answer is kept
+    as the disagreement (never the value), and no code, guideline or order follows from either.
+    """
+    sv: RadsValue = stated.value  # type: ignore[assignment]
+    return model.model_copy(update={
+        "value": sv,
+        "decided_by": "rules",
+        "confidence": stated.confidence,
+        "evidence": stated.evidence or model.evidence,
+        "model": stated.model,
+        "note": note,
+        "disagreement": Disagreement(
+            model_value=_shown(model.value), rules_value=sv.label, model=model.model,
+            note=f"the report states {sv.label}, which is not a {sv.system} category; "
+                 f"the model answered {_shown(model.value)}",
         ),
     })
 

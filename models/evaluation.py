@@ -379,7 +379,13 @@ def _category(system: str, raw: str) -> str | None:
 
 
 def rads_key(value: RadsValue | None) -> tuple[str, str] | None:
-    """(system, category) in the README spelling; None for "not applicable"; raw category when unknown."""
+    """(system, category) in the README spelling; None for "not applicable"; raw category when unknown.
+
+    A category the report states but the system does not define ('BI-RADS 7') keys as its words: it is
+    an answer (never "not applicable"), and matches no gold category.
+    """
+    if value is not None and value.unlisted and value.system and value.stated_category:
+        return canonical_system(value.system) or value.system, f"STATED {value.stated_category.strip().upper()}"
     if value is None or not value.applicable or not value.system or not value.category:
         return None
     system = canonical_system(value.system) or value.system

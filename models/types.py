@@ -46,10 +46,15 @@ __all__ = [
     "clean_rads_modifiers",
     "sha256_text",
     "DEMO_NOTICE",
+    "NOT_A_KNOWN_CATEGORY",
 ]
 
 DEMO_NOTICE = "demo model, not for clinical use"
 """The words every Observation, card and HL7 result produced by a demo model carries."""
+
+NOT_A_KNOWN_CATEGORY = "not a category RadLite knows"
+"""The words every note about a RADS category the report states but its system does not define carries
+(RadsValue.unlisted_note, the rules' note beside a known category): cards and outputs look for them."""
 
 
 def sha256_text(text: str) -> str:
@@ -292,6 +297,40 @@ class RadsValue(BaseModel):
                     "'primary 2a', 'neck 1'. Never part of `category` (evaluation compares categories only).",
     )
 
+    stated_category: str | None = Field(
+        default=None,
+        description="The category as the report writes it when it is none of the system's categories RadLite "
+                    "knows ('7' in 'BI-RADS 7', 'LR-TR Nonprogressing', 'TR6'). Set only by the rules engine "
+                    "(models/rules/stated_unlisted.py), with `category` None: the report's explicit statement "
+                    "stands as its words, with no code, guideline or order. No parser ever sets it.",
+    )
+
+    @model_validator(mode="after")
+    def _check_stated(self) -> RadsValue:
+        """A stated-unlisted value names its system and nothing else: it is the report's words, not a category."""
+        if self.stated_category is None:
+            return self
+        words = " ".join(self.stated_category.split())
+        if not words:
+            raise ValueError("stated_category must hold the report's words")
+        if not self.applicable or self.system not in RADS_SYSTEMS or self.category is not None or self.modifiers:
+            raise ValueError("stated_category needs an applicable RADS system, no category and no modifiers")
+        object.__setattr__(self, "stated_category", words)
+        return self
+
+    @property
+    def unlisted(self) -> bool:
+        """True when the report states a category of `system` that RadLite does not know (BI-RADS 7)."""
+        return self.stated_category is not None and self.category is None
+
+    @property
+    def unlisted_note(self) -> str | None:
+        """Why a stated-unlisted value has no code, guideline or order; None for any other value."""
+        if not self.unlisted:
+            return None
+        return (f"the report states {self.label}: {NOT_A_KNOWN_CATEGORY} in {self.system}, so it is shown "
+                "as the report's words, with no code, guideline or order")
+
     @model_validator(mode="after")
     def _check_modifiers(self) -> RadsValue:
         """Reject modifiers the system does not define, or two of one kind: a wrong one would reach the chart."""
@@ -314,7 +353,13 @@ class RadsValue(BaseModel):
 
     @property
     def label(self) -> str:
-        """The category label the paper's evaluation and the label scorer use: modifiers are never in it."""
+        """The category label the paper's evaluation and the label scorer use: modifiers are never in it.
+
+        A stated-unlisted value is labelled with the report's words ('BI-RADS 7'); `unlisted` tells it apart.
+        """
+        if self.unlisted and self.system and self.stated_category:
+            words = self.stated_category
+            return words if self.system == "LI-RADS" and words.upper().startswith("LR-") else f"{self.system} {words}"
         if not self.applicable or not self.system or not self.category:
             return "No applicable RADS"
         if self.system == "LI-RADS" and self.category.startswith("LR-"):

@@ -40,6 +40,7 @@ from adapters.fhir import (
 from models.text import sentence_spans
 from models.types import (
     DEMO_NOTICE,
+    NOT_A_KNOWN_CATEGORY,
     Analysis,
     ChexpertValue,
     CriticalFinding,
@@ -406,6 +407,8 @@ def _modifier_block(value: RadsValue) -> str | None:
 def _rads_card(result: TaskResult, value: RadsValue, analysis: Analysis, patient_id: str,
                fhir_server: str | None) -> Card | None:
     report = analysis.report
+    if value.unlisted:
+        return _unlisted_card(result, value, analysis, fhir_server)
     if not (value.applicable and value.system and value.category):
         return None
     demo = analysis.demo
@@ -416,6 +419,8 @@ def _rads_card(result: TaskResult, value: RadsValue, analysis: Analysis, patient
     indicator = g.indicator if g else ("warning" if warns_if else "info")
     if _escalates(result) and _model_category_warns(result):
         indicator = "warning"  # the category was not written: a model reading it as suspicious may be right
+    if result.note and NOT_A_KNOWN_CATEGORY in result.note:
+        indicator = "warning"  # the report also states a category RadLite cannot read: it must be checked
     misfit = _misfit_study(result, value, report)
     if misfit:
         return _misfit_card(result, value, analysis, misfit, fhir_server)
@@ -566,6 +571,36 @@ def _stated_otherwise_card(result: TaskResult, value: RadsValue, analysis: Analy
                 source=_source("rads", demo=demo),
                 overrideReasons=_reasons(("reviewed-consistent", "Reviewed: the category is correct"), _NLP_ERROR),
                 links=_links(report, fhir_server))
+
+
+def _unlisted_card(result: TaskResult, value: RadsValue, analysis: Analysis, fhir_server: str | None) -> Card:
+    """A warning instead of guideline advice: the report states a category its system does not define.
+
+    The report's words stand (models/ensemble.py); no guideline row, order or chart suggestion can rest
+    on them, and a model's differing category is shown as what it is, never as the answer.
+    """
+    report, demo = analysis.report, analysis.demo
+    system = value.system or "RADS"
+    summary = truncate_summary(f"{_exam(report)}: report states {value.label}, not a {system} category; "
+                               "check the report")
+    blocks: list[list[str] | str | None] = [
+        f"**The report states {_md(value.label)}, which is not a {_md(system)} category RadLite knows.** "
+        "The report's statement stands as written: no guideline management or order is proposed from it or "
+        "from a model's reading. Read the report's own assessment and confirm the intended category with "
+        "the reporting radiologist.",
+        _basis(result.evidence),
+        _discrepancy(result),
+        _how_read(result),
+        _who(result.model, result.decided_by, result.confidence),
+        _footer(demo),
+    ]
+    name, url = SOURCES.get(system, (system, None))
+    extra = [Link(label=f"{name} reference", url=url, type="absolute")] if url else None
+    return Card(uuid=_uuid(), summary=summary, detail=_detail(*blocks), indicator="warning",
+                source=_source("rads", demo=demo, url=url),
+                overrideReasons=_reasons(("reviewed-consistent", "Reviewed: the report's category is clear"),
+                                         _NLP_ERROR),
+                links=_links(report, fhir_server, extra))
 
 
 _ACR_CATEGORY = {"pneumothorax": "1-2", "pulmonary embolism": "1-2"}
@@ -930,10 +965,13 @@ def _prior_card(order: dict[str, Any], analysis: Analysis, patient_id: str, fhir
     report, demo = analysis.report, analysis.demo
     text, _ = order_text(order)
     rads_result = next((r for r in analysis.results if isinstance(r.value, RadsValue)
-                        and r.value.applicable and r.value.system and r.value.category), None)
+                        and r.value.applicable and r.value.system and (r.value.category or r.value.unlisted)), None)
     g: Guideline | None = None
     label = "no RADS category"
-    if rads_result is not None and isinstance(rads_result.value, RadsValue):
+    if rads_result is not None and isinstance(rads_result.value, RadsValue) and rads_result.value.unlisted:
+        v = rads_result.value
+        label = f"report states {v.label} (not a {v.system} category)"
+    elif rads_result is not None and isinstance(rads_result.value, RadsValue):
         v = rads_result.value
         label = v.full_label
         size = largest_size_cm(rads_result.evidence) if v.system == "TI-RADS" else None

@@ -270,6 +270,8 @@ def _task_coding(task: TaskName) -> dict[str, str]:
 
 
 def _rads(value: RadsValue, task_coding: dict[str, str]) -> dict[str, Any]:
+    if value.unlisted and value.system:
+        return _rads_unlisted(value, task_coding)
     if not value.applicable or not value.system or not value.category:
         return {"code": concept(task_coding, text="RADS assessment"),
                 "dataAbsentReason": concept(coding(codes.DATA_ABSENT_REASON, "not-applicable", "Not Applicable"),
@@ -288,6 +290,19 @@ def _rads(value: RadsValue, task_coding: dict[str, str]) -> dict[str, Any]:
     if value.modifiers:
         out["component"] = [_rads_modifier_component(value, m) for m in value.modifiers]
     return out
+
+
+def _rads_unlisted(value: RadsValue, task_coding: dict[str, str]) -> dict[str, Any]:
+    """A category the report states but its system does not define ('BI-RADS 7'): the report's words as
+    valueCodeableConcept.text with no coding (R4 allows a text-only concept), no interpretation (no
+    guideline row says how suspicious it is) and a note saying why. A model's differing answer stays
+    in the disagreement note, never in the value."""
+    system = value.system or ""
+    code = concept(*(c for c in (codes.RADS_CODE.get(system), task_coding) if c), text=f"{system} assessment")
+    return {"code": code, "valueCodeableConcept": concept(text=value.label),
+            "_notes": [f"Not a category RadLite knows: the report states {value.label}, which is not a {system} "
+                       "category. The report's words are given uncoded; no guideline management applies. "
+                       "Check the report."]}
 
 
 def _rads_for_study(body: dict[str, Any], result: TaskResult, value: RadsValue,

@@ -161,8 +161,10 @@ def _tnm(axis: Literal["N", "M"]) -> _Profile:
 
 def _profiles() -> dict[ResultKind, _Profile]:
     rads_value = _Invariant(
-        "radlite-rads-value", "A RADS category in the RadLite CodeSystem, or the reason there is none",
-        f"dataAbsentReason.exists() or value.coding.where(system='{codes.RADLITE_CS}').exists()")
+        "radlite-rads-value", "A RADS category in the RadLite CodeSystem, the reason there is none, or the "
+        "report's own words (text, no coding) for a category its system does not define, with a note",
+        f"dataAbsentReason.exists() or value.coding.where(system='{codes.RADLITE_CS}').exists() "
+        "or (value.coding.empty() and value.text.exists() and note.exists())")
     systems = ", ".join(RADS_SYSTEMS)
     verified = ", ".join(f"{system} {c['system']}#{c['code']}" for system, c in codes.RADS_CODE.items())
     return {
@@ -172,7 +174,10 @@ def _profiles() -> dict[ResultKind, _Profile]:
                         "The code carries "
                         f"the verified standard code of the system where one exists ({verified}); the value carries "
                         "SNOMED CT for BI-RADS 0-6 and always the category in the RadLite CodeSystem. Not "
-                        "applicable: dataAbsentReason instead of a value. A category of high suspicion (the "
+                        "applicable: dataAbsentReason instead of a value. A category the report states but its "
+                        "system does not define (e.g. 'BI-RADS 7') is the report's words as value text with no "
+                        "coding and no interpretation, and a note says it is not a category RadLite knows. "
+                        "A category of high suspicion (the "
                         "guideline table's warning rows, or a category the table lacks when a subcategory it may mean is "
                         "one) has interpretation A (abnormal), unless a model read a system that cannot apply to the "
                         "study (then a note says so). "

@@ -4,7 +4,9 @@ Every OBX carries status P (our results are preliminary AI output); each result'
 set shares one OBX-4 sub-id and is followed by NTE lines naming the model (id, backend,
 file hash) and, when a demo model took part in it (answered, or was overruled), the demo notice. OBX-14 is the exam time
 (what was observed, as OBR-7), OBX-19 when we analysed it. OBX-8 is A for a positive CheXpert
-finding and a RADS category of high suspicion, AA for a critical result. A CheXpert label the
+finding and a RADS category of high suspicion, AA for a critical result. A category the report states
+but its system does not define ('BI-RADS 7') is sent as its words under the local code STATED-UNLISTED
+with an NTE saying so; the model's differing answer only in the disagreement NTE. A CheXpert label the
 report never mentions gets no OBX (not mentioned is not negative); an NTE names it.
 """
 
@@ -46,6 +48,9 @@ RADS_CODES: dict[str, Ident] = {
     "BI-RADS": ("RDE1586", "BI-RADS assessment category", "RADELEMENT"),
 }
 """Verified codes only (spec §2.3); the other systems get local codes."""
+
+STATED_UNLISTED = "STATED-UNLISTED"
+"""OBX-5 code (local) of a category the report states but its system does not define ('BI-RADS 7')."""
 
 N_STAGE: Ident = ("21906-3", "Regional lymph nodes.clinical [Class] Cancer", "LN")
 M_STAGE: Ident = ("21907-1", "Distant metastases.clinical [Class] Cancer", "LN")
@@ -119,6 +124,13 @@ def _result_obx(w: _Writer, sub_id: int, result: TaskResult, report: RadiologyRe
     v = result.value
     if isinstance(v, RadsValue):
         ident = RADS_CODES.get(v.system or "", _local(f"RADS-{v.system or 'NONE'}", f"{v.system or 'RADS'} assessment"))
+        if v.unlisted:
+            # The report's words under a local "stated, not a category" code (receivers that need a CWE code
+            # get one that no category has), never a model's category; the caveat rides in the text itself.
+            text = f"{v.label} (as stated; not a {v.system} category)"
+            w.obx(sub_id, ident, "CWE", w.cwe(STATED_UNLISTED, text, "L"))
+            return [f"Not a category RadLite knows: the report states {v.label}, which is not a {v.system} "
+                    "category; no guideline management applies; check the report"]
         code = v.category if v.applicable and v.category else "NA"
         # A model-only system that cannot apply to the study (BI-RADS on a liver MRI) is not flagged, as in FHIR.
         misfit = misfit_regions(result.decided_by, v.system, report)

@@ -19,11 +19,13 @@ from models.rules.followup import follow_ups
 from models.rules.laterality import index_laterality
 from models.rules.nli import stated_nli
 from models.rules.nodes import derived_n
-from models.rules.rads import stated_rads
+from models.rules.rads import RadsMention, stated_rads
+from models.rules.stated_unlisted import UnlistedMention, stated_unlisted, unlisted_statement
 from models.rules.temporal import stated_changes
 from models.rules.tnm import StageMention, stated_m, stated_n
 from models.text import evidence_at, evidence_for
 from models.types import (
+    NOT_A_KNOWN_CATEGORY,
     ChexpertValue,
     CriticalFinding,
     Evidence,
@@ -64,6 +66,10 @@ _NORMAL_STUDY = re.compile(
 )
 
 
+def _unlisted_value(mention: UnlistedMention) -> RadsValue:
+    return RadsValue(system=mention.system, stated_category=mention.words)
+
+
 def rules_input_hash(task: TaskName, report: RadiologyReport) -> str:
     """sha256 of the task name and the report text: the rules result's cache key."""
     return sha256_text(f"{task.value}\n{report.text()}")
@@ -101,6 +107,11 @@ class RulesEngine:
         category its described features determine (marked derived); for a study no RADS system
         covers, "No applicable RADS"; else None."""
         found = stated_rads(report)
+        # A category the report states but no system table defines ('BI-RADS 7') is still its statement.
+        unlisted = stated_unlisted(report)
+        chosen = unlisted_statement(report, found, unlisted)
+        if chosen is not None:
+            return self._unlisted_rads(report, chosen, [m for m in unlisted if m is not chosen], found)
         if found is None:
             derived = derive_rads(report)
             if derived is not None:
@@ -108,8 +119,26 @@ class RulesEngine:
             return self._no_rads(report)
         text = report.text()
         value = RadsValue(system=found.system, category=found.category, modifiers=found.modifiers)
+        # Beside the study's category, an unlisted statement it does not revise is shown, never dropped.
+        also = ", ".join(dict.fromkeys(_unlisted_value(m).label for m in unlisted))
+        note = (f"the report also states {also}, which is {NOT_A_KNOWN_CATEGORY}; {value.full_label} "
+                "stands: check the report") if also else None
         return self._result(TaskName.rads_assignment, report, value, [evidence_at(text, found.start, found.end)],
-                            raw=text[found.start : found.end])
+                            raw=text[found.start : found.end], note=note)
+
+    def _unlisted_rads(self, report: RadiologyReport, chosen: UnlistedMention, others: list[UnlistedMention],
+                       known: RadsMention | None) -> TaskResult:
+        """The report's words for a category its system does not define: no category, code or order, and
+        the model's answer never replaces them (models/ensemble.py keeps it as the disagreement)."""
+        text = report.text()
+        value = _unlisted_value(chosen)
+        evidence = [evidence_at(text, chosen.start, chosen.end)]
+        beside = [_unlisted_value(m).label for m in others]
+        if known is not None:  # a known category this statement revises (addendum) or overrules ("overall")
+            beside.insert(0, RadsValue(system=known.system, category=known.category).label)
+        note = (value.unlisted_note or "") + (f"; the report also states {', '.join(beside)}" if beside else "")
+        return self._result(TaskName.rads_assignment, report, value, evidence, raw=text[chosen.start : chosen.end],
+                            note=note)
 
     def _no_rads(self, report: RadiologyReport) -> TaskResult | None:
         """ "No applicable RADS" for a known study no system covers (a chest film, a head CT).

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from models.rules.context import HISTORY_LINE, in_last_addendum, mention_context
 from models.types import RadiologyReport, clean_rads_modifiers
 
-__all__ = ["RadsMention", "SEVERITY", "severity_rank", "find_mentions", "modifiers_of", "exam_systems", "stated_rads"]
+__all__ = ["RadsMention", "SEVERITY", "severity_rank", "find_mentions", "modifiers_of", "exam_systems", "normalise", "stated_rads"]
 
 # Selection order per system, least to most severe (the ACR "most abnormal finding" rule).
 # BI-RADS follows the ACR atlas hierarchy 1, 2, 3, 6, 0, 4, 5; the other incomplete /
