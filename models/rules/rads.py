@@ -255,9 +255,19 @@ def _with_other_sites(chosen: RadsMention, mentions: list[RadsMention]) -> RadsM
                        merged)
 
 
-# "BI-RADS 4 (4A)", "BI-RADS 4: Suspicious abnormality (4B)": the subdivision in brackets later in the clause.
-_BI_SUB = re.compile(r"[^.;()\n]{0,40}?\(\s*(?:category\s+)?4\s?([abc])\b(?:\s*[-:–,][^()\n]{0,40})?\s*\)",
+# "BI-RADS 4 (4A)", "BI-RADS 4: Suspicious abnormality (4B)", "CAD-RADS 4 (4A)": the subdivision in brackets
+# later in the clause.
+_SUB_4 = re.compile(r"[^.;()\n]{0,40}?\(\s*(?:category\s+)?4\s?([abc])\b(?:\s*[-:–,][^()\n]{0,40})?\s*\)",
                      re.IGNORECASE)
+
+
+# A range or scale after a category: "the BI-RADS 0-6 scale", "Lung-RADS 3 to 4", "TR3-TR4"; not an
+# interval or size after a dash ("BI-RADS 3 - 6 month follow-up").
+_RANGE_AFTER = re.compile(
+    r"\s*(?:-|–|—|to|through)\s*(?:tr|lr-?)?[0-6](?!\d|[.:]\d)"
+    r"(?!\s*-?\s*(?:months?|mos?|years?|yrs?|weeks?|wks?|days?|mm|cm|points?|o.?clock)\b)",
+    re.IGNORECASE,
+)
 
 
 # The PI-RADS v2.1 upgrade written after the score: "PI-RADS 3+1", "3 + 1 = 4".
@@ -297,10 +307,13 @@ def find_mentions(text: str) -> list[RadsMention]:
         if revised and normalise(system, revised[0]):
             raw, end = revised[0], revised[1]
             modifiers = ()
+        if _RANGE_AFTER.match(text, end):
+            return  # "the BI-RADS 0-6 scale", "Lung-RADS 3 to 4": a range names no one category
         cat = normalise(system, raw)
-        sub = _BI_SUB.match(text, end) if (system, cat) == ("BI-RADS", "4") else None
-        if sub:  # "BI-RADS 4 (4A)": the subdivision in brackets refines the category
-            cat, end = "4" + sub.group(1).upper(), sub.end()
+        # "BI-RADS 4 (4A)", "CAD-RADS 4 (4B)": the bracket refines the 4 (an undivided CAD-RADS 4 is no category).
+        sub = _SUB_4.match(text, end) if system in ("BI-RADS", "CAD-RADS") and raw.strip() == "4" else None
+        if sub and normalise(system, "4" + sub.group(1)):
+            cat, end = normalise(system, "4" + sub.group(1)), sub.end()
         up = _PI_UPGRADE.match(text, end) if system == "PI-RADS" and cat in ("2", "3") else None
         if up:  # PI-RADS v2.1 "3+1" (PZ 3 upgraded by positive DCE; TZ "2+1" by DWI): the overall is one higher
             cat, end = str(int(cat) + 1), up.end()
@@ -394,6 +407,33 @@ def _legend_ranges(text: str) -> list[tuple[int, int]]:
             if m.start() - run[-1].end() > _LEGEND_GAP or not next_one:
                 close()
                 run = []
+        run.append(m)
+    close()
+    return ranges + _tr_legend_ranges(text)
+
+
+# LI-RADS treatment-response categories have words, not numbers, so their legend is told by its layout:
+# three or more different LR-TR codes, each at the start of a line or list item and defined after a colon,
+# close together ("LR-TR Nonviable: no enhancement\nLR-TR Equivocal: ...\nLR-TR Viable: ...").
+_TR_LEGEND_ENTRY = re.compile(
+    r"(?:^|(?<=[;•]))[ \t\-*•]*(?P<code>lr[\s\-]?tr[\s\-]+(?:non[\s\-]?)?(?:viable|evaluable|progressing)|lr[\s\-]?tr[\s\-]+equivocal)"
+    r"\s*[:=\-–—]\s*\w",
+    re.IGNORECASE | re.MULTILINE,
+)
+
+
+def _tr_legend_ranges(text: str) -> list[tuple[int, int]]:
+    ranges: list[tuple[int, int]] = []
+    run: list[re.Match[str]] = []
+
+    def close() -> None:
+        if len({re.sub(r"[\s\-]", "", m.group("code").lower()) for m in run}) >= 3:
+            ranges.append((run[0].start("code"), run[-1].end("code")))
+
+    for m in _TR_LEGEND_ENTRY.finditer(text):
+        if run and m.start() - run[-1].end() > _LEGEND_GAP:
+            close()
+            run = []
         run.append(m)
     close()
     return ranges

@@ -381,3 +381,30 @@ def test_all_caps_staging_report() -> None:
 
 def test_stroke_report_has_no_m_stage() -> None:
     assert _stages(report_from_text(_STROKE)) == (None, None)
+
+
+# ---- ranges, bracketed subdivisions and LR-TR legends (found with the stated-unlisted work) -------------------
+
+_LR_TR_LEGEND = ("LI-RADS treatment response categories:\n"
+                 "LR-TR Nonevaluable: cannot be assessed\n"
+                 "LR-TR Nonviable: no enhancement\n"
+                 "LR-TR Equivocal: atypical enhancement\n"
+                 "LR-TR Viable: nodular enhancement")
+
+
+@pytest.mark.parametrize(("procedure", "impression", "expected"), [
+    # A range or scale names no one category; an interval or a size after a dash does not make one.
+    ("MG DIAGNOSTIC", "Benign. Categories are reported on the BI-RADS 0-6 scale.", None),
+    ("CT CHEST LDCT LCS", "Lung-RADS 3 to 4.", None),
+    ("MG DIAGNOSTIC", "BI-RADS 3 - 6 month follow-up recommended.", ("BI-RADS", "3")),
+    ("MG DIAGNOSTIC", "BI-RADS 4 - 5 mm irregular mass at 2:00.", ("BI-RADS", "4")),
+    # The bracket refines an undivided 4, for CAD-RADS as for BI-RADS.
+    ("CTA CORONARY", "CAD-RADS 4 (4A). Severe stenosis of the proximal LAD.", ("CAD-RADS", "4A")),
+    ("MG DIAGNOSTIC", "BI-RADS 4 (4B). Biopsy recommended.", ("BI-RADS", "4B")),
+    # An LR-TR legend is no assessment; the same codes written per segment are.
+    ("MRI LIVER", "Treated segment 6 observation: LR-TR Nonviable.\n\n" + _LR_TR_LEGEND, ("LI-RADS", "LR-TR Nonviable")),
+    ("MRI LIVER", "Segment 6: LR-TR Viable: nodular arterial enhancement.\nSegment 8: LR-TR Nonviable: no enhancement.",
+     ("LI-RADS", "LR-TR Viable")),
+])
+def test_ranges_subdivisions_and_tr_legends(procedure: str, impression: str, expected: tuple[str, str] | None) -> None:
+    assert _rads(_report(impression, procedure=procedure)) == expected
