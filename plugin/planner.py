@@ -10,7 +10,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from models.rules.applicability import rads_system_for
+from adapters.cds.regions import body_regions
+from models.rules.applicability import rads_system_for, study_exam
 from models.types import PlannedTask, RadiologyReport, TaskName
 
 __all__ = ["Plan", "compares_with_prior", "plan_report", "rads_system_for"]
@@ -45,21 +46,36 @@ _SURVEILLANCE = re.compile(
 _SCREENING_RADS = {"BI-RADS", "Lung-RADS", "TI-RADS", "GB-RADS", "CAD-RADS", "O-RADS"}
 _NON_STAGING_MODALITIES = {"CR", "DX", "MG"}
 _CHEST = re.compile(r"\b(chest|thorax|thoracic|lungs?|CXR|portable AP|PA and lateral)\b", re.IGNORECASE)
+# A radiograph is a chest film when its procedure names the chest; a film of another region
+# (abdomen, shoulder, thoracic spine) that mentions "the lung bases are clear" is not one. The
+# report text decides only when the procedure names no region at all.
+_CHEST_PROCEDURE = re.compile(r"\b(?:chest|thorax|CXR|lungs?|ribs?|babygram)\b", re.IGNORECASE)
 # A comparison is made when a sentence relates this study to an earlier one; "no prior
 # imaging for comparison" is the opposite.
 _COMPARES = re.compile(
     r"\b(?:compared (?:with|to)|in comparison|prior (?:study|exam|examination|imaging|scan|CT|MRI?|radiograph|film|"
-    r"mammograms?|ultrasound|US|LDCT)|previous(?:ly)?|since (?:the )?(?:prior|previous|last)|"
+    r"mammograms?|ultrasound|US|LDCT)|previous (?:study|exam|examination|imaging|scan|CT|MRI?|radiograph|film|"
+    r"mammograms?|ultrasound|US|LDCT)|previously (?:seen|noted|described|demonstrated|identified|reported|"
+    r"visualized|present|measured|measuring|treated)|since (?:the )?(?:prior|previous|last)|"
     r"interval (?:change|increase|decrease|growth|development|enlargement|resolution|improvement)|"
     r"interval(?:ly)? (?:increased|decreased|enlarged|improved|resolved|developed|grown)|"
     r"unchanged|again (?:seen|noted|demonstrated|identified)|no (?:significant )?change|has (?:increased|decreased|"
     r"enlarged|resolved|improved|progressed)|(?:increased|decreased) (?:in size|from)|resolved|stable (?:compared|since|"
-    r"from|in size|appearance))\b",
+    r"from|in size|appearance)|"
+    # "The nodule is stable", "Stable 8 mm lesion": a finding called stable was compared; "hemodynamically
+    # stable" or "stable chest pain" was not.
+    r"(?:is|are|remains?|remained|appears?|otherwise) (?:grossly |essentially |overall |largely )?stable|"
+    r"stable (?:\d+(?:\.\d+)?\s*(?:mm|cm)|(?:small|large|mild|moderate|left|right|bilateral)\b|nodul\w*|lesions?|"
+    r"mass(?:es)?|cysts?|nodes?|lymph\w*|effusions?|opacit\w*|findings?|post-?(?:operative|treatment)|appearance))\b",
     re.IGNORECASE,
 )
-_COMPARISON_LINE = re.compile(r"^\s*comparisons?\s*:\s*(?!none|no\b|n/?a\b|not available)\S", re.IGNORECASE | re.MULTILINE)
-_NO_PRIOR = re.compile(r"\b(?:no|without) (?:prior|previous|comparison)|not available for comparison|comparison\s*:\s*none",
-                       re.IGNORECASE)
+_COMPARISON_LINE = re.compile(r"^\s*comparisons?\s*:\s*(?!none|no\b|n/?a\b|not available|unavailable)\S",
+                              re.IGNORECASE | re.MULTILINE)
+_NO_PRIOR = re.compile(r"\b(?:no|without) (?:prior|previous|comparison)|not available for comparison|"
+                       r"comparisons?\s*:\s*(?:none|n/?a|not available|unavailable)\b", re.IGNORECASE)
+# A separately sent comparison section that says there was nothing to compare with.
+_NO_COMPARISON_FIELD = re.compile(r"^\s*(?:comparisons?\s*:\s*)?(?:none|no\b|n/?a\b|not available|unavailable)",
+                                  re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -79,8 +95,9 @@ def plan_report(report: RadiologyReport, requested: list[TaskName] | None = None
         return Plan([PlannedTask(task=t, reason="requested") for t in requested], system)
 
     text = report.text()
-    procedure = report.procedure or ""
-    modality = (report.modality or "").upper()
+    exam = study_exam(report)  # a missing procedure or modality is read from the body's exam line
+    procedure = exam.procedure
+    modality = exam.modality or ""
     tasks: list[PlannedTask] = [PlannedTask(task=TaskName.radiology_ner, reason="entities are extracted from every report")]
     if system:
         tasks.append(PlannedTask(task=TaskName.rads_assignment, reason=why))
@@ -96,7 +113,7 @@ def plan_report(report: RadiologyReport, requested: list[TaskName] | None = None
         reason = "oncologic staging study: N and M staging"
         tasks.append(PlannedTask(task=TaskName.n_staging, reason=reason))
         tasks.append(PlannedTask(task=TaskName.m_staging, reason=reason))
-    if modality in {"CR", "DX"} and (_CHEST.search(procedure) or _CHEST.search(text)):
+    if modality in {"CR", "DX"} and _chest_film(procedure, text):
         tasks.append(PlannedTask(task=TaskName.abnormality_detection, reason="chest radiograph: CheXpert labels"))
     if report.prior_text:
         tasks.append(PlannedTask(task=TaskName.temporal_comparison, reason="prior report text supplied"))
@@ -109,11 +126,20 @@ def plan_report(report: RadiologyReport, requested: list[TaskName] | None = None
     return Plan(tasks, system)
 
 
+def _chest_film(procedure: str, text: str) -> bool:
+    if _CHEST_PROCEDURE.search(procedure):
+        return True
+    if body_regions(procedure):
+        return False
+    return bool(_CHEST.search(procedure) or _CHEST.search(text))
+
+
 def compares_with_prior(report: RadiologyReport) -> bool:
     from models.text import split_sentences
 
     if report.comparison or _COMPARISON_LINE.search(report.body()):
-        return not _NO_PRIOR.search(report.comparison or "")
+        comparison = report.comparison or ""
+        return not (_NO_PRIOR.search(comparison) or _NO_COMPARISON_FIELD.search(comparison))
     for sentence in split_sentences(report.text()):
         if _COMPARES.search(sentence) and not _NO_PRIOR.search(sentence):
             return True

@@ -63,7 +63,8 @@ def _words(text: str) -> str:
 
 def body_regions(text: str, codes: list[str] | None = None) -> frozenset[str]:
     """Regions named in a procedure text ('CT ABDOMEN PELVIS' -> abdomen, pelvis), else by CPT code."""
-    words = _words(text)
+    # "thoracic spine" and "cervical spine" name the spine, not the chest or the neck.
+    words = re.sub(r" (?:thoracic|cervical|lumbar)(?= (?:[a-z]+ ){0,2}spine )", "", _words(text))
     found = {region for region, keys in _REGION_WORDS.items()
              if any(f" {k}" in words if len(k) > 4 else f" {k} " in words for k in keys)}
     if not found:

@@ -18,7 +18,10 @@ from dataclasses import dataclass
 from models.rules.context import HISTORY_LINE, in_last_addendum, mention_context
 from models.types import RadiologyReport, clean_rads_modifiers
 
-__all__ = ["RadsMention", "SEVERITY", "severity_rank", "find_mentions", "modifiers_of", "exam_systems", "normalise", "stated_rads"]
+__all__ = [
+    "RadsMention", "SEVERITY", "severity_rank", "find_mentions", "legend_ranges", "modifiers_of", "exam_systems",
+    "normalise", "stated_rads",
+]
 
 # Selection order per system, least to most severe (the ACR "most abnormal finding" rule).
 # BI-RADS follows the ACR atlas hierarchy 1, 2, 3, 6, 0, 4, 5; the other incomplete /
@@ -391,7 +394,7 @@ def _legend_rank(code: str) -> tuple[int, int]:
     return int(c[0]), (ord(c[1]) - ord("a") + 1) if len(c) > 1 else 0
 
 
-def _legend_ranges(text: str) -> list[tuple[int, int]]:
+def legend_ranges(text: str) -> list[tuple[int, int]]:
     """Spans of the category legends in `text` (first entry's code to last entry's code)."""
     ranges: list[tuple[int, int]] = []
     run: list[re.Match[str]] = []
@@ -462,7 +465,7 @@ def _nodule_line(text: str, pos: int) -> bool:
 def stated_rads(report: RadiologyReport) -> RadsMention | None:
     """The category this report states for its own study, or None when it states none."""
     text = report.text()
-    legends = _legend_ranges(text)
+    legends = legend_ranges(text)
     mentions = [m for m in find_mentions(text) if not m.historical and not _in_legend(legends, m)]
     exam = exam_systems(report)
     # A bare "TR4" with no thyroid context is not a TI-RADS statement (TR is also tricuspid regurgitation).
