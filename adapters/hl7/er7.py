@@ -203,9 +203,32 @@ def decode(data: bytes, declared: str, wide: str = "") -> tuple[str, str, list[s
         if tried[0] != name:
             what = f"MSH-18 {declared!r}" if declared else "MSH-18 empty (ASCII)"
             warnings.append(f"{what} did not decode; used {name}")
+        elif _mislabelled_utf8(data, name):
+            warnings.append(f"MSH-18 {declared!r} names a single-byte set but the bytes are UTF-8; read as UTF-8")
+            return data.decode("utf-8"), "utf-8", warnings
         return text, name, warnings
     warnings.append("no declared or fallback charset decoded the message; used latin-1")
     return data.decode("latin-1"), "latin-1", warnings
+
+
+_MULTIBYTE_UTF8 = re.compile(rb"[\xc2-\xf4][\x80-\xbf]")
+
+
+def _mislabelled_utf8(data: bytes, codec: str) -> bool:
+    """Whether bytes declared in a single-byte set (8859/n, cp125x) are really UTF-8.
+
+    Every byte string decodes in those sets, so a wrong MSH-18 is never caught by decoding:
+    UTF-8 text read as 8859/1 comes out as 'Ã©' for 'é'. Bytes that are valid UTF-8 with at
+    least one multi-byte sequence are UTF-8 (text really written in 8859/1 almost never forms
+    one: it would need an accented capital followed by a C1 control or symbol byte).
+    """
+    if not codec.startswith(("latin", "iso8859", "cp125")) or not _MULTIBYTE_UTF8.search(data):
+        return False
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 @dataclass

@@ -41,7 +41,8 @@ _LINE_BREAK = re.compile(r"(\r\n|\r|\n)")
 
 
 class OruMessage(BaseModel):
-    """A parsed ORU^R01: its header, one report per OBR group, how it was decoded."""
+    """A parsed ORU^R01: its header, one report per report key (the OBR groups of one accession
+    are one report; none for a notice whose every OBR-25 says no results yet), how it was decoded."""
 
     model_config = ConfigDict(frozen=True)
 
@@ -82,6 +83,9 @@ def _check_header(h: MshHeader) -> None:
         raise Hl7Error("AE", "101", "MSH^1^10", "required field missing (MSH-10 message control id)")
     if h.message_type.upper() != "ORU":
         raise Hl7Error("AR", "200", "MSH^1^9", f"unsupported message type {_code(h.message_type)}; this receiver takes only ORU R01 messages")
+    if not h.trigger:
+        # MSG-2 (trigger event) is a required component of MSH-9 in every v2 version.
+        raise Hl7Error("AE", "101", "MSH^1^9^1^2", "required field missing (MSH-9.2 trigger event)")
     if h.trigger.upper() != "R01":
         raise Hl7Error("AR", "201", "MSH^1^9^1^2", f"unsupported event code {_code(h.trigger)}; this receiver takes only ORU R01 messages")
     if not h.version:
@@ -120,6 +124,13 @@ class _Group:
         self.orc = orc  # the ORC just before this OBR (same ORDER_OBSERVATION group), if any
         self.obx: list[Segment] = []
         self.notes: list[Segment] = []  # NTE right after the OBR (order notes), before any OBX
+        self.obx_notes: dict[int, int] = {}  # OBX seq -> number of NTE after it (notes on that observation)
+
+    @property
+    def is_child(self) -> bool:
+        """An OBR that names a parent: OBR-29 (parent order, EIP) or OBR-26 (parent result, PRL)."""
+        blank = self.obr.enc.component + self.obr.enc.subcomponent + " "
+        return bool(self.obr.raw(29).strip(blank) or self.obr.raw(26).strip(blank))
 
 
 def _groups(segments: list[Segment]) -> list[_Group]:
@@ -143,6 +154,16 @@ def _groups(segments: list[Segment]) -> list[_Group]:
             # on that observation (v2 ch.7; our own ORU out names the model there, after a text
             # OBX that may be empty): never report text.
             groups[-1].notes.append(seg)
+        elif seg.id == "NTE" and groups:
+            # The OBSERVATION group is OBX [{NTE}]: a comment on the OBX before it, counted so
+            # that leaving it out of the report text is said, never silent.
+            last = groups[-1].obx[-1].seq
+            groups[-1].obx_notes[last] = groups[-1].obx_notes.get(last, 0) + 1
+        elif seg.id == "DSC" and seg.get(1).strip():
+            # DSC-1 valued: the rest of this message follows in a continuation message (v2
+            # 2.10.2). Read alone, the report would be taken as complete with its end missing.
+            raise Hl7Error("AE", "100", f"DSC^{seg.seq}^1",
+                           "message continuation (DSC-1) is not supported; send the whole report in one message")
     if not groups:
         raise Hl7Error("AE", "100", "OBR^1", "segment sequence error (required OBR segment missing)")
     return groups
@@ -171,8 +192,12 @@ def _obx_text(obx: Segment) -> str:
     for rep in range(1, len(obx.reps(5)) + 1):
         if value_type in TEXT_TYPES:
             # TX/FT/ST are primitives: a raw '^' or '&' in them is text, not a delimiter.
-            raw = obx.reps(5)[rep - 1]
-            lines.append(obx_unescape(obx, raw))
+            line = obx_unescape(obx, obx.reps(5)[rep - 1])
+            if value_type == "FT" and line.endswith("\n"):
+                # An FT line that ends in \.br\ ends its own output line; the next repetition or
+                # OBX is the next line, not one after a blank line (two breaks leave one blank line).
+                line = line[:-1]
+            lines.append(line)
         else:
             lines.append(obx.get(5, 2, rep=rep) or obx.get(5, 9, rep=rep) or obx.get(5, 1, rep=rep))
     return "\n".join(lines)
@@ -201,8 +226,23 @@ def _trim(lines: list[str]) -> str | None:
     return "\n".join(parts) if parts else None
 
 
+# ORC-1 (table 0119) codes a filler sends for an order that was cancelled or discontinued.
+_CANCELLED_ORDER_0119 = frozenset({"OC", "CR", "CA", "OD", "DC", "DR"})
+# OBR-25 (table 0123) for an order with no results yet: received, in progress, scheduled.
+_NO_RESULTS_YET_0123 = frozenset({"O", "I", "S"})
+
+
+def _awaiting_results(group: _Group) -> bool:
+    """An OBR that says its results do not exist yet (OBR-25 O/I/S) and carries no OBX: a status
+    notice, valid ORU_R01 (the OBSERVATION group is optional), with no report to read."""
+    return not group.obx and group.obr.get(25).strip().upper() in _NO_RESULTS_YET_0123
+
+
 def _status(group: _Group) -> str:
     obr_status = group.obr.get(25).strip().upper()
+    orc_control = group.orc.get(1).strip().upper() if group.orc else ""
+    if not obr_status and orc_control in _CANCELLED_ORDER_0119 and not group.obx:
+        return "cancelled"  # ORC-1 says the order was cancelled; OBR-25 left empty
     statuses = [o.get(11).strip().upper() for o in group.obx]
     # A deleted (D), wrong (W) or not obtained (X) line next to valid ones does not make the
     # whole report entered-in-error or cancelled; only when every OBX says so. Then it does,
@@ -246,9 +286,29 @@ def _patient_id(pid: Segment | None) -> str | None:
     return pid.get(2).strip() or pid.get(4).strip() or None
 
 
-def _sections(group: _Group, warnings: list[str]) -> dict[str, str | None]:
+def _checked_patient_id(pid: Segment | None, warnings: list[str]) -> str | None:
+    """The patient id of a PID; Hl7Error (AE 101 at PID-3) when a PID names no patient at all.
+
+    PID-3 is required from v2.3 on. PID-2 (and PID-4), where v2.1/2.2 engines put the id, is
+    still read when PID-3 is empty, with a warning. With no PID segment (the PATIENT group is
+    optional in ORU_R01) the report has no patient id.
+    """
+    if pid is None:
+        return None
+    found = _patient_id(pid)
+    if found is None:
+        raise Hl7Error("AE", "101", f"PID^{pid.seq}^3", "required field missing (PID-3 patient identifier list)")
+    if not any(pid.get(3, 1, rep=r).strip() for r in range(1, len(pid.reps(3)) + 1)):
+        warnings.append(f"PID {pid.seq}: PID-3 empty; patient id taken from PID-2/PID-4")
+    return found
+
+
+def _sections(group: _Group, warnings: list[str], *, lead: str = "findings") -> dict[str, str | None]:
+    """Report sections of one OBR group. `lead` is where unlabelled text before any heading goes:
+    the findings, or the addendum for an addendum OBR (see _is_addendum_of)."""
     buckets: dict[str, list[str]] = {}
     coded_impression: list[str] = []
+    coded_seqs: list[int] = []
     for obx in group.obx:
         status = obx.get(11).strip().upper()
         if status in ("D", "W"):
@@ -268,10 +328,15 @@ def _sections(group: _Group, warnings: list[str]) -> dict[str, str | None]:
             text = _obx_text(obx)
             if section == "impression":
                 coded_impression.append(text)
+                coded_seqs.append(obx.seq)
             else:
                 buckets.setdefault(section, []).append(text)
         elif section:
             warnings.append(f"OBX {obx.seq}: value type {_code(value_type)} is not report text; left out")
+        else:
+            warnings.append(f"OBX {obx.seq}: {_code(value_type)} value names no report section; not read as report text")
+    for seq, count in group.obx_notes.items():
+        warnings.append(f"OBX {seq}: {count} comment segment(s) after it annotate that observation; not read as report text")
     if not group.obx:
         # No OBX at all: some RIS send the whole report as NTE comments right after the OBR.
         # Then those notes are the report, split by headings. Next to any OBX they stay
@@ -288,7 +353,7 @@ def _sections(group: _Group, warnings: list[str]) -> dict[str, str | None]:
     findings: str | None = None
     headed_text: dict[str, str | None] = {}
     if body:
-        findings, headed_text = _split_body(body)
+        findings, headed_text = _split_body(body, lead)
     impression = out.get("impression")
     if impression:
         split = split_sections(impression, default="impression")
@@ -296,7 +361,10 @@ def _sections(group: _Group, warnings: list[str]) -> dict[str, str | None]:
             impression = split.impression
             if split.addendum and not out.get("addendum"):
                 out["addendum"] = split.addendum
-    impression = impression or headed_text.get("impression") or _trim(coded_impression)
+    impression = impression or headed_text.get("impression")
+    if impression and coded_seqs:
+        warnings.append(f"OBX {', '.join(map(str, coded_seqs))}: coded impression beside a text impression; the text is used")
+    impression = impression or _trim(coded_impression)
     addendum = out.get("addendum") or headed_text.get("addendum")
     return {
         "findings": findings,
@@ -308,7 +376,7 @@ def _sections(group: _Group, warnings: list[str]) -> dict[str, str | None]:
     }
 
 
-def _split_body(text: str) -> tuple[str | None, dict[str, str | None]]:
+def _split_body(text: str, lead: str = "findings") -> tuple[str | None, dict[str, str | None]]:
     """Split an unlabelled report body at its headings: (findings, {impression, addendum}).
 
     A heading opens its section wherever it stands, so an addendum written at the top of a
@@ -321,7 +389,7 @@ def _split_body(text: str) -> tuple[str | None, dict[str, str | None]]:
     parts = _LINE_BREAK.split(text)
     pairs = list(zip(parts[0::2], [*parts[1::2], ""], strict=True))  # (line, the break after it)
     buckets: dict[str, list[tuple[str, str]]] = {"findings": [], "impression": [], "addendum": []}
-    current = "findings"
+    current = lead
     headed = False
     for line, brk in pairs:
         section, rest = line_heading(line)
@@ -357,7 +425,54 @@ def _obx_section(obx: Segment) -> str | None:
     return section_of(code_subs, obx.get(3, 2), obx.get(3, 4))
 
 
-def _report(group: _Group, header: MshHeader, source_hash: str, warnings: list[str]) -> RadiologyReport | None:
+def _accession(group: _Group) -> str:
+    """The group's own order number: OBR-3/ORC-3 (filler, the accession), else OBR-2/ORC-2 (placer).
+
+    OBR-3/OBR-2 equal ORC-3/ORC-2, and the standard lets a sender value them in the ORC only
+    (v2.5 4.5.1.2-3: present in the ORC or in the OBR).
+    """
+    obr, orc = group.obr, group.orc
+    return (obr.get(3).strip() or (orc.get(3).strip() if orc else "") or obr.get(2).strip()
+            or (orc.get(2).strip() if orc else ""))
+
+
+def _parent_ids(obr: Segment) -> tuple[str, str]:
+    """(placer, filler) order number of the parent order named in OBR-29 (EIP), '' when absent."""
+    return obr.get(29, 1).strip(), obr.get(29, 2).strip()
+
+
+def _is_addendum_of(group: _Group, groups: list[_Group]) -> _Group | None:
+    """The parent group a child OBR adds to, or None when it is a report of its own.
+
+    A child (OBR-29 parent order or OBR-26 parent result) with no order number of its own, or
+    its parent's, adds text to the parent's report: an addendum. A child with an accession of
+    its own is another exam (a linked exam), reported on its own. The parent is the earlier group
+    whose OBR-3/OBR-2 OBR-29 names, else (OBR-26 only) the one holding the OBX OBR-26.1 names,
+    else the group before it. Returns `group` itself for an addendum whose parent is not in this
+    message (it has no number of its own: it is keyed on OBR-29's).
+    """
+    if not group.is_child:
+        return None
+    own = _accession(group)
+    placer, filler = _parent_ids(group.obr)
+    earlier = groups[: groups.index(group)]
+    parent: _Group | None = None
+    if placer or filler:
+        parent = next((g for g in earlier if (filler and _accession(g) == filler)
+                       or (placer and placer in (g.obr.get(2).strip(), g.orc.get(2).strip() if g.orc else ""))), None)
+    else:
+        code = group.obr.get(26, 1, 1).strip()
+        parent = next((g for g in reversed(earlier) if code and any(o.get(3, 1).strip() == code for o in g.obx)),
+                      earlier[-1] if earlier else None)
+    if parent is None:
+        # Parent sent earlier: an addendum under its key only when the child has no number of its
+        # own. One that repeats its own number in OBR-29 (some RIS do) is an ordinary report.
+        return group if (not own and (placer or filler)) else None
+    return parent if (not own or own == _accession(parent)) else None
+
+
+def _report(group: _Group, header: MshHeader, source_hash: str, warnings: list[str], *,
+            addendum: bool = False) -> RadiologyReport | None:
     obr = group.obr
     for obx in group.obx:
         _check_obx(obx)
@@ -366,14 +481,15 @@ def _report(group: _Group, header: MshHeader, source_hash: str, warnings: list[s
         raise Hl7Error("AE", "103", f"OBR^{obr.seq}^25", f"OBR-25 value {_code(obr_status)} not in table 0123")
     # OBR-3/OBR-2 equal ORC-3/ORC-2, and the standard lets a sender value them in the ORC only
     # (v2.5 4.5.1.2-3: present in the ORC or in the OBR); the filler number is the accession.
-    orc = group.orc
-    accession = (obr.get(3).strip() or (orc.get(3).strip() if orc else "") or obr.get(2).strip()
-                 or (orc.get(2).strip() if orc else "") or None)
+    accession = _accession(group) or _parent_ids(obr)[1] or _parent_ids(obr)[0] or None
     set_id = obr.get(1).strip() or str(obr.seq)
     if accession is None:
         warnings.append(f"OBR {obr.seq}: no OBR-3/ORC-3 or OBR-2/ORC-2; report id made from MSH-10 and set id")
+    elif not _accession(group):
+        warnings.append(f"OBR {obr.seq}: no order number of its own; keyed on its parent's (OBR-29)")
+    patient_id = _checked_patient_id(group.pid, warnings)
     status = _status(group)
-    sections = _sections(group, warnings)
+    sections = _sections(group, warnings, lead="addendum" if addendum else "findings")
     if not any(sections.values()) and status not in ("cancelled", "entered-in-error"):
         # A cancelled or retracted (all OBX D/W) report carries no text and is still kept.
         warnings.append(f"OBR {obr.seq}: no report text under this OBR; skipped")
@@ -386,7 +502,7 @@ def _report(group: _Group, header: MshHeader, source_hash: str, warnings: list[s
             warnings.append(f"OBR {obr.seq}: OBR-{n} is not a valid date/time; left out")
     return RadiologyReport(
         report_id=accession or f"{header.control_id}-{set_id}",
-        patient_id=_patient_id(group.pid),
+        patient_id=patient_id,
         accession=accession,
         modality=modality(obr.get(24), procedure),
         procedure=procedure,
@@ -413,19 +529,72 @@ def parse_oru(raw: bytes) -> OruMessage:
         _check_header(header)
         if not payload(raw).rstrip(b"\x00\x1c\x0b \t").endswith((b"\r", b"\n")):
             warnings.append("message does not end with a segment terminator")
+        if msh.get(14).strip():
+            # MSH-14 valued: this message continues an earlier one (v2 2.10.2); its report is a fragment.
+            raise Hl7Error("AE", "100", "MSH^1^14",
+                           "message continuation (MSH-14) is not supported; send the whole report in one message")
         groups = _groups(_tokenise(text, msh))
-        reports = [r for g in groups if (r := _report(g, header, source_hash, warnings)) is not None]
-        if not reports:
+        reports = _reports(groups, header, source_hash, warnings)
+        if not reports and all(_awaiting_results(g) for g in groups):
+            warnings.append("every OBR says its results are not available yet (OBR-25 O/I/S); no report to read")
+        elif not reports:
             kinds = sorted({t for g in groups for o in g.obx if (t := o.get(2).strip().upper()) and o.raw(5)
                             and t not in TEXT_TYPES and t not in CODED_TYPES})
             why = f"; OBX value types {', '.join(_code(k) for k in kinds)} are not report text" if kinds else ""
+            if any(g.obx_notes for g in groups):
+                why += "; NTE after an OBX is a note on that observation, report text belongs in OBX-5"
             raise Hl7Error("AE", "101", f"OBR^{groups[0].obr.seq}", f"required field missing (no report text in any OBX{why})")
     except Hl7Error as exc:
         exc.header = header
         raise
-    seen: set[str] = set()
-    for r in reports:
-        if r.report_id in seen:
-            warnings.append("several OBR groups share one accession; storage keeps the last")
-        seen.add(r.report_id)
     return OruMessage(header=header, reports=reports, charset_used=codec, warnings=warnings)
+
+
+def _reports(groups: list[_Group], header: MshHeader, source_hash: str, warnings: list[str]) -> list[RadiologyReport]:
+    """One report per report key, in message order.
+
+    OBR groups of one key (the same accession in several OBR, or an addendum OBR under its
+    parent) are one report: storage keeps one version per key, so separate reports would keep
+    only the last group's text and lose the rest.
+    """
+    out: dict[str, RadiologyReport] = {}
+    owner: dict[int, str] = {}  # id(group) -> key of the report it went into
+    for group in groups:
+        parent = _is_addendum_of(group, groups)
+        report = _report(group, header, source_hash, warnings, addendum=parent is not None)
+        if parent is not None and parent is not group and id(parent) in owner:
+            key = owner[id(parent)]
+        elif report is not None:
+            key = report.report_id
+        else:
+            continue
+        owner[id(group)] = key
+        if report is None:
+            continue
+        if key in out:
+            warnings.append(f"OBR {group.obr.seq}: same report as an earlier OBR; its text added to that report")
+            out[key] = _merge(out[key], report)
+        else:
+            out[key] = report
+    return list(out.values())
+
+
+_SECTION_FIELDS = ("history", "technique", "comparison", "findings", "impression", "addendum")
+_LATER_WINS = frozenset({"corrected", "amended", "appended"})
+
+
+def _merge(first: RadiologyReport, later: RadiologyReport) -> RadiologyReport:
+    """Two OBR groups of one report: each section's texts joined in message order; the first
+    group's exam data kept (gaps filled from the later); a later correction or amendment sets the
+    status, and so does any later group after a cancelled or retracted first one (its text was
+    left out); a retracted addendum does not retract the report it adds to."""
+    update: dict[str, object] = {
+        name: "\n".join(t for t in (getattr(first, name), getattr(later, name)) if t) or None
+        for name in _SECTION_FIELDS
+    }
+    for name in ("patient_id", "accession", "modality", "procedure", "procedure_code", "effective", "issued"):
+        if getattr(first, name) is None:
+            update[name] = getattr(later, name)
+    if later.status in _LATER_WINS or first.status in ("cancelled", "entered-in-error", "unknown"):
+        update["status"] = later.status
+    return first.model_copy(update=update)
