@@ -23,7 +23,7 @@ from urllib.parse import quote, urljoin, urlsplit
 import httpx
 
 from adapters.cds.models import CdsRequest
-from adapters.fhir.inbound import bundle_index
+from adapters.fhir.inbound import bundle_index, looks_binary
 
 log = logging.getLogger("radlite.fhir_client")
 
@@ -330,22 +330,6 @@ def _binary_content(binary: dict[str, Any]) -> tuple[bytes, str | None] | None:
     return raw, content_type if isinstance(content_type, str) else None
 
 
-_MAGIC = (b"%PDF", b"\x89PNG", b"\xff\xd8\xff", b"GIF8", b"PK\x03\x04", b"\xd0\xcf\x11\xe0", b"II*\x00", b"MM\x00*")
-"""Signatures of documents no text rendition is: PDF, PNG, JPEG, GIF, ZIP (DOCX), OLE (DOC), TIFF."""
-
-
-def _looks_binary(raw: bytes, *content_types: Any) -> bool:
-    """Bytes that are not text (a PDF, an image, a word-processor file): never decoded and read as a report.
-
-    NUL bytes mark binary content, except in UTF-16/32 text (named by a BOM or a charset).
-    """
-    if raw.lstrip().startswith(_MAGIC):
-        return True
-    wide = raw.startswith((b"\xff\xfe", b"\xfe\xff")) or any(
-        isinstance(t, str) and ("utf-16" in t.lower() or "utf-32" in t.lower()) for t in content_types)
-    return not wide and b"\x00" in raw[:8192]
-
-
 def _inlined(form: dict[str, Any], raw: bytes, actual_type: str | None) -> dict[str, Any] | None:
     """The attachment with its bytes inline, or None when they are not readable report text.
 
@@ -355,7 +339,7 @@ def _inlined(form: dict[str, Any], raw: bytes, actual_type: str | None) -> dict[
     declares stands; one the server names fills a missing one.
     """
     declared, actual = form.get("contentType"), _media(actual_type)
-    if _looks_binary(raw, declared, actual_type) or (actual not in _UNINFORMATIVE and actual not in _READABLE):
+    if looks_binary(raw, declared, actual_type) or (actual not in _UNINFORMATIVE and actual not in _READABLE):
         return None
     out = dict(form)
     if actual not in _UNINFORMATIVE and actual != _media(declared):

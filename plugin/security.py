@@ -30,6 +30,7 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from adapters.fhir import operation_outcome
@@ -507,9 +508,26 @@ def install_http_guards(app: FastAPI, settings: Settings) -> None:
         if not request.url.path.startswith(OUTCOME_PATHS):
             return await http_exception_handler(request, exc)
         code = {404: "not-found", 405: "not-supported"}.get(exc.status_code, "processing")
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405:
+            headers["Allow"] = ", ".join(allowed_methods(request))
         return JSONResponse(outcome_body(_REASONS.get(exc.status_code, "Request refused"), code),
-                            status_code=exc.status_code, media_type="application/fhir+json",
-                            headers=dict(exc.headers or {}))
+                            status_code=exc.status_code, media_type="application/fhir+json", headers=headers)
+
+
+def allowed_methods(request: Request) -> list[str]:
+    """Every method some route serves at the request's path (RFC 9110 §15.5.6: a 405 carries them in Allow).
+
+    The router names only the methods of the first route whose path matched, but one URL may be
+    served by several routes (`/cds-services` by GET and by HEAD); each method is asked of the
+    router as the request itself would be (included routers answer for their routes).
+    """
+    scope = {k: v for k, v in request.scope.items() if k in ("type", "path", "root_path", "app")}
+    return [method for method in _METHODS
+            if any(route.matches({**scope, "method": method})[0] == Match.FULL for route in request.app.router.routes)]
+
+
+_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
 
 
 OUTCOME_PATHS = ("/cds-services", "/fhir")

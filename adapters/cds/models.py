@@ -37,6 +37,7 @@ __all__ = [
     "Suggestion",
     "empty_paths",
     "parse_context",
+    "prefetch_faults",
     "summary_length",
     "truncate_summary",
     "wire",
@@ -240,7 +241,9 @@ class CdsRequest(_In):
     fhirServer: Annotated[str, StringConstraints(pattern=r"^https?://\S+$")] | None = None
     fhirAuthorization: FhirAuthorization | None = None
     context: dict[str, Any]
-    prefetch: dict[str, dict[str, Any] | None] | None = None
+    prefetch: dict[str, Any] | None = None
+    """Key -> FHIR resource or null. Only the keys a service's definition names are its business:
+    the route checks their values (`prefetch_faults`); any other key is ignored whatever it holds."""
 
     @field_validator("hookInstance")
     @classmethod
@@ -285,6 +288,18 @@ class OrderSignContext(PatientViewContext):
 
 class OrderSelectContext(OrderSignContext):
     selections: Annotated[list[Text], Field(min_length=1)]
+
+
+def prefetch_faults(prefetch: dict[str, Any] | None, keys: Any) -> list[str]:
+    """The advertised prefetch keys whose value is neither null nor a FHIR resource (spec §1.4).
+
+    A value is what the client's FHIR read or search returned: a resource (a JSON object with a
+    `resourceType`), or null when there is no data. Keys the service did not ask for are not
+    looked at (unknown fields are ignored).
+    """
+    sent = prefetch or {}
+    return [k for k in keys if k in sent and sent[k] is not None
+            and not (isinstance(sent[k], dict) and isinstance(sent[k].get("resourceType"), str))]
 
 
 _CONTEXTS: dict[str, type[PatientViewContext]] = {

@@ -57,10 +57,11 @@ def operation_definition() -> dict[str, Any]:
         "parameter": [
             {"name": "resource", "use": "in", "min": 1, "max": "1", "type": "Resource",
              "documentation": "A DiagnosticReport, a Bundle of DiagnosticReports, or the body itself when it is one "
-                              "of these (a single resource parameter may be sent as the body)."},
+                              "of these (a single resource parameter may be sent as the body). Given in "
+                              "parameter.resource: a valueReference is not fetched."},
             {"name": "tasks", "use": "in", "min": 0, "max": "1", "type": "string",
-             "documentation": f"Comma-separated tasks to run (also the query parameter `tasks`): {tasks}. "
-                              "Default: the tasks the report calls for."},
+             "documentation": f"Comma-separated tasks to run (valueString, or the query parameter `tasks`, which "
+                              f"decides when given): {tasks}. Default: the tasks the report calls for."},
             {"name": "return", "use": "out", "min": 1, "max": "1", "type": "Bundle",
              "documentation": "A transaction Bundle of Observations (RADS category, N and M stage, entities, "
                               "chest findings, temporal changes) and their Provenance."},

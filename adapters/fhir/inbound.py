@@ -14,6 +14,7 @@ import codecs
 import hashlib
 import json
 import re
+from dataclasses import dataclass
 from datetime import datetime
 from html.parser import HTMLParser
 from typing import Any, get_args
@@ -27,8 +28,9 @@ from adapters.fhir.errors import FhirInputError, Issue, IssueCode
 from adapters.sections import HEADINGS, report_fields
 from models.types import RadiologyReport, ReportStatus
 
-__all__ = ["bundle_index", "reports_from_resource", "report_from_diagnostic_report", "html_to_text",
-           "rtf_to_text", "canonical_hash", "subject_patient_id"]
+__all__ = ["ANALYZE_PARAMETERS", "AnalyzeInput", "analyze_parameters", "bundle_index", "reports_from_resource",
+           "report_from_diagnostic_report", "html_to_text", "rtf_to_text", "canonical_hash", "subject_patient_id",
+           "looks_binary"]
 
 _STATUSES: frozenset[str] = frozenset(get_args(ReportStatus))
 _R5_STATUS = {"modified": "amended"}
@@ -98,6 +100,66 @@ def _reports_from_parameters(params: dict[str, Any]) -> list[RadiologyReport]:
         raise FhirInputError(Issue(code="required", expression="Parameters.parameter",
                                    diagnostics="no parameter holds a DiagnosticReport or a Bundle"))
     return reports
+
+
+ANALYZE_PARAMETERS = frozenset({"resource", "tasks"})
+"""The in-parameters of `$analyze` (adapters/fhir/capability.py, OperationDefinition)."""
+
+
+@dataclass(frozen=True)
+class AnalyzeInput:
+    """What a Parameters body asks of `$analyze` besides its reports."""
+
+    tasks: str | None
+    """The `tasks` valueString(s), comma-joined; None when not given."""
+    unknown: list[Issue]
+    """Parameters the operation does not define: ignored, or refused under `Prefer: handling=strict`."""
+
+
+def analyze_parameters(params: dict[str, Any]) -> AnalyzeInput:
+    """The `tasks` and unknown parameters of a Parameters body; FhirInputError for a defined one of the wrong type.
+
+    FHIR operations: each parameter has the type its OperationDefinition gives. `resource` is a
+    Resource, carried in `parameter.resource`: a `valueReference` would have to be fetched from a
+    server the caller did not name (and the door fetches nothing), a `value[x]` is no resource.
+    `tasks` is a string (`valueString`). A parameter with another name is named in `unknown`.
+    """
+    items = params.get("parameter")
+    if not isinstance(items, list):
+        return AnalyzeInput(None, [])  # reports_from_resource names the fault
+    tasks: list[str] = []
+    issues: list[Issue] = []
+    unknown: list[Issue] = []
+    for i, item in enumerate(items):
+        where = f"Parameters.parameter[{i}]"
+        if not isinstance(item, dict):
+            issues.append(Issue(code="structure", expression=where, diagnostics="a parameter must be an object"))
+            continue
+        name = item.get("name")
+        values = [k for k in item if k.startswith("value")]
+        if not isinstance(name, str) or not name.strip():
+            issues.append(Issue(code="required", expression=f"{where}.name", diagnostics="a parameter needs a name"))
+        elif name == "resource" and not isinstance(item.get("resource"), dict):
+            if "valueReference" in item:
+                issues.append(Issue(code="not-supported", expression=f"{where}.valueReference",
+                                    diagnostics="a resource by reference is not fetched: send it in parameter.resource"))
+            else:
+                issues.append(Issue(code="value", expression=where,
+                                    diagnostics="parameter 'resource' carries a resource (parameter.resource)"))
+        elif name == "tasks":
+            value = item.get("valueString")
+            if not isinstance(value, str) or values != ["valueString"] or "resource" in item:
+                issues.append(Issue(code="value", expression=where,
+                                    diagnostics="parameter 'tasks' is a string (valueString)"))
+            else:
+                tasks.append(value)
+        elif name not in ANALYZE_PARAMETERS:
+            shown = name if len(name) <= 64 and name.isprintable() else "(a name)"
+            unknown.append(Issue(code="not-supported", expression=f"{where}.name",
+                                 diagnostics=f"$analyze has no parameter '{shown}'"))
+    if issues:
+        raise FhirInputError(issues)
+    return AnalyzeInput(",".join(tasks) if tasks else None, unknown)
 
 
 def _under(prefix: str, expression: str | None) -> str:
@@ -366,6 +428,11 @@ def _presented_text(dr: dict[str, Any], path: str) -> tuple[str | None, list[Iss
                                     diagnostics="attachments by url are not fetched; send the data inline"))
             continue
         raw = _decode_base64(data) or b""
+        if kind != "rtf" and looks_binary(raw, form.get("contentType")):
+            # Declared text, but the bytes are a PDF, an image or a word-processor file: never read.
+            issues.append(Issue(code="not-supported", expression=f"{path}.presentedForm[{i}].data",
+                                diagnostics="presentedForm data declared as text is not text (binary content)"))
+            continue
         if kind == "rtf":
             if not raw.lstrip().startswith(b"{\\rtf"):  # never read other bytes (a PDF, say) as text
                 issues.append(Issue(code="not-supported", expression=f"{path}.presentedForm[{i}].contentType",
@@ -407,6 +474,24 @@ def _presented_text(dr: dict[str, Any], path: str) -> tuple[str | None, list[Iss
 
 
 _RTF_MEDIA = frozenset({"text/rtf", "application/rtf"})
+_MAGIC = (b"%PDF", b"\x89PNG", b"\xff\xd8\xff", b"GIF8", b"PK\x03\x04", b"\xd0\xcf\x11\xe0", b"II*\x00", b"MM\x00*")
+"""Signatures of documents no text rendition is: PDF, PNG, JPEG, GIF, ZIP (DOCX), OLE (DOC), TIFF."""
+
+
+def looks_binary(raw: bytes, *content_types: Any) -> bool:
+    """Bytes that are not text (a PDF, an image, a word-processor file), whatever type they were given.
+
+    A sender may label any bytes text/plain; decoded anyway they would become report text full of
+    stray characters, read by the models as if written by the radiologist. NUL bytes mark binary
+    content, except in UTF-16/32 text (named by a BOM or a charset).
+    """
+    if raw.lstrip().startswith(_MAGIC):
+        return True
+    wide = raw.startswith((b"\xff\xfe", b"\xfe\xff")) or any(
+        isinstance(t, str) and ("utf-16" in t.lower() or "utf-32" in t.lower()) for t in content_types)
+    return not wide and b"\x00" in raw[:8192]
+
+
 def rtf_to_text(rtf: str) -> str:
     """Plain text of an RTF document (what EHRs such as Epic put in presentedForm as text/rtf).
 
@@ -458,6 +543,8 @@ def _observation_sections(dr: dict[str, Any], index: dict[str, dict[str, Any]]) 
         target = ref.get("reference") if isinstance(ref, dict) else None
         if not isinstance(target, str):
             continue
+        # A versioned reference (`Observation/1/_history/2`, FHIR references) names the same resource.
+        target = target.strip().split("/_history/")[0]
         obs = contained.get(target) or index.get(target) or index.get("/".join(target.split("/")[-2:]))
         if not obs or obs.get("resourceType") != "Observation" or not isinstance(obs.get("valueString"), str):
             continue

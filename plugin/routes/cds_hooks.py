@@ -44,6 +44,7 @@ from adapters.cds.models import (
     PatientViewContext,
     ServiceDefinition,
     parse_context,
+    prefetch_faults,
     wire,
 )
 from adapters.fhir.inbound import bundle_index, canonical_hash, subject_patient_id
@@ -122,16 +123,65 @@ def json_media(content_type: str | None) -> bool:
     return not media or media == "application/json" or (media.startswith("application/") and media.endswith("+json"))
 
 
-def read_json(raw: bytes) -> Any:
-    """The body parsed as JSON; ValueError for anything that is not (also nesting too deep to parse).
+MAX_JSON_DEPTH = 100
+"""Deepest nesting of objects and arrays read. FHIR and CDS Hooks content nests a few dozen levels at
+most (a Parameters holding a Bundle of Bundles of reports with contained resources and extensions);
+every reader downstream (pydantic, fhir.resources, the hashing of canonical JSON) recurses per level,
+so deeper input must be refused here, as a 400, not end in a RecursionError (500) later on."""
 
-    The standard parser recurses per nesting level: a few kilobytes of `[[[[` would otherwise
-    end in RecursionError, a 500 instead of the 400 malformed JSON deserves.
+
+class JsonError(ValueError):
+    """A body that is not JSON the doors read; the message names the fault, never a value."""
+
+
+def _unique_members(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """An object whose member names are unique, else JsonError.
+
+    RFC 8259 §4: with duplicate names the behaviour of a reader is unpredictable (most keep the
+    last, some the first); I-JSON (RFC 7493 §2.3) forbids them. Two `patientId`s or two `subject`s
+    could name two patients, and which one a reader takes must never be a guess.
+    """
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            shown = key if len(key) <= 64 and key.isprintable() else "(a member)"
+            raise JsonError(f"duplicate member name '{shown}' in a JSON object (RFC 8259 §4)")
+        out[key] = value
+    return out
+
+
+def _too_deep(value: Any, limit: int) -> bool:
+    """Whether objects/arrays nest deeper than `limit` (walked without recursion)."""
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        children = item.values() if isinstance(item, dict) else item if isinstance(item, list) else ()
+        if not children:
+            continue
+        if depth > limit:
+            return True
+        stack.extend((c, depth + 1) for c in children if isinstance(c, (dict, list)))
+    return False
+
+
+def read_json(raw: bytes) -> Any:
+    """The body parsed as JSON; ValueError (JsonError) for anything the doors do not read as such.
+
+    Refused: malformed JSON, bytes that are not UTF-8/16/32 (a UTF-8 BOM is ignored), duplicate
+    member names, and nesting deeper than MAX_JSON_DEPTH. The standard parser recurses per nesting
+    level: a few kilobytes of `[[[[` would otherwise end in RecursionError, a 500 instead of a 400.
     """
     try:
-        return json.loads(raw)
+        data = json.loads(raw, object_pairs_hook=_unique_members)
     except RecursionError as exc:
-        raise ValueError("JSON nested too deeply") from exc
+        raise JsonError("JSON nested too deeply") from exc
+    except UnicodeDecodeError as exc:
+        raise JsonError("the body is not UTF-8 encoded JSON") from exc
+    except json.JSONDecodeError as exc:  # its message names the place (line, column), not the text
+        raise JsonError(f"not JSON ({exc.msg} at line {exc.lineno} column {exc.colno})") from exc
+    if _too_deep(data, MAX_JSON_DEPTH):
+        raise JsonError(f"JSON nested deeper than {MAX_JSON_DEPTH} levels")
+    return data
 
 
 def _scrubbed(raw: bytes) -> bytes:
@@ -474,8 +524,8 @@ async def call_service(service_id: str, request: Request, caller: CallerDep, pip
                             "not-supported")
     try:
         body = read_json(raw)
-    except ValueError:
-        return await reject(400, "Body is not JSON", "structure")
+    except ValueError as exc:
+        return await reject(400, f"Body is not JSON: {exc}", "structure")
     if not isinstance(body, dict):
         return await reject(400, "Body is not a JSON object", "structure")
     instance = body.get("hookInstance") if isinstance(body.get("hookInstance"), str) else None
@@ -492,6 +542,11 @@ async def call_service(service_id: str, request: Request, caller: CallerDep, pip
         context = parse_context(req.hook, req.context)
     except ValidationError as exc:
         return await reject(400, f"Invalid context for {req.hook}: {_validation_text(exc)}", control_id=instance)
+    faults = prefetch_faults(req.prefetch, (definition.prefetch or {}).keys())
+    if faults:
+        where = ", ".join(f"prefetch.{k}" for k in faults)
+        return await reject(400, _printable(f"Invalid CDS Hooks request: {where}: a prefetch value is a FHIR "
+                                            "resource or null (CDS Hooks 2.0 §1.4)", 1000), control_id=instance)
     patient_id = context.patientId
 
     inbound_id = await run_in_threadpool(_store_received, pipeline, raw, req, caller=caller, service_id=service_id,
@@ -569,8 +624,8 @@ async def feedback(service_id: str, request: Request, caller: CallerDep, pipelin
         return await reject(415, "Feedback is JSON: send Content-Type application/json", "not-supported")
     try:
         body = read_json(raw)  # read as a hook request is (a UTF-8 BOM is ignored)
-    except ValueError:
-        return await reject(400, "Body is not JSON", "structure")
+    except ValueError as exc:
+        return await reject(400, f"Body is not JSON: {exc}", "structure")
     try:
         parsed = FeedbackRequest.model_validate(body)
     except ValidationError as exc:

@@ -18,6 +18,7 @@ from starlette.concurrency import run_in_threadpool
 
 from adapters import fhir
 from adapters.fhir.capability import capability_statement, operation_definition
+from adapters.fhir.inbound import analyze_parameters
 from models.types import TaskName
 from plugin import audit
 from plugin.deps import PipelineDep, SettingsDep
@@ -63,13 +64,17 @@ WRITE_VERSIONS = frozenset({"4.0", "4.0.1"})
 
 
 def _media_range(text: str) -> tuple[str, dict[str, str]]:
-    """A media range (`application/fhir+json; fhirVersion=4.0; q=0.9`) as its type and lower-cased parameter names."""
+    """A media range (`application/fhir+json; fhirVersion=4.0; q=0.9`) as its type and lower-cased parameter names.
+
+    A space inside the type is a `+` that a query string decoded (`?_format=application/fhir+json`
+    sent unencoded, as many clients do): a media type never holds a space (RFC 9110 §8.3.1).
+    """
     media, *params = text.split(";")
     values = {}
     for param in params:
         name, _, value = param.partition("=")
         values[name.strip().lower()] = value.strip().strip("\"'")
-    return media.strip().lower(), values
+    return media.strip().lower().replace(" ", "+"), values
 
 
 def _takes_ours(media: str, params: dict[str, str]) -> bool:
@@ -115,6 +120,35 @@ def parse_tasks(tasks: str | None) -> list[TaskName] | None:
     return [TaskName(t.strip()) for t in tasks.split(",") if t.strip()]
 
 
+QUERY_PARAMETERS = frozenset({"tasks", "_format", "_pretty"})
+"""Query parameters `$analyze` reads: its primitive in-parameter and the two FHIR defines for every interaction."""
+
+
+def preferences(headers: list[str]) -> dict[str, str]:
+    """The `Prefer` header(s) as name -> value (RFC 7240: comma-separated, names case-insensitive).
+
+    A `;` is taken as a separator too: some FHIR clients write `return=minimal; handling=strict`,
+    which RFC 7240 reads as parameters of the first preference.
+    """
+    out: dict[str, str] = {}
+    for header in headers:
+        for item in re.split(r"[,;]", header):
+            name, _, value = item.partition("=")
+            if name.strip():
+                out.setdefault(name.strip().lower(), value.strip().strip('"').lower())
+    return out
+
+
+def unknown_query(names: list[str]) -> list[fhir.Issue]:
+    """Query parameters `$analyze` does not define, as issues (refused under `handling=strict` only)."""
+    out = []
+    for name in dict.fromkeys(names):
+        if name not in QUERY_PARAMETERS:
+            shown = name if len(name) <= 64 and name.isprintable() else "(a name)"
+            out.append(fhir.Issue(code="not-supported", diagnostics=f"$analyze has no query parameter '{shown}'"))
+    return out
+
+
 @router.post(
     "/fhir/DiagnosticReport/$analyze",
     summary="Analyse FHIR R4 DiagnosticReports; answer a transaction Bundle of Observations and Provenance.",
@@ -154,6 +188,13 @@ async def analyze_diagnostic_report(
     except ValueError as exc:
         await run_in_threadpool(store, "rejected", f"unknown task: {exc}")
         return outcome_response(400, fhir.operation_outcome(f"Unknown task in 'tasks': {exc}", code="value"))
+    # FHIR R4 search (Prefer: handling): strict asks for an error on any parameter the server does not
+    # know, lenient (and no preference) for it to be ignored. $analyze takes parameters as a search does.
+    strict = preferences(request.headers.getlist("prefer")).get("handling") == "strict"
+    unknown = unknown_query(list(request.query_params.keys()))
+    if strict and unknown:
+        await run_in_threadpool(store, "rejected", "unknown query parameter (Prefer: handling=strict)")
+        return outcome_response(400, fhir.operation_outcome(unknown))
     if not answers_json(request.headers.get("accept"), fmt):
         await run_in_threadpool(store, "rejected", "406: the caller accepts no format we answer in (FHIR JSON)")
         return outcome_response(406, fhir.operation_outcome(
@@ -176,8 +217,13 @@ async def analyze_diagnostic_report(
         resource = read_json(raw)
         if not isinstance(resource, dict):
             raise ValueError("the body is not a JSON object")
+        given = analyze_parameters(resource) if resource.get("resourceType") == "Parameters" else None
+        if given is not None and strict and given.unknown:
+            raise fhir.FhirInputError(given.unknown)
         inline_local(resource)  # report text by url to a Binary the body holds (contained or an entry)
-        reports = fhir.reports_from_resource(resource)
+        reports = fhir.reports_from_resource(resource)  # a missing report is named before a bad task
+        if given is not None and given.tasks is not None and requested is None:
+            requested = _body_tasks(given.tasks)  # the query's `tasks`, when given, decides
     except (ValueError, UnicodeDecodeError) as exc:
         issues = exc.operation_outcome() if isinstance(exc, fhir.FhirInputError) else fhir.operation_outcome(
             f"Body is not a FHIR JSON resource: {exc}", code="structure")
@@ -209,7 +255,21 @@ async def analyze_diagnostic_report(
         bundles.append(fhir.transaction_bundle(analysis))
     await run_in_threadpool(_finish, pipeline, inbound_id)
     # merged: Devices shared by several reports keep one entry (one fullUrl per Bundle, bdl-7)
-    return JSONResponse(fhir.merge_transactions(bundles), media_type=FHIR_JSON)
+    return JSONResponse(fhir.merge_transactions(bundles), media_type=FHIR_JSON,
+                        headers={"Preference-Applied": "handling=strict"} if strict else None)
+
+
+def _body_tasks(value: str) -> list[TaskName] | None:
+    """The tasks a Parameters `tasks` valueString asks for (read only when the query names none).
+
+    FHIR operations let a primitive parameter come in the URL or in the body. The URL is read
+    first, as it always was; the choice only selects analyses, it never changes what one finds.
+    """
+    try:
+        return parse_tasks(value)
+    except ValueError as exc:
+        raise fhir.FhirInputError(fhir.Issue(code="value", expression="Parameters.parameter.valueString",
+                                             diagnostics=f"Unknown task in 'tasks': {exc}")) from None
 
 
 def _finish(pipeline: Any, inbound_id: int) -> None:
