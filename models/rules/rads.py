@@ -16,6 +16,7 @@ import re
 from dataclasses import dataclass
 
 from models.rules.context import HISTORY_LINE, in_last_addendum, mention_context
+from models.rules.exam import CODE_SYSTEMS, study_exam
 from models.types import RadiologyReport, clean_rads_modifiers
 
 __all__ = [
@@ -343,17 +344,24 @@ def find_mentions(text: str) -> list[RadsMention]:
 
 
 def exam_systems(report: RadiologyReport) -> set[str]:
-    """RADS systems that can apply to this exam, from its procedure name and modality."""
-    proc = (report.procedure or "").lower()
+    """RADS systems that can apply to this exam, from its procedure name, code and modality.
+
+    A report sent without a procedure name is judged by the exam its body names (models/rules/exam.py),
+    as the planner judges it, so a text-only "EXAM: MAMMO DIAG LEFT ... Category 4A" is read as BI-RADS.
+    """
+    exam = study_exam(report)
+    proc, modality = exam.procedure.lower(), exam.modality or ""
     specific = {sys for rx, sys in _SPECIFIC if re.search(rx, proc)}
-    if "NI-RADS" in specific and ((report.modality or "").upper() == "US" or _US.search(proc)):
+    if "NI-RADS" in specific and (modality == "US" or _US.search(proc)):
         specific = (specific - {"NI-RADS"}) | {"TI-RADS"}
     if specific:
         return specific
+    if exam.code in CODE_SYSTEMS:
+        return {CODE_SYSTEMS[exam.code]}
     generic = {s for rx, systems in _GENERIC if re.search(rx, proc) for s in systems}
     if generic:
         return generic
-    if (report.modality or "").upper() == "MG":
+    if modality == "MG":
         return {"BI-RADS"}
     return set()
 

@@ -408,3 +408,23 @@ _LR_TR_LEGEND = ("LI-RADS treatment response categories:\n"
 ])
 def test_ranges_subdivisions_and_tr_legends(procedure: str, impression: str, expected: tuple[str, str] | None) -> None:
     assert _rads(_report(impression, procedure=procedure)) == expected
+
+
+# ---- the exam a report names for itself decides which system a bare category belongs to --------------------
+
+
+@pytest.mark.parametrize(("text", "code", "expected"), [
+    # No procedure field: the body's exam line, or its first line naming a modality, is the exam.
+    ("Exam: MAMMO DIAG LEFT W TOMO\nIrregular mass at 2:00.\nIMPRESSION: Suspicious. Category 4A.", None, ("BI-RADS", "4A")),
+    ("US THYROID\nRight lobe: 1.4 cm solid hypoechoic nodule.\nIMPRESSION: Category 4 nodule.", None, ("TI-RADS", "TR4")),
+    # A CPT code of one RADS exam (77066: diagnostic mammography, both breasts) with no words at all.
+    ("Benign calcifications.\nIMPRESSION: Category 2.", "77066", ("BI-RADS", "2")),
+    # No exam anywhere: a bare category belongs to no system.
+    ("Benign calcifications.\nIMPRESSION: Category 2.", None, None),
+])
+def test_bare_category_follows_the_exam_the_report_names(text: str, code: str | None,
+                                                         expected: tuple[str, str] | None) -> None:
+    report = _report(text.split("IMPRESSION: ")[1], findings=text.split("\nIMPRESSION: ")[0], procedure=None)
+    if code:
+        report = report.model_copy(update={"procedure_code": code})
+    assert _rads(report) == expected
