@@ -10,8 +10,11 @@ its messages, each handled as if it had come alone, and answered with one ACK ba
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
 
 from starlette.concurrency import run_in_threadpool
 
@@ -23,6 +26,11 @@ log = logging.getLogger("radlite.mllp")
 VT, FS, CR = b"\x0b", b"\x1c", b"\x0d"
 END = FS + CR
 MAX_MESSAGE = 16 * 1024 * 1024
+KEEP_BYTES = 64 * 1024
+"""Bytes of an oversized message kept for review: its MSH and first segments (as for HTTP bodies)."""
+MAX_DRAIN = 8 * MAX_MESSAGE
+"""An oversized message is read on to its end block (to size and hash it, and to find where the next
+message starts) up to this many bytes; past that the connection is closed."""
 
 
 def frame(payload: bytes) -> bytes:
@@ -87,6 +95,46 @@ async def _rest_of_wide(reader: asyncio.StreamReader, payload: bytes) -> tuple[b
             return payload + exc.partial, False
 
 
+@dataclass
+class _Oversized:
+    """An oversized message seen piece by piece: its size, sha256 and first KEEP_BYTES, never more."""
+
+    head: bytearray = field(default_factory=bytearray)
+    size: int = 0
+    digest: Any = field(default_factory=hashlib.sha256)
+    complete: bool = False
+
+    def add(self, chunk: bytes) -> None:
+        if not self.size:  # the payload starts after the VT that opens the block
+            chunk = chunk[chunk.find(VT) + 1 :]
+        self.size += len(chunk)
+        self.digest.update(chunk)
+        if len(self.head) < KEEP_BYTES:
+            self.head += chunk[: KEEP_BYTES - len(self.head)]
+
+
+async def _drain_oversized(reader: asyncio.StreamReader, buffered: int) -> _Oversized:
+    """Read an oversized message to its FS without holding it (asyncio leaves the bytes that overran
+    the limit in the buffer; `buffered` of them hold no FS). The bytes after the FS stay unread."""
+    seen = _Oversized()
+    pending = buffered
+    while seen.size <= MAX_DRAIN:
+        if pending:
+            seen.add(await reader.readexactly(pending))
+            pending = 0
+            continue
+        try:
+            seen.add((await reader.readuntil(FS))[: -len(FS)])
+            seen.complete = True
+            return seen
+        except asyncio.LimitOverrunError as exc:
+            pending = max(exc.consumed, 1)
+        except asyncio.IncompleteReadError as exc:  # the sender hung up inside the message
+            seen.add(exc.partial)
+            return seen
+    return seen
+
+
 class MllpServer:
     def __init__(self, pipeline: Pipeline, host: str, port: int, on_queued: Callable[[], None] | None = None) -> None:
         self.pipeline = pipeline
@@ -123,9 +171,21 @@ class MllpServer:
                         # The sender hung up mid-message: keep what came, nobody to ACK.
                         await run_in_threadpool(receive_any, self.pipeline, partial, channel="mllp", peer=peer)
                     return
-                except asyncio.LimitOverrunError:
-                    log.warning("MLLP message over %s bytes from peer; closing", MAX_MESSAGE)
-                    return
+                except asyncio.LimitOverrunError as exc:
+                    # Kept (head, size, sha256) and answered AR; the connection goes on with the next
+                    # message when the end block came, else it closes.
+                    seen = await _drain_oversized(reader, exc.consumed)
+                    receipt = await run_in_threadpool(
+                        self.pipeline.receive_oversized_hl7, bytes(seen.head), size=seen.size,
+                        sha256=seen.digest.hexdigest(), complete=seen.complete, limit=MAX_MESSAGE,
+                        channel="mllp", peer=peer)
+                    if receipt.wanted and receipt.ack:
+                        writer.write(frame(receipt.ack_bytes()))
+                        await writer.drain()
+                    if not seen.complete:
+                        log.warning("MLLP message over %s bytes ended without its end block; closing", MAX_DRAIN)
+                        return
+                    continue
                 wide_at = _wide_start(block)
                 if wide_at >= 0:
                     try:

@@ -351,6 +351,40 @@ class Pipeline:
             ))
         return _receipt(hl7v2.build_ack(parsed.header), None, inbound_id, header=parsed.header)
 
+    def receive_oversized_hl7(self, head: bytes, *, size: int, sha256: str, complete: bool, limit: int,
+                              channel: str, peer: str | None) -> Receipt:
+        """A message over the size limit: its head, size and sha256 kept as rejected, AR 207 answered.
+
+        Nothing is lost and memory stays bounded: the reviewer sees who sent what (the MSH and the
+        first lines are in the head) and the sender gets an ACK it can act on instead of a closed
+        connection it would retry forever. As for oversized HTTP bodies (plugin/security.py).
+        """
+        header = hl7v2.peek_header(head)
+        sender = outbox.sender_of(header) if header else None
+        size_text = f"{size}" if complete else f"more than {size}"
+        error = (f"message of {size_text} bytes is over the {limit}-byte limit; raw holds its first {len(head)} bytes, "
+                 f"sha256 is of the {'whole message' if complete else f'first {size} bytes'}")
+        err = hl7v2.Hl7Error("AR", "207", "", f"message over the {limit}-byte size limit; not read (do not resend "
+                             "unchanged: split the report or send its text without embedded documents)", header)
+        try:
+            with session_scope(self.sessions) as s:
+                row = queries.store_inbound(s, channel=channel, raw=head, status="rejected", peer=peer, sender=sender,
+                                            control_id=header.control_id if header else None, error_code="207",
+                                            error=error)
+                row.sha256 = sha256
+                inbound_id = row.id
+                audit.record(s, audit.MessageRejected(
+                    actor=peer, actor_kind=channel, input_hash=sha256,
+                    detail={"inbound_id": inbound_id, "channel": channel, "sender": sender, "size": size,
+                            "size_complete": complete, "kept_bytes": len(head), "limit": limit,
+                            **audit.hl7_error_detail("AR", "207", "")},
+                ))
+        except Exception as exc:
+            log.error("could not store an oversized message from %s: %s", channel, audit.failure_text(exc))
+            return _receipt(hl7v2.ack_for_storage_failure(header), "207", header=header)
+        log.info("rejected oversized inbound=%s size=%s sha256=%s", inbound_id, size_text, sha256[:12])
+        return _receipt(hl7v2.build_ack(header, error=err), "207", inbound_id, header=header)
+
     def receive_hl7_batch(
         self, raw: bytes, batch: hl7v2.Hl7Batch, *, channel: str, peer: str | None, content_type: str | None = None
     ) -> BatchReceipt:

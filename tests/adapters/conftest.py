@@ -124,3 +124,11 @@ def app_mllp(db_url: str, ensemble: Any, settings_for: Any):  # type: ignore[no-
     app = create_app(settings_for(db_url, mllp_enabled=True, worker_enabled=False), ensemble=ensemble)
     with TestClient(app) as client:
         yield app, client
+
+
+@pytest.fixture()
+def app_sqlite(sqlite_url: str, ensemble: Any, settings_for: Any):  # type: ignore[no-untyped-def]
+    """The app on SQLite with its MLLP listener and no worker: (app, HTTP client)."""
+    app = create_app(settings_for(sqlite_url, mllp_enabled=True, worker_enabled=False), ensemble=ensemble)
+    with TestClient(app) as client:
+        yield app, client

@@ -88,3 +88,9 @@ def inbound_rows(app: Any) -> list[InboundMessage]:
     with app.state.sessions() as s:
         stmt = select(InboundMessage).where(InboundMessage.status != "batch").order_by(InboundMessage.id)
         return list(s.scalars(stmt).all())
+
+
+def codec_of(case: Case) -> str:
+    """The character set the case's ACK comes back in (its MSH-18, else UTF-8)."""
+    header = peek_header(case.raw)
+    return header.codec if header else "utf-8"

@@ -32,6 +32,7 @@ from hl7_rounds import (
     Case,
     Want,
     ack_for,
+    codec_of,
     er7,
     err_of,
     inbound_rows,
@@ -421,23 +422,13 @@ def test_a_utf16_batch_is_split_and_each_message_read() -> None:
 # ---- Part 2: the doors --------------------------------------------------------------------------
 
 
-@pytest.fixture()
-def app_sqlite(sqlite_url: str, ensemble: Any, settings_for: Any):  # type: ignore[no-untyped-def]
-    app = create_app(settings_for(sqlite_url, mllp_enabled=True, worker_enabled=False), ensemble=ensemble)
-    with TestClient(app) as client:
-        yield app, client
-
-
-def _codec_of(case: Case) -> str:
-    header = peek_header(case.raw)
-    return header.codec if header else "utf-8"
 
 
 def test_every_case_over_http_is_kept_and_answered(app_mllp: Any) -> None:
     app, client = app_mllp
     for case in CASES:
         response = client.post("/hl7/v2", content=case.raw, headers={"Content-Type": "x-application/hl7-v2+er7"})
-        assert msas(response.content, _codec_of(case)) == [(case.msa1, case.msa2)], case.name
+        assert msas(response.content, codec_of(case)) == [(case.msa1, case.msa2)], case.name
         assert response.status_code == (200 if case.msa1 in ("AA", "CA") else 400), case.name
     rows = inbound_rows(app)
     assert [r.raw for r in rows] == [c.raw for c in CASES]
@@ -450,7 +441,7 @@ def test_every_case_over_one_mllp_connection(app_sqlite: Any) -> None:
     with socket.create_connection(("127.0.0.1", app.state.mllp.port), timeout=60) as sock:
         for case in CASES:
             sock.sendall(b"\x0b" + case.raw + b"\x1c\r")
-            assert msas(read_frame(sock), _codec_of(case)) == [(case.msa1, case.msa2)], case.name
+            assert msas(read_frame(sock), codec_of(case)) == [(case.msa1, case.msa2)], case.name
     assert [r.raw for r in inbound_rows(app)] == [c.raw for c in CASES]
 
 

@@ -32,11 +32,9 @@ import socket
 from typing import Any
 
 import pytest
-from fastapi.testclient import TestClient
-from hl7_rounds import Case, Want, ack_for, er7, err_of, inbound_rows, msas, read_frame
+from hl7_rounds import Case, Want, ack_for, codec_of, er7, err_of, inbound_rows, msas, read_frame
 
 from adapters.hl7 import Hl7Error, build_ack, build_batch_ack, parse_oru, peek_header, split_batch
-from plugin.app import create_app
 
 # ---- message builders ---------------------------------------------------------------------------
 
@@ -625,16 +623,6 @@ def test_lf_batch_splits_the_same() -> None:
 # ---- Part 2: the doors --------------------------------------------------------------------------
 
 
-@pytest.fixture()
-def app_sqlite(sqlite_url: str, ensemble: Any, settings_for: Any):  # type: ignore[no-untyped-def]
-    app = create_app(settings_for(sqlite_url, mllp_enabled=True, worker_enabled=False), ensemble=ensemble)
-    with TestClient(app) as client:
-        yield app, client
-
-
-def _codec_of(case: Case) -> str:
-    header = peek_header(case.raw)
-    return header.codec if header else "utf-8"
 
 
 def _wire(case: Case) -> list[tuple[str, str]]:
@@ -649,7 +637,7 @@ def test_every_case_over_http_is_kept_and_answered(app_sqlite: Any) -> None:
     app, client = app_sqlite
     for case in _PIPE_CASES:
         response = client.post("/hl7/v2", content=case.raw, headers={"Content-Type": "x-application/hl7-v2+er7"})
-        assert msas(response.content, _codec_of(case)) == _wire(case), case.name
+        assert msas(response.content, codec_of(case)) == _wire(case), case.name
         assert response.status_code == (200 if case.msa1 in ("AA", "CA") else 400), case.name
     rows = inbound_rows(app)
     assert [r.raw for r in rows] == [c.raw for c in _PIPE_CASES]
@@ -668,7 +656,7 @@ def test_every_case_over_one_mllp_connection(app_sqlite: Any) -> None:
             if case.raw.startswith(b"MSH!"):
                 assert f"MSA!{case.msa1}!{case.msa2}".encode() in ack, case.name
             else:
-                assert msas(ack, _codec_of(case)) == _wire(case), case.name
+                assert msas(ack, codec_of(case)) == _wire(case), case.name
     assert [r.raw for r in inbound_rows(app)] == [c.raw for c in CASES]
 
 
