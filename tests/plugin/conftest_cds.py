@@ -8,6 +8,7 @@ records the Authorization header of every request so tests can assert the token 
 
 from __future__ import annotations
 
+import base64
 import json
 import socket
 import threading
@@ -24,7 +25,7 @@ from fastapi import FastAPI
 from sqlalchemy import select
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from plugin.settings import Settings
@@ -185,3 +186,52 @@ def outcome(response: Any, status: int, code: str | None = None) -> dict[str, An
     if code is not None:
         assert body["issue"][0]["code"] == code, body
     return body
+
+
+@dataclass
+class Ehr:
+    """An EHR's FHIR server on loopback: searches, reads, and Binary bytes served as the EHR stores them
+    (the HTTP round files; `seen` holds each path, with its query for searches, and bearer token)."""
+
+    resources: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    binaries: dict[str, tuple[bytes, str]] = field(default_factory=dict)
+    seen: list[tuple[str, str | None]] = field(default_factory=list)
+    base: str = ""
+
+    def app(self) -> Starlette:
+        async def search(request: Request) -> JSONResponse:
+            self.seen.append((request.url.path + "?" + request.url.query, request.headers.get("authorization")))
+            kind, patient = request.path_params["kind"], request.query_params.get("patient")
+            found = [r for r in self.resources.get(kind, [])
+                     if not patient or (r.get("subject") or {}).get("reference") == f"Patient/{patient}"]
+            return JSONResponse({"resourceType": "Bundle", "type": "searchset", "total": len(found),
+                                 "entry": [{"fullUrl": f"{self.base}/{kind}/{r['id']}", "resource": r,
+                                            "search": {"mode": "match"}} for r in found]},
+                                media_type="application/fhir+json")
+
+        async def read(request: Request) -> Response:
+            self.seen.append((request.url.path, request.headers.get("authorization")))
+            kind, rid = request.path_params["kind"], request.path_params["rid"]
+            if kind == "Binary" and rid in self.binaries:
+                body, content_type = self.binaries[rid]
+                return Response(body, headers={"Content-Type": content_type})
+            for r in self.resources.get(kind, []):
+                if r.get("id") == rid:
+                    return JSONResponse(r, media_type="application/fhir+json")
+            return JSONResponse({"resourceType": "OperationOutcome",
+                                 "issue": [{"severity": "error", "code": "not-found"}]}, status_code=404)
+
+        return Starlette(routes=[Route("/{kind}", search), Route("/{kind}/{rid}", read)])
+
+    def paths(self) -> list[str]:
+        return [p for p, _ in self.seen]
+
+
+def serve_ehr(ehr: Ehr) -> Iterator[Ehr]:
+    with LoopbackServer(ehr.app()) as loop:
+        ehr.base = loop.base
+        yield ehr
+
+
+def b64(data: str | bytes, encoding: str = "utf-8") -> str:
+    return base64.b64encode(data.encode(encoding) if isinstance(data, str) else data).decode("ascii")

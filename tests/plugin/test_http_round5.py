@@ -10,13 +10,11 @@ model, SQLite, real JWTs. Every refusal is a 4xx OperationOutcome and is kept fo
 
 from __future__ import annotations
 
-import base64
 import json
 import os
 import time
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -25,22 +23,20 @@ import pytest
 from conftest_cds import (
     ES_KID,
     ISSUER,
+    Ehr,
     FhirServer,
     Keys,
-    LoopbackServer,
+    b64,
     cds_settings,
     kept,
     mint,
     outcome,
     rows,
+    serve_ehr,
     serve_fhir,
 )
 from cryptography.hazmat.primitives.asymmetric import ec
 from fastapi.testclient import TestClient
-from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
 
 from adapters import fhir
 from adapters.cds.models import CdsResponse, empty_paths, summary_length
@@ -83,55 +79,7 @@ def keys() -> Keys:
     return Keys()
 
 
-@dataclass
-class Ehr:
-    """An EHR's FHIR server on loopback: searches, reads, and Binary bytes served as the EHR stores them."""
-
-    resources: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
-    binaries: dict[str, tuple[bytes, str]] = field(default_factory=dict)
-    seen: list[tuple[str, str | None]] = field(default_factory=list)
-    base: str = ""
-
-    def app(self) -> Starlette:
-        async def search(request: Request) -> JSONResponse:
-            self.seen.append((request.url.path + "?" + request.url.query, request.headers.get("authorization")))
-            kind, patient = request.path_params["kind"], request.query_params.get("patient")
-            found = [r for r in self.resources.get(kind, [])
-                     if not patient or (r.get("subject") or {}).get("reference") == f"Patient/{patient}"]
-            return JSONResponse({"resourceType": "Bundle", "type": "searchset", "total": len(found),
-                                 "entry": [{"fullUrl": f"{self.base}/{kind}/{r['id']}", "resource": r,
-                                            "search": {"mode": "match"}} for r in found]},
-                                media_type="application/fhir+json")
-
-        async def read(request: Request) -> Response:
-            self.seen.append((request.url.path, request.headers.get("authorization")))
-            kind, rid = request.path_params["kind"], request.path_params["rid"]
-            if kind == "Binary" and rid in self.binaries:
-                body, content_type = self.binaries[rid]
-                return Response(body, headers={"Content-Type": content_type})
-            for r in self.resources.get(kind, []):
-                if r.get("id") == rid:
-                    return JSONResponse(r, media_type="application/fhir+json")
-            return JSONResponse({"resourceType": "OperationOutcome",
-                                 "issue": [{"severity": "error", "code": "not-found"}]}, status_code=404)
-
-        return Starlette(routes=[Route("/{kind}", search), Route("/{kind}/{rid}", read)])
-
-    def paths(self) -> list[str]:
-        return [p for p, _ in self.seen]
-
-
-def serve_ehr(ehr: Ehr) -> Iterator[Ehr]:
-    with LoopbackServer(ehr.app()) as loop:
-        ehr.base = loop.base
-        yield ehr
-
-
 # ---- builders -------------------------------------------------------------------------------------
-
-
-def b64(data: str | bytes, encoding: str = "utf-8") -> str:
-    return base64.b64encode(data.encode(encoding) if isinstance(data, str) else data).decode("ascii")
 
 
 def dr(rid: str, text: str | None = LUNG, **extra: Any) -> dict[str, Any]:
