@@ -1,7 +1,7 @@
-"""What the HL7 round-4 and round-5 test files share: message cases, the ACK they get, and the
+"""What the HL7 round test files share: message cases and builders, the ACK they get, and the
 doors' wire helpers (MLLP frames, MSA pairs, kept rows).
 
-Imported by tests/adapters/test_hl7_round4.py and test_hl7_round5.py (tests/adapters is on
+Imported by tests/adapters/test_hl7_round4.py, round5, round6 and test_mllp_oversized.py (tests/adapters is on
 sys.path under pytest's rootdir import mode, as conftest_fhir is).
 """
 
@@ -16,6 +16,16 @@ from sqlalchemy import select
 
 from adapters.hl7 import Hl7Error, build_ack, parse_oru, peek_header
 from plugin.storage.tables import InboundMessage
+
+
+def obx(set_id: int, vt: str, ident: str, value: str, status: str = "F", sub: str = "") -> str:
+    """OBX-1/2/3/4/5/11 set, OBX-6..10 empty."""
+    return "|".join(["OBX", str(set_id), vt, ident, sub, value, "", "", "", "", "", status])
+
+
+LN_F = "18782-3^Radiology Study observation^LN"
+LN_I = "19005-8^Radiology Imaging study impression^LN"
+LN_R = "18748-4^Diagnostic imaging study^LN"
 
 
 def er7(*segments: str, end: str = "\r", charset: str = "utf-8") -> bytes:

@@ -29,6 +29,9 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 from hl7_rounds import (
+    LN_F,
+    LN_I,
+    LN_R,
     Case,
     Want,
     ack_for,
@@ -37,6 +40,7 @@ from hl7_rounds import (
     err_of,
     inbound_rows,
     msas,
+    obx,
     read_frame,
 )
 from sqlalchemy import select
@@ -75,14 +79,6 @@ def obr(accession: str, service: str = "71046^XR CHEST 2 VIEWS^CPT4", *, status:
     return "|".join(fields)
 
 
-def obx(set_id: int, vt: str, ident: str, value: str, status: str = "F", sub: str = "") -> str:
-    """OBX-1/2/3/4/5/11 set, OBX-6..10 empty."""
-    return "|".join(["OBX", str(set_id), vt, ident, sub, value, "", "", "", "", "", status])
-
-
-LN_F = "18782-3^Radiology Study observation^LN"
-LN_I = "19005-8^Radiology Imaging study impression^LN"
-LN_R = "18748-4^Diagnostic imaging study^LN"
 PID = "PID|1||LK20931^^^LAKESIDE&2.16.840.1.113883.3.999&ISO^MR||SYNTHETIC^BETA||19580312|M"
 
 

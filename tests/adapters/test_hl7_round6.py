@@ -32,7 +32,7 @@ import socket
 from typing import Any
 
 import pytest
-from hl7_rounds import Case, Want, ack_for, codec_of, er7, err_of, inbound_rows, msas, read_frame
+from hl7_rounds import LN_F, LN_I, LN_R, Case, Want, ack_for, codec_of, er7, err_of, inbound_rows, msas, obx, read_frame
 
 from adapters.hl7 import Hl7Error, build_ack, build_batch_ack, parse_oru, peek_header, split_batch
 
@@ -71,14 +71,6 @@ def obr(accession: str, service: str = "71046^XR CHEST 2 VIEWS^CPT4", *, status:
     return "|".join(fields)
 
 
-def obx(set_id: int, vt: str, ident: str, value: str, status: str = "F", sub: str = "") -> str:
-    """OBX-1/2/3/4/5/11 set, OBX-6..10 empty."""
-    return "|".join(["OBX", str(set_id), vt, ident, sub, value, "", "", "", "", "", status])
-
-
-LN_F = "18782-3^Radiology Study observation^LN"
-LN_I = "19005-8^Radiology Imaging study impression^LN"
-LN_R = "18748-4^Diagnostic imaging study^LN"
 LN_A = "55107-7^Addendum^LN"
 PID = "PID|1||RV40112^^^RIVERSIDE&2.16.840.1.113883.3.777&ISO^MR||SYNTHETIC^OMEGA||19610204|F"
 PV1 = "PV1|1|O|CT1^^^RIVERSIDE||||7001^ORDERER^SYN^^^^MD|||||||||||V77120^^^RIVERSIDE^VN"
