@@ -239,9 +239,10 @@ def _reconcile(model: TaskResult, stated: TaskResult) -> TaskResult:
     # A value the rules read from words rather than a written label ("no distant metastases"
     # -> M0) carries a note saying so; it stays on the merged result.
     note = "; ".join(n for n in (model.note, stated.note) if n) or None
-    if isinstance(stated.value, RadsValue) and stated.value.unlisted:
-        return _reconcile_unlisted(model, stated, note)
-    if _agree(model, stated):
+    # A category the report states but its system does not define ('BI-RADS 7') never agrees with a
+    # model, which can only answer a listed one: the report's words stand, the model's answer is kept.
+    unlisted = isinstance(stated.value, RadsValue) and stated.value.unlisted
+    if not unlisted and _agree(model, stated):
         return model.model_copy(update={
             "value": stated.value,
             "decided_by": "model+rules",
@@ -257,8 +258,11 @@ def _reconcile(model: TaskResult, stated: TaskResult) -> TaskResult:
     described = bool(stated.note) and not isinstance(stated.value, RadsValue)
     source = "the features the report describes give" if derived else (
         "the report describes" if described else "the report states")
+    said = f"{source} {_shown(stated.value)}"
     if isinstance(stated.value, RadsValue) and not stated.value.applicable:
-        source = "no RADS system applies to this study:"
+        said = f"no RADS system applies to this study: {_shown(stated.value)}"
+    if unlisted:
+        said = f"the report states {_shown(stated.value)}, which is not a {stated.value.system} category"
     return model.model_copy(update={
         "value": stated.value,
         "decided_by": "rules",
@@ -268,29 +272,7 @@ def _reconcile(model: TaskResult, stated: TaskResult) -> TaskResult:
         "note": note,
         "disagreement": Disagreement(
             model_value=_shown(model.value), rules_value=_shown(stated.value), model=model.model,
-            note=f"{source} {_shown(stated.value)}; the model answered {_shown(model.value)}",
-        ),
-    })
-
-
-def _reconcile_unlisted(model: TaskResult, stated: TaskResult, note: str | None) -> TaskResult:
-    """The report states a category its system does not define ('BI-RADS 7'): its words stand.
-
-    The model can only answer a category it knows, so it can never agree; its answer is kept
-    as the disagreement (never the value), and no code, guideline or order follows from either.
-    """
-    sv: RadsValue = stated.value  # type: ignore[assignment]
-    return model.model_copy(update={
-        "value": sv,
-        "decided_by": "rules",
-        "confidence": stated.confidence,
-        "evidence": stated.evidence or model.evidence,
-        "model": stated.model,
-        "note": note,
-        "disagreement": Disagreement(
-            model_value=_shown(model.value), rules_value=sv.label, model=model.model,
-            note=f"the report states {sv.label}, which is not a {sv.system} category; "
-                 f"the model answered {_shown(model.value)}",
+            note=f"{said}; the model answered {_shown(model.value)}",
         ),
     })
 
