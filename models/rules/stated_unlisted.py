@@ -20,7 +20,7 @@ import re
 from dataclasses import dataclass
 
 from models.rules.context import in_last_addendum, mention_context
-from models.rules.rads import RadsMention, exam_systems, normalise
+from models.rules.rads import RadsMention, exam_systems, find_mentions, normalise
 from models.types import RadiologyReport
 
 __all__ = ["UnlistedMention", "find_unlisted", "stated_unlisted", "unlisted_statement"]
@@ -172,8 +172,11 @@ def stated_unlisted(report: RadiologyReport) -> list[UnlistedMention]:
     text = report.text()
     runs = _entry_runs(text)
     exam = exam_systems(report)
+    # Part of a known category's own statement ("CAD-RADS 4 (4A)": the bracket refines the 4) is no other one.
+    known = [(k.start, k.end) for k in find_mentions(text)]
     return [m for m in find_unlisted(text)
-            if not m.historical and not _in_legend(text, m, runs) and (not exam or m.system in exam)]
+            if not m.historical and not _in_legend(text, m, runs) and (not exam or m.system in exam)
+            and not any(a <= m.cat_start < b for a, b in known)]
 
 
 def unlisted_statement(report: RadiologyReport, known: RadsMention | None,

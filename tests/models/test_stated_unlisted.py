@@ -220,3 +220,10 @@ def test_demo_ensemble_never_puts_its_answer_in_place_of_the_statement(demo_ense
         assert out.demo and out.disagreement.model is not None and out.disagreement.model.demo
         assert out.disagreement.rules_value == "BI-RADS 7" and out.disagreement.model_value != "BI-RADS 7"
         assert out.disagreement.note.startswith("the report states BI-RADS 7, which is not a BI-RADS category")
+
+
+def test_a_bracket_refining_an_undivided_category_is_one_known_statement() -> None:
+    """'CAD-RADS 4 (4A)': the bracket makes the 4 a 4A; no unlisted 'CAD-RADS 4' is noted beside it."""
+    out = _rads(_report("CAD-RADS 4 (4A). Severe stenosis of the proximal LAD.", procedure="CTA CORONARY"))
+    assert out is not None and out.value.label == "CAD-RADS 4A" and not out.value.unlisted
+    assert out.note is None
