@@ -347,7 +347,8 @@ class Pipeline:
                 input_hash=sha,
                 detail={"inbound_id": inbound_id, "channel": channel, "sender": sender, "status": status,
                         "control_id": parsed.header.control_id, "reports": len(parsed.reports),
-                        "charset": parsed.charset_used, "duplicate_of": dup.id if dup and status == "duplicate" else None},
+                        "charset": parsed.charset_used, "warnings": len(parsed.warnings),
+                        "duplicate_of": dup.id if dup and status == "duplicate" else None},
             ))
         return _receipt(hl7v2.build_ack(parsed.header), None, inbound_id, header=parsed.header)
 

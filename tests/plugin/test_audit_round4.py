@@ -129,6 +129,19 @@ def test_an_oru_is_audited_from_receipt_to_every_task(client: TestClient) -> Non
     assert_verified_and_clean(client)
 
 
+def test_parse_warnings_are_counted_on_the_received_event(client: TestClient) -> None:
+    """A comment after an OBX is left out of the report text with a warning; the trail counts it (never its text)."""
+    start = head(client)
+    post_hl7(client, oru("R4-AUD-WARN", accession="ACC-R4-W"))
+    noted = oru("R4-AUD-WARN2", accession="ACC-R4-W2").replace("\rOBX|2|", "\rNTE|1||Dictated by resident\rOBX|2|")
+    assert "NTE|1" in noted
+    post_hl7(client, noted)
+    plain, warned = events(client, start)
+    assert plain.detail["warnings"] == 0
+    assert warned.detail["warnings"] >= 1 and "resident" not in str(warned.detail)
+    assert_verified_and_clean(client)
+
+
 def test_a_resend_is_audited_as_a_duplicate_of_the_first(client: TestClient) -> None:
     start = head(client)
     first = oru("R4-AUD-DUP")
