@@ -483,13 +483,13 @@ def looks_binary(raw: bytes, *content_types: Any) -> bool:
 
     A sender may label any bytes text/plain; decoded anyway they would become report text full of
     stray characters, read by the models as if written by the radiologist. NUL bytes mark binary
-    content, except in UTF-16/32 text (named by a BOM or a charset).
+    content, except in UTF-16/32 text (named by a BOM or a charset) and a C string's terminating NULs.
     """
     if raw.lstrip().startswith(_MAGIC):
         return True
     wide = raw.startswith((b"\xff\xfe", b"\xfe\xff")) or any(
         isinstance(t, str) and ("utf-16" in t.lower() or "utf-32" in t.lower()) for t in content_types)
-    return not wide and b"\x00" in raw[:8192]
+    return not wide and b"\x00" in raw.rstrip(b"\x00")[:8192]
 
 
 def rtf_to_text(rtf: str) -> str:

@@ -255,3 +255,13 @@ _DEV_GOOD: dict[str, dict[str, Any]] = {}
 def _dev_good(good: dict[str, tuple[dict[str, Any], str]]) -> None:
     """Hypothesis tests cannot take function fixtures; they read the dev reports from here."""
     _DEV_GOOD.update({name: dr for name, (dr, _) in good.items()})
+
+
+def test_looks_binary_tells_documents_from_text() -> None:
+    from adapters.fhir.inbound import looks_binary
+
+    assert looks_binary(b"%PDF-1.7\n...")  # a signature
+    assert looks_binary(b"IHDR\x00\x00\x01\x00 not text")  # NUL inside
+    assert not looks_binary(b"FINDINGS: Lungs clear.\x00\x00")  # a C string's terminating NULs
+    assert not looks_binary("FINDINGS: clear.".encode("utf-16"))  # UTF-16 has NULs, and a BOM
+    assert not looks_binary("FINDINGS: clear.".encode("utf-16-le"), "text/plain; charset=UTF-16LE")
