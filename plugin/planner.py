@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass
 
 from adapters.cds.regions import body_regions
-from models.rules.applicability import rads_system_for, study_exam
+from models.rules.applicability import asserted_at, rads_system_for, study_exam
 from models.types import PlannedTask, RadiologyReport, TaskName
 
 __all__ = ["Plan", "compares_with_prior", "plan_report", "rads_system_for"]
@@ -29,6 +29,14 @@ _STAGING = re.compile(
     r"\b[cpy]?T[0-4][a-c]?\s*N[0-3x]|\bN[0-3][abc]?\b[^.\n]{0,20}\bM[01x]\b",
     re.IGNORECASE,
 )
+_CANCER_WORD = re.compile(rf"\b{_CANCER}\b", re.IGNORECASE)
+# A request to look for spread ("evaluate for metastatic disease, colon cancer") is a staging study
+# by its question; ConText's "evaluate for" would negate every word after it in the sentence.
+_METASTATIC_WORKUP = re.compile(
+    r"\b(?:evaluat\w*|eval|assess\w*|r/o|rule out|search) (?:for )?(?:metastatic (?:disease|spread)|metastas[ie]s|"
+    r"distant (?:disease|spread)|extent of disease)\b", re.IGNORECASE)
+# "History: lung cancer screening", "breast cancer risk assessment": the program, not a cancer.
+_NOT_A_CANCER = re.compile(r"\s+(?:screening|screen|risk|prevention)\b", re.IGNORECASE)
 # An indication that names a cancer as the reason for this study ("History: esophageal cancer.",
 # "Indication: pancreatic adenocarcinoma") is a pre-treatment study unless the line says the cancer
 # is past or treated, or that the study is surveillance.
@@ -54,8 +62,8 @@ _CHEST_PROCEDURE = re.compile(r"\b(?:chest|thorax|CXR|lungs?|ribs?|babygram)\b",
 # imaging for comparison" is the opposite.
 _COMPARES = re.compile(
     r"\b(?:compared (?:with|to)|in comparison|prior (?:study|exam|examination|imaging|scan|CT|MRI?|radiograph|film|"
-    r"mammograms?|ultrasound|US|LDCT)|previous (?:study|exam|examination|imaging|scan|CT|MRI?|radiograph|film|"
-    r"mammograms?|ultrasound|US|LDCT)|previously (?:seen|noted|described|demonstrated|identified|reported|"
+    r"mammograms?|ultrasound|US|LDCT|PET(?:/CT)?)|previous (?:study|exam|examination|imaging|scan|CT|MRI?|radiograph|film|"
+    r"mammograms?|ultrasound|US|LDCT|PET(?:/CT)?)|previously (?:seen|noted|described|demonstrated|identified|reported|"
     r"visualized|present|measured|measuring|treated)|since (?:the )?(?:prior|previous|last)|"
     r"interval (?:change|increase|decrease|growth|development|enlargement|resolution|improvement)|"
     r"interval(?:ly)? (?:increased|decreased|enlarged|improved|resolved|developed|grown)|"
@@ -103,7 +111,7 @@ def plan_report(report: RadiologyReport, requested: list[TaskName] | None = None
         tasks.append(PlannedTask(task=TaskName.rads_assignment, reason=why))
     context = procedure + "\n" + text
     if (
-        (_STAGING.search(context) or _CANCER_INDICATION.search(context))
+        _oncologic(context)
         and not _SURVEILLANCE.search(context)
         and (
             (system not in _SCREENING_RADS and modality not in _NON_STAGING_MODALITIES)
@@ -124,6 +132,24 @@ def plan_report(report: RadiologyReport, requested: list[TaskName] | None = None
     if not report.impression:
         tasks.append(PlannedTask(task=TaskName.impression_generation, reason="report has no impression"))
     return Plan(tasks, system)
+
+
+def _oncologic(context: str) -> bool:
+    """A staging cue the report asserts: "No known malignancy" or "rule out malignancy" names no cancer.
+
+    medspaCy ConText reads the cancer word of each cue (or the cue itself, "Restaging", "T2 N1"), as
+    the applicability rules do; a suspected cancer ("suspicious for primary lung cancer") still counts.
+    """
+    if _METASTATIC_WORKUP.search(context):
+        return True
+    for rx in (_STAGING, _CANCER_INDICATION):
+        for m in rx.finditer(context):
+            words = list(_CANCER_WORD.finditer(context, m.start(), m.end()))
+            if words and _NOT_A_CANCER.match(context, words[-1].end()):
+                continue
+            if asserted_at(context, *(words[-1].span() if words else m.span())):
+                return True
+    return False
 
 
 def _chest_film(procedure: str, text: str) -> bool:

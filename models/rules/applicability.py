@@ -9,13 +9,16 @@ comes with no procedure name, the exam line of its body ("EXAM: US THYROID") sta
 
 from __future__ import annotations
 
+import functools
 import re
 
+from models.rules.clinical_nlp import span_modifiers
 from models.rules.exam import CODE_SYSTEMS, Exam, study_exam
 from models.rules.rads import legend_ranges, stated_rads
+from models.text import sentence_spans
 from models.types import RadiologyReport
 
-__all__ = ["Exam", "rads_system_for", "study_exam", "study_rads_system"]
+__all__ = ["Exam", "asserted_at", "rads_system_for", "study_exam", "study_rads_system"]
 
 # RADS system -> (modalities it applies to or None for any, procedure/text cues). A cue in
 # the procedure name (or the report naming the system) is enough; the report body is
@@ -23,16 +26,22 @@ __all__ = ["Exam", "rads_system_for", "study_exam", "study_rads_system"]
 # passing does not get LI-RADS. Organ-specific systems come before O-RADS, whose "pelvis"
 # cue is the least specific: a bladder or prostate MRI of the pelvis is VI-/PI-RADS.
 _RADS_CUES: dict[str, tuple[frozenset[str] | None, tuple[str, ...], tuple[str, ...]]] = {
-    "BI-RADS": (None, (r"\bbreast\b", r"\bmammo", r"\btomosynthesis\b", r"\bMG\b"), (r"\bBI-?RADS\b",)),
+    # BI-RADS covers mammography (MG, or CR/DX from older plates), breast US and breast MRI; a "BREAST"
+    # in a CT, PET/CT or lymphoscintigraphy procedure names the cancer being staged, not a breast exam.
+    # OT (other) is how many archives label an outside study sent for a second read.
+    "BI-RADS": (frozenset({"MG", "US", "MR", "CR", "DX", "OT"}),
+                (r"\bbreast\b", r"\bmammo", r"\btomosynthesis\b", r"\bMG\b"), (r"\bBI-?RADS\b",)),
+    # LI-RADS CT/MRI (the labelled categories LR-1..5, M, TIV, TR): a non-contrast liver ultrasound is
+    # graded with US LI-RADS (US-1/2/3, surveillance only), whose categories are not among the labels.
     "LI-RADS": (
-        frozenset({"CT", "MR", "US"}),
+        frozenset({"CT", "MR"}),
         (r"\bliver\b", r"\bhepat", r"\babdomen\b.*\b(multiphase|triphasic|LAVA|eovist|gadoxetate)"),
         (r"\bLI-?RADS\b", r"\bLR-(?:[1-5]|M|TIV|TR|NC)\b", r"\bcirrho", r"\bHCC\b", r"\bhepatitis B\b", r"\bHBV\b"),
     ),
     "Lung-RADS": (
         frozenset({"CT"}),
-        (r"\blung cancer screening\b", r"\bLCS\b", r"\bLDCT\b", r"\blow[- ]dose\b.*\bchest\b",
-         r"\bchest\b.*\blow[- ]dose\b"),
+        (r"\blung cancer screening\b", r"\bLCS\b", r"\bLDCT\b", r"\blow[- ]dose\b.*\b(?:chest|lungs?|thorax)\b",
+         r"\b(?:chest|lungs?|thorax)\b.*\blow[- ]dose\b", r"\blung\b.*\bscreen"),
         (r"\bLung-?RADS\b",),
     ),
     "TI-RADS": (frozenset({"US"}), (r"\bthyroid\b",), (r"\bTI-?RADS\b", r"\bTR[1-5]\b")),
@@ -72,9 +81,9 @@ _NOT_ADNEXAL = re.compile(r"\b(?:prostat\w*|rect(?:al|um)|anal|bladder (?:tumou?
 # pelvic MRI for fibroids has none), and an obstetric US is not an O-RADS exam unless it
 # describes one.
 _ADNEXAL_LESION = re.compile(
-    r"\b(?:adnex\w*|ovar\w*|para-?ovarian)\b[^.\n]{0,60}\b(?:mass\w*|cyst\w*|lesions?|tumou?rs?|neoplasm|"
+    r"\b(?:adnex\w*|ovar\w*|para-?ovarian)\b[^.\n]{0,60}\b(?P<cue>mass\w*|cyst\w*|lesions?|tumou?rs?|neoplasm|"
     r"endometrioma\w*|dermoid\w*|teratoma\w*|cystadenoma\w*|hydrosalpin\w*|solid (?:component|tissue))\b|"
-    r"\b(?:mass\w*|cyst\w*|lesions?|endometrioma\w*|dermoid\w*|teratoma\w*|cystadenoma\w*)\b[^.\n]{0,30}"
+    r"\b(?P<cue2>mass\w*|cyst\w*|lesions?|endometrioma\w*|dermoid\w*|teratoma\w*|cystadenoma\w*)\b[^.\n]{0,30}"
     r"\b(?:adnex\w*|ovar\w*)",
     re.IGNORECASE,
 )
@@ -84,8 +93,8 @@ _PREGNANCY = re.compile(
 )
 # A thyroid nodule described on any neck ultrasound is graded with TI-RADS; a gland without
 # nodules, or a neck after total thyroidectomy, has nothing TI-RADS grades.
-_THYROID_NODULE = re.compile(r"\bthyroid\b(?:[^.\n]|\.\d){0,60}\bnodul|\bnodul\w*\b(?:[^.\n]|\.\d){0,60}\bthyroid\b",
-                             re.IGNORECASE)
+_THYROID_NODULE = re.compile(r"\bthyroid\b(?:[^.\n]|\.\d){0,60}\b(?P<cue>nodul\w*)|"
+                             r"\b(?P<cue2>nodul\w*)\b(?:[^.\n]|\.\d){0,60}\bthyroid\b", re.IGNORECASE)
 _NODULE = re.compile(r"\b(?:nodul(?:e|es|ar)|cysts?|lesions?|mass(?:es)?)\b", re.IGNORECASE)
 _THYROIDECTOMY = re.compile(r"(?<![\w-])(?:total |completion )?thyroidectomy\b|\bthyroid bed\b", re.IGNORECASE)
 _PARTIAL_THYROIDECTOMY = re.compile(r"\b(?:hemi-?|partial |subtotal |near[- ]total )thyroidectomy|\blobectomy\b",
@@ -108,6 +117,10 @@ _SCREENING_CONTEXT = re.compile(r"\bscreen\w*|\bpack[- ]?y(?:ea)?rs?\b|\bpk[- ]?
 _LUNG_SCREENING = re.compile(r"\blung cancer screening\b|\bscreening (?:low[- ]dose )?(?:chest )?CT\b|"
                              r"\bLDCT\b[^.\n]{0,30}\bscreen", re.IGNORECASE)
 _CHEST_CT = re.compile(r"\b(?:chest|thorax|thoracic|lungs?)\b", re.IGNORECASE)
+# Contrast in a procedure name: "W CONTRAST", "W/ IV CON", "W WO", "WITH AND WITHOUT", a CT angiogram.
+_CONTRAST_ENHANCED = re.compile(
+    r"\b(?:W|WITH)(?:\s+AND\s+|\s*/\s*|\s*&\s*|\s+)(?:W/?O|WITHOUT)\b|\b(?:W|WITH|W/)\s*(?:IV\s+)?(?:CONTRAST|CONT|CON)\b|"
+    r"\bCTA\b|\bangiogra\w*", re.IGNORECASE)
 # CAD-RADS grades stenosis on coronary CT angiography; a calcium score alone (no contrast) is
 # scored with CAC-DRS, not CAD-RADS.
 _CALCIUM_ONLY = re.compile(r"\bcalcium scor", re.IGNORECASE)
@@ -115,51 +128,106 @@ _ANGIO = re.compile(r"\bCTA\b|\bCCTA\b|angio", re.IGNORECASE)
 # GB-RADS is for gallbladder wall thickening outside the acute setting.
 _ACUTE_GB = re.compile(r"\bacute (?:calculous |acalculous |gangrenous )?cholecystitis\b|"
                        r"\bpositive sonographic murphy|\bsonographic murphy(?:'?s)? sign (?:is )?positive", re.IGNORECASE)
+_LIRADS_EXCLUDED = re.compile(
+    r"\bcongenital hepatic fibrosis\b|\bBudd[- ]Chiari\b|\bhereditary hemorrhagic telangiectasia\b|\bHHT\b|"
+    r"\bFontan\b|\b(?:cardiac|congestive) (?:cirrhosis|hepatopathy)\b|\bnodular regenerative hyperplasia\b",
+    re.IGNORECASE)
+# A patient's age as reports write it ("62-year-old", "34 y/o", "62M"), and pediatric procedure names.
+_AGE = re.compile(r"\b(?P<n>\d{1,3})[- ]?(?:years?|yrs?|y)[- ]?old\b|\b(?P<n2>\d{1,3}) ?(?:yo|y/o|y\.o\.)(?!\w)|"
+                  r"\b\d{1,2}[- ]?(?P<young>months?|weeks?|days?|mo)[- ]?old\b", re.IGNORECASE)
+# "62M", "34 F" only where a history line starts: elsewhere "14 F" is a catheter's French size.
+_AGE_SEX = re.compile(r"(?:^|\b(?:history|indication|clinical(?: history| information)?|reason(?: for exam)?)\s*:\s*)"
+                      r"(?P<n>\d{1,3}) ?[MF](?=[\s,.;:)/]|$)", re.IGNORECASE | re.MULTILINE)
+_PEDIATRIC_PROCEDURE = re.compile(r"\bPEDS?\b|\bpediatric\b|\bpaediatric\b|\bneonat\w*|\binfant\b", re.IGNORECASE)
+# GB-RADS grades gallbladder wall thickening (Gupta 2022): a right upper quadrant US (for stones, or HCC
+# surveillance) is a GB-RADS exam only when it describes the wall; a gallbladder US always is.
+_GB_WALL = re.compile(
+    r"\b(?:gallbladder|GB)\b[^\n]{0,120}?(?<!bowel wall )(?<!colonic wall )(?<!gastric wall )(?<!duodenal wall )"
+    r"\b(?P<cue>thicken\w*|adenomyomatosis|polyps?|mass(?:es)?|intramural)\b|"
+    r"\b(?:gallbladder|GB) wall (?:measures |is |of )?(?:up to )?(?P<cue2>\d+(?:\.\d+)?\s*mm)|"
+    r"(?<!bowel )(?<!colonic )(?<!gastric )(?<!duodenal )(?<!urinary bladder )\bwall (?P<cue3>thickening)\b",
+    re.IGNORECASE,
+)
+# US LI-RADS (ultrasound surveillance, categories US-1/2/3) named or used: not the CT/MRI system.
+_US_LIRADS = re.compile(r"\b(?:US|ultrasound|sonographic)[ -]+LI-?RADS\b|\bLI-?RADS[ -]+(?:US|ultrasound)\b|"
+                        r"\bUS-[1-3]\b", re.IGNORECASE)
 # LI-RADS CT/MRI lexicon words that show the study looks at liver observations.
 _LIRADS_LEXICON = re.compile(r"\bobservations?\b|\barterial phase hyperenhanc\w*|\bAPHE\b|\bwashout\b|"
                              r"\benhancing capsule\b", re.IGNORECASE)
-# A word is negated when its clause starts with a negation before it ("No morphologic
-# features of cirrhosis", "without thyroid nodules"), or is a question ("evaluate for").
-_NEGATION = re.compile(r"\b(?:no|not|without|negative for|absence of|absent|free of|rule out|r/o|"
-                       r"evaluate for|eval for|no evidence of)\b", re.IGNORECASE)
+# Negation, hedges and requests are read by medspaCy ConText with the radiology rules the CheXpert
+# labeler uses (models/rules/clinical_nlp.py), on the sentence that holds the cue. ConText has no rule
+# for a treatment that is planned, discussed or recommended rather than done ("candidate for radical
+# prostatectomy", "planning thyroidectomy", "prior to radiation"): the clause check below covers that
+# one question, for the treatments the gates ask about.
 _PLANNED = re.compile(r"\b(?:candidate for|planning|planned|plan(?:s)? for|prior to|before|pre-?op\w*|consider\w*|"
                       r"scheduled for|awaiting|referr\w* for|discuss\w*|eligib\w*|pending|recommend\w*|suggest\w*|"
                       r"advis\w*|would benefit|may benefit|if indicated)\b", re.IGNORECASE)
 _CLAUSE_START = re.compile(r"[.;:\n]|\bbut\b|\bhowever\b", re.IGNORECASE)
+# ConText rules that ask a question rather than hedge a finding: "rule out HCC" and "r/o" are
+# POSSIBLE_EXISTENCE in medspaCy's rules, like "possible cirrhosis", but they request the answer.
+_REQUEST_RULES = frozenset({"rule out", "rule the patient out", "r/o", "may be ruled out for", "is to be ruled out",
+                            "what must be ruled out is"})
 # A system named only to say it does not apply ("Lung-RADS is not applicable to this diagnostic
 # study"), or as the heading of a legend of its categories, is no statement about this study.
 _NOT_APPLIED = re.compile(r"\bnot (?:applicable|appropriate|assigned|used|a screening)|\bdoes not apply\b|"
                           r"\bn/a\b|\binapplicable\b", re.IGNORECASE)
 _LEGEND_HEAD = 60  # characters between a system's name and the first entry of its legend
 
-def _negated_at(text: str, start: int) -> bool:
-    """Whether the clause running up to `start` negates what follows it."""
-    lead = text[max(0, start - 80) : start]
-    starts = list(_CLAUSE_START.finditer(lead))
-    return bool(_NEGATION.search(lead[starts[-1].end() :] if starts else lead))
+@functools.lru_cache(maxsize=64)
+def _sentences(text: str) -> tuple[tuple[int, int], ...]:
+    return tuple(sentence_spans(text))
+
+
+def asserted_at(text: str, start: int, end: int) -> bool:
+    """Whether ConText reads the words at `text[start:end]` as asserted: not negated, not asked about.
+
+    A hedged finding ("possible cirrhosis", "acute cholecystitis cannot be excluded") still counts,
+    as does a past one ("history of HCC"): the gates ask whether the patient or finding is there.
+    """
+    for a, b in _sentences(text):
+        if a <= start < b:
+            mods = span_modifiers(text[a:b], start - a, min(end, b) - a)
+            if mods is None:
+                return True
+            return not any(cat in {"NEGATED_EXISTENCE", "HYPOTHETICAL"} or lit in _REQUEST_RULES for cat, lit in mods)
+    return True
+
+
+def _cue(m: re.Match[str]) -> tuple[int, int]:
+    """The words ConText should judge: a group named cue* when the pattern marks one, else the whole match."""
+    for name in sorted(n for n in m.re.groupindex if n.startswith("cue")):
+        if m.group(name) is not None:
+            return m.span(name)
+    return m.span()
 
 
 def _affirmed(pattern: re.Pattern[str] | str, text: str) -> re.Match[str] | None:
-    """The first match of `pattern` in `text` that its clause does not negate."""
+    """The first match of `pattern` in `text` that ConText reads as asserted."""
     rx = re.compile(pattern, re.IGNORECASE) if isinstance(pattern, str) else pattern
-    return next((m for m in rx.finditer(text) if not _negated_at(text, m.start())), None)
+    return next((m for m in rx.finditer(text) if asserted_at(text, *_cue(m))), None)
 
 
 def _done(pattern: re.Pattern[str], text: str) -> bool:
-    """Whether the report says a treatment (or this screening) was done: not negated, planned or recommended."""
+    """Whether the report says a treatment (or this screening) was done: asserted, and not planned or recommended."""
     for m in pattern.finditer(text):
+        if not asserted_at(text, *_cue(m)):
+            continue
         lead = text[max(0, m.start() - 80) : m.start()]
         starts = list(_CLAUSE_START.finditer(lead))
-        clause = lead[starts[-1].end() :] if starts else lead
-        if not (_NEGATION.search(clause) or _PLANNED.search(clause)):
+        if not _PLANNED.search(lead[starts[-1].end() :] if starts else lead):
             return True
     return False
 
 
 def _names_system(pattern: str, text: str) -> bool:
-    """Whether the report names a system for this study: not only in a legend, nor to say it does not apply."""
+    """Whether the report names a system for this study: not only in a legend, nor to say it does not apply.
+
+    "US LI-RADS" names the ultrasound surveillance algorithm, whose categories are not the system's.
+    """
     legends = [a for a, _b in legend_ranges(text)]
     for m in re.finditer(pattern, text, re.IGNORECASE):
+        if _US_LIRADS.search(text[max(0, m.start() - 16) : m.end() + 16]):
+            continue
         start = max(text.rfind(c, 0, m.start()) for c in ".\n;")
         ends = [e for e in (text.find(c, m.end()) for c in ".\n;") if e >= 0]
         sentence = text[start + 1 : min(ends) if ends else len(text)]
@@ -175,9 +243,14 @@ def _gate(system: str, procedure: str, text: str, cues: tuple[str, ...], modalit
     """Whether a system whose procedure cue matched applies to this patient and question."""
     context = procedure + "\n" + text
     if system == "LI-RADS":
-        # LI-RADS applies only to patients at risk of HCC (cirrhosis, chronic hepatitis B, HCC).
+        # LI-RADS applies only to adults at risk of HCC (cirrhosis, chronic hepatitis B, HCC), and not to
+        # cirrhosis of vascular or congenital cause, whose benign nodules mimic HCC (ACR LI-RADS v2018).
+        if _minor(procedure, text) or _affirmed(_LIRADS_EXCLUDED, text):
+            return False
         return any(_affirmed(c, text) for c in cues)
     if system == "Lung-RADS":
+        if _CONTRAST_ENHANCED.search(procedure):  # a screening LDCT is never contrast-enhanced
+            return False
         if re.search(r"\blung cancer screening\b|\bLCS\b|\bscreen", procedure, re.IGNORECASE):
             return True
         return bool(_affirmed(_SCREENING_CONTEXT, context)) and not _NOT_APPLIED.search(text)
@@ -190,7 +263,9 @@ def _gate(system: str, procedure: str, text: str, cues: tuple[str, ...], modalit
     if system == "CAD-RADS":
         return not (_CALCIUM_ONLY.search(procedure) and not _ANGIO.search(procedure))
     if system == "GB-RADS":
-        return not _affirmed(_ACUTE_GB, text)
+        if _affirmed(_ACUTE_GB, text):
+            return False
+        return bool(re.search(r"\bgallbladder\b", procedure, re.IGNORECASE) or _affirmed(_GB_WALL, text))
     if system == "NI-RADS":
         return bool(_HEAD_NECK_SITE.search(context) and _TREATED.search(context) and _HN_CANCER.search(context))
     if system == "O-RADS":
@@ -216,7 +291,7 @@ def _any(patterns: tuple[str, ...], text: str) -> str | None:
 def rads_system_for(report: RadiologyReport) -> tuple[str | None, str]:
     """The RADS system that applies to the study, with the reason; (None, why) when none does."""
     stated = stated_rads(report)
-    if stated is not None:
+    if stated is not None and not _us_lirads_category(report.text(), stated.system, stated.start, stated.end):
         return stated.system, f"report states {stated.system} {stated.category}"
     return study_rads_system(report)
 
@@ -226,7 +301,13 @@ def study_rads_system(report: RadiologyReport) -> tuple[str | None, str]:
     exam = study_exam(report)
     procedure, modality = exam.procedure, exam.modality
     text = report.text()
-    for system, (_modalities, _proc_cues, text_cues) in _RADS_CUES.items():
+    for system, (modalities, _proc_cues, text_cues) in _RADS_CUES.items():
+        # A system named for another exam ("TI-RADS 4 on the prior US" in a neck CT, "Lung-RADS 4B on
+        # screening" in the diagnostic contrast CT that follows) says nothing about this one.
+        if modalities is not None and modality and modality not in modalities:
+            continue
+        if system == "Lung-RADS" and _CONTRAST_ENHANCED.search(procedure):
+            continue
         if _names_system(text_cues[0], text):
             return system, f"report names {system}"
     if exam.code in CODE_SYSTEMS:
@@ -239,9 +320,13 @@ def study_rads_system(report: RadiologyReport) -> tuple[str | None, str]:
             return system, f"{system} applies to this procedure"
     if modality == "MG":
         return "BI-RADS", "mammography"
+    if modality in {"US", "MR"} and not procedure and _affirmed(_ADNEXAL_LESION, text):
+        # A code-only or text-only report (a transvaginal US sent as CPT 76830): the body is all there is.
+        return "O-RADS", "ultrasound or MRI describes an adnexal lesion"
     if modality == "US" and _thyroid_nodule(text) and _gate("TI-RADS", procedure, text, (), modality):
         return "TI-RADS", "ultrasound describes a thyroid nodule"
-    if modality == "CT" and (not procedure or _CHEST_CT.search(procedure)) and _done(_LUNG_SCREENING, text):
+    if modality == "CT" and (not procedure or _CHEST_CT.search(procedure)) and not _CONTRAST_ENHANCED.search(procedure) \
+            and _done(_LUNG_SCREENING, text):
         return "Lung-RADS", "chest CT for lung cancer screening"
     if modality in {"CT", "MR"} and not re.search(r"\bchest\b|\bhead\b|\bbrain\b|\bneck\b", procedure, re.IGNORECASE):
         if _gate("LI-RADS", procedure, text, _RADS_CUES["LI-RADS"][2], modality) and _LIRADS_LEXICON.search(text):
@@ -254,12 +339,28 @@ def study_rads_system(report: RadiologyReport) -> tuple[str | None, str]:
     return None, "no RADS system applies to this study"
 
 
+def _minor(procedure: str, text: str) -> bool:
+    """Whether the patient is a child: a pediatric procedure, or the first age the report gives is under 18."""
+    if _PEDIATRIC_PROCEDURE.search(procedure):
+        return True
+    ages = [m for rx in (_AGE, _AGE_SEX) for m in rx.finditer(text)]
+    if not ages:
+        return False
+    first = min(ages, key=lambda m: m.start())
+    if first.groupdict().get("young"):
+        return True
+    years = first.groupdict().get("n") or first.groupdict().get("n2")
+    return years is not None and int(years) < 18
+
+
+def _us_lirads_category(text: str, system: str, start: int, end: int) -> bool:
+    """A stated LI-RADS category that is a US LI-RADS one ("US LI-RADS category: US-2"): not an LR category."""
+    return system == "LI-RADS" and bool(_US_LIRADS.search(text[max(0, start - 20) : end + 2]))
+
+
 def _thyroid_nodule(text: str) -> bool:
     """A thyroid nodule the report describes ("Thyroid: 1.5 cm nodule"), not one it negates ("Thyroid: no nodules")."""
-    for m in _THYROID_NODULE.finditer(text):
-        if not _NEGATION.search(m.group(0)) and not _negated_at(text, m.start()):
-            return True
-    return False
+    return _affirmed(_THYROID_NODULE, text) is not None
 
 
 def _neck_study(procedure: str, text: str) -> bool:

@@ -19,7 +19,7 @@ from models.rules.context import HISTORY_LINE
 from models.rules.vocabulary import CONTEXT_RULES, TARGET_RULES
 from models.text import sentence_spans
 
-__all__ = ["Mention", "mentions", "pipeline"]
+__all__ = ["Mention", "mentions", "pipeline", "span_modifiers", "span_negated"]
 
 _lock = threading.Lock()
 _nlp = None
@@ -148,3 +148,25 @@ def span_negated(sentence: str, start: int, end: int) -> bool | None:
     doc.ents = [span]
     doc = nlp.get_pipe("medspacy_context")(doc)
     return any(mod.category == "NEGATED_EXISTENCE" for mod in doc.ents[0]._.modifiers)
+
+
+@functools.lru_cache(maxsize=4096)
+def span_modifiers(sentence: str, start: int, end: int) -> frozenset[tuple[str, str]] | None:
+    """ConText's modifiers of the words at `sentence[start:end]`: (category, rule literal) pairs (None: no token span).
+
+    span_negated answers one question; the applicability rules (models/rules/applicability.py) also
+    need to tell a request ("rule out HCC", "r/o", "evaluate for cirrhosis": ConText's POSSIBLE_EXISTENCE or
+    HYPOTHETICAL by the rule that fired) from a hedged finding ("possible cirrhosis"), so the rule's
+    literal comes with its category. Same sentence handling and radiology rules as span_negated.
+    """
+    head = _HEADING.match(sentence)
+    if head and start >= head.end():
+        sentence, start, end = sentence[head.end():], start - head.end(), end - head.end()
+    nlp = pipeline()
+    doc = nlp.get_pipe("radlite_one_sentence")(nlp.make_doc(sentence))
+    span = doc.char_span(start, end, label="FINDING", alignment_mode="expand")
+    if span is None:
+        return None
+    doc.ents = [span]
+    doc = nlp.get_pipe("medspacy_context")(doc)
+    return frozenset((mod.category, mod.rule.literal.lower()) for mod in doc.ents[0]._.modifiers)
