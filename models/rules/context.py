@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["HISTORY_LINE", "ADDENDUM_HEAD", "addendum_starts", "in_last_addendum", "mention_context", "sentence_head"]
+__all__ = ["HISTORY_LINE", "ADDENDUM_HEAD", "addendum_starts", "in_last_addendum", "mention_context", "sentence_head",
+           "words_after"]
 
 HISTORY_LINE = re.compile(
     r"^\s*(?:clinical\s+)?(?:history|indications?|clinical|reason(?:\s+for\s+(?:exam|study|examination))?|"
@@ -70,6 +71,13 @@ _AFTER_HIST = re.compile(
     # "BI-RADS 4 biopsy was benign in 2022", "(T2N0M0) breast cancer diagnosed in 2019", "per outside report".
     r"|^\)?[^.;,()\n]{0,30}?\b(?:was|were|diagnosed|treated|staged|resected|biopsied)\b[^.;()\n]{0,30}?\b(?:in|on)\s+(?:19|20)\d\d"
     r"|^\)?[^.;\n]{0,12}?\b(?:per|according\s+to)\s+(?:the\s+)?(?:outside|prior|previous|earlier)\b"
+    # "T2 N1 M0 (from prior study)", "BI-RADS 3 (on the outside mammogram)", "(prior study)": a bracket that
+    # opens with the earlier study as the category's source (not "(stable from prior)", nor "(prior biopsy site)").
+    # The bracket holds only the source (a few words or a date), not the prior's own category ("(on prior exam 4A)").
+    r"|^\s*\(\s*(?:(?:as\s+)?(?:per|from|on|in|at|of)\s+(?:the\s+|an?\s+)?(?:prior|previous|earlier|outside|old)\b"
+    r"(?:[\s,]+(?!\S*rads)(?![0-6][abcx]?\b)[\w/\-.]+){0,3}\s*\)"
+    r"|(?:prior|previous|earlier|outside)\s+(?:study|exam(?:ination)?|report|reading|read|staging|imaging)"
+    r"(?:\s*,?\s*(?:of|from|dated|on)?\s*\d[\d/\-.]*)?\s*\))"
     r"|^\s*(?:\w+\s+){0,2}?(?:previously|before|in\s+the\s+past)\s*(?:[.;,)]|$)"
     # "The BI-RADS 4A assessment is revised to BI-RADS 2": the category being replaced.
     r"|^\)?\s*(?:(?:assessment|category|score|classification)\s+)?"
@@ -95,7 +103,14 @@ _DENIED = re.compile(
     r"\b(?:no|not|without|lacks?|lacking)\s+(?:\w+\s+){0,2}?(?:features?|criteria|findings?|evidence|characteristics|"
     r"signs?)\s+(?:\w+\s+){0,2}?(?:of|for|to\s+suggest|suggest\w*|that\s+would\s+\w+|meeting|warranting|"
     r"to\s+(?:warrant|justify|require|merit)|justifying|requiring)\s*(?:an?\s+)?$"
-    r"|\b(?:does|do|did)\s*(?:not|n't)\s+(?:meet|fulfil+|satisfy|qualify)\s+(?:\w+\s+){0,2}?(?:for|as)?\s*$",
+    r"|\b(?:does|do|did)\s*(?:not|n't)\s+(?:meet|fulfil+|satisfy|qualify)\s+(?:\w+\s+){0,2}?(?:for|as)?\s*$"
+    # "no observation meeting LR-5 criteria", "none of the nodules meets Lung-RADS 4A"
+    r"|\b(?:no|not|without|none|neither)\s+(?:\w+\s+){0,4}?(?:meeting|meets?|fulfil+(?:ing|s)?|satisf(?:y|ies|ying)"
+    r"|qualif(?:y|ies|ying)\s+(?:for|as))\s+(?:the\s+)?(?:criteria\s+(?:for|of)\s+)?(?:an?\s+)?$"
+    # Only not excluded: "cannot exclude an LR-4 observation", "to rule out BI-RADS 5 features".
+    r"|(?:\b(?:can\s*not|can't|could\s+not)\s+(?:be\s+)?(?:entirely\s+|completely\s+)?(?:exclude|rule\s+out)\w*"
+    r"|\b(?:to\s+)?(?:rule\s+out|r/o|exclude)|\bnot\s+(?:entirely\s+)?(?:excluded|ruled\s+out))"
+    r"\s+(?:the\s+possibility\s+of\s+)?(?:an?\s+)?$",
     re.IGNORECASE,
 )
 _SUPPOSED = re.compile(
@@ -118,7 +133,13 @@ _AFTER_SUPPOSED = re.compile(r"^\)?\s*(?:(?:category|assessment|score)\s+)?(?:wo
 # A category the next words deny: "BI-RADS 4 is not warranted", "upgrade to LR-5 is not necessary".
 _AFTER_DENIED = re.compile(
     r"^\)?\s*(?:(?:category|assessment|score)\s+)?(?:is|are|was|would\s+be)\s+not\s+"
-    r"(?:warranted|necessary|needed|indicated|appropriate|applicable|justified|required|met)\b",
+    r"(?:warranted|necessary|needed|indicated|appropriate|applicable|justified|required|met)\b"
+    # "Lung-RADS 4X features not present", "LR-5 criteria are not met": the category's features are denied.
+    r"|^\)?\s*(?:features?|criteria|findings?|characteristics)\s+(?:(?:is|are|were)\s+)?"
+    r"(?:not\s+(?:present|seen|identified|met|fulfil+ed|satisfied|demonstrated)|absent|lacking)\b"
+    # "LR-4 cannot be excluded", "BI-RADS 4 features are not entirely excluded": only not ruled out.
+    r"|^\)?\s*(?:(?:lesion|observation|nodule|features?|findings?|category|assessment)\s+)?"
+    r"(?:(?:can\s*not|cannot|could\s+not)\s+be|(?:is|are)\s+not|not)\s+(?:entirely\s+|completely\s+)?(?:excluded|ruled\s+out)\b",
     re.IGNORECASE,
 )
 _LIST_DENIED = re.compile(r"\b(?:no|not|nor|without)\s+(?:(?:acr|category|lesions?|observations?)\s+)*$", re.IGNORECASE)
@@ -164,13 +185,24 @@ def sentence_head(text: str, start: int) -> str:
     return re.split(r"(?<=[.;!?])\s", head)[-1]
 
 
+def words_after(text: str, end: int, line_end: int) -> str:
+    """The rest of the mention's line; when nothing but a comma follows it there, and the next line opens
+    a bracket ("T2 N1 M0\n(per outside report)"), that bracket goes on the statement, as a wrapped line does."""
+    after = text[end:line_end]
+    if after.strip(" \t,") or line_end >= len(text):
+        return after
+    nxt_end = text.find("\n", line_end + 1)
+    nxt = text[line_end + 1 : len(text) if nxt_end < 0 else nxt_end]
+    return " " + nxt.lstrip() if re.match(r"[ \t]*\(", nxt) else after
+
+
 def mention_context(text: str, start: int, end: int) -> tuple[bool, bool]:
     """(historical, overall) for a mention at [start, end)."""
     a, b = _line_bounds(text, start)
     if HISTORY_LINE.match(text[a:b]):
         return True, False
     before = sentence_head(text, start)
-    after = text[end:b]
+    after = words_after(text, end, b)
     treated = not _TREATMENT_RESPONSE.search(text[start:end]) and bool(_AFTER_TREATED.search(after))
     after_hist = treated or bool(_AFTER_HIST.search(after))
     historical = bool(_NEAR_HIST.search(before) or _CLAUSE_HIST.search(before) or after_hist)

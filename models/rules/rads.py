@@ -7,7 +7,10 @@ The label is the current overall assessment of this study: mentions in history/i
 comparison lines, after "prior"/"previously"/"from", in a printed legend of the system's
 categories, or of a system that does not belong to the exam (a Lung-RADS in a mammogram) are
 dropped; a category stated in an addendum revises the report's and wins; of the rest, an
-explicit "overall" wins, else the most severe category by the system's own hierarchy.
+explicit "overall" wins, else the most severe category by the system's own hierarchy. A category
+only not excluded ("cannot exclude BI-RADS 4") is no statement; a bare "Overall: 4B" counts for the exam's
+one system only; a pipe table's RADS column gives one category per row; modifiers are read after the
+category, later in its sentence (CAD-RADS tokens) or from a separate Lung-RADS "S modifier: Yes" field.
 """
 
 from __future__ import annotations
@@ -69,7 +72,7 @@ _ROMAN = {"i": "1", "ii": "2", "iii": "3", "iv": "4", "v": "5", "vi": "6"}
 # Words that may stand between a system name and its category: "ACR BI-RADS category 4",
 # "Lung-RADS v2022 category 3", "PI-RADS v2.1 score 4", "O-RADS US risk category 4", "NI-RADS primary 1".
 _FILLER = (
-    r"(?:[\s:#=,®™\-–(]|\(\s*(?:r|tm)\s*\)|\bv(?:ersion)?\s*\d+(?:\.\d+)?\b|\b(?:19|20)\d\d\b|\b\d\.\d\b"
+    r"(?:[\s:#=,®™\-–(]|\|(?=[ \t]*[^\s|\-])|\(\s*(?:r|tm)\s*\)|\bv(?:ersion)?\s*\d+(?:\.\d+)?\b|\b(?:19|20)\d\d\b|\b\d\.\d\b"
     r"|\b(?:final|overall|assessment|category|categories|cat\.?|score|level|risk|us|mri|ultrasound|"
     r"lexicon|primary(?:\s+site)?|neck|is|of|was|=)\b"
     # "Lung-RADS category is revised to 2"
@@ -79,7 +82,8 @@ _NUM = r"(?:[0-6]|zero|one|two|three|four|five|six|vi|iv|v|iii|ii|i)"
 _END = r"(?![\w.]\d|\w)"
 
 # The Lung-RADS S modifier: glued or slashed ("2S", "4B S", "4X/S") or named ("3 with S modifier").
-_S_PHRASE = r"\s*,?\s*(?:with\s+|\+\s*)?(?:an?\s+|the\s+)?(?:s[\s\-]modifier|modifier\s+s)\b"
+_S_DENIED = r"(?![ \t]*[:=\-–]?[ \t]*(?:no|none|negative|absent|n/?a|not)\b)"
+_S_PHRASE = rf"[ \t]*[,;]?[ \t]*(?:with[ \t]+|\+[ \t]*)?(?:an?[ \t]+|the[ \t]+)?(?:s[ \t\-]modifier|modifier[ \t]+s)\b{_S_DENIED}"
 # CAD-RADS 2.0 modifiers after the category: "4A/P2/HRP/I+", "3 / S / G"; N stays a category of its own.
 _CAD_MOD_WORD = r"(?:p[1-4]|hrp|i\s?(?:\+/-|-/\+|[+\-±−])|s|g|e|v)(?![a-z0-9])"
 _CAD_MOD = rf"\s?/\s?{_CAD_MOD_WORD}"
@@ -108,7 +112,7 @@ _CAT = {
     "LI-RADS": r"(?P<cat>(?:lr[\s\-]?)?(?:tr[\s\-]?(?:non[\s\-]?viable|viable|equivocal|non[\s\-]?evaluable)"
                r"|tiv|5v|nc|m|[1-5]))(?![\w.]\d|\w)",
     "Lung-RADS": rf"(?P<cat>(?:[0-4]|zero|one|two|three|four)(?:\s?[abx](?![a-z])|[abx](?=s\b))?)"
-                 rf"(?P<mod>[ \t]?[/,]?[ \t]?s(?![\w/])(?!\s*:\s*(?:no|none|negative|absent|n/?a)\b)|{_S_PHRASE})?{_END}",
+                 rf"(?P<mod>[ \t]?[/,;]?[ \t]?s(?![\w/])(?!\s*:\s*(?:no|none|negative|absent|n/?a)\b)|{_S_PHRASE})?{_END}",
     # "ACR TI-RADS 5 points" is a point total (TR4), not a level.
     "TI-RADS": rf"(?P<cat>(?:tr[\s\-]?)?(?:[1-5]|one|two|three|four|five)){_END}(?!\s*(?:points?|pts?)\b)",
     "PI-RADS": rf"(?P<cat>(?:[1-5]|one|two|three|four|five)){_END}",
@@ -126,13 +130,27 @@ _LR = re.compile(
     re.IGNORECASE,
 )
 _TR = re.compile(r"(?<![\w\-])tr[\s\-]?(?P<cat>[1-5])(?![\w.]\d|\w)", re.IGNORECASE)
+# ... or the score first, its site in brackets: "NI-RADS: 1 (primary), 2 (neck)".
+_NI_MORE_AFTER = re.compile(rf"(?:[ \t]*[(\[][ \t]*(?:primary|neck)(?:\s+site)?[ \t]*[)\]])?[ \t]*(?:,|;|and|/)[ \t]*(?P<cat>{_NUM}(?:\s?[ab](?![a-z]))?){_END}"
+                            r"(?=[ \t]*[(\[][ \t]*(?:the\s+)?(?:neck|primary)\b)", re.IGNORECASE)
 _NI_MORE = re.compile(rf"\s*(?:,|;|and|/)\s*(?:the\s+)?(?:neck|primary(?:\s+site)?)\s*[:=]?\s*(?P<cat>{_NUM}(?:\s?[ab](?![a-z]))?){_END}",
                       re.IGNORECASE)
+# US LI-RADS (ultrasound surveillance) named, or one of its categories: "US LI-RADS", "LI-RADS US-2".
+_US_LIRADS = re.compile(r"\b(?:us|ultrasound|sonographic)[\s\-]+li[\s\-]?rads\b|\bli[\s\-]?rads\b[^.\n]{0,30}?\bus[\s\-]?[1-3]\b",
+                        re.IGNORECASE)
 # A bare "Category 4A" / "Assessment category: 3" counts for the exam's own system only.
 _BARE = re.compile(
     r"\b(?:(?:final\s+)?assessment\s*(?:category)?|category)\s*[:#]?\s*"
     r"(?P<cat>[0-6](?:\s?[abcx](?![a-z])|[abcx](?=s\b))?|n)(?:(?P<s>s)(?![\w/])|(?P<mod>(?:" + _CAD_MOD + r")+))?"
     r"(?![\w.]\d|\w)",
+    re.IGNORECASE,
+)
+# "Overall: 4B", "FINAL: 4C - high suspicion": an overall/final lead-in with the category standing alone after it
+# (not "Overall: 2 masses"), read like a bare category (the exam's one system only) and as the overall assessment.
+_OVERALL_BARE = re.compile(
+    r"\b(?:overall|final)(?:\s+(?:impression|result|score|classification|rating))?[ \t]*[:=][ \t]*"
+    r"(?P<cat>[0-6](?:\s?[abcx](?![a-z])|[abcx](?=s\b))?|n)(?:(?P<s>s)(?![\w/])|(?P<mod>(?:" + _CAD_MOD + r")+))?"
+    r"(?![\w.]\d|\w)(?=[ \t]*(?:$|\n|[.;,(]|[\-–—:][ \t]))",
     re.IGNORECASE,
 )
 # Other graded things a bare "category" can name: breast density ("ACR density category 2"), CAD stenosis grades.
@@ -225,8 +243,9 @@ def modifiers_of(system: str, raw: str | None) -> tuple[str, ...]:
 
 # A site named right after its score: "NI-RADS 3 (primary)", "NI-RADS 1 neck", "NI-RADS 2a primary site".
 # A list item or line labelled with its site: "2. Neck: NI-RADS 1".
+_NI_SITE_BEFORE = re.compile(r"\b(primary|neck)(?:\s+site)?[ \t]*[:\-–]?[ \t]*$", re.IGNORECASE)
 _NI_SITE_LABEL = re.compile(r"^\s*(?:\d{1,2}[.)]\s*)?(primary|neck)(?:\s+site)?\s*:", re.IGNORECASE)
-_NI_SITE_AFTER = re.compile(r"\s*[(\[,:\-]?\s*(?:for\s+the\s+|at\s+the\s+)?(primary|neck)\b", re.IGNORECASE)
+_NI_SITE_AFTER = re.compile(r"[ \t]*[(\[,:\-]?[ \t]*(?:for\s+the\s+|at\s+the\s+)?(primary|neck)\b", re.IGNORECASE)
 
 
 def _ni_sites(text: str, head: re.Match[str], tail: re.Match[str] | None) -> tuple[str, ...]:
@@ -237,8 +256,10 @@ def _ni_sites(text: str, head: re.Match[str], tail: re.Match[str] | None) -> tup
             continue
         line = text[text.rfind("\n", 0, m.start()) + 1 : m.start()]
         line = re.split(r"(?<=[.;])\s+", line)[-1]  # "Primary site: NI-RADS 2b. Neck: NI-RADS 1": the nearest label
-        site = (_NI_SITE.search(text, m.start(), m.start("cat")) or _NI_SITE_AFTER.match(text, m.end("cat"))
-                or _NI_SITE_LABEL.match(line))
+        before = _NI_SITE.search(text, m.start(), m.start("cat")) if m.re is not _NI_MORE_AFTER else None
+        # "neck NI-RADS 1", "Primary site - NI-RADS 2b": the site named right before the system
+        before = before or (_NI_SITE_BEFORE.search(text[max(0, m.start() - 20) : m.start()]) if m is head else None)
+        site = before or _NI_SITE_AFTER.match(text, m.end("cat")) or _NI_SITE_LABEL.match(line)
         cat = normalise("NI-RADS", m.group("cat"))
         if site and cat:
             found.append(f"{site.group(1).lower()} {cat}")
@@ -261,8 +282,12 @@ def _with_other_sites(chosen: RadsMention, mentions: list[RadsMention]) -> RadsM
 
 # "BI-RADS 4 (4A)", "BI-RADS 4: Suspicious abnormality (4B)", "CAD-RADS 4 (4A)": the subdivision in brackets
 # later in the clause.
-_SUB_4 = re.compile(r"[^.;()\n]{0,40}?\(\s*(?:category\s+)?4\s?([abc])\b(?:\s*[-:–,][^()\n]{0,40})?\s*\)",
+_SUB_4 = re.compile(r"[^.;()\n]{0,40}?(?:\n[ \t]*)?\(\s*(?:category\s+)?4\s?([abc])\b(?:\s*[-:–,][^()\n]{0,40})?\s*\)",
                      re.IGNORECASE)
+
+
+# ... or named as its subcategory later in the clause: "BI-RADS Category 4 (Suspicious) - subcategory 4B".
+_SUB_4_WORD = re.compile(r"[^.;\n]{0,40}?\bsub-?\s?categor(?:y|ized)\s*(?:as\s*)?[:=\-]?\s*4\s?([abc])\b", re.IGNORECASE)
 
 
 # A range or scale after a category: "the BI-RADS 0-6 scale", "Lung-RADS 3 to 4", "TR3-TR4"; not an
@@ -302,6 +327,25 @@ def _revised_to(system: str, text: str, end: int) -> tuple[str, int] | None:
     return (cat.group("cat"), cat.end("cat")) if cat else None
 
 
+# CAD-RADS 2.0 modifiers later in the category's sentence, past a bracket or a comma list the category's own
+# pattern stops at: "CAD-RADS 3 / P2 (moderate plaque burden), HRP present", "CAD-RADS 3, P2, HRP, I+ (CT-FFR 0.74)".
+# Only the unambiguous tokens (P1-P4, HRP, I+/I-/I±; a lone S, G or E is too common a letter), never a denied or
+# doubted one ("no HRP", "HRP: absent", "possible HRP"), and not past another RADS statement or a prior study's.
+_CAD_LATER = re.compile(r"(?<![\w/+\-])(?P<mod>p[1-4]|hrp|i\s?(?:\+/-|-/\+|[+\-±−]))(?![a-z0-9])", re.IGNORECASE)
+_CAD_CLAUSE_END = re.compile(r"[;\n]|\.(?!\d)|\brads\b|\b(?:prior|previous(?:ly)?|compared|was|were)\b", re.IGNORECASE)
+_CAD_MOD_DENIED_BEFORE = re.compile(r"\b(?:no|without|negative\s+for|absent|possible|possibly|questionable|equivocal|"
+                                    r"cannot\s+exclude)\s+(?:\w+[\s\-]+){0,2}$", re.IGNORECASE)
+_CAD_MOD_DENIED_AFTER = re.compile(r"\s*[:=]?\s*(?:absent|negative|no\b|none|not\s|\?|possible|equivocal)", re.IGNORECASE)
+
+
+def _cad_later_modifiers(text: str, end: int) -> list[str]:
+    """CAD-RADS modifier tokens in the rest of the category's sentence (see _CAD_LATER)."""
+    stop = _CAD_CLAUSE_END.search(text, end)
+    rest = text[end : stop.start() if stop else len(text)]
+    return [m.group("mod") for m in _CAD_LATER.finditer(rest)
+            if not _CAD_MOD_DENIED_BEFORE.search(rest[: m.start()]) and not _CAD_MOD_DENIED_AFTER.match(rest, m.end())]
+
+
 def find_mentions(text: str) -> list[RadsMention]:
     """Every RADS statement in `text` (named systems and their short forms), history flagged."""
     found: dict[tuple[int, int], RadsMention] = {}
@@ -315,7 +359,8 @@ def find_mentions(text: str) -> list[RadsMention]:
             return  # "the BI-RADS 0-6 scale", "Lung-RADS 3 to 4": a range names no one category
         cat = normalise(system, raw)
         # "BI-RADS 4 (4A)", "CAD-RADS 4 (4B)": the bracket refines the 4 (an undivided CAD-RADS 4 is no category).
-        sub = _SUB_4.match(text, end) if system in ("BI-RADS", "CAD-RADS") and raw.strip() == "4" else None
+        sub = (_SUB_4.match(text, end) or _SUB_4_WORD.match(text, end)) \
+            if system in ("BI-RADS", "CAD-RADS") and raw.strip() == "4" else None
         if sub and normalise(system, "4" + sub.group(1)):
             cat, end = normalise(system, "4" + sub.group(1)), sub.end()
         up = _PI_UPGRADE.match(text, end) if system == "PI-RADS" and cat in ("2", "3") else None
@@ -323,15 +368,19 @@ def find_mentions(text: str) -> list[RadsMention]:
             cat, end = str(int(cat) + 1), up.end()
         if cat is None or any(s <= start < e or start <= s < end for s, e in found):
             return
+        if system == "CAD-RADS":
+            modifiers = clean_rads_modifiers(system, [*modifiers, *_cad_later_modifiers(text, end)])
         hist, overall = mention_context(text, start, end)
         found[(start, end)] = RadsMention(system, cat, start, end, hist, overall, modifiers)
 
     for system, rx in _NAMED.items():
         for m in rx.finditer(text):
+            if system == "LI-RADS" and _US_LIRADS.search(text, max(0, m.start() - 12), m.end()):
+                continue  # "US LI-RADS category: US-2": ultrasound surveillance, whose US-1..3 are no LR category
             if system != "NI-RADS":
                 add(system, m.group("cat"), m.start(), m.end(), modifiers_of(system, m.groupdict().get("mod")))
                 continue
-            tail = _NI_MORE.match(text, m.end())  # "NI-RADS primary 1, neck 2"
+            tail = _NI_MORE.match(text, m.end()) or _NI_MORE_AFTER.match(text, m.end())  # "NI-RADS primary 1, neck 2"
             sites = _ni_sites(text, m, tail)
             add(system, m.group("cat"), m.start(), m.end(), sites)
             if tail:
@@ -480,11 +529,12 @@ def stated_rads(report: RadiologyReport) -> RadsMention | None:
     # A thyroid word anywhere, or a nodule named on the mention's own line, is the context it needs.
     if not exam and not _THYROID_WORDS.search(text):
         mentions = [m for m in mentions if m.system != "TI-RADS" or _nodule_line(text, m.start)]
+    mentions += [m for m in _table_mentions(text) if not m.historical and not any(x.start <= m.start < x.end for x in mentions)]
     if exam:
         # The one system the exam allows: a bare "Category 4A" is that system's category.
         if len(exam) == 1:
             (system,) = exam
-            for m in _BARE.finditer(text):
+            for m in [*_BARE.finditer(text), *_OVERALL_BARE.finditer(text)]:
                 if m.group("s") and system != "Lung-RADS":
                     continue  # "Category 3S" is Lung-RADS spelling; elsewhere it was never a category
                 cat = normalise(system, m.group("cat"))
@@ -494,8 +544,11 @@ def stated_rads(report: RadiologyReport) -> RadsMention | None:
                 if cat and not any(x.start <= m.start("cat") < x.end for x in mentions) \
                         and not any(a < m.end() <= b for a, b in legends):
                     hist, overall = mention_context(text, m.start(), m.end())
+                    overall = overall or m.re is _OVERALL_BARE
                     if not hist:
                         mods = modifiers_of(system, m.group("s") or m.group("mod"))
+                        if system == "CAD-RADS":
+                            mods = clean_rads_modifiers(system, [*mods, *_cad_later_modifiers(text, m.end())])
                         mentions.append(RadsMention(system, cat, m.start(), m.end(), hist, overall, mods))
         mentions = [m for m in mentions if m.system in exam]
     elif mentions:
@@ -513,7 +566,86 @@ def stated_rads(report: RadiologyReport) -> RadsMention | None:
         mentions = [m for m in mentions if m.start in revised]
     overall = [m for m in mentions if m.overall]
     pool = overall or mentions
-    return _with_other_sites(max(pool, key=lambda m: (severity_rank(m.system, m.category) or 0, m.start)), mentions)
+    chosen = max(pool, key=lambda m: (severity_rank(m.system, m.category) or 0, m.start))
+    return _with_s_statement(text, _with_other_sites(chosen, mentions), legends)
+
+
+# The Lung-RADS S modifier stated on its own, apart from the category: a template field ("S modifier: Yes - 5 cm
+# aortic aneurysm", "S: severe emphysema" on a line of its own) or a sentence ("S modifier for emphysema.").
+# Not when denied ("S modifier: No", "no S modifier", "S: N/A"), nor a legend defining it ("S: clinically significant
+# or potentially clinically significant findings", "the S modifier may be added ...").
+_S_STATEMENT = re.compile(
+    r"(?:(?<![\w/])(?:s[ \t\-]modifier|modifier[ \t]+s)(?![\w/])|^[ \t]*(?:[-•*][ \t]*)?s[ \t]*:)"
+    r"(?![ \t]*[:=\-–]?[ \t]*(?:no|none|negative|absent|n/?a|not|nil)\b)"
+    r"(?![^.\n]{0,12}\b(?:clinically|potentially|may|can|could|should|is\s+(?:added|used|applied|appended)|indicates|"
+    r"denotes|refers|means|applies\s+to|if)\b)",
+    re.IGNORECASE | re.MULTILINE,
+)
+_S_DENIED_BEFORE = re.compile(r"\b(?:no|without|not|nor)\s+(?:an?\s+|the\s+)?(?:lung[\s\-]?rads\s+)?$", re.IGNORECASE)
+
+
+def _with_s_statement(text: str, chosen: RadsMention, legends: list[tuple[int, int]]) -> RadsMention:
+    """A Lung-RADS category with the S modifier the report states apart from it (see _S_STATEMENT)."""
+    if chosen.system != "Lung-RADS" or "S" in chosen.modifiers:
+        return chosen
+    for m in _S_STATEMENT.finditer(text):
+        a = text.rfind("\n", 0, m.start()) + 1
+        if HISTORY_LINE.match(text[a : m.end()]) or any(x <= m.start() < y for x, y in legends) \
+                or _S_DENIED_BEFORE.search(text[a : m.start()]) or mention_context(text, m.start(), m.end())[0]:
+            continue
+        mods = clean_rads_modifiers("Lung-RADS", [*chosen.modifiers, "S"])
+        return RadsMention(chosen.system, chosen.category, chosen.start, chosen.end, chosen.historical,
+                           chosen.overall, mods)
+    return chosen
+
+
+# A table with a RADS column: "| Lesion | Size | BI-RADS |" over "| Left 2:00 | 1.2 cm | 4B |". Each row's cell in
+# that column is a category of the system the header names; a row naming a prior or comparison study is history.
+_TABLE_ROW = re.compile(r"^[ \t]*\|(?P<cells>.*)\|[ \t]*$")
+_TABLE_RULE = re.compile(r"^[\s|:\-–=+]*$")
+_ROW_HISTORY = re.compile(r"\b(?:prior|previous(?:ly)?|outside|earlier|comparison|baseline)\b|(?:19|20)\d\d", re.IGNORECASE)
+
+
+def _header_system(cell: str) -> str | None:
+    for system, rx in _SYS.items():
+        if re.fullmatch(rf"\s*(?:acr\s+)?{rx}(?:\s+(?:us|mri|v?\d(?:\.\d)?|category|categories|assessment|score|level|"
+                        r"risk))*\s*", cell, re.IGNORECASE):
+            return system
+    return None
+
+
+def _table_mentions(text: str) -> list[RadsMention]:
+    """Categories in the RADS column of a pipe table (see _TABLE_ROW)."""
+    out: list[RadsMention] = []
+    column: tuple[str, int] | None = None
+    pos = 0
+    for line in text.split("\n"):
+        start, pos = pos, pos + len(line) + 1
+        row = _TABLE_ROW.match(line)
+        if row is None:
+            column = None
+            continue
+        cells, offset = [], start + row.start("cells")
+        for cell in row.group("cells").split("|"):
+            cells.append((cell, offset))
+            offset += len(cell) + 1
+        if column is None:
+            column = next(((sys, i) for i, (cell, _) in enumerate(cells) if (sys := _header_system(cell))), None)
+            continue
+        system, i = column
+        if _TABLE_RULE.match(line) or i >= len(cells):
+            continue
+        cell, at = cells[i]
+        m = re.compile(r"\s*" + _CAT[system], re.IGNORECASE).match(cell)
+        if m is None or not re.match(r"\s*(?:$|[\-–—:(,]|[a-z])", cell[m.end("cat"):], re.IGNORECASE):
+            continue
+        cat = normalise(system, m.group("cat"))
+        others = " ".join(c for j, (c, _) in enumerate(cells) if j != i)
+        if cat:
+            hist = bool(_ROW_HISTORY.search(others)) or mention_context(text, at + m.start("cat"), at + m.end("cat"))[0]
+            out.append(RadsMention(system, cat, at + m.start("cat"), at + m.end("cat"), hist, False,
+                                   modifiers_of(system, m.groupdict().get("mod"))))
+    return out
 
 
 def _incidental(text: str, pos: int) -> bool:

@@ -8,8 +8,9 @@ an M or N counts only with a clinical prefix (c/p/y/r), inside a T..N..M string,
 subdivision letter ("M1a", "N2b"), followed by its count of positive nodes ("N1 (1/12 lymph
 nodes positive)") or standing as a sentence of its own ("... in 2 of 14 lymph nodes. M0.").
 T, N and M may be joined by spaces, commas, slashes or hyphens ("T2 / N1 / M0"). A stage the
-sentence only suspects ("cannot exclude N3 disease", "N1 (possible)") is not stated: the model
-decides.
+sentence only suspects ("cannot exclude N3 disease", "N1 (possible)"), or two offered as alternatives
+("cN1-2", "N2 or N3"), is not stated: the model decides. A capital run into the T ("CT2 N0 scan") is a
+prefix only in an all-caps line or beside a prefixed N.
 
 Described in words (kind "described", a lower confidence than an explicit stage):
 
@@ -43,7 +44,14 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
-from models.rules.context import HISTORY_LINE, addendum_starts, in_last_addendum, mention_context, sentence_head
+from models.rules.context import (
+    HISTORY_LINE,
+    addendum_starts,
+    in_last_addendum,
+    mention_context,
+    sentence_head,
+    words_after,
+)
 from models.text import sentence_spans
 
 __all__ = ["StageMention", "stated_n", "stated_m", "described_n", "described_m"]
@@ -77,9 +85,9 @@ _TNM = re.compile(
     rf"(?:{_TNM_SEP}{_CPFX}(?P<m>M[01xX])(?i:[a-d])?)?(?![\w])"
 )
 # A template lead-in: "N stage: N2", "Nodal status: pN0", "N: N1", "Nodes: N2", "M: M0", "Metastases: M1b".
-_N_LEAD = (r"(?:\b(?:N|(?i:nodal))[\s\-]?(?i:stag(?:e|ing)|category|status)\s*(?i:is\s*)?[:=|]?|\bN\s*[:=]|"
+_N_LEAD = (r"(?:\b(?:N|(?i:nodal))[\s\-]?(?i:stag(?:e|ing)|category|status)\s*(?i:is\s*)?[:=|]?|\bN\s*[:=|]|"
            r"\b(?i:(?:regional\s+)?(?:lymph\s+)?nodes?|nodal(?:\s+disease)?)\s*(?:\(\s*N\s*\)\s*)?[:=])")
-_M_LEAD = (r"(?:\b(?:M|(?i:metastasis|metastatic))[\s\-]?(?i:stag(?:e|ing)|category|status)\s*(?i:is\s*)?[:=|]?|\bM\s*[:=]"
+_M_LEAD = (r"(?:\b(?:M|(?i:metastasis|metastatic))[\s\-]?(?i:stag(?:e|ing)|category|status)\s*(?i:is\s*)?[:=|]?|\bM\s*[:=|]"
            r"|\b(?i:(?:distant\s+)?metastas[ie]s)\s*(?:\(\s*M\s*\)\s*)?[:=])")
 # A sentence (or list item) that is nothing but the stage: line start or a sentence end before it,
 # a stop, semicolon or line end after it.
@@ -102,8 +110,8 @@ _N = re.compile(
     # A bare stage right after the nodes it grades: "regional nodal metastases, N2".
     rf"|(?i:\b(?:nodes?|nodal|lymph\w*|(?:lymph)?adenopathy)\b)(?:(?!(?i:station))[^.;:\n()]){{0,40}}?,?\s"
     rf"(?P<f>N[0-3])(?!\w)(?!(?:\s*(?:,|/|and|or)\s*N[0-3])*\s*(?i:station))"
-    # The count of positive nodes right after it: "N1 (1/12 lymph nodes positive)".
-    rf"|\b(?P<g>N[0-3])[a-d]?\s*\(\s*\d{{1,2}}\s*(?:/|of)\s*\d{{1,2}}\s+(?i:(?:lymph\s+)?nodes?)"
+    # The count of positive nodes right after it: "N1 (1/12 lymph nodes positive)", "N0 (0/15)".
+    rf"|\b(?P<g>N[0-3])[a-d]?\s*\(\s*\d{{1,2}}\s*(?:/|of)\s*\d{{1,2}}(?:\s+(?i:(?:lymph\s+)?nodes?)|\s*\))"
     # A stage that is its whole sentence: "Metastatic in 2 of 14 lymph nodes. N1."
     rf"|{_ALONE_BEFORE}(?P<h>N[0-3]){_ALONE_AFTER}"
     rf"|{_STAGING_LEAD}{_T_PART}{_PFX}(?P<i>N[0-3]){_SUF}(?!\w)"
@@ -117,7 +125,7 @@ _M = re.compile(
     # "M1a", "M1c": a subdivided M1 is a stage (the MCA's M1 segment has no letter).
     rf"|\b(?P<e>M1)[a-d]\b"
     # A stage that is its whole sentence: "(2/14) nodes positive. M0." (no MCA segment stands alone).
-    rf"|{_ALONE_BEFORE}(?P<h>M[01])[a-d]?{_ALONE_AFTER}"
+    rf"|{_ALONE_BEFORE}(?P<h>M[01])[a-d]?(?:\s*\((?i:i|mol)[+\-]\))?{_ALONE_AFTER}"
     rf"|{_STAGING_LEAD}{_T_PART}(?:{_PFX}N[0-3x][a-d]?\s*[,/;]?\s*)?{_PFX}(?P<i>M[01])[a-d]?\b"
     rf"|\b(?P<j>M[01])[a-d]?\s*\({_M_WHY})"
 )
@@ -127,7 +135,7 @@ _M = re.compile(
 # "possible contralateral node (N3)", "N1 (possible)"): not stated, the model decides.
 _STAGE_HEDGE_BEFORE = re.compile(
     r"(?:\b(?:can\s*not|can't|cannot|could\s+not)\s+(?:be\s+)?(?:exclude|rule\s+out)\w*|\b(?:suspicio\w*|suspected|concern\w*|"
-    r"possibl[ey]|probabl[ey]|questionabl[ey]|equivocal|likely|may|might|could|presum\w*|versus|vs)\b|\?)[^.;:,]{0,40}$",
+    r"suspect|possibl[ey]|probabl[ey]|questionabl[ey]|equivocal|likely|may|might|could|presum\w*|versus|vs)\b|\?)[^.;:,]{0,40}$",
     re.IGNORECASE,
 )
 _STAGE_HEDGE_AFTER = re.compile(
@@ -142,7 +150,7 @@ def _hedged_stage(text: str, start: int, end: int) -> bool:
     """A stage the sentence only suspects, by a hedge before it in its clause or right after it."""
     line_end = text.find("\n", end)
     before = sentence_head(text, start)
-    after = text[end : len(text) if line_end < 0 else line_end]
+    after = words_after(text, end, len(text) if line_end < 0 else line_end)  # "N2\n(possible)": the bracket goes on
     return bool(_STAGE_HEDGE_BEFORE.search(before) or _STAGE_HEDGE_AFTER.match(after))
 
 
@@ -237,9 +245,46 @@ def _lone_stage_ok(text: str) -> bool:
     return bool(_CANCER_CONTEXT.search(text)) and not _CEREBRAL_VESSEL.search(text)
 
 
+def _glued_capital(text: str, m: re.Match[str]) -> bool:
+    """A capital letter before the T that is no clinical prefix: "CT2 N0 scan" (a series or modality word run into
+    the T) in a sentence written in lower case, where a prefix would be "cT2". In an all-caps line ("CLINICAL STAGE:
+    CT2B CN2 CM0"), or with the N prefixed too ("CT2 cN0"), the capital is the prefix."""
+    if m.group(0)[0] in "Tt" or m.group(0)[0].islower():
+        return False
+    a = text.rfind("\n", 0, m.start()) + 1
+    b = text.find("\n", m.end())
+    line = text[a : len(text) if b < 0 else b]
+    n_prefixed = m.start("n") > 0 and text[m.start("n") - 1].isalpha()
+    return any(ch.islower() for ch in line) and not n_prefixed
+
+
+# Two stages offered as alternatives or a range ("cN1-2", "N1/N2 disease", "N2 or N3", "T2 N2-3 M0"): the report
+# states neither (as with "N1 vs N2"), so both are left to the model. Not a size after a dash ("N2 - 3.1 cm node"),
+# nor a count of nodes ("pN1 - 2 of 15 nodes").
+# The other member is of the same letter ("T2/N1/M0" joins three letters, no alternative).
+_ALTERNATIVE_AFTER = {
+    letter: re.compile(rf"[a-d]?\s*(?:-|–|/|\bor\b)\s*(?:(?:[cpy]|yc|yp)?{letter})?[0-3](?![.\d])(?!\s*(?:cm|mm)\b)(?!\s*(?:of|/)\s*\d)",
+                       re.IGNORECASE)
+    for letter in "NM"
+}
+_ALTERNATIVE_BEFORE = {
+    letter: re.compile(rf"\b(?:[cpy]|yc|yp)?{letter}[0-3][a-d]?\s*(?:-|–|/|\bor\b)\s*(?:[cpy]|yc|yp)?$", re.IGNORECASE)
+    for letter in "NM"
+}
+
+
+def _alternative(text: str, start: int, end: int) -> bool:
+    """The stage at [start, end) is one of two offered (see _ALTERNATIVE_AFTER)."""
+    letter = text[start].upper()
+    return bool(_ALTERNATIVE_AFTER[letter].match(text, end)
+                or _ALTERNATIVE_BEFORE[letter].search(text[max(0, start - 12) : start]))
+
+
 def _collect(text: str, rx: re.Pattern[str], key: str) -> list[StageMention]:
     out: list[StageMention] = []
     for m in _TNM.finditer(text):
+        if _glued_capital(text, m) or (m.group(key) and _alternative(text, m.start(key), m.end(key))):
+            continue
         if m.group(key) and not m.group(key).lower().endswith("x"):
             out.append(StageMention(m.group(key), m.start(), m.end()))
     for m in rx.finditer(text):
@@ -250,6 +295,8 @@ def _collect(text: str, rx: re.Pattern[str], key: str) -> list[StageMention]:
                                                                  m.group(0), re.IGNORECASE):
             continue  # "No lymph nodes ... N2": a denial, not a stage
         if group == "h" and not _lone_stage_ok(text):
+            continue
+        if _alternative(text, m.start(group), m.end(group)):
             continue
         if not any(s.start <= start < s.end for s in out):
             out.append(StageMention(m.group(group), start, end))

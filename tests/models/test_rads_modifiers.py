@@ -42,8 +42,8 @@ RULES = RulesEngine()
 RADS_PROFILE = "radlite-rads-assessment"
 
 
-def report(procedure: str, impression: str, findings: str = "See impression.") -> RadiologyReport:
-    return RadiologyReport(report_id="mod-1", patient_id="pat-mod", accession="ACC-MOD-1", modality="CT",
+def report(procedure: str, impression: str, findings: str = "See impression.", modality: str = "CT") -> RadiologyReport:
+    return RadiologyReport(report_id="mod-1", patient_id="pat-mod", accession="ACC-MOD-1", modality=modality,
                            procedure=procedure, effective=WHEN, issued=WHEN, source_format="fhir",
                            findings=findings, impression=impression)
 
@@ -96,7 +96,7 @@ def test_rules_keep_the_category_and_read_the_modifiers(procedure: str, impressi
 
 def test_a_glued_s_is_not_a_category_outside_lung_rads() -> None:
     """'Category 3S' was never read as BI-RADS 3; it still is not."""
-    assert RULES.rads(report("MAMMOGRAM SCREENING BILATERAL", "Category 3S.")) is None
+    assert RULES.rads(report("MAMMOGRAM SCREENING BILATERAL", "Category 3S.", modality="MG")) is None
 
 
 def test_a_prior_categorys_modifier_does_not_reach_the_current_one() -> None:
