@@ -92,7 +92,9 @@ _M_LEAD = (r"(?:\b(?:M|(?i:metastasis|metastatic))[\s\-]?(?i:stag(?:e|ing)|categ
 # A sentence (or list item) that is nothing but the stage: line start or a sentence end before it,
 # a stop, semicolon or line end after it.
 # "Staging: N0, M0", "TNM: N1 M0": a staging lead-in before the N (and M) of the string, T left out.
-_STAGING_LEAD = r"\b(?i:(?:clinical\s+|pathologic(?:al)?\s+|ajcc\s+)?(?:stag(?:e|ing)|tnm))\s*[:=]\s*"
+# "Staging: T2 N1", and the verb forms "staged as N1", "upstaged to N3", "restaged as ycN0".
+_STAGING_LEAD = (r"(?:\b(?i:(?:clinical\s+|pathologic(?:al)?\s+|ajcc\s+)?(?:stag(?:e|ing)|tnm))\s*[:=]\s*"
+                 r"|\b(?i:(?:up|down|re)?-?staged\s+(?:as|to|at))\s+)")
 _T_PART = rf"(?:{_PFX}T(?:[0-4][a-d]?|is|[xX])\s*[,/;]?\s*)?"
 # A bare stage explained by the bracket after it: "N2 (ipsilateral mediastinal nodes)", "M0 (no distant
 # metastasis on CT)". Not a nodal station: "N2 (mediastinal) stations".

@@ -448,3 +448,15 @@ def test_an_ultrasound_li_rads_category_is_no_lr_category(impression: str) -> No
 def test_a_count_of_nodes_after_a_dash_is_no_alternative_stage() -> None:
     text = "Colon adenocarcinoma. Pathologic stage pT3 pN1 - 2 of 15 nodes positive. M0."
     assert _stages(_report(text, procedure="CT CHEST ABDOMEN PELVIS W CONTRAST")) == ("N1", "M0")
+
+
+@pytest.mark.parametrize(("text", "n", "m"), [
+    ("Known rectal adenocarcinoma. The patient is staged as N1 by MRI.", "N1", None),
+    ("Lung cancer: upstaged to N3 given the contralateral hilar node.", "N3", None),
+    ("Breast cancer, restaged as ycN0 after neoadjuvant therapy.", "N0", None),
+    ("Colon cancer. Downstaged to T2 N0 M0.", "N0", "M0"),
+    ("Lung cancer. Could be upstaged to N3 if the node is positive.", None, None),  # hedged: the model decides
+    ("Prostate cancer staged at N0 M0 in 2019. Now new pelvic nodes.", None, None),  # a past staging
+])
+def test_a_stage_after_staged_as(text: str, n: str | None, m: str | None) -> None:
+    assert _stages(_report(text, procedure="CT CHEST ABDOMEN PELVIS W CONTRAST")) == (n, m)
