@@ -208,7 +208,7 @@ async def resolve_prefetch(
             except (httpx.HTTPError, httpx.InvalidURL, ValueError) as exc:
                 # The exception text may hold the URL (with a patient id): log its type only.
                 log.warning("prefetch %s from fhirServer failed: %s", key, type(exc).__name__)
-                reasons[key] = f"fhirServer fetch failed ({type(exc).__name__})"
+                reasons[key] = _failure(exc)
                 if value is not ... and not _is_outcome(value):
                     out.data[key] = value
     finally:
@@ -218,6 +218,21 @@ async def resolve_prefetch(
     if missing:
         raise PrefetchError(missing, reasons)
     return out
+
+
+def _failure(exc: Exception) -> str:
+    """Why a fetch from fhirServer failed, for the 412 OperationOutcome: the HTTP status when one came.
+
+    A 401 or 403 is what an expired or too narrow fhirAuthorization token gets (spec §1.5: the token
+    is short-lived); naming it tells the integrator what to fix. Never the URL (it holds the patient id).
+    """
+    if isinstance(exc, httpx.HTTPStatusError):
+        status = exc.response.status_code
+        if status in (401, 403):
+            return (f"fhirServer answered {status}: the fhirAuthorization token was refused "
+                    "(expired, or its scope does not cover the read)")
+        return f"fhirServer answered {status}"
+    return f"fhirServer fetch failed ({type(exc).__name__})"
 
 
 # ---- report text given by url ------------------------------------------------------------------

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any
+from urllib.parse import urlsplit, urlunsplit
 
 import jwt
 from fastapi import Depends, FastAPI, HTTPException, Request
@@ -186,13 +187,14 @@ class JwtVerifier:
         leeway = self.settings.jwt_leeway_seconds
         try:
             claims = jwt.decode(
-                token, key.key, algorithms=[alg], audience=_with_slashes(audience),
-                issuer=issuer.iss, leeway=leeway,
-                options={"require": ["iss", "aud", "exp", "iat", "jti"], "verify_iat": True},
+                token, key.key, algorithms=[alg], issuer=issuer.iss, leeway=leeway,
+                options={"require": ["iss", "aud", "exp", "iat", "jti"], "verify_iat": True, "verify_aud": False},
             )
         except (jwt.PyJWTError, TypeError, ValueError) as exc:
             # TypeError: PyJWT refusing a key of another family than `alg` (an RSA kid in an ES384 token).
             raise AuthError(f"invalid token: {type(exc).__name__}") from exc
+        if not _names_endpoint(claims["aud"], audience):
+            raise AuthError("aud does not name this endpoint")
         now = time.time()
         iat, exp = float(claims["iat"]), float(claims["exp"])
         max_age = self.settings.jwt_max_age_seconds
@@ -234,10 +236,34 @@ def _mtime(path: Path) -> int | None:
         return None
 
 
-def _with_slashes(audience: str | list[str]) -> list[str]:
-    """Each audience URL with and without a trailing slash (clients differ on it)."""
-    urls = [audience] if isinstance(audience, str) else audience
-    return [v for url in urls for v in (url.rstrip("/"), url.rstrip("/") + "/")]
+def _names_endpoint(aud: Any, audience: str | list[str]) -> bool:
+    """Whether the `aud` claim (a string or an array of them, spec §1.8) names one of our endpoint URLs.
+
+    Compared as URLs, not as strings (RFC 3986 §6.2.2-§6.2.3): scheme and host in any letter case,
+    the default port written or not, a trailing slash or not. The path, query and everything else
+    must be the same: `aud` is the URL of the endpoint called, never another one on the same host.
+    """
+    claimed = [aud] if isinstance(aud, str) else aud if isinstance(aud, list) else []
+    wanted = {_normal_url(url) for url in ([audience] if isinstance(audience, str) else audience)} - {None}
+    return any(isinstance(a, str) and _normal_url(a) in wanted for a in claimed)
+
+
+_DEFAULT_PORTS = {"https": 443, "http": 80}
+
+
+def _normal_url(url: str) -> str | None:
+    """An absolute http(s) URL in RFC 3986 normal form for comparison; None for anything else (never equal)."""
+    try:
+        parts = urlsplit(url.strip())
+        port = parts.port
+    except ValueError:
+        return None
+    scheme, host = parts.scheme.lower(), parts.hostname
+    if scheme not in _DEFAULT_PORTS or not host or parts.username is not None or parts.password is not None:
+        return None
+    host = f"[{host}]" if ":" in host else host
+    netloc = host if port in (None, _DEFAULT_PORTS[scheme]) else f"{host}:{port}"
+    return urlunsplit((scheme, netloc, parts.path.rstrip("/"), parts.query, parts.fragment))
 
 
 def _audience(request: Request, settings: Settings) -> list[str]:

@@ -14,6 +14,7 @@ import codecs
 import hashlib
 import json
 import re
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
 from html.parser import HTMLParser
@@ -53,17 +54,21 @@ def canonical_hash(resource: dict[str, Any]) -> str:
     return hashlib.sha256(raw.encode("utf-8")).hexdigest()
 
 
-def reports_from_resource(resource: dict[str, Any]) -> list[RadiologyReport]:
-    """The radiology reports in a DiagnosticReport or a Bundle of them (other entries are skipped)."""
+def reports_from_resource(resource: dict[str, Any], *, textless: Collection[str] = ()) -> list[RadiologyReport]:
+    """The radiology reports in a DiagnosticReport or a Bundle of them (other entries are skipped).
+
+    `textless`: statuses whose reports are returned without text when they hold none (see
+    report_from_diagnostic_report), so a caller can refuse them for their status.
+    """
     if not isinstance(resource, dict):
         raise FhirInputError("The body is not a FHIR resource (a JSON object).", code="structure")
     kind = resource.get("resourceType")
     if kind == "DiagnosticReport":
-        return [report_from_diagnostic_report(resource)]
+        return [report_from_diagnostic_report(resource, textless=textless)]
     if kind == "Bundle":
-        return _reports_from_bundle(resource)
+        return _reports_from_bundle(resource, textless=textless)
     if kind == "Parameters":
-        return _reports_from_parameters(resource)
+        return _reports_from_parameters(resource, textless=textless)
     if kind is None:
         raise FhirInputError(Issue(code="required", expression="resourceType", diagnostics="resourceType is missing"))
     shown = kind if isinstance(kind, str) and len(kind) <= 64 and kind.isalnum() else "(not a resource type)"
@@ -71,7 +76,7 @@ def reports_from_resource(resource: dict[str, Any]) -> list[RadiologyReport]:
                                diagnostics=f"Expected a DiagnosticReport or a Bundle of them, got {shown}"))
 
 
-def _reports_from_parameters(params: dict[str, Any]) -> list[RadiologyReport]:
+def _reports_from_parameters(params: dict[str, Any], *, textless: Collection[str] = ()) -> list[RadiologyReport]:
     """`$analyze` called the way FHIR operations are (a Parameters body): the resource parameters' reports.
 
     A generic FHIR client POSTs a Parameters resource to an operation; each parameter
@@ -90,7 +95,7 @@ def _reports_from_parameters(params: dict[str, Any]) -> list[RadiologyReport]:
             continue
         found = True
         try:
-            reports += reports_from_resource(res)
+            reports += reports_from_resource(res, textless=textless)
         except FhirInputError as exc:
             where = f"Parameters.parameter[{i}].resource"
             issues += [i_.model_copy(update={"expression": _under(where, i_.expression)}) for i_ in exc.issues]
@@ -174,7 +179,8 @@ _MAX_BUNDLE_DEPTH = 3
 """Bundles inside Bundles read this deep (a batch-response of searchsets needs 1)."""
 
 
-def _reports_from_bundle(bundle: dict[str, Any], depth: int = 0) -> list[RadiologyReport]:
+def _reports_from_bundle(bundle: dict[str, Any], depth: int = 0, *,
+                        textless: Collection[str] = ()) -> list[RadiologyReport]:
     issues: list[Issue] = []
     btype = bundle.get("type")
     if btype is None:
@@ -201,7 +207,7 @@ def _reports_from_bundle(bundle: dict[str, Any], depth: int = 0) -> list[Radiolo
         if res.get("resourceType") == "Bundle" and depth < _MAX_BUNDLE_DEPTH:
             # A batch-response (or a message) carries its search results as Bundles in entries.
             try:
-                reports += _reports_from_bundle(res, depth + 1)
+                reports += _reports_from_bundle(res, depth + 1, textless=textless)
             except FhirInputError as exc:
                 issues += [i.model_copy(update={"expression": _under(f"{where}.resource", i.expression)})
                            for i in exc.issues]
@@ -209,7 +215,8 @@ def _reports_from_bundle(bundle: dict[str, Any], depth: int = 0) -> list[Radiolo
         if res.get("resourceType") != "DiagnosticReport":
             continue
         try:
-            reports.append(report_from_diagnostic_report(res, path=f"{where}.resource", index=index))
+            reports.append(report_from_diagnostic_report(res, path=f"{where}.resource", index=index,
+                                                         textless=textless))
         except FhirInputError as exc:
             issues.extend(exc.issues)
     if issues:
@@ -237,7 +244,7 @@ def bundle_index(bundle: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 def report_from_diagnostic_report(
     dr: dict[str, Any], *, path: str = "DiagnosticReport", index: dict[str, dict[str, Any]] | None = None,
-    ignore_unknown: bool = False,
+    ignore_unknown: bool = False, textless: Collection[str] = (),
 ) -> RadiologyReport:
     """One DiagnosticReport -> RadiologyReport; `index` resolves references inside a Bundle.
 
@@ -245,12 +252,18 @@ def report_from_diagnostic_report(
     JSON rules let a reader do either). The CDS Hooks door reads an EHR's prefetch this way:
     a report the clinician should see is never dropped for a vendor's extra element. The
     `$analyze` door refuses them, so a sender learns its resource is not R4.
+
+    `textless`: statuses that need no text (FHIR R4: `registered` has "nothing yet available", a
+    `cancelled` exam was not done, `entered-in-error` should not exist). A report of such a status
+    whose text cannot be had is read without sections instead of refused for its text, so the
+    caller answers with the real reason, its status.
     """
     if not isinstance(dr, dict) or dr.get("resourceType") != "DiagnosticReport":
         raise FhirInputError(Issue(code="invalid", expression=path, diagnostics="not a DiagnosticReport"))
     r4 = _as_r4(dr)
     issues = _base64_issues(r4, path)
     issues += _structure_issues(r4, path, skip={i.expression for i in issues}, ignore_unknown=ignore_unknown)
+    issues += [i for i in _modifier_issues(r4, path) if i.expression not in {j.expression for j in issues}]
     status = r4.get("status")
     if isinstance(status, str) and status not in _STATUSES:
         issues.append(Issue(code="value", expression=f"{path}.status",
@@ -258,7 +271,12 @@ def report_from_diagnostic_report(
     if issues:
         raise FhirInputError(issues)
     index = index or {}
-    sections = _text_sections(r4, path, index)
+    try:
+        sections = _text_sections(r4, path, index)
+    except FhirInputError:
+        if status not in textless:
+            raise
+        sections = {}
     source_hash = canonical_hash(dr)
     identifiers = [i for i in r4.get("identifier", []) if isinstance(i.get("value"), str)]
     accession = _accession(identifiers)
@@ -355,6 +373,36 @@ def _structure_issues(dr: dict[str, Any], path: str, skip: set[str | None], *,
         # fhir.resources raises plain errors on some malformed shapes (e.g. non-string keys).
         return [Issue(code="structure", expression=path, diagnostics=f"not a valid DiagnosticReport ({type(exc).__name__})")]
     return []
+
+
+def _modifiers(value: Any, where: str = "") -> list[str]:
+    """Paths (relative, FHIRPath-like) of every non-empty `modifierExtension` in a resource, walked without recursion."""
+    found: list[str] = []
+    stack: list[tuple[Any, str]] = [(value, where)]
+    while stack:
+        item, at = stack.pop()
+        if isinstance(item, dict):
+            if item.get("modifierExtension"):
+                found.append(f"{at}.modifierExtension" if at else "modifierExtension")
+            stack.extend((v, f"{at}.{k}" if at else k) for k, v in item.items()
+                         if k != "modifierExtension" and isinstance(v, dict | list))
+        elif isinstance(item, list):
+            stack.extend((v, f"{at}[{i}]") for i, v in enumerate(item) if isinstance(v, dict | list))
+    return sorted(found)
+
+
+def _modifier_issues(dr: dict[str, Any], path: str) -> list[Issue]:
+    """A modifier extension anywhere in the report (contained resources too) is refused, naming where.
+
+    FHIR R4 extensibility: a modifier extension changes the meaning of the element that holds it
+    (a negation, "not for clinical use", a different subject), and an application that does not
+    know it SHALL NOT process the element as if it were not there. None is known here, so such a
+    report is never read as if plain (the CDS hook sets it aside, `$analyze` refuses it).
+    """
+    return [Issue(code="not-supported", expression=f"{path}.{where}",
+                  diagnostics="a modifierExtension changes the meaning of this report and none is understood "
+                              "here (FHIR R4 extensibility): the report is not read")
+            for where in _modifiers(dr)[:5]]
 
 
 def _fhirpath(base: str, loc: tuple[Any, ...]) -> str:
@@ -546,7 +594,8 @@ def _observation_sections(dr: dict[str, Any], index: dict[str, dict[str, Any]]) 
         # A versioned reference (`Observation/1/_history/2`, FHIR references) names the same resource.
         target = target.strip().split("/_history/")[0]
         obs = contained.get(target) or index.get(target) or index.get("/".join(target.split("/")[-2:]))
-        if not obs or obs.get("resourceType") != "Observation" or not isinstance(obs.get("valueString"), str):
+        if not obs or obs.get("resourceType") != "Observation" or not isinstance(obs.get("valueString"), str) \
+                or _modifiers(obs):  # its meaning is changed in a way we do not know: never read as report text
             continue
         for c in (obs.get("code") or {}).get("coding", []):
             if isinstance(c, dict) and c.get("system") == codes.LOINC and c.get("code") in wanted:

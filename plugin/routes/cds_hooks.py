@@ -10,12 +10,14 @@ channel "cds-hook", the access token scrubbed), refused feedback too (channel
 "cds-feedback"; a body over the size limit is kept by plugin.security), every card served
 is stored and audited, and a report about another patient than context.patientId never
 yields a card. Errors are OperationOutcomes: 400 malformed, 401 JWT (no detail), 404
-unknown service, 412 required prefetch unavailable, 413 too large, 415 not JSON.
+unknown service, 412 required prefetch unavailable, 413 too large, 415 not JSON (by its
+Content-Type, its charset or bytes not UTF-8, or a Content-Encoding such as gzip).
 """
 
 from __future__ import annotations
 
 import asyncio
+import codecs
 import json
 import logging
 import re
@@ -117,10 +119,28 @@ def json_media(content_type: str | None) -> bool:
     """Whether a request's Content-Type is JSON (or absent: some clients send none).
 
     CDS Hooks requests and feedback are JSON (spec §1.3, §1.7); `application/json`,
-    `application/fhir+json` and any other `+json` type are read, anything else is a 415.
+    `application/fhir+json`, any other `+json` type and the DSTU2 `application/json+fhir` (which
+    the doors already accept in Accept) are read, anything else is a 415.
     """
     media = (content_type or "").split(";")[0].strip().lower()
-    return not media or media == "application/json" or (media.startswith("application/") and media.endswith("+json"))
+    return not media or media in ("application/json", "application/json+fhir") or (
+        media.startswith("application/") and media.endswith("+json"))
+
+
+def coded(content_encoding: str | None) -> bool:
+    """Whether the body carries a content coding (gzip, deflate, br...): the doors read identity bodies only.
+
+    RFC 9110 §8.4.1: a server MAY answer 415 to a content coding it does not accept, and then SHOULD name
+    what it accepts in Accept-Encoding (§12.5.3). Read as it came, a gzip body is bytes that are not
+    JSON, and the caller would be told its JSON is broken; decompressing it would let a small body
+    grow past the size limit.
+    """
+    codings = [c.strip().lower() for c in (content_encoding or "").split(",") if c.strip()]
+    return any(c != "identity" for c in codings)
+
+
+CODED_TEXT = "Content-Encoding is not supported: send the JSON body uncompressed (identity)"
+NOT_CODED = {"Accept-Encoding": "identity"}
 
 
 MAX_JSON_DEPTH = 100
@@ -164,15 +184,83 @@ def _too_deep(value: Any, limit: int) -> bool:
     return False
 
 
-def read_json(raw: bytes) -> Any:
+class UnsupportedEncoding(JsonError):
+    """JSON in another encoding than UTF-8, by its declared charset or its own bytes: the doors answer 415."""
+
+
+_UTF8 = frozenset({"utf-8", "utf-8-sig"})
+
+
+def _charset(content_type: str | None) -> str | None:
+    """The `charset` parameter of a Content-Type (quotes dropped), None when there is none."""
+    for param in (content_type or "").split(";")[1:]:
+        name, _, value = param.partition("=")
+        if name.strip().lower() == "charset":
+            return value.strip().strip("\"'")
+    return None
+
+
+def body_text(raw: bytes, content_type: str | None = None) -> str:
+    """The body as text: UTF-8 only (RFC 8259 §8.1; FHIR http: "UTF-8 only"), a leading UTF-8 BOM ignored.
+
+    One rule for every JSON door, by what the request says and what its bytes are:
+    - a declared charset other than UTF-8 (ISO-8859-1, windows-1252, UTF-16, an unknown name) is
+      UnsupportedEncoding (415), unless the bytes mean the same in it as in UTF-8 (plain ASCII
+      labelled ISO-8859-1, the HTTP/1.1 default many client libraries still add): then they are read;
+    - JSON in UTF-16 or UTF-32 (told by a BOM or the NUL pattern of RFC 4627 §3) is in an encoding
+      we do not take: UnsupportedEncoding (415) too, declared or not;
+    - a UTF-8 BOM is dropped (RFC 8259 §8.1 lets a parser ignore it);
+    - bytes that are not UTF-8 and are no JSON in another Unicode encoding either (a lone BOM) are
+      malformed: JsonError (400).
+    The message names the encoding fault, never the bytes.
+    """
+    declared = _charset(content_type)
+    if declared:
+        shown = declared if len(declared) <= 40 and declared.isprintable() else "(a charset)"
+        try:
+            name = codecs.lookup(declared).name
+        except LookupError:
+            raise UnsupportedEncoding(f"unknown charset '{shown}'; JSON is exchanged in UTF-8 only "
+                                      "(RFC 8259 §8.1)") from None
+        if name not in _UTF8 and not _same_in_utf8(raw, name):
+            raise UnsupportedEncoding(f"the body is declared charset={shown}; JSON is exchanged in UTF-8 only "
+                                      "(RFC 8259 §8.1, FHIR http): send it as UTF-8 with charset=utf-8")
+    detected = json.detect_encoding(raw)
+    if detected not in _UTF8:
+        try:  # JSON in UTF-16/32 is a format we do not take; bytes that are no JSON in any encoding are malformed
+            _parse(raw.decode(detected))
+        except (UnicodeDecodeError, JsonError):
+            raise JsonError("the body is not UTF-8 encoded JSON") from None
+        raise UnsupportedEncoding("the body is UTF-16 or UTF-32 encoded; JSON is exchanged in UTF-8 only "
+                                  "(RFC 8259 §8.1, FHIR http)")
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise JsonError("the body is not UTF-8 encoded JSON") from None
+
+
+def _same_in_utf8(raw: bytes, charset: str) -> bool:
+    """Whether the bytes read the same in `charset` as in UTF-8 (ASCII in any ASCII-compatible charset)."""
+    try:
+        return raw.decode(charset) == raw.decode("utf-8")
+    except (UnicodeDecodeError, LookupError, TypeError):
+        return False
+
+
+def read_json(raw: bytes, content_type: str | None = None) -> Any:
     """The body parsed as JSON; ValueError (JsonError) for anything the doors do not read as such.
 
-    Refused: malformed JSON, bytes that are not UTF-8/16/32 (a UTF-8 BOM is ignored), duplicate
-    member names, and nesting deeper than MAX_JSON_DEPTH. The standard parser recurses per nesting
-    level: a few kilobytes of `[[[[` would otherwise end in RecursionError, a 500 instead of a 400.
+    Refused: bytes in another encoding than UTF-8 (UnsupportedEncoding, a 415; see body_text),
+    malformed JSON, duplicate member names, and nesting deeper than MAX_JSON_DEPTH. The standard
+    parser recurses per nesting level: a few kilobytes of `[[[[` would otherwise end in
+    RecursionError, a 500 instead of a 400.
     """
+    return _parse(body_text(raw, content_type))
+
+
+def _parse(text: str | bytes) -> Any:
     try:
-        data = json.loads(raw, object_pairs_hook=_unique_members)
+        data = json.loads(text, object_pairs_hook=_unique_members)
     except RecursionError as exc:
         raise JsonError("JSON nested too deeply") from exc
     except UnicodeDecodeError as exc:
@@ -184,12 +272,27 @@ def read_json(raw: bytes) -> Any:
     return data
 
 
+_ACCESS_TOKEN_TEXT = re.compile(r'("access_token"\s*:\s*")((?:[^"\\]|\\.)*)')
+
+
+def _scrub_wide(raw: bytes) -> bytes:
+    """A body in UTF-16/32 that is not JSON, with its access_token values starred, kept in its encoding.
+
+    The byte pattern of scrub_head cannot see a token whose characters are two or four bytes wide.
+    """
+    encoding = json.detect_encoding(raw)
+    if encoding in _UTF8:
+        return scrub_head(raw)
+    text = raw.decode(encoding, errors="replace")
+    return _ACCESS_TOKEN_TEXT.sub(r"\1***", text).encode(encoding, errors="replace")
+
+
 def _scrubbed(raw: bytes) -> bytes:
     """The request as stored: the fhirAuthorization access token never reaches the database."""
     try:
-        data = read_json(raw)
+        data = _parse(raw)  # any Unicode encoding (a UTF-16 body is refused, but its token is scrubbed all the same)
     except ValueError:  # UnicodeDecodeError is one
-        return scrub_head(raw)  # not JSON, but a token may still be in it
+        return _scrub_wide(raw)  # not JSON, but a token may still be in it
     if isinstance(data, dict) and isinstance(data.get("fhirAuthorization"), dict):
         if "access_token" in data["fhirAuthorization"]:
             data["fhirAuthorization"]["access_token"] = "***"
@@ -522,8 +625,14 @@ async def call_service(service_id: str, request: Request, caller: CallerDep, pip
     if not json_media(content_type):
         return await reject(415, "A CDS Hooks request is JSON: send Content-Type application/json",
                             "not-supported")
+    if coded(request.headers.get("content-encoding")):
+        response = await reject(415, CODED_TEXT, "not-supported")
+        response.headers.update(NOT_CODED)
+        return response
     try:
-        body = read_json(raw)
+        body = read_json(raw, content_type)
+    except UnsupportedEncoding as exc:
+        return await reject(415, f"Body is not UTF-8 JSON: {exc}", "not-supported")
     except ValueError as exc:
         return await reject(400, f"Body is not JSON: {exc}", "structure")
     if not isinstance(body, dict):
@@ -622,8 +731,14 @@ async def feedback(service_id: str, request: Request, caller: CallerDep, pipelin
         return await reject(404, f"Unknown CDS service '{service_id[:64]}'", "not-found")
     if not json_media(content_type):
         return await reject(415, "Feedback is JSON: send Content-Type application/json", "not-supported")
+    if coded(request.headers.get("content-encoding")):
+        response = await reject(415, CODED_TEXT, "not-supported")
+        response.headers.update(NOT_CODED)
+        return response
     try:
-        body = read_json(raw)  # read as a hook request is (a UTF-8 BOM is ignored)
+        body = read_json(raw, content_type)  # read as a hook request is (UTF-8 only, a BOM ignored)
+    except UnsupportedEncoding as exc:
+        return await reject(415, f"Body is not UTF-8 JSON: {exc}", "not-supported")
     except ValueError as exc:
         return await reject(400, f"Body is not JSON: {exc}", "structure")
     try:

@@ -4,7 +4,8 @@ The answer is one transaction Bundle holding the Observations, the Devices and t
 Provenance of every report, ready to POST to a FHIR server (conditional creates, so
 sending it twice creates nothing new). Refusals are OperationOutcomes, the body kept for
 review: 400 unreadable, 401 JWT, 406 the caller accepts no JSON, 413 too large, 415 not FHIR
-JSON or not R4 by its `fhirVersion`, 422 nothing to analyse (cancelled or entered-in-error reports only).
+JSON (also a body not in UTF-8, by its charset or its bytes) or not R4 by its `fhirVersion`, 422 nothing
+to analyse (registered, cancelled or entered-in-error reports only; the CDS hook skips the same ones).
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from plugin import audit
 from plugin.deps import PipelineDep, SettingsDep
 from plugin.fhir_client import inline_local
 from plugin.pipeline import Actor
-from plugin.routes.cds_hooks import json_media, read_json
+from plugin.routes.cds_hooks import CODED_TEXT, NOT_CODED, UnsupportedEncoding, coded, json_media, read_json
 from plugin.security import CallerDep
 from plugin.settings import Settings
 from plugin.storage import queries
@@ -33,9 +34,18 @@ from plugin.storage.db import session_scope
 router = APIRouter(tags=["fhir"])
 
 FHIR_JSON = "application/fhir+json"
-NOT_ANALYSED = frozenset({"cancelled", "entered-in-error"})
-"""DiagnosticReport statuses never analysed (as on the HL7 door): a report that was not done,
-or should never have existed, must not give rise to new Observations."""
+NOT_ANALYSED: dict[str, str] = {
+    "registered": "a registered DiagnosticReport has no results yet (FHIR R4 diagnostic-report-status: "
+                  "\"nothing yet available\"); send it again once it is partial, preliminary or final",
+    "cancelled": "a cancelled DiagnosticReport is not analysed: the examination was not started or not "
+                 "completed (FHIR R4 diagnostic-report-status)",
+    "entered-in-error": "an entered-in-error DiagnosticReport is not analysed: it should not have existed "
+                        "(FHIR R4 diagnostic-report-status)",
+}
+"""DiagnosticReport statuses never analysed, with why (the CDS hook skips the same ones): a report with
+nothing available yet, one that was not done, or one that should never have existed, must not give
+rise to new Observations. Every other status (partial, preliminary, final, amended, corrected,
+appended, unknown) carries a result and is analysed."""
 
 
 def outcome_response(status: int, outcome: dict[str, Any]) -> JSONResponse:
@@ -149,6 +159,9 @@ def unknown_query(names: list[str]) -> list[fhir.Issue]:
     return out
 
 
+# Answered with a trailing slash too, in place (as the CDS doors are): the framework's redirect (307) names
+# the request's own scheme, http:// behind a TLS proxy, and many FHIR clients do not follow it for a POST.
+@router.post("/fhir/DiagnosticReport/$analyze/", include_in_schema=False)
 @router.post(
     "/fhir/DiagnosticReport/$analyze",
     summary="Analyse FHIR R4 DiagnosticReports; answer a transaction Bundle of Observations and Provenance.",
@@ -206,6 +219,11 @@ async def analyze_diagnostic_report(
         await run_in_threadpool(store, "rejected", "unsupported media type; send FHIR JSON")
         return outcome_response(415, fhir.operation_outcome(
             "Only FHIR JSON (application/fhir+json or application/json) is accepted.", code="not-supported"))
+    if coded(request.headers.get("content-encoding")):
+        await run_in_threadpool(store, "rejected", "415: " + CODED_TEXT)
+        response = outcome_response(415, fhir.operation_outcome(CODED_TEXT, code="not-supported"))
+        response.headers.update(NOT_CODED)
+        return response
     version = fhir_version(request.headers.get("content-type"))
     if version is not None and version not in READ_VERSIONS:
         # FHIR http.html (the fhirVersion parameter): content of a version the server does not read is a 415.
@@ -214,14 +232,25 @@ async def analyze_diagnostic_report(
             "Only FHIR R4 content is read (fhirVersion 4.0; R4B and R5 shapes are tolerated).",
             code="not-supported"))
     try:
-        resource = read_json(raw)
+        resource = read_json(raw, request.headers.get("content-type"))
+    except UnsupportedEncoding as exc:
+        # FHIR http: UTF-8 only. A charset (declared, or by the bytes) we do not read is a 415, as a media type is.
+        await run_in_threadpool(store, "rejected", f"415: {exc}")
+        return outcome_response(415, fhir.operation_outcome(f"Body is not UTF-8 FHIR JSON: {exc}",
+                                                            code="not-supported"))
+    except ValueError as exc:
+        await run_in_threadpool(store, "rejected", str(exc)[:2000])
+        return outcome_response(400, fhir.operation_outcome(f"Body is not a FHIR JSON resource: {exc}",
+                                                            code="structure"))
+    try:
         if not isinstance(resource, dict):
             raise ValueError("the body is not a JSON object")
         given = analyze_parameters(resource) if resource.get("resourceType") == "Parameters" else None
         if given is not None and strict and given.unknown:
             raise fhir.FhirInputError(given.unknown)
         inline_local(resource)  # report text by url to a Binary the body holds (contained or an entry)
-        reports = fhir.reports_from_resource(resource)  # a missing report is named before a bad task
+        # a missing report is named before a bad task; a report not analysed for its status needs no text
+        reports = fhir.reports_from_resource(resource, textless=NOT_ANALYSED.keys())
         if given is not None and given.tasks is not None and requested is None:
             requested = _body_tasks(given.tasks)  # the query's `tasks`, when given, decides
     except (ValueError, UnicodeDecodeError) as exc:
@@ -232,13 +261,15 @@ async def analyze_diagnostic_report(
     if not reports:
         await run_in_threadpool(store, "rejected", "no DiagnosticReport in the body")
         return outcome_response(400, fhir.operation_outcome("The body holds no DiagnosticReport.", code="required"))
+    skipped = list(dict.fromkeys(r.status for r in reports if r.status in NOT_ANALYSED))
     reports = [r for r in reports if r.status not in NOT_ANALYSED]
     if not reports:
-        # Well-formed, but nothing the operation may act on: FHIR answers a business rule with 422.
-        text = "A cancelled or entered-in-error DiagnosticReport is not analysed."
-        await run_in_threadpool(store, "rejected", text)
+        # Well-formed, but nothing the operation may act on: FHIR answers a business rule with 422,
+        # one issue per status met, saying why it is not analysed.
+        await run_in_threadpool(store, "rejected", "not analysed: DiagnosticReport status " + ", ".join(skipped))
         return outcome_response(422, fhir.operation_outcome(
-            [fhir.Issue(code="business-rule", expression="DiagnosticReport.status", diagnostics=text)]))
+            [fhir.Issue(code="business-rule", expression="DiagnosticReport.status", diagnostics=NOT_ANALYSED[s_])
+             for s_ in skipped]))
 
     inbound_id = await run_in_threadpool(store, "processing", None, reports)
     actor = Actor(id=peer, kind=kind)
@@ -277,6 +308,8 @@ def _finish(pipeline: Any, inbound_id: int) -> None:
         queries.finish_inbound(s, inbound_id=inbound_id, status="done")
 
 
+# RFC 9110 §9.1: a general-purpose server supports HEAD wherever it supports GET (the server sends no body).
+@router.api_route("/fhir/CodeSystem/radlite", methods=["HEAD"], include_in_schema=False)
 @router.get(
     "/fhir/CodeSystem/radlite",
     summary="The CodeSystem of our local codes (canonical http://radlite.org/fhir/CodeSystem/radlite).",
@@ -293,6 +326,7 @@ def fhir_base(request: Request, settings: Settings) -> str:
     return root.rstrip("/") + "/fhir"
 
 
+@router.api_route("/fhir/StructureDefinition", methods=["HEAD"], include_in_schema=False)
 @router.get(
     "/fhir/StructureDefinition",
     summary="Our Observation profiles as a searchset Bundle (canonical base http://radlite.org/fhir/StructureDefinition).",
@@ -309,6 +343,7 @@ async def structure_definitions(
         fhir.structure_definition_bundle(fhir_base(request, settings), url=url), media_type=FHIR_JSON)
 
 
+@router.api_route("/fhir/StructureDefinition/{profile_id}", methods=["HEAD"], include_in_schema=False)
 @router.get(
     "/fhir/StructureDefinition/{profile_id}",
     summary="One Observation profile by id; 404 with an OperationOutcome for an id we do not publish.",
@@ -325,6 +360,7 @@ async def structure_definition(profile_id: str, request: Request, fmt: str | Non
         return outcome_response(404, fhir.operation_outcome("No StructureDefinition with this id.", code="not-found"))
 
 
+@router.api_route("/fhir/metadata", methods=["HEAD"], include_in_schema=False)
 @router.get(
     "/fhir/metadata",
     summary="The CapabilityStatement of the FHIR door (FHIR R4 `[base]/metadata`).",
@@ -336,6 +372,7 @@ async def metadata(request: Request, settings: SettingsDep, fmt: str | None = FO
                                                          media_type=FHIR_JSON)
 
 
+@router.api_route("/fhir/OperationDefinition/{definition_id}", methods=["HEAD"], include_in_schema=False)
 @router.get(
     "/fhir/OperationDefinition/{definition_id}",
     summary="The OperationDefinition of $analyze; 404 with an OperationOutcome for any other id.",

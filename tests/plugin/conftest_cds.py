@@ -235,3 +235,42 @@ def serve_ehr(ehr: Ehr) -> Iterator[Ehr]:
 
 def b64(data: str | bytes, encoding: str = "utf-8") -> str:
     return base64.b64encode(data.encode(encoding) if isinstance(data, str) else data).decode("ascii")
+
+
+# ---- FHIR resources as EHRs send them (shared by the HTTP round files) -------------------------------------
+
+RADIOLOGY = {"coding": [{"system": "http://loinc.org", "code": "LP29684-5", "display": "Radiology"}]}
+ACSN = {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v2-0203", "code": "ACSN"}]}
+
+
+def radiology_report(rid: str, text: str | None, *, patient: str, effective: str, issued: str,
+                     accession: str | None = None, **extra: Any) -> dict[str, Any]:
+    """A radiology DiagnosticReport as a US Core EHR returns it: CT chest, the text as UTF-8 text/plain.
+
+    `accession` adds an ACSN identifier; `extra` sets or replaces any element (None where a test
+    needs an element absent is the test's own business: the value is set as given).
+    """
+    out: dict[str, Any] = {
+        "resourceType": "DiagnosticReport",
+        "id": rid,
+        "status": "final",
+        "category": [RADIOLOGY],
+        "code": {"coding": [{"system": "http://loinc.org", "code": "24627-2", "display": "CT Chest"}],
+                 "text": "CT CHEST LOW DOSE SCREENING"},
+        "subject": {"reference": f"Patient/{patient}"},
+        "effectiveDateTime": effective,
+        "issued": issued,
+    }
+    if accession is not None:
+        out["identifier"] = [{"type": ACSN, "value": accession}]
+    if text is not None:
+        out["presentedForm"] = [{"contentType": "text/plain; charset=utf-8", "data": b64(text)}]
+    out.update(extra)
+    return out
+
+
+def result_observation(oid: str, loinc: str, text: str, *, patient: str) -> dict[str, Any]:
+    """A report section as a `result` Observation (LOINC 18782-3 findings, 19005-8 impression)."""
+    return {"resourceType": "Observation", "id": oid, "status": "final",
+            "code": {"coding": [{"system": "http://loinc.org", "code": loinc}]},
+            "subject": {"reference": f"Patient/{patient}"}, "valueString": text}

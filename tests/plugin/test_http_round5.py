@@ -31,6 +31,8 @@ from conftest_cds import (
     kept,
     mint,
     outcome,
+    radiology_report,
+    result_observation,
     rows,
     serve_ehr,
     serve_fhir,
@@ -83,30 +85,13 @@ def keys() -> Keys:
 
 
 def dr(rid: str, text: str | None = LUNG, **extra: Any) -> dict[str, Any]:
-    """A radiology DiagnosticReport as a US Core EHR returns it."""
-    out: dict[str, Any] = {
-        "resourceType": "DiagnosticReport",
-        "id": rid,
-        "status": "final",
-        "category": [{"coding": [{"system": "http://loinc.org", "code": "LP29684-5", "display": "Radiology"}]}],
-        "code": {"coding": [{"system": "http://loinc.org", "code": "24627-2", "display": "CT Chest"}],
-                 "text": "CT CHEST LOW DOSE SCREENING"},
-        "subject": {"reference": f"Patient/{PATIENT}"},
-        "effectiveDateTime": "2026-04-14T07:50:00+02:00",
-        "issued": "2026-04-14T09:12:40+02:00",
-        "identifier": [{"type": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v2-0203",
-                                             "code": "ACSN"}]}, "value": f"ACC-{rid}"}],
-    }
-    if text is not None:
-        out["presentedForm"] = [{"contentType": "text/plain; charset=utf-8", "data": b64(text)}]
-    out.update(extra)
-    return out
+    """A radiology DiagnosticReport as a US Core EHR returns it, about this file's patient."""
+    return radiology_report(rid, text, patient=PATIENT, effective="2026-04-14T07:50:00+02:00",
+                            issued="2026-04-14T09:12:40+02:00", accession=f"ACC-{rid}", **extra)
 
 
 def obs(oid: str, loinc: str, text: str) -> dict[str, Any]:
-    return {"resourceType": "Observation", "id": oid, "status": "final",
-            "code": {"coding": [{"system": "http://loinc.org", "code": loinc}]},
-            "subject": {"reference": f"Patient/{PATIENT}"}, "valueString": text}
+    return result_observation(oid, loinc, text, patient=PATIENT)
 
 
 def searchset(*resources: dict[str, Any], base: str = "https://ehr.r5.example/fhir") -> dict[str, Any]:
