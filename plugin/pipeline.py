@@ -461,8 +461,10 @@ class Pipeline:
                             detail={"inbound_id": inbound_id, "report_row": row.id, "status": report.status,
                                     "source_hash": report.source_hash},
                         ))
-                if report.status in ("cancelled", "entered-in-error"):
-                    continue  # kept and audited above; there is nothing to analyse or show
+                if report.status in ("registered", "cancelled", "entered-in-error"):
+                    # Kept and audited above; nothing to analyse or show. "registered" (OBR-25 O/I/S: no
+                    # results yet) is skipped as the CDS hook skips it and $analyze refuses it (422).
+                    continue
                 analyses.append(self.analyse_sync(report, actor=actor))
         except Exception as exc:
             final = attempts >= self.settings.worker_max_attempts

@@ -403,3 +403,44 @@ def test_results_go_onward_as_oru_to_the_results_route(
     assert str(message.segment("OBR")[3]).split("^")[0] == str(source.segment("OBR")[3]).split("^")[0]
     statuses = {str(obx[11]) for obx in message.segments("OBX")}
     assert statuses == {"P"}  # preliminary AI output, every OBX
+
+
+def _obr25(raw: bytes, status: str) -> bytes:
+    """The message with every OBR-25 (result status, table 0123) set to `status`."""
+    segments = raw.replace(b"\r\n", b"\r").replace(b"\n", b"\r").split(b"\r")
+    out = []
+    for seg in segments:
+        if seg.startswith(b"OBR|"):
+            fields = seg.split(b"|")
+            fields += [b""] * (26 - len(fields))
+            fields[25] = status.encode()
+            seg = b"|".join(fields)
+        out.append(seg)
+    return b"\r".join(out)
+
+
+@pytest.mark.parametrize(("status", "analysed"), [("I", False), ("S", False), ("F", True)])
+def test_a_report_with_no_results_yet_is_kept_but_not_analysed(
+    sqlite_url: str, ensemble: Any, settings_for: Any, oru: bytes, status: str, analysed: bool
+) -> None:
+    """OBR-25 I/S ("no results available") is FHIR `registered`: stored and audited, never analysed, as the
+    CDS hook skips such a report and $analyze refuses it; a final report on the same path is analysed."""
+    from plugin.pipeline import Pipeline
+    from plugin.storage.tables import AnalysisRow, Report
+
+    upgrade(sqlite_url)
+    eng = make_engine(sqlite_url)
+    sessions = make_sessionmaker(eng)
+    try:
+        pipeline = Pipeline(settings_for(sqlite_url), sessions, ensemble)
+        raw = _with_msh(_obr25(oru, status), control_id=f"NR-{status}", accept="", app="")
+        assert pipeline.receive_hl7(raw, channel="mllp", peer="127.0.0.1:1").code == "AA"
+        assert pipeline.process_next("w1")
+        pipeline.close()
+        with sessions() as s:
+            stored = s.scalars(select(Report)).all()
+            analyses = s.scalars(select(AnalysisRow)).all()
+        assert stored and all(r.status == ("final" if analysed else "registered") for r in stored)
+        assert bool(analyses) is analysed
+    finally:
+        eng.dispose()
