@@ -12,7 +12,7 @@ from adapters.hl7.batch import Hl7Batch, build_batch_ack, is_batch, split_batch,
 from adapters.hl7.er7 import content_key, frame, normalise, unframe, wide_codec
 from adapters.hl7.errors import TABLE_0357, Hl7Error
 from adapters.hl7.escapes import EncodingChars, escape, unescape
-from adapters.hl7.header import MshHeader, peek_header
+from adapters.hl7.header import MshHeader, OruHeader, peek_header
 from adapters.hl7.oru_in import OruMessage, parse_dtm, parse_oru
 from adapters.hl7.oru_out import analysis_to_oru
 from adapters.hl7.tables import modality
@@ -21,6 +21,7 @@ __all__ = [
     "Hl7Error",
     "TABLE_0357",
     "MshHeader",
+    "OruHeader",
     "OruMessage",
     "EncodingChars",
     "normalise",

@@ -71,7 +71,13 @@ class MshHeader(BaseModel):
         Original mode always gets one. In enhanced mode an empty MSH-15 counts as AL, and so
         does a value not in table 0155: that message is rejected (AE 103 at MSH-15), and the
         sender would otherwise never hear why.
+
+        An inbound ACK is never acknowledged (HL7 v2 chapter 2: an acknowledgment is not itself
+        acknowledged): two engines that answer every message would otherwise answer each other forever.
+        It is still kept and judged like any other message.
         """
+        if self.message_type.upper() == "ACK":
+            return False
         if not self.enhanced_mode:
             return True
         mode = self.accept_ack_type if self.accept_ack_type in ACK_TYPES_0155 else "AL"
@@ -83,7 +89,7 @@ class MshHeader(BaseModel):
         Original mode answers at once and owes nothing later. In enhanced mode an empty
         MSH-16 counts as NE: only an explicit AL/ER/SU makes us open a connection back.
         """
-        if not self.enhanced_mode:
+        if not self.enhanced_mode or self.message_type.upper() == "ACK":
             return False
         mode = self.app_ack_type or "NE"
         return mode == "AL" or (mode == "ER" and error) or (mode == "SU" and not error)
@@ -95,6 +101,18 @@ class MshHeader(BaseModel):
             return tuple(int(p) for p in self.version.split("."))
         except ValueError:
             return ()
+
+
+class OruHeader(MshHeader):
+    """The MSH of a parsed ORU^R01 plus what an ORU^R01 we send back about its reports needs and
+    the MSH does not hold: each report's OBR-4 coding system as the sender named it.
+
+    The results message names the procedure in the sender's own system (LN, CPT4, C4, a local
+    99xxx ...): written as `L` (local), a LOINC or CPT code would read as a code of ours.
+    """
+
+    service_systems: dict[str, str] = Field(
+        default_factory=dict, description="report_id -> OBR-4.3 (name of coding system) as sent, unescaped.")
 
 
 def header_from_segment(msh: Segment) -> MshHeader:

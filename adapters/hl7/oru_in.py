@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from adapters.hl7.er7 import Segment, decode, msh18, normalise, payload, split_segments, valid_segment_id, wide_codec
 from adapters.hl7.errors import Hl7Error
 from adapters.hl7.escapes import unescape
-from adapters.hl7.header import ACK_TYPES_0155, MshHeader, header_from_segment, read_msh
+from adapters.hl7.header import ACK_TYPES_0155, MshHeader, OruHeader, header_from_segment, read_msh
 from adapters.hl7.tables import (
     CODED_TYPES,
     OBR_STATUS_TO_FHIR,
@@ -137,14 +137,17 @@ def _groups(segments: list[Segment]) -> list[_Group]:
     groups: list[_Group] = []
     pid: Segment | None = None
     orc: Segment | None = None
+    heads_nothing: Segment | None = None  # a PID no OBR has followed yet
     for seg in segments:
         if seg.id == "PID":
-            pid = seg
+            if heads_nothing is not None:
+                raise _pid_out_of_place(heads_nothing)
+            pid = heads_nothing = seg
         elif seg.id == "ORC":
             orc = seg
         elif seg.id == "OBR":
             groups.append(_Group(seg, pid, orc))
-            orc = None
+            orc = heads_nothing = None
         elif seg.id == "OBX":
             if not groups:
                 raise Hl7Error("AE", "100", f"OBX^{seg.seq}", "segment sequence error (OBX before any OBR)")
@@ -166,7 +169,20 @@ def _groups(segments: list[Segment]) -> list[_Group]:
                            "message continuation (DSC-1) is not supported; send the whole report in one message")
     if not groups:
         raise Hl7Error("AE", "100", "OBR^1", "segment sequence error (required OBR segment missing)")
+    if heads_nothing is not None:
+        raise _pid_out_of_place(heads_nothing)
     return groups
+
+
+def _pid_out_of_place(pid: Segment) -> Hl7Error:
+    """A PID that no OBR follows (after the last OBR, between an OBR and its OBX, or twice in a row).
+
+    In ORU_R01 a PID heads the results after it (PATIENT_RESULT: PID ... OBR ...). One with no OBR
+    after it names the patient of no result; read past, the reports before it would go out with
+    no patient or another one's, so the message is answered AE and the sender fixes the order.
+    """
+    return Hl7Error("AE", "100", f"PID^{pid.seq}",
+                    f"segment sequence error (PID {pid.seq} is followed by no OBR; a patient's PID comes before its OBR)")
 
 
 def _check_obx(obx: Segment) -> None:
@@ -192,7 +208,9 @@ def _obx_text(obx: Segment) -> str:
     for rep in range(1, len(obx.reps(5)) + 1):
         if value_type in TEXT_TYPES:
             # TX/FT/ST are primitives: a raw '^' or '&' in them is text, not a delimiter.
-            line = obx_unescape(obx, obx.reps(5)[rep - 1])
+            # A vertical tab is the manual line break of word processors (Word's Shift+Enter) that
+            # dictation text pasted into a RIS carries: a line break, not a control byte for the models.
+            line = obx_unescape(obx, obx.reps(5)[rep - 1]).replace("\x0b", "\n")
             if value_type == "FT" and line.endswith("\n"):
                 # An FT line that ends in \.br\ ends its own output line; the next repetition or
                 # OBX is the next line, not one after a blank line (two breaks leave one blank line).
@@ -299,7 +317,10 @@ def _checked_patient_id(pid: Segment | None, warnings: list[str]) -> str | None:
     if found is None:
         raise Hl7Error("AE", "101", f"PID^{pid.seq}^3", "required field missing (PID-3 patient identifier list)")
     if not any(pid.get(3, 1, rep=r).strip() for r in range(1, len(pid.reps(3)) + 1)):
-        warnings.append(f"PID {pid.seq}: PID-3 empty; patient id taken from PID-2/PID-4")
+        # One PID heads every OBR group of its patient: said once for that PID, not once per group.
+        warning = f"PID {pid.seq}: PID-3 empty; patient id taken from PID-2/PID-4"
+        if warning not in warnings:
+            warnings.append(warning)
     return found
 
 
@@ -534,7 +555,8 @@ def parse_oru(raw: bytes) -> OruMessage:
             raise Hl7Error("AE", "100", "MSH^1^14",
                            "message continuation (MSH-14) is not supported; send the whole report in one message")
         groups = _groups(_tokenise(text, msh))
-        reports = _reports(groups, header, source_hash, warnings)
+        systems: dict[str, str] = {}
+        reports = _reports(groups, header, source_hash, warnings, systems)
         if not reports and all(_awaiting_results(g) for g in groups):
             warnings.append("every OBR says its results are not available yet (OBR-25 O/I/S); no report to read")
         elif not reports:
@@ -547,15 +569,18 @@ def parse_oru(raw: bytes) -> OruMessage:
     except Hl7Error as exc:
         exc.header = header
         raise
-    return OruMessage(header=header, reports=reports, charset_used=codec, warnings=warnings)
+    oru_header = OruHeader(**header.model_dump(), service_systems=systems)
+    return OruMessage(header=oru_header, reports=reports, charset_used=codec, warnings=warnings)
 
 
-def _reports(groups: list[_Group], header: MshHeader, source_hash: str, warnings: list[str]) -> list[RadiologyReport]:
-    """One report per report key, in message order.
+def _reports(groups: list[_Group], header: MshHeader, source_hash: str, warnings: list[str],
+             systems: dict[str, str]) -> list[RadiologyReport]:
+    """One report per report key, in message order; `systems` gets each report's OBR-4 coding system.
 
     OBR groups of one key (the same accession in several OBR, or an addendum OBR under its
     parent) are one report: storage keeps one version per key, so separate reports would keep
-    only the last group's text and lose the rest.
+    only the last group's text and lose the rest. The coding system is that of the OBR whose
+    OBR-4 code the report keeps (the first group's, else the first later one with a code).
     """
     out: dict[str, RadiologyReport] = {}
     owner: dict[int, str] = {}  # id(group) -> key of the report it went into
@@ -571,8 +596,14 @@ def _reports(groups: list[_Group], header: MshHeader, source_hash: str, warnings
         owner[id(group)] = key
         if report is None:
             continue
+        if report.procedure_code and not (key in out and out[key].procedure_code):
+            systems[key] = group.obr.get(4, 3).strip()
         if key in out:
-            warnings.append(f"OBR {group.obr.seq}: same report as an earlier OBR; its text added to that report")
+            if _corrects(out[key], report):
+                warnings.append(f"OBR {group.obr.seq}: corrects an earlier OBR of the same report; "
+                                "its sections replace that text")
+            else:
+                warnings.append(f"OBR {group.obr.seq}: same report as an earlier OBR; its text added to that report")
             out[key] = _merge(out[key], report)
         else:
             out[key] = report
@@ -583,13 +614,29 @@ _SECTION_FIELDS = ("history", "technique", "comparison", "findings", "impression
 _LATER_WINS = frozenset({"corrected", "amended", "appended"})
 
 
+_CORRECTION = frozenset({"corrected", "amended"})
+
+
+def _corrects(first: RadiologyReport, later: RadiologyReport) -> bool:
+    """A later OBR group of the same report that is a correction (OBR-25 C, or OBX-11 C/A) of an
+    earlier one that is not: the whole report sent again corrected (v2 ch.7), in one message."""
+    return later.status in _CORRECTION and first.status not in _CORRECTION
+
+
 def _merge(first: RadiologyReport, later: RadiologyReport) -> RadiologyReport:
     """Two OBR groups of one report: each section's texts joined in message order; the first
     group's exam data kept (gaps filled from the later); a later correction or amendment sets the
     status, and so does any later group after a cancelled or retracted first one (its text was
-    left out); a retracted addendum does not retract the report it adds to."""
+    left out); a retracted addendum does not retract the report it adds to.
+
+    A correction of an earlier group (_corrects) replaces each section it sends instead: joined,
+    the report would say both the wrong and the corrected text ('Right ...' and 'LEFT ...').
+    Sections it does not send stay as the earlier group gave them.
+    """
+    replace = _corrects(first, later)
     update: dict[str, object] = {
-        name: "\n".join(t for t in (getattr(first, name), getattr(later, name)) if t) or None
+        name: (getattr(later, name) if replace and getattr(later, name) else
+               "\n".join(t for t in (getattr(first, name), getattr(later, name)) if t) or None)
         for name in _SECTION_FIELDS
     }
     for name in ("patient_id", "accession", "modality", "procedure", "procedure_code", "effective", "issued"):

@@ -19,7 +19,7 @@ from adapters.cds.guidelines import high_suspicion
 from adapters.cds.regions import misfit_regions
 from adapters.hl7.ack import hl7_timestamp, msh_line, new_control_id
 from adapters.hl7.escapes import EncodingChars, escape
-from adapters.hl7.header import MshHeader
+from adapters.hl7.header import MshHeader, OruHeader
 from models.grounding import mentioned_labels
 from models.types import (
     CHEXPERT_LABELS,
@@ -205,6 +205,36 @@ def _result_notes(result: TaskResult, extra: list[str]) -> list[str]:
     return notes
 
 
+_LOINC = re.compile(r"^(\d{1,7})-(\d)$")
+
+
+def _is_loinc(code: str) -> bool:
+    """A LOINC code by its form and its mod-10 (Luhn) check digit: '18748-4', '24627-2'."""
+    m = _LOINC.match(code.strip())
+    if not m:
+        return False
+    total = 0
+    for i, ch in enumerate(reversed(m.group(1))):
+        d = int(ch) * (2 if i % 2 == 0 else 1)  # the rightmost digit of the number is doubled
+        total += d - 9 if d > 9 else d
+    return (10 - total % 10) % 10 == int(m.group(2))
+
+
+def _service_system(report: RadiologyReport, header: MshHeader | None) -> str:
+    """OBR-4.3 of the results message: the coding system the sender gave its OBR-4 code.
+
+    From the parsed message's header when it came as HL7 (OruHeader), as sent (LN, CPT4, C4,
+    99LOCAL ...). Otherwise (a FHIR or file report, or the sender left OBR-4.3 empty) a code
+    whose form and check digit make it LOINC is `LN`; anything else is `L` (local), as before.
+    Naming a LOINC or CPT code `L` would make receivers read it as a code of ours.
+    """
+    code = report.procedure_code
+    if not code:
+        return ""
+    sent = header.service_systems.get(report.report_id, "") if isinstance(header, OruHeader) else ""
+    return sent or ("LN" if _is_loinc(code) else "L")
+
+
 def analysis_to_oru(
     analysis: Analysis, *, header: MshHeader | None = None, now: datetime | None = None, control_id: str | None = None
 ) -> str:
@@ -231,7 +261,7 @@ def analysis_to_oru(
         w.add("PID", "1", "", enc.component.join([w.e(report.patient_id), "", "", "", "MR"]))
     filler = w.e(report.accession or report.report_id)
     w.add("ORC", "RE", "", filler)
-    service = w.cwe(report.procedure_code or "", report.procedure or "", "L" if report.procedure_code else "")
+    service = w.cwe(report.procedure_code or "", report.procedure or "", _service_system(report, header))
     obr = ["OBR", "1", "", filler, service] + [""] * 21
     obr[7] = hl7_timestamp(report.effective) if report.effective else ""
     obr[22] = w.when
