@@ -29,8 +29,10 @@ __all__ = [
 
 # Selection order per system, least to most severe (the ACR "most abnormal finding" rule).
 # BI-RADS follows the ACR atlas hierarchy 1, 2, 3, 6, 0, 4, 5; the other incomplete /
-# non-diagnostic categories (Lung-RADS 0, O-RADS 0, GB-RADS 0, CAD-RADS N, LR-NC) sit after
-# the probably-benign category for the same reason (they need action before anything benign).
+# non-diagnostic categories (Lung-RADS 0, O-RADS 0, GB-RADS 0, CAD-RADS N, LR-NC, NI-RADS 0) sit after
+# the probably-benign category for the same reason (they need action before anything benign). NI-RADS 0
+# (a new baseline while prior imaging is not yet available) is a category the rules read and the guideline
+# table manages, although the models' label set (the contract) does not list it.
 SEVERITY: dict[str, tuple[str, ...]] = {
     "BI-RADS": ("1", "2", "3", "6", "0", "4", "4A", "4B", "4C", "5"),
     "LI-RADS": ("LR-1", "LR-2", "LR-TR Nonviable", "LR-3", "LR-NC", "LR-TR Nonevaluable", "LR-TR Equivocal",
@@ -39,7 +41,7 @@ SEVERITY: dict[str, tuple[str, ...]] = {
     "TI-RADS": ("TR1", "TR2", "TR3", "TR4", "TR5"),
     "PI-RADS": ("1", "2", "3", "4", "5"),
     "O-RADS": ("1", "2", "3", "0", "4", "5"),
-    "NI-RADS": ("1", "2a", "2", "2b", "3", "4"),
+    "NI-RADS": ("1", "2a", "2", "2b", "0", "3", "4"),
     "CAD-RADS": ("0", "1", "2", "3", "N", "4A", "4B", "5"),
     "VI-RADS": ("1", "2", "3", "4", "5"),
     "GB-RADS": ("1", "2", "3", "0", "4", "5"),

@@ -251,6 +251,17 @@ CONTEXT_RULES: list[tuple[str, str, str, str | list[dict[str, str]] | None, int 
      r"|redemonstrat(?:ed|es|ion)|re-demonstrat(?:ed|es|ion)|post[\s\-]?(?:laparotomy|laparoscopy|procedural)"
      r"|decreas(?:ed|ing)|improv(?:ed|ing)|smaller|resolving|expected|post[\s\-]?operative|postsurgical|post[\s\-]?surgical)\b", None),
 ]
+# "Right ovary without flow, consistent with ovarian torsion": the clause after the comma states what the
+# finding means, so a negation before it ("without flow") does not reach the diagnosis. Only after a comma:
+# "no findings consistent with torsion" stays negated.
+CONTEXT_RULES += [
+    (", consistent with", "NEGATED_EXISTENCE", "TERMINATE",
+     # The comma alone is the modifier (a lookahead reads the phrase), so a hedge there ("concerning for")
+     # keeps its own rule: medspaCy prunes a modifier that lies inside a longer one.
+     r",(?=\s*(?:(?:which|these|the)\s+(?:findings\s+)?(?:is|are)\s+)?(?:most\s+|highly\s+)?(?:(?:consistent|compatible)\s+with"
+     r"|in\s+keeping\s+with|suggestive\s+of|concerning\s+for|diagnostic\s+of|worrisome\s+for|suspicious\s+for"
+     r"|indicative\s+of)\b)", None),
+]
 # A semicolon ends every modifier's scope: "Left basilar opacity; pneumonia cannot be excluded" hedges
 # the pneumonia only, "small effusion; no pneumothorax" negates the pneumothorax only.
 CONTEXT_RULES += [

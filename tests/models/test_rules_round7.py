@@ -17,6 +17,7 @@ from rules_probe import report as _report
 from rules_probe import stages as _stages
 
 from adapters.text import report_from_text
+from models.rules.critical import critical_findings
 
 
 def _modifiers(procedure: str, impression: str, addendum: str | None = None) -> tuple[str, ...]:
@@ -460,3 +461,24 @@ def test_a_count_of_nodes_after_a_dash_is_no_alternative_stage() -> None:
 ])
 def test_a_stage_after_staged_as(text: str, n: str | None, m: str | None) -> None:
     assert _stages(_report(text, procedure="CT CHEST ABDOMEN PELVIS W CONTRAST")) == (n, m)
+
+
+def test_ni_rads_0_is_a_category_the_rules_know() -> None:
+    """NI-RADS 0 (a new baseline while prior imaging is not yet available) is in the guideline table: read as a
+    category, not as a statement of a category the system does not define."""
+    got = ENGINE.rads(_report("NI-RADS 0: new baseline; prior imaging exists but is not yet available.",
+                              findings="Post-treatment changes of the left neck.",
+                              procedure="CT NECK SOFT TISSUE W CONTRAST"))
+    assert got is not None
+    assert (got.value.system, got.value.category, got.value.stated_category) == ("NI-RADS", "0", None)  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(("text", "terms"), [
+    ("Enlarged right ovary without flow, consistent with ovarian torsion.", ["ovarian torsion"]),
+    ("Left testis without flow, compatible with testicular torsion.", ["testicular torsion"]),
+    ("No findings consistent with ovarian torsion.", []),
+    ("No pneumothorax, consistent with successful chest tube placement.", []),
+])
+def test_a_negation_ends_at_the_comma_before_what_the_finding_means(text: str, terms: list[str]) -> None:
+    """ "<organ> without flow, consistent with torsion": the "without" negates the flow, not the diagnosis."""
+    assert [c.term for c in critical_findings(text)] == terms
