@@ -25,7 +25,18 @@ from adapters.cds.guidelines import (
     normalise_system,
     unlisted_subcategories,
 )
-from adapters.cds.models import Action, Card, Coding, Link, OverrideReason, Source, Suggestion, truncate_summary
+from adapters.cds.models import (
+    SUMMARY_LIMIT,
+    Action,
+    Card,
+    Coding,
+    Link,
+    OverrideReason,
+    Source,
+    Suggestion,
+    summary_length,
+    truncate_summary,
+)
 from adapters.cds.regions import body_regions, misfit_regions, modality_of, order_text, regions_of_rads
 from adapters.fhir import (
     RULES_IDENTITY,
@@ -168,6 +179,31 @@ def _exam(report: RadiologyReport) -> str:
     name = " ".join((report.procedure or report.modality or "Imaging study").split())
     when = _report_date(report)
     return f"{name} {when.isoformat()}" if when else name
+
+
+_MIN_NAME = 12
+"""Fewest characters of an exam's name worth showing in a summary ('MRI ABDOMEN…'); below it only the date."""
+
+
+def _headline(report: RadiologyReport, claim: str, *, prefix: str = "", sep: str = ": ") -> str:
+    """'<prefix><exam><sep><claim>' as a card summary (< 140 characters).
+
+    The claim is what the card is for: when the whole does not fit, the exam's name is shortened
+    first (its date kept), so a long procedure description ('MRI ABDOMEN WITHOUT AND WITH IV
+    CONTRAST LIVER PROTOCOL ...') can never push the category or finding out of the summary.
+    """
+    claim = " ".join(claim.split())
+    whole = f"{prefix}{_exam(report)}{sep}{claim}"
+    if summary_length(" ".join(whole.split())) < SUMMARY_LIMIT:
+        return truncate_summary(whole)
+    name = " ".join((report.procedure or report.modality or "Imaging study").split())
+    when = _report_date(report)
+    date_part = f" {when.isoformat()}" if when else ""
+    room = SUMMARY_LIMIT - 1 - summary_length(f"{prefix}{date_part}{sep}{claim}")
+    if room >= _MIN_NAME:
+        return truncate_summary(f"{prefix}{truncate_summary(name, room)}{date_part}{sep}{claim}")
+    exam = date_part.strip() or name.split(" ")[0]
+    return truncate_summary(f"{prefix}{exam}{sep}{claim}")
 
 
 def _source(topic: str, *, demo: bool, url: str | None = None) -> Source:
@@ -354,7 +390,8 @@ def _advice(g: Guideline | None) -> str:
         return "see report"
     if g.order is not None:
         when = describe_interval(g.order.earliest, g.order.latest).split(" (")[0]
-        return f"{_sentence_case_inner(g.order.text)} {when}".strip()
+        advice = f"{_sentence_case_inner(g.order.text)} {when}".strip()
+        return f"consider {advice}" if g.tentative else advice
     follow = _ISO_NOTE.sub("", g.follow_up).strip()
     if follow.lower() == "none":
         return f"{_sentence_case_inner(g.meaning)}, no follow-up"
@@ -429,7 +466,7 @@ def _rads_card(result: TaskResult, value: RadsValue, analysis: Analysis, patient
         return _stated_otherwise_card(result, value, analysis, stated, fhir_server)
     order = g.order if g else None
     when = describe_interval(order.earliest, order.latest) if order else ""
-    summary = truncate_summary(f"{_exam(report)}: {value.full_label}; {_advice(g)}")
+    summary = _headline(report, f"{value.full_label}; {_advice(g)}")
     blocks: list[list[str] | str | None] = [f"**{_md(value.full_label)}** in {_md(_exam(report))}"
                                             + (f" (accession {_md(report.accession)})" if report.accession else "")]
     blocks.append(_basis(result.evidence))
@@ -461,9 +498,10 @@ def _rads_card(result: TaskResult, value: RadsValue, analysis: Analysis, patient
     if g is not None and order is not None:
         reason = f"{g.citation}: {g.follow_up}"
         sr = follow_up_request(order, report, patient_id, reason=reason, demo=demo)
+        verb = "Consider ordering" if g.tentative else "Order"
         suggestions.append(Suggestion(
-            label=truncate_summary(f"Order {order.text} {when} per {g.citation}".replace("  ", " "), 200),
-            uuid=_uuid(), isRecommended=True,
+            label=truncate_summary(f"{verb} {order.text} {when} per {g.citation}".replace("  ", " "), 200),
+            uuid=_uuid(), isRecommended=not g.tentative,
             actions=[Action(type="create", description=f"Create a draft follow-up order: {order.text}", resource=sr)],
         ))
     suggestions.append(_chart_suggestion(f"Add {value.full_label} to the chart (preliminary)",
@@ -507,7 +545,7 @@ def _misfit_card(result: TaskResult, value: RadsValue, analysis: Analysis, regio
                  fhir_server: str | None) -> Card:
     """A warning instead of guideline advice: the model's RADS system does not fit the study."""
     report, demo = analysis.report, analysis.demo
-    summary = truncate_summary(f"{_exam(report)}: model read {value.full_label}, which does not apply to "
+    summary = _headline(report, f"model read {value.full_label}, which does not apply to "
                                "this study; check the report")
     applies = ", ".join(sorted(regions_of_rads(value.system)))
     blocks: list[list[str] | str | None] = [
@@ -556,7 +594,7 @@ def _stated_otherwise_card(result: TaskResult, value: RadsValue, analysis: Analy
     """A warning instead of guideline advice: the report states another category than the model read."""
     report, demo = analysis.report, analysis.demo
     said = ", ".join(f"{value.system} {c}" for c in stated)
-    summary = truncate_summary(f"{_exam(report)}: report states {said}, model read {value.full_label}; check the report")
+    summary = _headline(report, f"report states {said}, model read {value.full_label}; check the report")
     known = [c for c in stated if guideline_for(value.system or "", c)]
     blocks: list[list[str] | str | None] = [
         f"**The report states {_md(said)}; the model read {_md(value.full_label)}.** The report's statement "
@@ -581,7 +619,7 @@ def _unlisted_card(result: TaskResult, value: RadsValue, analysis: Analysis, fhi
     """
     report, demo = analysis.report, analysis.demo
     system = value.system or "RADS"
-    summary = truncate_summary(f"{_exam(report)}: report states {value.label}, not a {system} category; "
+    summary = _headline(report, f"report states {value.label}, not a {system} category; "
                                "check the report")
     blocks: list[list[str] | str | None] = [
         f"**The report states {_md(value.label)}, which is not a {_md(system)} category RadLite knows.** "
@@ -661,7 +699,7 @@ def _staging_card(analysis: Analysis, patient_id: str, fhir_server: str | None) 
             labels.append(v.stage or ("N+ (nodal involvement)" if v.involvement else "N0"))
         elif isinstance(v, MStageValue):
             labels.append(v.stage)
-    summary = truncate_summary(f"{_exam(report)}: radiologic staging {', '.join(labels)} (AJCC 8th, preliminary)")
+    summary = _headline(report, f"radiologic staging {', '.join(labels)} (AJCC 8th, preliminary)")
     blocks: list[list[str] | str | None] = [f"**Radiologic staging:** {_md(', '.join(labels))} (AJCC 8th edition, "
                                             "clinical N and M from imaging; to be confirmed by the care team)."]
     for r in results:
@@ -697,7 +735,7 @@ def _chest_card(analysis: Analysis, patient_id: str, fhir_server: str | None) ->
         return None
     report, demo = analysis.report, analysis.demo
     said = ", ".join(positive) + (f"; possible {', '.join(uncertain)}" if uncertain else "")
-    summary = truncate_summary(f"{_exam(report)}: {said.lstrip('; ')}")
+    summary = _headline(report, said.lstrip("; "))
     blocks: list[list[str] | str | None] = [
         f"**Findings:** {_md(', '.join(positive) or 'none definite')}"
         + (f". **Uncertain:** {_md(', '.join(uncertain))}" if uncertain else "") + ".",
@@ -739,7 +777,7 @@ def _temporal_card(analysis: Analysis, patient_id: str, fhir_server: str | None)
         return None
     report, demo = analysis.report, analysis.demo
     said = "; ".join(f"{k} {f}" for k, f in worse)
-    summary = truncate_summary(f"{_exam(report)}: interval change: {said}")
+    summary = _headline(report, f"interval change: {said}")
     listed = [f"- **{_WORSE[k]}:** {_md(f)}" for k, f in worse]
     listed += [f"- {_OTHER[k]}: {_md(f)}" for k, f in changes if k in _OTHER]
     prior = (report.comparison or "").strip()
@@ -769,7 +807,7 @@ def _follow_up_card(follow_up: FollowUp, index: int, analysis: Analysis, patient
     report, demo = analysis.report, analysis.demo
     what = follow_up.procedure or "Follow-up"
     when = describe_interval(follow_up.interval, follow_up.interval) if follow_up.interval else ""
-    summary = truncate_summary(f"{_exam(report)}: report recommends {what.lower()} {when.split(' (')[0]}".strip())
+    summary = _headline(report, f"report recommends {what.lower()} {when.split(' (')[0]}".strip())
     blocks: list[list[str] | str | None] = [
         f"**Follow-up recommended by the report:** {_md(what)} {_md(when)}".strip(),
         [f"> {_md(follow_up.text)}"],
@@ -805,7 +843,7 @@ def _discrepancy_card(analysis: Analysis, patient_id: str, fhir_server: str | No
     if result.decided_by == "model" and result.confidence < DISCREPANCY_MIN_CONFIDENCE:
         return None  # the Observation keeps the label; a warning needs the model to think it likely
     report, demo = analysis.report, analysis.demo
-    summary = truncate_summary(f"{_exam(report)}: impression may contradict the findings; review the report")
+    summary = _headline(report, "impression may contradict the findings; review the report")
     blocks: list[list[str] | str | None] = [
         "**Possible discrepancy:** the impression appears to contradict the findings of this report "
         "(ACR: a discrepancy that could harm if not acted on needs non-routine communication).",
@@ -844,7 +882,7 @@ def _laterality_card(analysis: Analysis, patient_id: str, fhir_server: str | Non
     text = report.impression or report.body()
     side = re.compile(rf"\b{found}\b", re.IGNORECASE)
     quotes = [Evidence(sentence=text[a:b]) for a, b in sentence_spans(text) if side.search(text[a:b])]
-    summary = truncate_summary(f"{_exam(report)}: ordered {ordered.upper()}, report describes the {found.upper()} side")
+    summary = _headline(report, f"ordered {ordered.upper()}, report describes the {found.upper()} side")
     blocks: list[list[str] | str | None] = [
         f"**Laterality discrepancy:** the order names the **{ordered}** side; the report's index finding is on "
         f"the **{found}**. Check the order, the images and the report before acting on either side.",
@@ -981,12 +1019,13 @@ def _prior_card(order: dict[str, Any], analysis: Analysis, patient_id: str, fhir
     open_items: list[str] = []
     if g is not None and g.order is not None:
         due = _due(g.order, report)
-        open_items.append(f"{g.order.text} {describe_interval(g.order.earliest, g.order.latest)}".strip()
+        open_items.append(("Consider: " if g.tentative else "")
+                          + f"{g.order.text} {describe_interval(g.order.earliest, g.order.latest)}".strip()
                           + (f", due by {due.isoformat()}" if due else "") + f" ({g.citation})")
     open_items += [f"Report: {f.text}" for f in analysis.facts.follow_ups if f.text.strip()]
     findings = f"; critical: {', '.join(critical)}" if critical else ""
-    summary = truncate_summary(f"Prior {_exam(report)}: {label}{findings}"
-                               + (f"; open follow-up: {open_items[0].split(' (')[0]}" if open_items else ""))
+    summary = _headline(report, f"{label}{findings}"
+                        + (f"; open follow-up: {open_items[0].split(' (')[0]}" if open_items else ""), prefix="Prior ")
     due = _due(g.order, report) if g and g.order else None
     fits = ""
     if due is not None:
@@ -1012,7 +1051,7 @@ def _duplicate_card(order: dict[str, Any], analysis: Analysis, fhir_server: str 
     text, _ = order_text(order)
     hours = abs(gap.total_seconds()) / 3600
     ago = f"{int(hours)} hours" if hours < 48 else f"{int(hours // 24)} days"
-    summary = truncate_summary(f"Possible duplicate imaging: {_exam(report)} was done {ago} from this order")
+    summary = _headline(report, f"{ago} from this order", prefix="Possible duplicate imaging: ", sep=" was done ")
     ref = _order_ref(order)
     suggestions = None
     if ref:

@@ -46,6 +46,15 @@ class Guideline(BaseModel):
     condition: str | None = None
 
     @property
+    def tentative(self) -> bool:
+        """True when the table only has the follow-up considered ('consider tissue sampling: ...', PI-RADS 3).
+
+        The decision rests on more than the images (PSA density, history), so the card says "consider"
+        and does not mark the order as the recommended suggestion.
+        """
+        return self.follow_up.lower().startswith("consider")
+
+    @property
     def citation(self) -> str:
         """'BI-RADS category 3': the short reference on summaries, labels and orders."""
         return f"{self.system} category {self.category}"

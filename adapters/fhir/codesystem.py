@@ -16,7 +16,7 @@ from adapters.fhir import codes
 from models.catalog import CATALOG, LOCAL_CODE_SYSTEM
 from models.rules.critical import VOCABULARY as CRITICAL_TERMS
 from models.rules.rads import SEVERITY
-from models.types import CHEXPERT_LABELS, DEMO_NOTICE, RADS_MODIFIERS, TaskName
+from models.types import CHEXPERT_LABELS, DEMO_NOTICE, RADS_MODIFIERS, RadsValue, TaskName
 
 __all__ = ["code_system", "package_version"]
 
@@ -44,6 +44,12 @@ def _concepts() -> dict[str, str]:
     for system, categories in SEVERITY.items():
         for category in categories:
             concepts.setdefault(codes.rads_code(system, category), f"{system} {category}")
+    # Every category the guideline table has a card for (e.g. NI-RADS 0, which neither the model's labels
+    # nor the rules' order lists) can be coded by outbound.py: its code must resolve too.
+    from adapters.cds.guidelines import GUIDELINES  # adapters.cds imports this package: imported late
+
+    for system, category in GUIDELINES:
+        concepts.setdefault(codes.rads_code(system, category), RadsValue(system=system, category=category).label)
     for system, modifiers in RADS_MODIFIERS.items():
         for modifier, meaning in modifiers.items():
             concepts[codes.rads_modifier_code(system, modifier)] = f"{system} {modifier}: {meaning}"

@@ -421,6 +421,8 @@ def _entities(value: EntitiesValue, task_coding: dict[str, str]) -> dict[str, An
     out: dict[str, Any] = {"code": concept(task_coding, text=task_coding.get("display"))}
     if components:
         out["component"] = components
+    else:  # an Observation with no value and no component would say nothing at all
+        out["_notes"] = ["No entity was named in the answer (no component)."]
     return out
 
 
@@ -440,6 +442,8 @@ def _temporal(value: TemporalValue, task_coding: dict[str, str]) -> dict[str, An
     out: dict[str, Any] = {"code": concept(task_coding, text=task_coding.get("display"))}
     if components:
         out["component"] = components
+    else:  # an Observation with no value and no component would say nothing at all
+        out["_notes"] = ["No change against the prior imaging was named in the answer (no component)."]
     return out
 
 
