@@ -3,23 +3,30 @@
 Checks follow the v2 rules an engine expects from a receiver (spec §4, §6): MSH first,
 supported type/event/version/processing id, required MSH-9/10/11/12, OBX-2/3/11, table
 values for OBR-25, OBX-2 and OBX-11. Text comes from narrative OBX (TX, FT, ST; coded
-CE/CWE as a fallback impression), sections from OBX-3 or from headings in the text.
+CE/CWE as a fallback impression; an ED text document when no narrative OBX is sent),
+sections from OBX-3 or from headings in the text.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
+import codecs
 import hashlib
 import re
+from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from adapters.fhir.inbound import html_to_text, looks_binary, rtf_to_text
 from adapters.hl7.er7 import Segment, decode, msh18, normalise, payload, split_segments, valid_segment_id, wide_codec
 from adapters.hl7.errors import Hl7Error
 from adapters.hl7.escapes import unescape
 from adapters.hl7.header import ACK_TYPES_0155, MshHeader, OruHeader, header_from_segment, read_msh
 from adapters.hl7.tables import (
     CODED_TYPES,
+    ED_ENCODINGS_0299,
     OBR_STATUS_TO_FHIR,
     OBSERVATION_STATUS_0085,
     OBX_STATUS_TO_FHIR,
@@ -28,6 +35,7 @@ from adapters.hl7.tables import (
     SUPPORTED_VERSIONS,
     TEXT_TYPES,
     VALUE_TYPE_0125,
+    ed_text_kind,
     modality,
     section_of,
 )
@@ -121,7 +129,7 @@ class _Group:
     def __init__(self, obr: Segment, pid: Segment | None, orc: Segment | None = None) -> None:
         self.obr = obr
         self.pid = pid
-        self.orc = orc  # the ORC just before this OBR (same ORDER_OBSERVATION group), if any
+        self.orc = orc  # the ORC before this OBR (ORDER_OBSERVATION), or right after it (_trailing_orc)
         self.obx: list[Segment] = []
         self.notes: list[Segment] = []  # NTE right after the OBR (order notes), before any OBX
         self.obx_notes: dict[int, int] = {}  # OBX seq -> number of NTE after it (notes on that observation)
@@ -133,18 +141,33 @@ class _Group:
         return bool(self.obr.raw(29).strip(blank) or self.obr.raw(26).strip(blank))
 
 
-def _groups(segments: list[Segment]) -> list[_Group]:
+def _heads_next_obr(segments: list[Segment], index: int, after_obr: bool) -> bool:
+    """Whether the ORC at segments[index] comes before an OBR of its own: an OBR follows it
+    before any OBX or ORC, and before any PID once an OBR was read (ORDER_OBSERVATION sits in
+    its patient's PATIENT_RESULT, after the PID: an ORC before a PID is no order of that patient)."""
+    for seg in segments[index + 1:]:
+        if seg.id == "OBR":
+            return True
+        if seg.id in ("OBX", "ORC") or (seg.id == "PID" and after_obr):
+            return False
+    return False
+
+
+def _groups(segments: list[Segment], warnings: list[str]) -> list[_Group]:
     groups: list[_Group] = []
     pid: Segment | None = None
     orc: Segment | None = None
     heads_nothing: Segment | None = None  # a PID no OBR has followed yet
-    for seg in segments:
+    for index, seg in enumerate(segments):
         if seg.id == "PID":
             if heads_nothing is not None:
                 raise _pid_out_of_place(heads_nothing)
             pid = heads_nothing = seg
         elif seg.id == "ORC":
-            orc = seg
+            if _heads_next_obr(segments, index, bool(groups)):
+                orc = seg  # ORC then OBR: the ORDER_OBSERVATION order of v2, kept as it always was
+            else:
+                _trailing_orc(seg, groups, heads_nothing is None, warnings)
         elif seg.id == "OBR":
             groups.append(_Group(seg, pid, orc))
             orc = heads_nothing = None
@@ -172,6 +195,25 @@ def _groups(segments: list[Segment]) -> list[_Group]:
     if heads_nothing is not None:
         raise _pid_out_of_place(heads_nothing)
     return groups
+
+
+def _trailing_orc(orc: Segment, groups: list[_Group], same_patient: bool, warnings: list[str]) -> None:
+    """An ORC that heads no OBR (see _heads_next_obr): give it to the OBR right before it, or to none.
+
+    v2 puts ORC before its OBR, but some engines send PID, OBR, ORC, OBX: then the ORC, right
+    after its OBR and before that OBR's OBX, is that group's order (its ORC-2/ORC-3 are the
+    order numbers the OBR may leave empty). An ORC after the group's OBX, or after a PID that
+    came after the OBR, is the order of no OBR we can tell: it is left out, never held for a
+    later OBR, whose report would then be keyed on another exam's accession.
+    """
+    group = groups[-1] if groups else None
+    if group is None or group.obx or not same_patient:
+        warnings.append(f"ORC {orc.seq}: comes before no OBR and right after none; not read")
+    elif group.orc is not None:
+        warnings.append(f"ORC {orc.seq}: second ORC of OBR {group.obr.seq} (one came before it); not read")
+    else:
+        group.orc = orc
+        warnings.append(f"ORC {orc.seq}: comes after OBR {group.obr.seq} (ORC goes before its OBR); read as its order")
 
 
 def _pid_out_of_place(pid: Segment) -> Hl7Error:
@@ -219,6 +261,104 @@ def _obx_text(obx: Segment) -> str:
         else:
             lines.append(obx.get(5, 2, rep=rep) or obx.get(5, 9, rep=rep) or obx.get(5, 1, rep=rep))
     return "\n".join(lines)
+
+
+@dataclass(frozen=True)
+class _EdText:
+    """The text document an ED OBX-5 holds: its kind (plain, rtf, html) and text, or why it
+    could not be read (`text` None); never the text itself in `why` (it may carry PHI)."""
+
+    kind: str
+    text: str | None
+    why: str = ""
+
+
+_ED_BOMS = ((codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"), (codecs.BOM_UTF8, "utf-8-sig"),
+            (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16"))
+
+
+def _ed_document(obx: Segment) -> _EdText | None:
+    """OBX-5 of an ED OBX as a text document, or None when it is not one (a PDF, an image, ...).
+
+    ED is source application ^ type of data (table 0191) ^ data subtype (table 0291) ^
+    encoding (table 0299) ^ data. Some RIS send the report only this way (`^TEXT^PLAIN^Base64^...`,
+    `^TEXT^RTF^Base64^...`). Text repetitions of OBX-5 are read in order, one line break between;
+    a repetition that is no text document (a PDF beside the text) is left out, as a PDF OBX is.
+    """
+    kinds: list[tuple[int, str]] = []
+    for rep in range(1, len(obx.reps(5)) + 1):
+        kind = ed_text_kind(obx.get(5, 2, rep=rep), obx.get(5, 3, rep=rep))
+        if kind is not None:
+            kinds.append((rep, kind))
+    if not kinds:
+        return None
+    texts: list[str] = []
+    for rep, kind in kinds:
+        text, why = _ed_rep_text(obx, rep, kind)
+        if text is None:
+            return _EdText(kinds[0][1], None, why)
+        texts.append(text)
+    return _EdText(kinds[0][1], "\n".join(texts))
+
+
+def _ed_rep_text(obx: Segment, rep: int, kind: str) -> tuple[str | None, str]:
+    """(text, '') of one ED repetition, or (None, why it is not readable text)."""
+    comp = obx.enc.component
+    pieces = obx.reps(5)[rep - 1].split(comp)
+    # The data is the last component: a '^' the sender left unescaped in it is data, not a delimiter.
+    data = obx_unescape(obx, comp.join(pieces[4:]))
+    encoding = obx.get(5, 4, rep=rep).strip().upper() or "A"  # ED-4 empty: the data is sent as text
+    if encoding not in ED_ENCODINGS_0299:
+        return None, f"has encoding {_code(encoding)}, not in table 0299 (A, Base64, Hex)"
+    if encoding == "A":
+        text = data
+    else:
+        raw = _ed_bytes(data, encoding)
+        if raw is None:
+            return None, f"is not valid {'Base64' if encoding == 'BASE64' else 'Hex'}"
+        if kind == "rtf":
+            text = raw.decode("latin-1")  # RTF is 7-bit: its \ansicpg and \u escapes give the characters
+        elif looks_binary(raw):
+            return None, "is binary content (a PDF, an image or a word-processor file), not text"
+        else:
+            text = _ed_decode(raw, obx.charset)
+    if kind == "rtf":
+        if not text.lstrip().startswith("{\\rtf"):
+            return None, "is not RTF (no {\\rtf header)"
+        text = rtf_to_text(text)
+    elif kind == "html":
+        text = html_to_text(text)
+    # A decoded document ends its lines with CR LF or CR as the system that wrote it did.
+    return text.replace("\r\n", "\n").replace("\r", "\n").replace("\x0b", "\n"), ""
+
+
+def _ed_bytes(data: str, encoding: str) -> bytes | None:
+    """ED-5 Base64 or Hex data as bytes; None when it does not decode.
+
+    Blanks and line breaks (MIME Base64 wraps at 76 characters; an engine may escape the
+    breaks as \\X0D0A\\) are not data. Missing '=' padding is tolerated, other faults are not.
+    """
+    cleaned = "".join(data.split())
+    try:
+        if encoding == "HEX":
+            return bytes.fromhex(cleaned)
+        return base64.b64decode(cleaned + "=" * (-len(cleaned) % 4), validate=True)
+    except (binascii.Error, ValueError):
+        return None
+
+
+def _ed_decode(raw: bytes, message_codec: str) -> str:
+    """Bytes of a plain or HTML text document as text: the charset its byte order mark names,
+    else UTF-8, else the message's own charset (MSH-18), else Windows-1252, which every byte decodes."""
+    for bom, codec in _ED_BOMS:
+        if raw.startswith(bom):
+            return raw.decode(codec, errors="replace")
+    for codec in ("utf-8", message_codec):
+        try:
+            return raw.decode(codec)
+        except (UnicodeDecodeError, LookupError):
+            continue
+    return raw.decode("cp1252", errors="replace")
 
 
 def _note_lines(group: _Group) -> list[str]:
@@ -330,6 +470,11 @@ def _sections(group: _Group, warnings: list[str], *, lead: str = "findings") -> 
     buckets: dict[str, list[str]] = {}
     coded_impression: list[str] = []
     coded_seqs: list[int] = []
+    # ED text documents by section, then kind: used only when no narrative OBX is sent (the same
+    # report as a TX text and as a text/RTF document beside it would otherwise be read twice).
+    documents: dict[str, dict[str, list[tuple[int, str]]]] = {}
+    narrative = any(o.get(2).strip().upper() in TEXT_TYPES and o.raw(5).strip()
+                    and o.get(11).strip().upper() not in ("D", "W") for o in group.obx)
     for obx in group.obx:
         status = obx.get(11).strip().upper()
         if status in ("D", "W"):
@@ -352,10 +497,21 @@ def _sections(group: _Group, warnings: list[str], *, lead: str = "findings") -> 
                 coded_seqs.append(obx.seq)
             else:
                 buckets.setdefault(section, []).append(text)
+        elif value_type == "ED" and (doc := _ed_document(obx)) is not None:
+            if narrative:
+                warnings.append(f"OBX {obx.seq}: ED text document beside narrative OBX text; the narrative is used")
+            elif doc.text is None:
+                warnings.append(f"OBX {obx.seq}: ED data declared as text {doc.why}; left out")
+            elif not doc.text.strip():
+                warnings.append(f"OBX {obx.seq}: ED text document is empty")
+            else:
+                documents.setdefault(section or "report", {}).setdefault(doc.kind, []).append((obx.seq, doc.text))
         elif section:
             warnings.append(f"OBX {obx.seq}: value type {_code(value_type)} is not report text; left out")
         else:
             warnings.append(f"OBX {obx.seq}: {_code(value_type)} value names no report section; not read as report text")
+    for name, kinds in documents.items():
+        _take_document(name, kinds, buckets, warnings)
     for seq, count in group.obx_notes.items():
         warnings.append(f"OBX {seq}: {count} comment segment(s) after it annotate that observation; not read as report text")
     if not group.obx:
@@ -395,6 +551,20 @@ def _sections(group: _Group, warnings: list[str], *, lead: str = "findings") -> 
         "technique": out.get("technique"),
         "comparison": out.get("comparison"),
     }
+
+
+def _take_document(section: str, kinds: dict[str, list[tuple[int, str]]], buckets: dict[str, list[str]],
+                   warnings: list[str]) -> None:
+    """Put one section's ED text documents in its bucket: those of one kind, in message order.
+
+    A RIS that sends the report as plain text and as RTF (or HTML) sends one report twice; the
+    simplest faithful rendition is read, as for FHIR presentedForm, and the others are said.
+    """
+    kind = next(k for k in ("plain", "html", "rtf") if k in kinds)
+    buckets.setdefault(section, []).extend(text for _seq, text in kinds[kind])
+    others = sorted(seq for k, docs in kinds.items() if k != kind for seq, _text in docs)
+    if others:
+        warnings.append(f"OBX {', '.join(map(str, others))}: another rendition of the ED {kind} text; left out")
 
 
 def _split_body(text: str, lead: str = "findings") -> tuple[str | None, dict[str, str | None]]:
@@ -554,12 +724,13 @@ def parse_oru(raw: bytes) -> OruMessage:
             # MSH-14 valued: this message continues an earlier one (v2 2.10.2); its report is a fragment.
             raise Hl7Error("AE", "100", "MSH^1^14",
                            "message continuation (MSH-14) is not supported; send the whole report in one message")
-        groups = _groups(_tokenise(text, msh))
+        groups = _groups(_tokenise(text, msh), warnings)
         systems: dict[str, str] = {}
         reports = _reports(groups, header, source_hash, warnings, systems)
         if not reports and all(_awaiting_results(g) for g in groups):
             warnings.append("every OBR says its results are not available yet (OBR-25 O/I/S); no report to read")
         elif not reports:
+            _raise_on_unreadable_document(groups)
             kinds = sorted({t for g in groups for o in g.obx if (t := o.get(2).strip().upper()) and o.raw(5)
                             and t not in TEXT_TYPES and t not in CODED_TYPES})
             why = f"; OBX value types {', '.join(_code(k) for k in kinds)} are not report text" if kinds else ""
@@ -571,6 +742,20 @@ def parse_oru(raw: bytes) -> OruMessage:
         raise
     oru_header = OruHeader(**header.model_dump(), service_systems=systems)
     return OruMessage(header=oru_header, reports=reports, charset_used=codec, warnings=warnings)
+
+
+def _raise_on_unreadable_document(groups: list[_Group]) -> None:
+    """AE 102 (data type error) at the first ED that says it is a text document but whose data
+    is not (bad Base64 or Hex, binary bytes, RTF without its header), when no report was read:
+    the sender learns what to fix, where a bare 'no report text' would not say."""
+    for group in groups:
+        for obx in group.obx:
+            if obx.get(2).strip().upper() != "ED" or obx.get(11).strip().upper() in ("D", "W"):
+                continue
+            doc = _ed_document(obx)
+            if doc is not None and doc.text is None:
+                raise Hl7Error("AE", "102", f"OBX^{obx.seq}^5",
+                               f"data type error (OBX {obx.seq} ED data declared as text {doc.why})")
 
 
 def _reports(groups: list[_Group], header: MshHeader, source_hash: str, warnings: list[str],

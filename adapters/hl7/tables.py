@@ -154,3 +154,33 @@ def section_of(code_subs: list[str], name: str, alt_code: str = "") -> str | Non
         if pattern.search(name):
             return section
     return None
+
+
+# ---- ED (encapsulated data) OBX-5 that is a text document ------------------------------
+# ED components: 1 source application, 2 type of data (table 0191), 3 data subtype (table 0291),
+# 4 encoding (table 0299), 5 data. Only a text document is report text: table 0191 TEXT (v2.3.1
+# on), TX (v2.2) and FT name one; AP ("other application data") is text only as RTF or HTML.
+ED_TEXT_TYPES_0191 = frozenset({"TEXT", "TX", "FT"})
+ED_ENCODINGS_0299 = frozenset({"A", "BASE64", "HEX"})
+# Data subtype -> how the text is read. Table 0291 has RTF and HTML; senders of plain text
+# leave it empty or write the MIME subtype (text/plain), which table 0291 lacks.
+_ED_TEXT_SUBTYPES: dict[str, str] = {"": "plain", "PLAIN": "plain", "TXT": "plain", "TEXT": "plain",
+                                     "RTF": "rtf", "HTML": "html"}
+_ED_APPLICATION_TEXT: dict[str, str] = {"RTF": "rtf", "HTML": "html"}
+
+
+def ed_text_kind(type_of_data: str, subtype: str) -> str | None:
+    """'plain', 'rtf' or 'html' for an ED that holds a text document, None for anything else
+    (a PDF, an image, audio, a scanned document, a CDA, XML, an unknown subtype).
+
+    A MIME type sent whole in ED-2 ('text/plain', 'application/rtf') with ED-3 empty is read
+    as type and subtype. Case is ignored: senders write 'text^rtf' as often as 'TEXT^RTF'.
+    """
+    kind, sub = type_of_data.strip().upper(), subtype.strip().upper()
+    if "/" in kind and not sub:
+        kind, sub = (p.strip() for p in kind.split("/", 1))
+    if kind in ED_TEXT_TYPES_0191:
+        return _ED_TEXT_SUBTYPES.get(sub)
+    if kind in ("AP", "APPLICATION"):
+        return _ED_APPLICATION_TEXT.get(sub)
+    return None
