@@ -8,7 +8,8 @@ comparison lines, after "prior"/"previously"/"from", in a printed legend of the 
 categories, or of a system that does not belong to the exam (a Lung-RADS in a mammogram) are
 dropped; a category stated in an addendum revises the report's and wins; of the rest, an
 explicit "overall" wins, else the most severe category by the system's own hierarchy. A category
-only not excluded ("cannot exclude BI-RADS 4") is no statement; a bare "Overall: 4B" counts for the exam's
+only not excluded ("cannot exclude BI-RADS 4") is no statement, nor are two offered as alternatives ("PI-RADS 4
+versus 5", "BI-RADS 4A/4B"; none is read when either could be the most severe); a bare "Overall: 4B" counts for the exam's
 one system only; a pipe table's RADS column gives one category per row; modifiers are read after the
 category, later in its sentence (CAD-RADS tokens) or from a separate Lung-RADS "S modifier: Yes" field.
 """
@@ -301,6 +302,49 @@ _RANGE_AFTER = re.compile(
 )
 
 
+# Two categories offered as alternatives: "PI-RADS 4 versus 5", "BI-RADS 3 vs. BI-RADS 4A", "BI-RADS 4A/4B",
+# "LR-4 or LR-5". The report states neither, so neither is read (the model decides, as tnm._alternative leaves
+# "N1 vs N2"). Not a modifier after a slash ("CAD-RADS 4A/P2", "Lung-RADS 4X/S": no category), a dash (ranges and
+# intervals are _RANGE_AFTER's), a revision ("Previously BI-RADS 3, now 4A"), nor a score out of its scale's top
+# ("PI-RADS 4/5", "TI-RADS 3/5": 4 of 5); nor, in NI-RADS, a score per site ("NI-RADS 2/1 (neck)").
+_ALT_SEP = r"\s*(?:\b(?:versus|vs)\b\.?|\bor\b|/)\s*"
+_ALT_CAT = {s: re.compile(_ALT_SEP + rf"(?:{_SYS[s]}{_FILLER})?(?:(?:category|score|cat\.?)\s*)?" + _CAT[s]
+                          + r"(?!\s*-?\s*(?:months?|mos?|years?|yrs?|weeks?|wks?|days?|mm|cm|points?|o.?clock)\b)",
+                          re.IGNORECASE)
+            for s in _CAT}
+_OUT_OF = {"PI-RADS": "5", "VI-RADS": "5", "TI-RADS": "5", "O-RADS": "5", "GB-RADS": "5"}
+_ALT_SHORT = {"LI-RADS": _LR, "TI-RADS": _TR}
+
+
+def _alternative_after(system: str, text: str, end: int, category: str) -> tuple[str, int] | None:
+    """(the other category, its end) when the mention of `category` ending at `end` is offered with it as an
+    alternative (see _ALT_CAT), else None."""
+    m = _ALT_CAT[system].match(text, end)
+    if m is None and system in _ALT_SHORT:  # "LR-4 or LR-5", "TR3/TR4"
+        sep = re.compile(_ALT_SEP, re.IGNORECASE).match(text, end)
+        m = _ALT_SHORT[system].match(text, sep.end()) if sep else None
+    if m is None:
+        return None
+    other = normalise(system, m.group("cat"))
+    if other is None or other == category:
+        return None  # "BI-RADS 2/2" names one category
+    if _OUT_OF.get(system) == m.group("cat") and "/" in text[end : m.start("cat")]:
+        return None  # "PI-RADS 4/5": a score out of the top of its scale
+    if system == "NI-RADS" and _NI_SITE_AFTER.match(text, m.end("cat")):
+        return None
+    if system == "CAD-RADS" and other == "N" and "/" in text[end : m.start("cat")]:
+        return None  # "CAD-RADS 4B/N": CAD-RADS 1.0's non-diagnostic modifier, not the category N offered
+    return other, m.end("cat")
+
+
+def _offered(system: str, text: str, start: int, category: str, other: tuple[str, int]) -> RadsMention:
+    """Two categories offered as alternatives, as one mention spanning both with the more severe of the two
+    (stated_rads reads no category when it could be the report's most severe)."""
+    worse = max(category, other[0], key=lambda c: severity_rank(system, c) or 0)
+    hist, overall = mention_context(text, start, other[1])  # "3 or 4 would be assigned if ...": the pair's context
+    return RadsMention(system, worse, start, other[1], hist, overall)
+
+
 # The PI-RADS v2.1 upgrade written after the score: "PI-RADS 3+1", "3 + 1 = 4".
 _PI_UPGRADE = re.compile(r"\s*\+\s*1(?!\d)(?:\s*=\s*[34](?!\d))?")
 
@@ -349,8 +393,15 @@ def _cad_later_modifiers(text: str, end: int) -> list[str]:
 
 
 def find_mentions(text: str) -> list[RadsMention]:
-    """Every RADS statement in `text` (named systems and their short forms), history flagged."""
+    """Every RADS statement in `text` (named systems and their short forms), history flagged; none of two
+    categories offered as alternatives ("PI-RADS 4 versus 5")."""
+    return _find(text)[0]
+
+
+def _find(text: str) -> tuple[list[RadsMention], list[RadsMention]]:
+    """find_mentions, and the alternatives it leaves out (each one mention spanning both, see _offered)."""
     found: dict[tuple[int, int], RadsMention] = {}
+    offered: list[RadsMention] = []
 
     def add(system: str, raw: str, start: int, end: int, modifiers: tuple[str, ...] = ()) -> None:
         revised = _revised_to(system, text, end)
@@ -368,6 +419,10 @@ def find_mentions(text: str) -> list[RadsMention]:
         up = _PI_UPGRADE.match(text, end) if system == "PI-RADS" and cat in ("2", "3") else None
         if up:  # PI-RADS v2.1 "3+1" (PZ 3 upgraded by positive DCE; TZ "2+1" by DWI): the overall is one higher
             cat, end = str(int(cat) + 1), up.end()
+        other = _alternative_after(system, text, end, cat) if cat else None
+        if cat and other is not None:  # neither "PI-RADS 4" nor the "5" of "versus 5" is stated
+            offered.append(_offered(system, text, start, cat, other))
+            return
         if cat is None or any(s <= start < e or start <= s < end for s, e in found):
             return
         if system == "CAD-RADS":
@@ -391,7 +446,8 @@ def find_mentions(text: str) -> list[RadsMention]:
         add("LI-RADS", m.group("cat"), m.start(), m.end())
     for m in _TR.finditer(text):
         add("TI-RADS", m.group("cat"), m.start(), m.end())
-    return sorted(found.values(), key=lambda x: x.start)
+    kept = [x for x in found.values() if not any(a.start <= x.start < a.end for a in offered)]
+    return sorted(kept, key=lambda x: x.start), offered
 
 
 def exam_systems(report: RadiologyReport) -> set[str]:
@@ -525,7 +581,8 @@ def stated_rads(report: RadiologyReport) -> RadsMention | None:
     """The category this report states for its own study, or None when it states none."""
     text = report.text()
     legends = legend_ranges(text)
-    mentions = [m for m in find_mentions(text) if not m.historical and not _in_legend(legends, m)]
+    found, offered = _find(text)
+    mentions = [m for m in found if not m.historical and not _in_legend(legends, m)]
     exam = exam_systems(report)
     # A bare "TR4" with no thyroid context is not a TI-RADS statement (TR is also tricuspid regurgitation).
     # A thyroid word anywhere, or a nodule named on the mention's own line, is the context it needs.
@@ -542,6 +599,10 @@ def stated_rads(report: RadiologyReport) -> RadsMention | None:
                 cat = normalise(system, m.group("cat"))
                 lead = text[max(0, m.start() - 40) : m.start()]
                 if _NOT_ASSESSMENT.search(lead):
+                    continue
+                other = _alternative_after(system, text, m.end(), cat) if cat else None
+                if cat and other is not None:  # "Category 3 vs 4" offers two
+                    offered.append(_offered(system, text, m.start(), cat, other))
                     continue
                 if cat and not any(x.start <= m.start("cat") < x.end for x in mentions) \
                         and not any(a < m.end() <= b for a, b in legends):
@@ -562,13 +623,23 @@ def stated_rads(report: RadiologyReport) -> RadsMention | None:
     systems = {m.system for m in mentions}
     if len(systems) > 1:
         mentions = _pick_system(text, mentions)
-    # An addendum that states a category revises the report's ("Revised assessment: BI-RADS 2").
-    revised = in_last_addendum(text, [m.start for m in mentions])
+    systems = {m.system for m in mentions}
+    offered = [a for a in offered if a.system in systems and not a.historical and not _in_legend(legends, a)]
+    # An addendum that states a category (or offers two) revises the report's ("Revised assessment: BI-RADS 2").
+    revised = in_last_addendum(text, [m.start for m in mentions + offered])
     if revised:
         mentions = [m for m in mentions if m.start in revised]
+        offered = [a for a in offered if a.start in revised]
+    if not mentions:
+        return None
     overall = [m for m in mentions if m.overall]
     pool = overall or mentions
     chosen = max(pool, key=lambda m: (severity_rank(m.system, m.category) or 0, m.start))
+    # Two categories offered ("Right: BI-RADS 3 vs 4A. Left: BI-RADS 2.") either of which could be more severe than
+    # the chosen one: the report's assessment is not stated (an explicit overall one still stands).
+    rank = severity_rank(chosen.system, chosen.category) or 0
+    if any((a.overall or not chosen.overall) and (severity_rank(a.system, a.category) or 0) > rank for a in offered):
+        return None
     return _with_s_statement(text, _with_other_sites(chosen, mentions), legends)
 
 
@@ -643,7 +714,7 @@ def _table_mentions(text: str) -> list[RadsMention]:
             continue
         cat = normalise(system, m.group("cat"))
         others = " ".join(c for j, (c, _) in enumerate(cells) if j != i)
-        if cat:
+        if cat and _alternative_after(system, text, at + m.end(), cat) is None:  # not "| 3 vs 4 |"
             hist = bool(_ROW_HISTORY.search(others)) or mention_context(text, at + m.start("cat"), at + m.end("cat"))[0]
             out.append(RadsMention(system, cat, at + m.start("cat"), at + m.end("cat"), hist, False,
                                    modifiers_of(system, m.groupdict().get("mod"))))

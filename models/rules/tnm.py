@@ -9,7 +9,9 @@ subdivision letter ("M1a", "N2b"), followed by its count of positive nodes ("N1 
 nodes positive)") or standing as a sentence of its own ("... in 2 of 14 lymph nodes. M0.").
 T, N and M may be joined by spaces, commas, slashes or hyphens ("T2 / N1 / M0"). A stage the
 sentence only suspects ("cannot exclude N3 disease", "N1 (possible)"), or two offered as alternatives
-("cN1-2", "N2 or N3"), is not stated: the model decides. A capital run into the T ("CT2 N0 scan") is a
+("cN1-2", "N2 or N3"), is not stated: the model decides; the M after such an N is still stated ("T3 cN1-2 M0").
+Template fields with bare digits ("T: 3  N: 1  M: 0", "T3, N: 1, M: 0") count when they stand together as a
+staging string (a T, then N; or N then M), never a lone "N: 1 lesion". A capital run into the T ("CT2 N0 scan") is a
 prefix only in an all-caps line or beside a prefixed N.
 
 Described in words (kind "described", a lower confidence than an explicit stage):
@@ -80,9 +82,27 @@ _SUF = r"[a-d]?(?:mi\b|\((?:mi|sn|i[+\-]|mol[+\-])\))?"
 _TNM_SEP = r"(?:\s*\([^()\n]{1,40}\))?\s*[,/\-–|]?\s*"
 # In a T..N..M string the prefixes and subdivisions may be capitals too (all-caps reports: "CT2 CN1 CM0").
 _CPFX = r"(?i:[cpy]|yc|yp|r|mr|ymr)?"
+# An N offered as one of two ("T3 cN1-2 M0", "T2 N2 or N3, M0"): the string goes on to its M, which is stated even
+# though the N is not (_alternative drops the N). Not a count of nodes after a dash ("pN1 - 2 of 15 nodes").
+_N_OTHER = r"(?:\s*(?:-|–|/|\bor\b)\s*(?:(?i:[cpy]|yc|yp)?N)?[0-3](?i:[a-d])?(?![.\d])(?!\s*(?:cm|mm|of|/)\b))?"
 _TNM = re.compile(
     rf"\b{_CPFX}T(?:[0-4](?i:[a-d])?|(?i:is)|[xX])(?:\((?:m|\d)\))?{_TNM_SEP}{_CPFX}(?P<n>N[0-3xX])(?i:{_SUF})"
-    rf"(?:{_TNM_SEP}{_CPFX}(?P<m>M[01xX])(?i:[a-d])?)?(?![\w])"
+    rf"(?:{_N_OTHER}{_TNM_SEP}{_CPFX}(?P<m>M[01xX])(?i:[a-d])?)?(?![\w])"
+)
+# Template fields with bare digits ("T: 3  N: 1  M: 0", "T3, N: 1, M: 0", "N: 2, M: 0"): read only when the fields
+# stand together as a staging string (a T field or T stage, then N; or N then M), so a lone "N: 1 lesion" is
+# no stage. The fields may be on consecutive lines of a template.
+# Between fields, a short bracket of what one rests on ("N: 0 (0/14)"); after the last, a bracket is left to the
+# hedge check ("M: 0 (possible)").
+_FIELD_SEP = r"(?:[ \t]*\([^()\n]{1,40}\))?[ \t]*[,;/|]?[ \t]*(?:\n[ \t]*(?:[-•*][ \t]*)?)?"
+_FIELD_END = r"(?![\w.]\d|\w)(?![ \t]*(?:mm|cm|of|/|lesions?|nodes?|nodules?|foci|masses|sites?)\b)"
+_T_FIELD = r"\b(?:(?i:[cpy]|yc|yp|mr)?T[ \t]*[:=][ \t]*|(?i:[cpy]|yc|yp|mr)?T)(?:[0-4](?i:[a-d])?|(?i:is)|[xX])(?![\w.]\d|\w)"
+# "N: 1-2" offers two N stages (_alternative drops the N), and the M field after it is still read.
+_N_FIELD = r"\bN[ \t]*[:=][ \t]*(?P<{}>[0-3xX])(?i:[a-c])?(?:[ \t]*(?:-|–|/|\bor\b)[ \t]*[0-3](?![.\d]))?"
+_M_FIELD = r"\bM[ \t]*[:=][ \t]*(?P<{}>[01xX])(?i:[a-c])?"
+_TNM_FIELDS = re.compile(
+    rf"(?:{_T_FIELD}{_FIELD_SEP}{_N_FIELD.format('n')}{_FIELD_END}(?:{_FIELD_SEP}{_M_FIELD.format('m')}{_FIELD_END})?"
+    rf"|{_N_FIELD.format('n2')}{_FIELD_END}{_FIELD_SEP}{_M_FIELD.format('m2')}{_FIELD_END})"
 )
 # A template lead-in: "N stage: N2", "Nodal status: pN0", "N: N1", "Nodes: N2", "M: M0", "Metastases: M1b".
 _N_LEAD = (r"(?:\b(?:N|(?i:nodal))[\s\-]?(?i:stag(?:e|ing)|category|status)\s*(?i:is\s*)?[:=|]?|\bN\s*[:=|]|"
@@ -289,6 +309,15 @@ def _collect(text: str, rx: re.Pattern[str], key: str) -> list[StageMention]:
             continue
         if m.group(key) and not m.group(key).lower().endswith("x"):
             out.append(StageMention(m.group(key), m.start(), m.end()))
+    for m in _TNM_FIELDS.finditer(text):
+        group = key if m.group(key) else f"{key}2"  # the T..N(..M) form or the N..M form
+        digit = m.group(group)
+        if digit is None or digit in "xX" or _ALTERNATIVE_AFTER[key.upper()].match(text, m.end(group)) \
+                or _hedged_stage(text, m.start(), m.end()):
+            continue  # "N: X" is no stage; "N: 1-2" offers two; "T: 3 N: 1 M: 0 (possible)" suspects all three
+        if not any(s.start <= m.start() < s.end for s in out):
+            # ending at its own digit, so a hedge right after it is its own: "N: 1 (possible), M: 0"
+            out.append(StageMention(f"{key.upper()}{digit}", m.start(), m.end(group)))
     for m in rx.finditer(text):
         group = next(g for g in "abcdefghij" if g in rx.groupindex and m.group(g))
         # A bare stage after its nodes is the stage alone (the nodes are its context, not its text).

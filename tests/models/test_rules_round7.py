@@ -367,7 +367,7 @@ _TNM = [
     ("N1/N2 disease.", None, None),
     ("cN2/N3", None, None),
     ("N2 or N3 disease.", None, None),
-    ("T2 N2-3 M0", None, None),
+    ("T2 N2-3 M0", None, "M0"),  # the N offered as alternatives is unread; the M is stated
     # ... but letters joined by slashes or hyphens are one string
     ("Staging: N0/M0", "N0", "M0"),
     ("T2/N1/M0", "N1", "M0"),
