@@ -42,7 +42,8 @@ ENCODINGS = [
 
 # Report text: any character but a line break (lines are drawn one by one) and ':' (so that
 # no line reads as a FINDINGS:/IMPRESSION: heading, which would rightly move text between sections).
-_CHAR = st.characters(blacklist_categories=("Cs",), blacklist_characters=":\n")
+# A vertical tab is a line break too: the reader takes it for Word's soft return (adapters/hl7/oru_in.py).
+_CHAR = st.characters(blacklist_categories=("Cs",), blacklist_characters=":\n\x0b")
 _LINE = st.text(_CHAR, max_size=30)
 _LINES = st.lists(_LINE, max_size=5)
 _ID = st.text(st.characters(blacklist_categories=("Cs", "Cc", "Zs", "Zl", "Zp")), min_size=1, max_size=12)
@@ -118,7 +119,7 @@ DEMO = ModelIdentity(model_id="smollm2-135m-demo", sha256="ab" * 32, backend="ll
 
 
 @settings(max_examples=200, deadline=None)
-@given(text=st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters=":"), max_size=300),
+@given(text=st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters=":\x0b"), max_size=300),
        enc=st.sampled_from(ENCODINGS))
 def test_oru_out_text_is_read_back_by_our_own_parser(text: str, enc: EncodingChars) -> None:
     """ORU^R01 out (ST or TX repetitions, escapes, line breaks) parses back to the same text."""
