@@ -130,37 +130,27 @@ def mentions(text: str, *, skip_history: bool = True) -> tuple[Mention, ...]:
     return tuple(out)
 
 
-@functools.lru_cache(maxsize=4096)
 def span_negated(sentence: str, start: int, end: int) -> bool | None:
     """Whether ConText reads the words at `sentence[start:end]` as negated (None: no token span there).
 
     For findings the target rules do not list (a model's "T2 hyperintense foci"): the span is made
     the sentence's one target and the same radiology ConText rules as the labeler's are run on it.
     """
-    head = _HEADING.match(sentence)
-    if head and start >= head.end():  # "Lungs: no consolidation": read after the heading, as mentions() does
-        sentence, start, end = sentence[head.end():], start - head.end(), end - head.end()
-    nlp = pipeline()
-    doc = nlp.get_pipe("radlite_one_sentence")(nlp.make_doc(sentence))
-    span = doc.char_span(start, end, label="FINDING", alignment_mode="expand")
-    if span is None:
-        return None
-    doc.ents = [span]
-    doc = nlp.get_pipe("medspacy_context")(doc)
-    return any(mod.category == "NEGATED_EXISTENCE" for mod in doc.ents[0]._.modifiers)
+    mods = span_modifiers(sentence, start, end)
+    return None if mods is None else any(category == "NEGATED_EXISTENCE" for category, _ in mods)
 
 
 @functools.lru_cache(maxsize=4096)
 def span_modifiers(sentence: str, start: int, end: int) -> frozenset[tuple[str, str]] | None:
     """ConText's modifiers of the words at `sentence[start:end]`: (category, rule literal) pairs (None: no token span).
 
-    span_negated answers one question; the applicability rules (models/rules/applicability.py) also
-    need to tell a request ("rule out HCC", "r/o", "evaluate for cirrhosis": ConText's POSSIBLE_EXISTENCE or
+    The applicability rules (models/rules/applicability.py) need more than span_negated: to tell a
+    request ("rule out HCC", "r/o", "evaluate for cirrhosis": ConText's POSSIBLE_EXISTENCE or
     HYPOTHETICAL by the rule that fired) from a hedged finding ("possible cirrhosis"), so the rule's
-    literal comes with its category. Same sentence handling and radiology rules as span_negated.
+    literal comes with its category.
     """
     head = _HEADING.match(sentence)
-    if head and start >= head.end():
+    if head and start >= head.end():  # "Lungs: no consolidation": read after the heading, as mentions() does
         sentence, start, end = sentence[head.end():], start - head.end(), end - head.end()
     nlp = pipeline()
     doc = nlp.get_pipe("radlite_one_sentence")(nlp.make_doc(sentence))

@@ -76,6 +76,23 @@ def err_of(ack_text: str) -> tuple[str, str] | None:
     return str(err[3][0][0]), str(err[2])
 
 
+def err_in_own_delimiters(ack: str) -> tuple[str, str] | None:
+    """(ERR code, location) read with the ACK's own delimiters: ERR-1 (ELD) before v2.5, else ERR-3/ERR-2
+    with ERR-4 severity E (table 0516)."""
+    sep, comp, sub = ack[3], ack[4], ack[7]
+    msh_fields = ack.split("\r")[0].split(sep)
+    version = msh_fields[11].split(comp)[0]
+    err = next((s.split(sep) for s in ack.split("\r") if s.startswith("ERR")), None)
+    if err is None:
+        return None
+    numeric = version.replace(".", "").isdigit()  # build_ack reads any other MSH-12 as v2.5 or later
+    if numeric and tuple(int(p) for p in version.split(".")) < (2, 5):
+        eld = err[1].split(comp)
+        return eld[3].split(sub)[0], comp.join(p for p in eld[:3] if p)
+    assert err[4] == "E"
+    return err[3].split(comp)[0], err[2]
+
+
 def read_frame(sock: socket.socket) -> bytes:
     """One MLLP-framed answer, without its start and end blocks."""
     data = b""

@@ -32,7 +32,22 @@ import socket
 from typing import Any
 
 import pytest
-from hl7_rounds import LN_F, LN_I, LN_R, Case, Want, ack_for, codec_of, er7, err_of, inbound_rows, msas, obx, read_frame
+from hl7_rounds import (
+    LN_F,
+    LN_I,
+    LN_R,
+    Case,
+    Want,
+    ack_for,
+    codec_of,
+    er7,
+    err_in_own_delimiters,
+    err_of,
+    inbound_rows,
+    msas,
+    obx,
+    read_frame,
+)
 
 from adapters.hl7 import Hl7Error, build_ack, build_batch_ack, parse_oru, peek_header, split_batch
 
@@ -458,20 +473,6 @@ def _version(ack: str) -> str:
     return ack.split("\r")[0].split(sep)[11].split(comp)[0]
 
 
-def _err(ack: str) -> tuple[str, str] | None:
-    """(ERR code, location) read with the ACK's own delimiters: ERR-1 (ELD) before v2.5, else ERR-3/ERR-2.
-    The ERR-4 severity must be E (table 0516) whenever the ERR-2/3 form is used."""
-    sep, comp, sub = ack[3], ack[4], ack[7]
-    err = next((s.split(sep) for s in ack.split("\r") if s.startswith("ERR")), None)
-    if err is None:
-        return None
-    if tuple(int(p) for p in _version(ack).split(".")) < (2, 5):
-        eld = err[1].split(comp)
-        return eld[3].split(sub)[0], comp.join(p for p in eld[:3] if p)
-    assert err[4] == "E"
-    return err[3].split(comp)[0], err[2]
-
-
 # ---- Part 1: checks -----------------------------------------------------------------------------
 
 
@@ -488,7 +489,7 @@ def test_round6_oru_ack_and_extraction(case: Case) -> None:
     if case.msa2:  # an MSH we could read: MSH-3/5 swapped
         ack_msh = ack_text.split("\r")[0].split(sep)
         assert (ack_msh[2], ack_msh[4]) == ("RADLITE", "NOVAENG"), case.name
-    assert _err(ack_text) == case.err, case.name
+    assert err_in_own_delimiters(ack_text) == case.err, case.name
     if sep == "|" and ack_text[4:8] == "^~\\&" and _version(ack_text) not in ("2.1", "2.2"):
         assert err_of(ack_text) == case.err, case.name  # python-hl7 reads the same ERR
     if case.err is not None:

@@ -34,7 +34,22 @@ import time
 from typing import Any
 
 import pytest
-from hl7_rounds import LN_F, LN_I, LN_R, Case, Want, ack_for, codec_of, er7, err_of, inbound_rows, msas, obx, read_frame
+from hl7_rounds import (
+    LN_F,
+    LN_I,
+    LN_R,
+    Case,
+    Want,
+    ack_for,
+    codec_of,
+    er7,
+    err_in_own_delimiters,
+    err_of,
+    inbound_rows,
+    msas,
+    obx,
+    read_frame,
+)
 from sqlalchemy import select
 
 from adapters.hl7 import (
@@ -542,23 +557,6 @@ CASES: list[Case] = [
 ]
 
 
-def _err(ack: str) -> tuple[str, str] | None:
-    """(ERR code, location) read with the ACK's own delimiters: ERR-1 (ELD) before v2.5, else ERR-3/ERR-2
-    with ERR-4 severity E (table 0516)."""
-    sep, comp, sub = ack[3], ack[4], ack[7]
-    msh_fields = ack.split("\r")[0].split(sep)
-    version = msh_fields[11].split(comp)[0]
-    err = next((s.split(sep) for s in ack.split("\r") if s.startswith("ERR")), None)
-    if err is None:
-        return None
-    numeric = version.replace(".", "").isdigit()  # build_ack reads any other MSH-12 as v2.5 or later
-    if numeric and tuple(int(p) for p in version.split(".")) < (2, 5):
-        eld = err[1].split(comp)
-        return eld[3].split(sub)[0], comp.join(p for p in eld[:3] if p)
-    assert err[4] == "E"
-    return err[3].split(comp)[0], err[2]
-
-
 # ---- Part 1: checks -----------------------------------------------------------------------------
 
 
@@ -577,7 +575,7 @@ def test_round7_oru_ack_and_extraction(case: Case) -> None:
         header = peek_header(case.raw)
         assert header is not None
         assert (ack_msh[2], ack_msh[4], ack_msh[5]) == ("RADLITE", header.sending_app, header.sending_facility), case.name
-    assert _err(ack_text) == case.err, case.name
+    assert err_in_own_delimiters(ack_text) == case.err, case.name
     version = ack_text.split("\r")[0].split(sep)[11]
     if sep == "|" and ack_text[4:8] == "^~\\&" and version not in ("2.1", "2.2", "v2.5"):
         assert err_of(ack_text) == case.err, case.name  # python-hl7 reads the same ERR

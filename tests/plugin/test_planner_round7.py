@@ -19,34 +19,12 @@ Decisions pinned here (see the comments in models/rules/applicability.py):
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import pytest
+from planner_studies import Study, check_plan
 
 from models.rules.clinical_nlp import span_modifiers
 from models.types import RadiologyReport, TaskName
 from plugin.planner import plan_report, rads_system_for
-
-
-@dataclass(frozen=True)
-class Study:
-    sid: str
-    modality: str | None
-    procedure: str | None
-    findings: str
-    impression: str | None = "See findings."
-    system: str | None = None
-    staging: bool = False
-    chexpert: bool = False
-    temporal: bool = False
-    code: str | None = None
-    comparison: str | None = None
-
-    def report(self) -> RadiologyReport:
-        return RadiologyReport(report_id=self.sid, modality=self.modality, procedure=self.procedure,
-                               procedure_code=self.code, findings=self.findings, impression=self.impression,
-                               comparison=self.comparison)
-
 
 STUDIES: list[Study] = [
     # ---- liver: LI-RADS CT/MRI only; ultrasound surveillance has its own US categories
@@ -359,19 +337,7 @@ STUDIES: list[Study] = [
 
 @pytest.mark.parametrize("study", STUDIES, ids=[s.sid for s in STUDIES])
 def test_unseen_study_plan(study: Study) -> None:
-    report = study.report()
-    system, why = rads_system_for(report)
-    assert system == study.system, why
-    plan = plan_report(report)
-    names = plan.names
-    assert plan.rads_system == study.system
-    assert (TaskName.rads_assignment in names) == (study.system is not None)
-    assert (TaskName.n_staging in names) == study.staging
-    assert (TaskName.m_staging in names) == study.staging
-    assert (TaskName.abnormality_detection in names) == study.chexpert
-    assert (TaskName.temporal_comparison in names) == study.temporal
-    assert TaskName.radiology_ner in names and TaskName.radiology_qa not in names
-    assert all(t.reason for t in plan.tasks)
+    check_plan(study)
 
 
 def test_enough_unseen_studies() -> None:
