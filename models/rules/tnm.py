@@ -163,7 +163,7 @@ _STAGE_HEDGE_BEFORE = re.compile(
 _STAGE_HEDGE_AFTER = re.compile(
     r"^\)?\s*(?:\(\s*|,\s*|-\s*)?(?:(?:is|are)\s+)?(?:possible|probable|suspected|questionable|equivocal|likely|\?"
     r"|(?:disease\s+)?(?:versus|vs\.?)\s"
-    r"|(?:can\s*not|cannot|not)\s+(?:be\s+)?(?:excluded|ruled\s+out))",
+    r"|(?:can\s*not|cannot|not)\s+(?:be\s+)?(?:excluded|ruled\s+out)|(?:can\s*not|cannot)\s+(?:exclude|rule\s+out)\b)",
     re.IGNORECASE,
 )
 
@@ -307,6 +307,8 @@ def _collect(text: str, rx: re.Pattern[str], key: str) -> list[StageMention]:
     for m in _TNM.finditer(text):
         if _glued_capital(text, m) or (m.group(key) and _alternative(text, m.start(key), m.end(key))):
             continue
+        if key == "n" and m.group("m") and m.group(key) and _STAGE_HEDGE_AFTER.match(text[m.end(key) : m.end(key) + 60]):
+            continue  # "T2 N1 (possible) M0": the bracket inside the string hedges the N only
         if m.group(key) and not m.group(key).lower().endswith("x"):
             out.append(StageMention(m.group(key), m.start(), m.end()))
     for m in _TNM_FIELDS.finditer(text):

@@ -147,3 +147,12 @@ def test_slash_modifiers_are_kept_with_the_category() -> None:
                                procedure="LDCT LUNG SCREENING"))
     assert cad is not None and sorted(cad.value.modifiers) == ["HRP", "P2"]  # type: ignore[union-attr]
     assert lung is not None and lung.value.modifiers == ("S",)  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(("text", "n", "m"), [
+    ("Lung cancer. T2 N1 (possible) M0.", None, "M0"),  # the bracket inside the string hedges the N only
+    ("Lung cancer. T2 N1 (2/14 nodes) M0.", "N1", "M0"),  # a count of nodes is no hedge
+    ("Lung cancer. T2 N1 M0 (cannot exclude M1).", None, None),  # a trailing hedge suspects the string
+])
+def test_a_hedge_inside_or_after_a_tnm_string(text: str, n: str | None, m: str | None) -> None:
+    assert _stages(_report(text, procedure="CT CHEST W CONTRAST")) == (n, m)
