@@ -617,14 +617,15 @@ def _obx_section(obx: Segment) -> str | None:
 
 
 def _accession(group: _Group) -> str:
-    """The group's own order number: OBR-3/ORC-3 (filler, the accession), else OBR-2/ORC-2 (placer).
+    """The group's own order number: OBR-3/ORC-3 (filler, the accession), else OBR-2/ORC-2 (placer),
+    else the first component of OBR-20 or OBR-18 (filler/placer field 1, where some RIS put the accession).
 
     OBR-3/OBR-2 equal ORC-3/ORC-2, and the standard lets a sender value them in the ORC only
     (v2.5 4.5.1.2-3: present in the ORC or in the OBR).
     """
     obr, orc = group.obr, group.orc
     return (obr.get(3).strip() or (orc.get(3).strip() if orc else "") or obr.get(2).strip()
-            or (orc.get(2).strip() if orc else ""))
+            or (orc.get(2).strip() if orc else "") or obr.get(20, 1).strip() or obr.get(18, 1).strip())
 
 
 def _parent_ids(obr: Segment) -> tuple[str, str]:

@@ -21,6 +21,7 @@ from __future__ import annotations
 import base64
 import codecs
 
+import pytest
 from hl7_rounds import LN_F, LN_I, LN_R, ack_for, er7, err_of, obx
 from test_hl7_round7 import PID, msh, obr
 
@@ -376,3 +377,15 @@ def test_orc_before_the_pid_of_the_first_exam_is_read_as_before() -> None:
     (r,) = msg.reports
     assert (msa1, r.accession, r.findings) == ("AA", "LK-TO-13", "Lungs clear.")
     assert _orc_note(msg) == []
+
+
+@pytest.mark.parametrize(("field", "value"), [(18, "A2026-0412-77^RIS"), (20, "A2026-0412-77")])
+def test_an_accession_only_in_a_placer_or_filler_field_keys_the_report(field: int, value: str) -> None:
+    """Spec §4.2: some RIS put the accession in OBR-18/19 (placer fields) or OBR-20/21 (filler fields) and leave
+    OBR-2/OBR-3 empty. Before: the report was keyed on MSH-10, so a corrected resend made a second report."""
+    fields = obr("").split("|")
+    fields[field] = value
+    raw = er7(msh("F18-1", "epic"), PID, "|".join(fields), obx(1, "TX", LN_F, "Lungs are clear."))
+    code, parsed = accept(raw)
+    assert code == "AA"
+    assert [r.accession for r in parsed.reports] == ["A2026-0412-77"]
