@@ -178,7 +178,7 @@ def report_bytes(encoding: str, bom: bytes = b"") -> bytes:
         ("application/fhir+json", report_bytes("utf-16")),  # undeclared, but the BOM says UTF-16
         ("application/fhir+json", report_bytes("utf-32")),
         ("application/fhir+json", report_bytes("utf-16-be")),  # no BOM: the NUL pattern says UTF-16
-        ("application/fhir+json; charset=klingon-8", report_bytes("utf-8")),
+        ("application/fhir+json; charset=klingon-8", report_bytes("latin-1")),
     ],
 )
 def test_analyze_a_body_in_another_encoding_than_utf8_is_415_naming_it(client: TestClient, content_type: str,
@@ -197,6 +197,9 @@ def test_analyze_a_body_in_another_encoding_than_utf8_is_415_naming_it(client: T
         ("application/fhir+json", report_bytes("utf-8", bom=b"\xef\xbb\xbf")),  # RFC 8259 §8.1: may be ignored
         # Plain ASCII labelled ISO-8859-1 (the HTTP/1.1 default some client libraries add): the same bytes in UTF-8.
         ("application/fhir+json; charset=ISO-8859-1", json.dumps(dr("r7-enc")).encode("ascii")),
+        # RFC 8259 §11: a charset parameter has no effect on a compliant recipient; UTF-8 bytes are read as such.
+        ("application/fhir+json; charset=ISO-8859-1", report_bytes("utf-8")),
+        ("application/fhir+json; charset=klingon-8", report_bytes("utf-8")),
         ("application/json+fhir", report_bytes("utf-8")),  # the DSTU2 media type, as Accept already takes it
     ],
 )
