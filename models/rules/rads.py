@@ -384,12 +384,26 @@ _CAD_MOD_DENIED_BEFORE = re.compile(r"\b(?:no|without|negative\s+for|absent|poss
 _CAD_MOD_DENIED_AFTER = re.compile(r"\s*[:=]?\s*(?:absent|negative|no\b|none|not\s|\?|possible|equivocal)", re.IGNORECASE)
 
 
+# The clause right after the category's, when it holds nothing but modifiers: "CAD-RADS 3; HRP", "CAD-RADS 2.
+# Plaque burden: P2.", "CAD-RADS 4A. Modifiers: P3/HRP." (a label, then tokens, then the clause's end).
+_CAD_MOD_CLAUSE = re.compile(
+    r"[ \t]*(?:;[ \t]*|\.(?:[ \t]+|[ \t]*\n[ \t]*(?:[-•*][ \t]*)?)|\n[ \t]*(?:[-•*][ \t]*)?)(?:(?:cad[\s\-]?rads\s+)?(?:plaque\s+burden|modifiers?)[ \t]*[:=\-–]?[ \t]*)?"
+    rf"(?P<mods>{_CAD_MOD_LIST})[ \t]*(?=[.;\n]|$)",
+    re.IGNORECASE,
+)
+
+
 def _cad_later_modifiers(text: str, end: int) -> list[str]:
-    """CAD-RADS modifier tokens in the rest of the category's sentence (see _CAD_LATER)."""
+    """CAD-RADS modifier tokens in the rest of the category's sentence (see _CAD_LATER), and in a clause of
+    modifiers alone right after it (see _CAD_MOD_CLAUSE)."""
     stop = _CAD_CLAUSE_END.search(text, end)
     rest = text[end : stop.start() if stop else len(text)]
-    return [m.group("mod") for m in _CAD_LATER.finditer(rest)
-            if not _CAD_MOD_DENIED_BEFORE.search(rest[: m.start()]) and not _CAD_MOD_DENIED_AFTER.match(rest, m.end())]
+    found = [m.group("mod") for m in _CAD_LATER.finditer(rest)
+             if not _CAD_MOD_DENIED_BEFORE.search(rest[: m.start()]) and not _CAD_MOD_DENIED_AFTER.match(rest, m.end())]
+    after = _CAD_MOD_CLAUSE.match(text, stop.start()) if stop and text[stop.start()] in ";.\n" else None
+    if after:
+        found += [m.group(0) for m in re.finditer(_CAD_MOD_WORD, after.group("mods"), re.IGNORECASE)]
+    return found
 
 
 def find_mentions(text: str) -> list[RadsMention]:
@@ -648,7 +662,9 @@ def stated_rads(report: RadiologyReport) -> RadsMention | None:
 # Not when denied ("S modifier: No", "no S modifier", "S: N/A"), nor a legend defining it ("S: clinically significant
 # or potentially clinically significant findings", "the S modifier may be added ...").
 _S_STATEMENT = re.compile(
-    r"(?:(?<![\w/])(?:s[ \t\-]modifier|modifier[ \t]+s)(?![\w/])|^[ \t]*(?:[-•*][ \t]*)?s[ \t]*:)"
+    r"(?:(?<![\w/])(?:s[ \t\-]modifier|modifier[ \t]+s)(?![\w/])|^[ \t]*(?:[-•*][ \t]*)?s[ \t]*:"
+    r"|\bsignificant[ \t]+(?:(?:or[ \t]+potentially[ \t]+significant[ \t]+)?(?:incidental|other)[ \t]+)?findings?[ \t]*"
+    r"\([ \t]*s[ \t]*\)[ \t]*[:=]?(?=[ \t]*(?:yes|present|\d|[a-z]{4})))"
     r"(?![ \t]*[:=\-–]?[ \t]*(?:no|none|negative|absent|n/?a|not|nil)\b)"
     r"(?![^.\n]{0,12}\b(?:clinically|potentially|may|can|could|should|is\s+(?:added|used|applied|appended)|indicates|"
     r"denotes|refers|means|applies\s+to|if)\b)",

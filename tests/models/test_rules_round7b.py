@@ -156,3 +156,34 @@ def test_slash_modifiers_are_kept_with_the_category() -> None:
 ])
 def test_a_hedge_inside_or_after_a_tnm_string(text: str, n: str | None, m: str | None) -> None:
     assert _stages(_report(text, procedure="CT CHEST W CONTRAST")) == (n, m)
+
+
+def _category_and_modifiers(procedure: str, impression: str) -> tuple[str, tuple[str, ...]] | None:
+    got = ENGINE.rads(_report(impression, findings="See impression.", procedure=procedure))
+    return None if got is None else (got.value.category, tuple(sorted(got.value.modifiers)))  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(("impression", "expected"), [
+    ("CAD-RADS 3; HRP.", ("3", ("HRP",))),
+    ("CAD-RADS 2. Plaque burden: P2.", ("2", ("P2",))),
+    ("CAD-RADS 4A. Modifiers: P3/HRP.", ("4A", ("HRP", "P3"))),
+    ("CAD-RADS 2; S/G.", ("2", ("G", "S"))),
+    ("CAD-RADS 2.\nPlaque burden: P2.", ("2", ("P2",))),
+    ("CAD-RADS 2, e.g. mild stenosis.", ("2", ())),
+    ("CAD-RADS 2. P2 plaque in the LAD and the patient is 62.", ("2", ())),  # a sentence of its own, not modifiers
+    ("CAD-RADS 1; no HRP.", ("1", ())),
+])
+def test_cad_rads_modifiers_in_the_clause_after_the_category(impression: str,
+                                                            expected: tuple[str, tuple[str, ...]]) -> None:
+    assert _category_and_modifiers("CTA CORONARY ARTERIES W CONTRAST", impression) == expected
+
+
+@pytest.mark.parametrize(("impression", "expected"), [
+    ("Lung-RADS 2.\nSignificant incidental findings (S): yes - 4.6 cm ascending aortic aneurysm.", ("2", ("S",))),
+    ("Lung-RADS 2.\nSignificant incidental findings (S): Severe coronary artery calcification.", ("2", ("S",))),
+    ("Lung-RADS 2.\nSignificant incidental findings (S): no", ("2", ())),
+    ("Lung-RADS 3.\nSignificant incidental findings (S): None.", ("3", ())),
+])
+def test_lung_rads_s_from_a_significant_incidental_findings_field(impression: str,
+                                                                 expected: tuple[str, tuple[str, ...]]) -> None:
+    assert _category_and_modifiers("LDCT LUNG CANCER SCREENING", impression) == expected
