@@ -28,6 +28,18 @@ LN_I = "19005-8^Radiology Imaging study impression^LN"
 LN_R = "18748-4^Diagnostic imaging study^LN"
 
 
+def msh_segment(cid: str, sender: str, facility: str, receiver: str, receiver_facility: str, when: str, *,
+                version: str = "2.5.1", kind: str = "ORU^R01^ORU_R01", processing: str = "P", continuation: str = "",
+                accept: str = "", app: str = "", charset: str = "", enc: str = "^~\\&", sep: str = "|") -> str:
+    """An MSH with MSH-n at list index n - 1 (MSH-3/4 sender, MSH-5/6 receiver, MSH-7 time, MSH-14 continuation,
+    MSH-15/16 ack types, MSH-18 charset); trailing empty fields dropped. Each round file's msh() names its senders."""
+    fields = ["MSH", enc, sender, facility, receiver, receiver_facility, when, "", kind, cid, processing, version,
+              "", continuation, accept, app, "", charset]
+    while fields and not fields[-1]:
+        fields.pop()
+    return fields[0] + sep + sep.join(fields[1:])
+
+
 def er7(*segments: str, end: str = "\r", charset: str = "utf-8") -> bytes:
     return (end.join(segments) + end).encode(charset)
 

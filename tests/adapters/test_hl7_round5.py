@@ -40,6 +40,7 @@ from hl7_rounds import (
     err_of,
     inbound_rows,
     msas,
+    msh_segment,
     obx,
     read_frame,
 )
@@ -64,11 +65,9 @@ def msh(
     enc: str = "^~\\&",
 ) -> str:
     """An MSH with MSH-n at list index n - 1; trailing empty fields dropped."""
-    fields = ["MSH", enc, *sender.split("|"), "RADLITE", "LAKESIDE", "20250611083000", "", kind, cid, "P",
-              version, "", "", accept, app, "", charset]
-    while fields and not fields[-1]:
-        fields.pop()
-    return "|".join(fields)
+    app_name, facility = sender.split("|")
+    return msh_segment(cid, app_name, facility, "RADLITE", "LAKESIDE", "20250611083000", version=version, kind=kind,
+                       accept=accept, app=app, charset=charset, enc=enc)
 
 
 def obr(accession: str, service: str = "71046^XR CHEST 2 VIEWS^CPT4", *, status: str = "F",

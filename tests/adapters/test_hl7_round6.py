@@ -45,6 +45,7 @@ from hl7_rounds import (
     err_of,
     inbound_rows,
     msas,
+    msh_segment,
     obx,
     read_frame,
 )
@@ -68,11 +69,9 @@ def msh(
     sep: str = "|",
 ) -> str:
     """An MSH from an engine 'NOVAENG' at 'RIVERSIDE'; trailing empty fields dropped."""
-    fields = ["MSH", enc, "NOVAENG", "RIVERSIDE", "RADLITE", "RIVERSIDE_CDS", "20260301101500", "", kind, cid,
-              processing, version, "", continuation, accept, app, "", charset]
-    while fields and not fields[-1]:
-        fields.pop()
-    return fields[0] + sep + sep.join(fields[1:])
+    return msh_segment(cid, "NOVAENG", "RIVERSIDE", "RADLITE", "RIVERSIDE_CDS", "20260301101500", version=version,
+                       kind=kind, processing=processing, continuation=continuation, accept=accept, app=app,
+                       charset=charset, enc=enc, sep=sep)
 
 
 def obr(accession: str, service: str = "71046^XR CHEST 2 VIEWS^CPT4", *, status: str = "F", section: str = "RAD",

@@ -47,6 +47,7 @@ from hl7_rounds import (
     err_of,
     inbound_rows,
     msas,
+    msh_segment,
     obx,
     read_frame,
 )
@@ -94,11 +95,8 @@ def msh(
 ) -> str:
     """An MSH from one of the vendors above to RADLITE; trailing empty fields dropped."""
     sender, facility = VENDORS[vendor]
-    fields = ["MSH", enc, sender, facility, "RADLITE", "LAKESIDE_CDS", "20260412083015", "", kind, cid,
-              processing, version, "", "", accept, app, "", charset]
-    while fields and not fields[-1]:
-        fields.pop()
-    return fields[0] + sep + sep.join(fields[1:])
+    return msh_segment(cid, sender, facility, "RADLITE", "LAKESIDE_CDS", "20260412083015", version=version, kind=kind,
+                       processing=processing, accept=accept, app=app, charset=charset, enc=enc, sep=sep)
 
 
 def obr(accession: str, service: str = "71045^XR CHEST 1 VIEW^CPT4", *, status: str = "F", section: str = "RAD",
