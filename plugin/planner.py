@@ -19,7 +19,12 @@ __all__ = ["Plan", "compares_with_prior", "plan_report", "rads_system_for"]
 # Staging applies to pre-treatment oncologic studies: an explicit staging request, a known
 # or newly diagnosed cancer, or a report that itself speaks in TNM terms. Words such as
 # "no evidence of malignancy" in a screening report are not enough.
-_CANCER = r"(?:carcinoma|cancer|malignancy|adenocarcinoma|lymphoma|melanoma|sarcoma|neoplasm|tumou?r)"
+# Cancer words, with the compound names ("cholangiocarcinoma", "osteosarcoma", "neuroblastoma") and the
+# abbreviations indications use ("NSCLC", "RCC", "laryngeal SCC"); "-oma" alone is no cancer (lipoma, hematoma,
+# osteoblastoma are benign).
+_CANCER = (r"(?:\w*carcinoma|cancer|malignancy|\w*lymphoma|melanoma|\w*sarcoma|neoplasm|tumou?r|mesothelioma|"
+           r"myeloma|seminoma|(?:neuro|hepato|nephro|retino|glio|medullo)blastoma|Wilms|carcinoid|leuka?emia|NSCLC|SCLC|HNSCC|RCC|SCC|"
+           r"DLBCL|GIST)")
 _STAGING = re.compile(
     r"\b(?:re)?staging\b|\bmetastatic (?:work-?up|survey)\b|"
     rf"\b(?:known|newly diagnosed|biopsy[- ]proven|suspected|presumed|primary)\b[^.\n]{{0,60}}\b{_CANCER}|"
@@ -65,9 +70,31 @@ _COMPARES = re.compile(
     r"mammograms?|ultrasound|US|LDCT|PET(?:/CT)?)|previous (?:study|exam|examination|imaging|scan|CT|MRI?|radiograph|film|"
     r"mammograms?|ultrasound|US|LDCT|PET(?:/CT)?)|previously (?:seen|noted|described|demonstrated|identified|reported|"
     r"visualized|present|measured|measuring|treated)|since (?:the )?(?:prior|previous|last)|"
-    r"interval (?:change|increase|decrease|growth|development|enlargement|resolution|improvement)|"
-    r"interval(?:ly)? (?:increased|decreased|enlarged|improved|resolved|developed|grown)|"
-    r"unchanged|again (?:seen|noted|demonstrated|identified)|no (?:significant )?change|has (?:increased|decreased|"
+    r"interval (?:change|increase|decrease|growth|development|enlargement|resolution|improvement|worsening|"
+    r"progression|placement|insertion|removal|reduction|healing|clearing|appearance|migration|advancement|"
+    r"retraction|repositioning|evolution|extubation|decompression|re-?expansion)|"
+    r"interval(?:ly)? (?:increased|decreased|enlarged|improved|resolved|developed|grown|worsened|progressed|"
+    r"placed|inserted|removed|healed|cleared|evolved|migrated|advanced|retracted|repositioned|re-?expanded)|"
+    r"unchanged|again (?:seen|noted|demonstrated|identified|visualized|visualised|present|evident|shown)|"
+    r"redemonstrat\w*|re-demonstrat\w*|"
+    # "Comparison is made to the radiograph of yesterday"; a "Comparison: CT 06/2026" label inside a
+    # flattened line (HL7 text without line breaks).
+    r"comparisons? (?:is |was |has been )?(?:made )?(?:with|to)|"
+    # "Comparison CT neck 3 months ago", "COMPARISON 11/02/2026" (dictated without a colon)
+    r"comparisons?\s+(?:the\s+|an?\s+)?(?:prior\s+|previous\s+|outside\s+|recent\s+)?(?:CTA?|MRI?|MRA|PET(?:/CT)?|US|"
+    r"ultrasound|radiographs?|x-?rays?|XR|CXR|films?|stud(?:y|ies)|exams?|examinations?|mammo\w*|\d+)|"
+    r"comparisons?\s*:\s*(?!none|no\b|n/?a\b|not available|unavailable)(?=\S)|"
+    # "similar to prior", "smaller than on the previous", "decreased from the most recent"
+    r"(?:than|to|from|versus|vs\.?|on)(?: on)? (?:the )?(?:prior|previous|most recent|earlier)"
+    r"(?: (?:one|study|exam|examination|imaging|scan|CT|MRI?|radiograph|film|images?|ultrasound|US|mammograms?|"
+    r"PET(?:/CT)?))?(?=\s*[.,;:)]|\s*$|\s+(?:dated|from|of|on|at|obtained|performed|in)\b)|"
+    r"similar (?:appearance|in (?:size|appearance))(?!\s+(?:to|as|with)\s+(?:the\s+)?(?:contralateral|opposite|"
+    r"other|left|right))|"
+    # "measures 8 mm, previously 6 mm"; "decreased since 10/2026"
+    r"previously,? (?:up to )?\d+(?:\.\d+)?\s*(?:mm|cm)|"
+    r"(?:increas|decreas|enlarg|smaller|larger|grow|grew|progress|improv|worse|resol|chang|stable|unchanged)\w*"
+    r"[^.\n]{0,40}\bsince (?:the )?(?:\d+|(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)\w*\b)|"
+    r"no (?:significant )?change|has (?:increased|decreased|"
     r"enlarged|resolved|improved|progressed)|(?:increased|decreased) (?:in size|from)|resolved|stable (?:compared|since|"
     r"from|in size|appearance)|"
     # "The nodule is stable", "Stable 8 mm lesion": a finding called stable was compared; "hemodynamically
@@ -80,6 +107,8 @@ _COMPARES = re.compile(
 _COMPARISON_LINE = re.compile(r"^\s*comparisons?\s*:\s*(?!none|no\b|n/?a\b|not available|unavailable)\S",
                               re.IGNORECASE | re.MULTILINE)
 _NO_PRIOR = re.compile(r"\b(?:no|without) (?:prior|previous|comparison)|not available for comparison|"
+                       r"\bnot available\b|\bunavailable\b|\bnone available\b|"
+                       r"\bcomparisons?(?: stud(?:y|ies)| exams?| examinations?| images?)?\s*:\s*(?:none|n/?a)\b|"
                        r"comparisons?\s*:\s*(?:none|n/?a|not available|unavailable)\b", re.IGNORECASE)
 # A separately sent comparison section that says there was nothing to compare with.
 _NO_COMPARISON_FIELD = re.compile(r"^\s*(?:comparisons?\s*:\s*)?(?:none|no\b|n/?a\b|not available|unavailable)",

@@ -358,9 +358,21 @@ def _us_lirads_category(text: str, system: str, start: int, end: int) -> bool:
     return system == "LI-RADS" and bool(_US_LIRADS.search(text[max(0, start - 20) : end + 2]))
 
 
+# A nodule placed against the thyroid ("posterior to the left thyroid lobe", "separate from the thyroid") lies
+# outside the gland: a parathyroid adenoma or a lymph node, which TI-RADS does not grade.
+_EXTRATHYROIDAL = re.compile(r"\b(?:posterior|inferior|superior|lateral|medial|deep|adjacent|separate|distinct|"
+                             r"external|exophytic)\s+(?:to|from)\b|\boutside\b|\bbehind\b|\babutting\b|"
+                             r"\bparathyroid\b", re.IGNORECASE)
+
+
 def _thyroid_nodule(text: str) -> bool:
-    """A thyroid nodule the report describes ("Thyroid: 1.5 cm nodule"), not one it negates ("Thyroid: no nodules")."""
-    return _affirmed(_THYROID_NODULE, text) is not None
+    """A thyroid nodule the report describes ("Thyroid: 1.5 cm nodule"), not one it negates ("Thyroid: no nodules"),
+    nor a nodule beside the gland ("9 mm nodule posterior to the left thyroid lobe")."""
+    for m in _THYROID_NODULE.finditer(text):
+        if _EXTRATHYROIDAL.search(text, m.start(), m.end()) or not asserted_at(text, *_cue(m)):
+            continue
+        return True
+    return False
 
 
 def _neck_study(procedure: str, text: str) -> bool:
