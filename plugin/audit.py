@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import re
 import threading
@@ -120,7 +121,7 @@ class TaskRun(AuditRecord):
     event_type: ClassVar[str] = "task.run"
 
     def __post_init__(self) -> None:
-        if "value" in self.detail or self.detail.get("disagreement"):
+        if "value" in self.detail or self.detail.get("disagreement") or isinstance(self.detail.get("note"), str):
             object.__setattr__(self, "detail", task_run_detail(self.detail))
 
 
@@ -284,8 +285,14 @@ def task_value_detail(value: Any) -> Any:
 
 def task_run_detail(detail: dict[str, Any]) -> dict[str, Any]:
     """The detail of a task.run event without free text: the value and a disagreement's two values go
-    through task_value_detail's rules (a disagreement about a coded task names its two labels)."""
+    through task_value_detail's rules (a disagreement about a coded task names its two labels). The result's
+    note is kept as sha256 and length: it quotes the report ("described in words, not written as a stage:
+    '...'", "nodes used: ...") or an exception's message; the full note stays in task_results."""
     out = dict(detail)
+    if isinstance(detail.get("note"), str):
+        out["note"] = _text_ref(detail["note"])
+    if "value" not in detail and not detail.get("disagreement"):
+        return out
     value = detail.get("value")
     out["value"] = task_value_detail(value)
     disagreement = detail.get("disagreement")
@@ -390,22 +397,72 @@ def chain_head(session: Session) -> tuple[int, str]:
     return 0, GENESIS
 
 
+# Column sizes of audit_events (plugin/storage/tables.py): PostgreSQL refuses a longer value, SQLite keeps it.
+_COLUMN_LIMITS = {"actor": 255, "actor_kind": 32, "patient_id": 255, "report_key": 255, "accession": 255,
+                  "input_hash": 64}
+
+
+def _storable_text(value: str) -> str:
+    """A string every supported database stores and hashes as given. A lone surrogate (a JSON body may carry
+    one as an escape) has no UTF-8 form, and PostgreSQL text refuses NUL: both are written as escapes."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        value = value.encode("utf-8", "backslashreplace").decode("utf-8")
+    return value.replace("\x00", "\\u0000")
+
+
+def _storable(value: Any) -> Any:
+    """A detail as JSON every database keeps: strings as _storable_text, NaN and infinities (which
+    PostgreSQL's json refuses; a request body may carry them) as the strings "NaN", "Infinity", "-Infinity"."""
+    if isinstance(value, str):
+        return _storable_text(value)
+    if isinstance(value, float) and not math.isfinite(value):
+        return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
+    if isinstance(value, dict):
+        return {(_storable_text(k) if isinstance(k, str) else k): _storable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [_storable(v) for v in value]
+    return value
+
+
+def _column(name: str, value: str | None, oversized: dict[str, Any]) -> str | None:
+    """An id column's value as stored: storable, and within the column's size. A longer value (a JWT subject,
+    a sender's id) keeps its head and a digest of the whole, and the detail names its sha256 and length."""
+    if value is None:
+        return None
+    text_value = _storable_text(str(value))
+    limit = _COLUMN_LIMITS[name]
+    if len(text_value) <= limit:
+        return text_value
+    digest = text_digest(text_value)
+    oversized[name] = {"sha256": digest, "chars": len(text_value)}
+    return f"{text_value[: limit - 17]}~{digest[:16]}"
+
+
 def record(session: Session, event: AuditRecord) -> AuditEvent:
-    """Append `event` to the chain inside the caller's transaction and flush it."""
+    """Append `event` to the chain inside the caller's transaction and flush it.
+
+    Whatever the caller hands in is recorded, never refused: ids and detail are made storable first
+    (see _column and _storable), so an odd value from outside cannot make the event, or the action
+    it belongs to, fail on one database and not the other.
+    """
     _hold_write_lock(session)  # held until the transaction ends
     last_seq, prev_hash = chain_head(session)
     data = asdict(event)
+    oversized: dict[str, Any] = {}
+    columns = {name: _column(name, data[name], oversized) for name in _COLUMN_LIMITS}
+    detail = _storable(data["detail"])
+    if not isinstance(detail, dict):
+        detail = {"value": detail}
+    if oversized:
+        detail = {**detail, "oversized": oversized}
     row = AuditEvent(
         seq=last_seq + 1,
         occurred_at=datetime.now(UTC),
         event_type=event.event_type,
-        actor=data["actor"],
-        actor_kind=data["actor_kind"],
-        patient_id=data["patient_id"],
-        report_key=data["report_key"],
-        accession=data["accession"],
-        input_hash=data["input_hash"],
-        detail=json.loads(canonical(data["detail"])),
+        **columns,
+        detail=json.loads(canonical(detail)),
         prev_hash=prev_hash,
         hash="",
     )

@@ -403,8 +403,8 @@ def timeline_page(request: Request, user: UserDep, report: Annotated[str, Query(
     return _render("audit/timeline.html", TimelinePage(
         user=user, css_url=str(request.url_for("audit_css")), chain=chain, report=report, patients=patients,
         events=events, stages=stages, search_url=str(request.url_for("audit_search")),
-        export_ndjson_url=f"{export}?{urlencode({'report': report, 'format': 'ndjson'})}",
-        export_fhir_url=f"{export}?{urlencode({'report': report, 'format': 'fhir'})}",
+        export_ndjson_url=f"{export}?{urlencode({'timeline': report, 'format': 'ndjson'})}",
+        export_fhir_url=f"{export}?{urlencode({'timeline': report, 'format': 'fhir'})}",
         feedback_count=sum(e.event_type == "feedback.received" for e in events), notes=notes,
     ))
 
@@ -413,8 +413,13 @@ def timeline_page(request: Request, user: UserDep, report: Annotated[str, Query(
 def export(
     request: Request, user: UserDep, form: FilterDep,
     fmt: Annotated[str, Query(alias="format", pattern="^(ndjson|fhir)$")] = "ndjson",
+    timeline: Annotated[str, Query(max_length=255)] = "",
 ) -> StreamingResponse:
-    """Exactly what the filter shows, oldest first: chain rows as NDJSON, or FHIR R4 AuditEvents as NDJSON."""
+    """Exactly what the filter shows, oldest first: chain rows as NDJSON, or FHIR R4 AuditEvents as NDJSON.
+
+    `timeline=REPORT` exports what the timeline page of that report shows: its own events and the hook
+    requests and feedback joined to it through card uuids and hook instances, which carry no report key.
+    """
     try:
         flt = form.build()
     except ValueError as exc:
@@ -423,12 +428,22 @@ def export(
     with sessions() as s:
         # The export is what the filter showed when asked: it stops before its own audit.read event.
         flt = flt.model_copy(update={"max_seq": audit.chain_head(s)[0]})
-        _record_read(s, user, request, flt, page="export", format=fmt)
+        if timeline.strip():
+            _record_read(s, user, request, audit.AuditFilter(report_key=timeline, max_seq=flt.max_seq),
+                         page="export", format=fmt, timeline=timeline.strip())
+        else:
+            _record_read(s, user, request, flt, page="export", format=fmt)
+
+    def rows(s: Session) -> Iterator[Any]:
+        if timeline.strip():
+            yield from (r for r in audit.timeline(s, timeline.strip()) if r.seq <= (flt.max_seq or 0))
+        else:
+            yield from audit.iter_events(s, flt)
 
     def lines() -> Iterator[str]:
         # Its own session: the response streams after the route returned.
         with sessions() as s:
-            for row in audit.iter_events(s, flt):
+            for row in rows(s):
                 if fmt == "ndjson":
                     yield audit.ndjson_line(row) + "\n"
                 else:
