@@ -92,6 +92,13 @@ def _sessions(request: Request) -> sessionmaker[Session]:
     return request.app.state.sessions
 
 
+def _refused_actor(typed: str, user_ok: bool) -> str:
+    """Who a refused sign-in names: the configured user when that is what was typed, else only a digest of
+    what was typed. People type their password into the user field; the trail must not keep it, yet repeated
+    attempts with one wrong name still show as one actor."""
+    return typed if user_ok else f"unknown-user:{audit.text_digest(typed)[:16]}"
+
+
 def audit_user(
     request: Request, credentials: Annotated[HTTPBasicCredentials | None, Depends(_basic)]
 ) -> str:
@@ -109,7 +116,7 @@ def audit_user(
     if not (user_ok and password_ok):
         with _sessions(request)() as s:
             audit.record(s, audit.AuditRead(
-                actor=credentials.username[:255], actor_kind="audit-user",
+                actor=_refused_actor(credentials.username, user_ok), actor_kind="audit-user",
                 detail={"path": request.url.path, "audit_outcome": "8", "refused": "wrong user name or password",
                         "peer": request.client.host if request.client else None},
             ))
