@@ -40,7 +40,17 @@ HEADINGS: dict[str, str] = {
 # body stay in the body, as real report bodies carry them (see DESIGN's report shape).
 _SPLITTING = {"procedure", "findings", "impression", "addendum"}
 # Some templates close the heading with a dash instead ("FINDINGS - ...", "Impression --").
-_HEAD = re.compile(r"^\s*(?P<name>[A-Za-z][A-Za-z /&]{1,40}?)(?:\s*:|\s+[-\u2013\u2014]{1,2}(?=\s|$))\s*(?P<rest>.*)$")
+# A qualifier in brackets may follow the name ("IMPRESSION (preliminary):", "Findings (continued):",
+# "IMPRESSION (AI-assisted draft):"); the name alone decides the section.
+_HEAD = re.compile(
+    r"^\s*(?P<name>[A-Za-z][A-Za-z /&]{1,40}?)(?:\s*\((?P<qualifier>[^()\n]{1,40})\))?"
+    r"(?:\s*:|\s+[-\u2013\u2014]{1,2}(?=\s|$))\s*(?P<rest>.*)$"
+)
+# The line some RIS print where an addendum ends ("***** END ADDENDUM *****", "End of addendum"):
+# the text after it is the report the addendum was added to, not more addendum.
+_ADDENDUM_END = re.compile(r"^[\s*#=\-\[]*end\s+(?:of\s+)?addend(?:um|a)\b[\s*#=\-\].:]*$", re.IGNORECASE)
+END_OF_ADDENDUM = "end of addendum"
+"""What line_heading gives for such a line: no section of its own, the text after it goes back to the body."""
 # An addendum heading as RIS systems print it: "ADDENDUM #1:", "Addendum 2:", "*** ADDENDUM ***",
 # "ADDENDUM (2025-07-01):", "ADDENDUM BEGINS"; its text may follow on the same line.
 _ADDENDUM_HEAD = re.compile(
@@ -71,15 +81,59 @@ def _heading_name(raw: str) -> str:
     return re.sub(r"\s*[/&]\s*", " and ", raw.strip()).lower()
 
 
+# Words that qualify a heading without changing its section ("PRELIMINARY IMPRESSION", "Revised findings").
+_QUALIFIER_WORDS = frozenset({"preliminary", "prelim", "final", "revised", "amended", "corrected", "updated", "overall"})
+# Plural heading words read as their singular ("IMPRESSIONS/RECOMMENDATIONS").
+_PLURALS = {"impressions": "impression", "conclusions": "conclusion", "recommendations": "recommendation",
+            "findings": "findings", "addenda": "addendum"}
+# A combined heading led by an impression word is the impression ("IMPRESSION AND PLAN",
+# "CONCLUSION/RECOMMENDATIONS"); one led by FINDINGS is in HEADINGS (read as findings).
+_IMPRESSION_LEADS = frozenset({"impression", "conclusion", "opinion", "interpretation"})
+
+
+def _section_named(name: str) -> str | None:
+    """Section of a normalised heading name: HEADINGS, else the name without qualifier words and
+    plurals, else the first part of a combined heading when that part is an impression word."""
+    if name in HEADINGS:
+        return HEADINGS[name]
+    words = name.split()
+    while len(words) > 1 and words[0] in _QUALIFIER_WORDS:
+        words = words[1:]
+    plain = " ".join(_PLURALS.get(w, w) for w in words)
+    if plain in HEADINGS and HEADINGS[plain] != "body":  # "PRELIMINARY REPORT" is a banner, kept as text
+        return HEADINGS[plain]
+    lead = plain.split(" and ")[0]
+    return "impression" if " and " in plain and lead in _IMPRESSION_LEADS else None
+
+
 def line_heading(line: str) -> tuple[str | None, str]:
     """(section a heading line names, its text after the heading); (None, '') for any other line.
 
     Shared with the HL7 reader (adapters.hl7.oru_in) so both read headings the same way.
     """
+    if _ADDENDUM_END.match(line):
+        return END_OF_ADDENDUM, ""
     m = _ADDENDUM_HEAD.match(line) or _HEAD.match(line) or BARE_HEAD.match(line)
     if not m:
         return None, ""
-    return HEADINGS.get(_heading_name(m.group("name"))), (m.group("rest") or "").strip()
+    qualifier = m.groupdict().get("qualifier")
+    if qualifier and not _only_qualifier_words(qualifier):
+        return None, ""  # "ASSESSMENT (BI-RADS 4): ..." states something in its bracket: a line of text, kept whole
+    return _section_named(_heading_name(m.group("name"))), (m.group("rest") or "").strip()
+
+
+# Words a bracket after a heading name may hold and still only qualify it; a bracket with any
+# other word ("(BI-RADS 4)", "(left breast)") says something, and stays in the section's text.
+_BRACKET_QUALIFIERS = frozenset({
+    "preliminary", "prelim", "final", "revised", "amended", "corrected", "updated", "continued", "cont", "cont'd",
+    "draft", "ai", "assisted", "generated", "computer", "aided", "automated", "signed", "unsigned", "resident",
+    "attending", "radiologist", "wet", "read", "see", "below", "above", "addendum", "and", "by", "for", "review",
+})
+
+
+def _only_qualifier_words(text: str) -> bool:
+    words = [w for w in re.split(r"[\s,/;:.\-]+", text.lower()) if w]
+    return bool(words) and all(w in _BRACKET_QUALIFIERS for w in words)
 
 
 def split_sections(text: str, default: str = "findings") -> Sections:
@@ -89,6 +143,9 @@ def split_sections(text: str, default: str = "findings") -> Sections:
     headed = False
     for line in text.replace("\r\n", "\n").replace("\r", "\n").split("\n"):
         section, rest = line_heading(line)
+        if section == END_OF_ADDENDUM:
+            current = default if current == "addendum" else current
+            continue
         if section == "procedure" and headed and current != "procedure":
             section = None  # "Study: limited by motion" inside the body is not a new exam
         if section == "body":

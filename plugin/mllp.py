@@ -19,6 +19,7 @@ from typing import Any
 from starlette.concurrency import run_in_threadpool
 
 from adapters import hl7 as hl7v2
+from adapters.hl7.er7 import wide_unit
 from plugin.pipeline import BatchReceipt, Pipeline, Receipt
 
 log = logging.getLogger("radlite.mllp")
@@ -84,7 +85,7 @@ async def _rest_of_wide(reader: asyncio.StreamReader, payload: bytes) -> tuple[b
     it; any other FS is text, and reading goes on to the next one. Past MAX_MESSAGE it raises
     _WideOverLimit, and the caller drains the rest as an oversized message.
     """
-    unit = 4 if hl7v2.wide_codec(payload).startswith("utf-32") else 2
+    unit = wide_unit(hl7v2.wide_codec(payload))
     # A bytearray grows in place: text with an FS byte every few characters (Cyrillic in UTF-16LE)
     # would make `bytes +=` copy the whole message once per FS, quadratic in its size.
     read = bytearray(payload)
@@ -186,7 +187,7 @@ class _Oversized:
 def _unit_of(payload: bytes) -> int:
     """Code unit size of a payload that opens with a UTF-16/UTF-32 byte order mark; 1 otherwise."""
     codec = hl7v2.wide_codec(payload)
-    return 4 if codec.startswith("utf-32") else 2 if codec else 1
+    return wide_unit(codec) if codec else 1
 
 
 async def _wide_end(reader: asyncio.StreamReader, seen: _Oversized) -> bool:

@@ -124,7 +124,8 @@ def build_ack(
         msg_type = enc.component.join(["ACK", escape(trigger, enc)] + (["ACK"] if not vt or vt > (2, 3) else []))
     msh = msh_line(
         enc,
-        sending_app=header.receiving_app if header else OUR_APP,
+        # MSH-3 names the application answering; a sender that left MSH-5 empty still learns who did.
+        sending_app=(header.receiving_app or OUR_APP) if header else OUR_APP,
         sending_facility=header.receiving_facility if header else "",
         receiving_app=header.sending_app if header else "",
         receiving_facility=header.sending_facility if header else "",

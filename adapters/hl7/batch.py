@@ -252,15 +252,16 @@ def split_implicit(raw: bytes) -> Hl7Batch | None:
 
 def _answer_codec(raw: bytes, declared: str) -> str:
     """Codec of the ACK batch: the one the payload came in when a UTF-16/32 byte order mark or,
-    with MSH-18 empty, a cp1252/Latin-1 fallback says so (as MshHeader.codec); else MSH-18's."""
+    with MSH-18 empty, ASCII or unknown, a fallback decoding says so (as MshHeader.codec); else MSH-18's."""
     wide = wide_codec(raw)
     if wide:
         return wide
-    if not declared:
-        _text, used, _warnings = decode(normalise(raw), "")
-        if used not in ("ascii", "utf-8"):
+    named = codec_for(declared)
+    if named in ("", "ascii"):  # MSH-18 empty, ASCII or unknown: the codec the bytes were read in
+        _text, used, _warnings = decode(normalise(raw), declared)
+        if used not in ("ascii", "utf-8") or (declared and used == "utf-8"):
             return used
-    return codec_for(declared) or "utf-8"
+    return named or "utf-8"
 
 
 # ---- the ACK batch -----------------------------------------------------------------------

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from adapters.hl7.escapes import EncodingChars, unescape
 
 VT, FS, CR = b"\x0b", b"\x1c", b"\x0d"
-_STRIP = b"\x00\x0b\x1c\r\n\t "
+_STRIP = b"\x00\x0b\x1c\r\n\t \x1a"  # 0x1A: the end-of-file mark DOS-era tools put after a file's last line
 _SEG_ID = re.compile(r"^[A-Z][A-Z0-9]{2}$")
 
 # Table 0211 -> Python codec. Names not listed fall back (see decode()).
@@ -107,22 +107,42 @@ def is_wide(codec: str) -> bool:
         return False
 
 
+# A UTF-16/32 payload sent without a byte order mark (.NET's Encoding.Unicode and engines set to
+# UTF-16LE write none) is known by its first segment id in that encoding. The codec names are
+# Python's underscore aliases of the same codecs: an answer in one of them gets no mark either
+# (ack.byte_order_mark adds one only for the hyphenated names a mark gave).
+WIDE_SIGNATURES: tuple[tuple[bytes, str], ...] = tuple(
+    (head.encode(codec), codec.replace("-", "_"))
+    for codec in ("utf-32-le", "utf-32-be", "utf-16-le", "utf-16-be") for head in ("MSH", "FHS", "BHS")
+)
+
+
+def wide_unit(codec: str) -> int:
+    """Bytes per code unit of a UTF-16/UTF-32 codec name (either spelling): 4 or 2."""
+    return 4 if "32" in codec else 2
+
+
 def wide_codec(raw: bytes) -> str:
-    """Codec of a payload that opens with a UTF-16/UTF-32 byte order mark (after an MLLP start
-    block, if any), byte order included; '' for every other payload."""
+    """Codec of a payload that opens with a UTF-16/UTF-32 byte order mark, or without one with a
+    segment id in UTF-16/32 (after an MLLP start block, if any), byte order included; '' for every
+    other payload."""
     data = raw[1:] if raw[:1] == VT else raw
-    return next((codec for bom, codec in WIDE_BOMS if data.startswith(bom)), "")
+    found = next((codec for bom, codec in WIDE_BOMS if data.startswith(bom)), "")
+    return found or next((codec for head, codec in WIDE_SIGNATURES if data.startswith(head)), "")
 
 
 def _from_wide(raw: bytes, codec: str) -> bytes:
     """A UTF-16/32 payload (BOM first) as UTF-8 bytes, MLLP end block dropped; unchanged when it
     does not decode, so it is then rejected as unreadable rather than read wrong."""
     data = raw[1:] if raw[:1] == VT else raw
-    bom = next(b for b, c in WIDE_BOMS if c == codec)
+    bom = next((b for b, c in WIDE_BOMS if c == codec), b"")
+    unit = wide_unit(codec)
     body = data[len(bom):]
-    if body.endswith(FS + CR) and len(body) % len(bom) == 2:  # single-byte MLLP end block
+    # Single-byte MLLP end block after whole characters. (For UTF-16 the test was len % 2 == 2, never
+    # true, so a framed UTF-16 message kept FS CR as a last character.)
+    if body.endswith(FS + CR) and (len(body) - 2) % unit == 0:
         body = body[:-2]
-    elif body.endswith(FS) and len(body) % len(bom) == 1:
+    elif body.endswith(FS) and (len(body) - 1) % unit == 0:
         body = body[:-1]
     try:
         return body.decode(codec).encode("utf-8")

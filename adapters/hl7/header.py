@@ -61,9 +61,14 @@ class MshHeader(BaseModel):
         or UTF-32 (known by its byte order mark) is answered in it, byte order included.
         """
         first = self.charset.split(self.encoding.repetition)[0] if self.charset else ""
-        if is_wide(self.decoded_as) or (not first and self.decoded_as not in ("", "ascii", "utf-8")):
+        declared = codec_for(first)
+        # MSH-18 empty, ASCII or a name we do not know, with bytes read by a fallback (cp1252,
+        # Latin-1, UTF-8): the answer goes back in the codec the bytes were read in, or the names
+        # it echoes come back as '?' (ASCII) or in another set than the sender wrote them in.
+        fell_back = declared in ("", "ascii") and self.decoded_as not in ("", "ascii")
+        if is_wide(self.decoded_as) or (fell_back and (first or self.decoded_as != "utf-8")):
             return self.decoded_as
-        return codec_for(first) or "utf-8"
+        return declared or "utf-8"
 
     def wants_accept_ack(self, *, error: bool) -> bool:
         """Whether the sender asked for the ACK we would send now (MSH-15 in enhanced mode).

@@ -19,6 +19,7 @@ from datetime import datetime, timedelta, timezone
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from adapters.fhir.codes import BIRADS_SNOMED
 from adapters.fhir.inbound import html_to_text, looks_binary, rtf_to_text
 from adapters.hl7.er7 import Segment, decode, msh18, normalise, payload, split_segments, valid_segment_id, wide_codec
 from adapters.hl7.errors import Hl7Error
@@ -39,7 +40,7 @@ from adapters.hl7.tables import (
     modality,
     section_of,
 )
-from adapters.sections import line_heading, split_sections
+from adapters.sections import END_OF_ADDENDUM, line_heading, split_sections
 from models.types import RadiologyReport
 
 _BATCH = frozenset({"MSH", "BHS", "BTS", "FHS", "FTS"})
@@ -247,20 +248,40 @@ def _obx_text(obx: Segment) -> str:
     """OBX-5 as text: repetitions joined by line breaks; coded values give their text."""
     value_type = obx.get(2).strip().upper()
     lines: list[str] = []
-    for rep in range(1, len(obx.reps(5)) + 1):
+    # OBX-5 is split into its repetitions once: a report sent one line per repetition may hold
+    # thousands of them, and splitting the field again for each one made reading it quadratic
+    # (a 20,000-line report took over a minute, past any sender's ACK timeout).
+    for raw_rep in obx.reps(5):
         if value_type in TEXT_TYPES:
             # TX/FT/ST are primitives: a raw '^' or '&' in them is text, not a delimiter.
             # A vertical tab is the manual line break of word processors (Word's Shift+Enter) that
             # dictation text pasted into a RIS carries: a line break, not a control byte for the models.
-            line = obx_unescape(obx, obx.reps(5)[rep - 1]).replace("\x0b", "\n")
+            line = obx_unescape(obx, raw_rep).replace("\x0b", "\n")
             if value_type == "FT" and line.endswith("\n"):
                 # An FT line that ends in \.br\ ends its own output line; the next repetition or
                 # OBX is the next line, not one after a blank line (two breaks leave one blank line).
                 line = line[:-1]
             lines.append(line)
         else:
-            lines.append(obx.get(5, 2, rep=rep) or obx.get(5, 9, rep=rep) or obx.get(5, 1, rep=rep))
+            comps = raw_rep.split(obx.enc.component)
+            text, original, code, system = (obx_unescape(obx, comps[n].split(obx.enc.subcomponent)[0]).strip()
+                                            if n < len(comps) else "" for n in (1, 8, 0, 2))
+            lines.append(text or original or _coded_display(code, system))
     return "\n".join(lines)
+
+
+# SNOMED CT as HL7 table 0396 and senders name it in CE-3/CWE-3 (with its OID).
+_SNOMED_SYSTEMS = frozenset({"SCT", "SNM", "SNM3", "SNOMED", "SNOMED-CT", "SNOMEDCT", "2.16.840.1.113883.6.96"})
+_SNOMED_DISPLAY = dict(BIRADS_SNOMED.values())
+
+
+def _coded_display(code: str, system: str) -> str:
+    """Text of a coded value sent with its code only (CE-2/CWE-9 empty): the display of a SNOMED CT
+    BI-RADS assessment code we know (spec §2.3), so '397144001^^SCT' reads as the category it codes
+    rather than a bare number; any other code as sent."""
+    if system.upper() in _SNOMED_SYSTEMS and code in _SNOMED_DISPLAY:
+        return _SNOMED_DISPLAY[code]
+    return code
 
 
 @dataclass(frozen=True)
@@ -526,9 +547,17 @@ def _sections(group: _Group, warnings: list[str], *, lead: str = "findings") -> 
     out: dict[str, str | None] = {k: _trim(v) for k, v in buckets.items()}
     # Unlabelled narrative (a whole report in one OBX, or OBX-3 naming no section) joins the
     # findings body, which is then cut at its IMPRESSION/ADDENDUM headings, if any.
-    body = "\n".join(t for t in (out.get("findings"), out.pop("report", None)) if t)
+    labelled_findings, whole = out.get("findings"), out.pop("report", None)
     findings: str | None = None
     headed_text: dict[str, str | None] = {}
+    body = "\n".join(t for t in (labelled_findings, whole) if t)
+    if labelled_findings and whole:
+        # A findings OBX and a whole-report OBX that holds the same findings (the report, then its
+        # sections coded): joined, every finding would be read twice. One holding the other is read alone.
+        kept = _one_text(whole, labelled_findings, "findings", [])
+        if kept != f"{labelled_findings}\n{whole}":
+            body = kept or body
+            warnings.append("findings OBX text is also in the whole-report OBX; read once")
     if body:
         findings, headed_text = _split_body(body, lead)
     impression = out.get("impression")
@@ -536,13 +565,13 @@ def _sections(group: _Group, warnings: list[str], *, lead: str = "findings") -> 
         split = split_sections(impression, default="impression")
         if split.headed and split.impression and not split.findings:
             impression = split.impression
-            if split.addendum and not out.get("addendum"):
-                out["addendum"] = split.addendum
-    impression = impression or headed_text.get("impression")
+            if split.addendum:
+                out["addendum"] = _one_text(out.get("addendum"), split.addendum, "addendum", warnings)
+    impression = _one_text(impression, headed_text.get("impression"), "impression", warnings)
     if impression and coded_seqs:
         warnings.append(f"OBX {', '.join(map(str, coded_seqs))}: coded impression beside a text impression; the text is used")
     impression = impression or _trim(coded_impression)
-    addendum = out.get("addendum") or headed_text.get("addendum")
+    addendum = _one_text(out.get("addendum"), headed_text.get("addendum"), "addendum", warnings)
     return {
         "findings": findings,
         "impression": impression,
@@ -551,6 +580,26 @@ def _sections(group: _Group, warnings: list[str], *, lead: str = "findings") -> 
         "technique": out.get("technique"),
         "comparison": out.get("comparison"),
     }
+
+
+def _one_text(labelled: str | None, headed: str | None, section: str, warnings: list[str]) -> str | None:
+    """One section's text from an OBX labelled as that section and from a heading inside other text.
+
+    Feeds that send the whole report in one OBX and the impression again in its own OBX say it
+    twice: the fuller of the two is kept when one holds the other (blanks and case aside). When
+    they differ, both are kept, the headed one first (the whole-report OBX comes before the section
+    OBX in such feeds), and that is said: keeping only one would silently drop what the other says
+    (a follow-up recommendation, a called result).
+    """
+    if not labelled or not headed:
+        return labelled or headed
+    a, b = (" ".join(t.split()).casefold() for t in (labelled, headed))
+    if b in a:
+        return labelled
+    if a in b:
+        return headed
+    warnings.append(f"{section} text under a heading differs from the OBX labelled {section}; both kept")
+    return f"{headed}\n{labelled}"
 
 
 def _take_document(section: str, kinds: dict[str, list[tuple[int, str]]], buckets: dict[str, list[str]],
@@ -584,6 +633,12 @@ def _split_body(text: str, lead: str = "findings") -> tuple[str | None, dict[str
     headed = False
     for line, brk in pairs:
         section, rest = line_heading(line)
+        if section == END_OF_ADDENDUM:
+            # The addendum's closing line: the text after it is the body it was added to.
+            if current == "addendum":
+                _end_at_heading(buckets[current])
+                current = "findings"
+            continue
         if section == "procedure" and not headed:
             continue
         if section in buckets:
@@ -719,7 +774,7 @@ def parse_oru(raw: bytes) -> OruMessage:
     header = header_from_segment(msh)
     try:
         _check_header(header)
-        if not payload(raw).rstrip(b"\x00\x1c\x0b \t").endswith((b"\r", b"\n")):
+        if not payload(raw).rstrip(b"\x00\x1c\x0b \t\x1a").endswith((b"\r", b"\n")):
             warnings.append("message does not end with a segment terminator")
         if msh.get(14).strip():
             # MSH-14 valued: this message continues an earlier one (v2 2.10.2); its report is a fragment.
@@ -785,7 +840,10 @@ def _reports(groups: list[_Group], header: MshHeader, source_hash: str, warnings
         if report.procedure_code and not (key in out and out[key].procedure_code):
             systems[key] = group.obr.get(4, 3).strip()
         if key in out:
-            if _corrects(out[key], report):
+            if _finalises(out[key], report):
+                warnings.append(f"OBR {group.obr.seq}: final report after a preliminary OBR of the same report; "
+                                "its sections replace that text")
+            elif _corrects(out[key], report):
                 warnings.append(f"OBR {group.obr.seq}: corrects an earlier OBR of the same report; "
                                 "its sections replace that text")
             else:
@@ -809,6 +867,16 @@ def _corrects(first: RadiologyReport, later: RadiologyReport) -> bool:
     return later.status in _CORRECTION and first.status not in _CORRECTION
 
 
+_NOT_FINAL_YET = frozenset({"preliminary", "partial", "registered"})
+
+
+def _finalises(first: RadiologyReport, later: RadiologyReport) -> bool:
+    """A later OBR group of the same report that is its final version (OBR-25 F) after a preliminary
+    or partial one (P, R, A, or results pending): the signed report replaces the draft. Joined, the
+    report would say the draft's and the final's statements side by side, and stay 'preliminary'."""
+    return later.status == "final" and first.status in _NOT_FINAL_YET
+
+
 def _merge(first: RadiologyReport, later: RadiologyReport) -> RadiologyReport:
     """Two OBR groups of one report: each section's texts joined in message order; the first
     group's exam data kept (gaps filled from the later); a later correction or amendment sets the
@@ -819,7 +887,7 @@ def _merge(first: RadiologyReport, later: RadiologyReport) -> RadiologyReport:
     the report would say both the wrong and the corrected text ('Right ...' and 'LEFT ...').
     Sections it does not send stay as the earlier group gave them.
     """
-    replace = _corrects(first, later)
+    replace = _corrects(first, later) or _finalises(first, later)
     update: dict[str, object] = {
         name: (getattr(later, name) if replace and getattr(later, name) else
                "\n".join(t for t in (getattr(first, name), getattr(later, name)) if t) or None)
@@ -828,6 +896,6 @@ def _merge(first: RadiologyReport, later: RadiologyReport) -> RadiologyReport:
     for name in ("patient_id", "accession", "modality", "procedure", "procedure_code", "effective", "issued"):
         if getattr(first, name) is None:
             update[name] = getattr(later, name)
-    if later.status in _LATER_WINS or first.status in ("cancelled", "entered-in-error", "unknown"):
+    if later.status in _LATER_WINS or replace or first.status in ("cancelled", "entered-in-error", "unknown"):
         update["status"] = later.status
     return first.model_copy(update=update)
