@@ -126,6 +126,15 @@ class TaskRun(AuditRecord):
 
 
 @dataclass(frozen=True, kw_only=True)
+class TaskReused(AuditRecord):
+    """Requested tasks answered from the stored results of an earlier run (same report content, same models):
+    no task.run is written for them, so without this row the trail would not show what this request was given.
+    Detail: analysis id and tasks; their values are in that analysis's task.run events."""
+
+    event_type: ClassVar[str] = "task.reused"
+
+
+@dataclass(frozen=True, kw_only=True)
 class AnalysisFailed(AuditRecord):
     """A planned task did not run to a result (it raised, or was cancelled at shutdown), or the worker's
     analysis of a message failed (retried or given up); detail: which tasks, exception type only."""
@@ -883,6 +892,7 @@ _FHIR_TYPES: dict[str, tuple[tuple[str, str, str], tuple[str, str, str] | None, 
     "hook.request": ((AUDIT_EVENT_TYPE, "rest", "RESTful Operation"), None, "E"),
     "report.stored": ((DCM, "110111", "Procedure Record"), None, "C"),
     "task.run": ((DCM, "110111", "Procedure Record"), None, "E"),
+    "task.reused": ((DCM, "110111", "Procedure Record"), None, "R"),
     "analysis.failed": ((DCM, "110111", "Procedure Record"), None, "E"),
     "card.served": ((DCM, "110106", "Export"), None, "R"),
     "feedback.received": ((DCM, "110107", "Import"), None, "C"),

@@ -199,7 +199,20 @@ class Pipeline:
             futures[request.task] = self.models.submit(
                 key, priority, lambda req=request: self._run_task(analysis_id, req, actor)
             )
+        # Every stored result goes back with the answer (_finish), the planned ones and any an earlier request added.
+        reused = [t.value for t in stored if t not in futures]
+        if reused:
+            self._record_reused(report, analysis_id, reused, actor)
         return _Started(analysis_id, plan, stored, futures, facts, errors, actor)
+
+    def _record_reused(self, report: RadiologyReport, analysis_id: int, tasks: list[str], actor: Actor) -> None:
+        """What this request was given from storage: the trail names it as it names a fresh task.run."""
+        with session_scope(self.sessions) as s:
+            audit.record(s, audit.TaskReused(
+                actor=actor.id, actor_kind=actor.kind, patient_id=report.patient_id,
+                report_key=queries.report_key(report), accession=report.accession, input_hash=report.content_hash,
+                detail={"analysis_id": analysis_id, "tasks": tasks, "manifest_version": self.manifest_version},
+            ))
 
     def _run_task(self, analysis_id: int, request: TaskRequest, actor: Actor) -> TaskResult:
         result = self.ensemble.run(request)

@@ -209,7 +209,8 @@ class TimelinePage:
 
 _STAGES = {
     "message.received": "Arrived", "message.rejected": "Rejected", "hook.request": "Hook request",
-    "report.stored": "Stored", "task.run": "Model task", "analysis.failed": "Analysis failed",
+    "report.stored": "Stored", "task.run": "Model task", "task.reused": "Stored result given",
+    "analysis.failed": "Analysis failed",
     "card.served": "Card shown",
     "feedback.received": "Clinician feedback", "safety.anomaly": "Safety check", "config.loaded": "Configuration",
     "config.changed": "Configuration", "model.changed": "Model change", "audit.read": "Audit read",

@@ -53,6 +53,25 @@ def test_second_analysis_of_the_same_content_runs_no_model(pipeline: Pipeline) -
     assert [r.model_dump() for r in second.results] == [r.model_dump() for r in first.results]
 
 
+def test_results_given_from_storage_are_audited_for_the_request_that_got_them(pipeline: Pipeline) -> None:
+    """No task.run is written for a stored result, so a task.reused row says what the second request was given."""
+    first = pipeline.analyse_sync(mammo(), actor=ACTOR, tasks=[TaskName.rads_assignment])
+    with pipeline.sessions() as s:
+        assert s.scalars(select(AuditEvent).where(AuditEvent.event_type == "task.reused")).all() == []
+    reader = Actor(id="ehr-client", kind="cds-hooks")
+    pipeline.analyse_sync(mammo(), actor=reader, tasks=[TaskName.rads_assignment, TaskName.m_staging])
+    with pipeline.sessions() as s:
+        [reused] = s.scalars(select(AuditEvent).where(AuditEvent.event_type == "task.reused")).all()
+        [run] = s.scalars(select(AuditEvent).where(AuditEvent.event_type == "task.run",
+                                                   AuditEvent.detail["task"].as_string() == "rads_assignment")).all()
+    assert (reused.actor, reused.actor_kind, reused.patient_id, reused.accession) == ("ehr-client", "cds-hooks", "p1",
+                                                                                      "ACC-MG-1")
+    # m_staging ran fresh (a task.run of its own); the RADS result came from the first run's analysis.
+    assert reused.detail["tasks"] == ["rads_assignment"]
+    assert reused.detail["analysis_id"] == run.detail["analysis_id"]
+    assert reused.input_hash == first.report.content_hash
+
+
 def test_stated_category_wins_and_carries_its_evidence(pipeline: Pipeline) -> None:
     analysis = pipeline.analyse_sync(mammo("4A"), actor=ACTOR, tasks=[TaskName.rads_assignment])
     result = analysis.result(TaskName.rads_assignment)
@@ -159,8 +178,10 @@ def test_the_demo_models_invented_findings_are_left_out_and_audited(pipeline: Pi
     with pipeline.sessions() as s:
         details = [e.detail for e in s.scalars(select(AuditEvent).where(AuditEvent.event_type == "task.run"))]
     notes = {d["task"]: d["note"] for d in details}
-    # Each note, when present, names what was left out; the raw output keeps the model's words.
+    # Each note, when present, names what was left out; the raw output keeps the model's words. The note quotes
+    # them, so the trail holds its sha256 and length (the note itself is in task_results).
     for task, result in ((TaskName.temporal_comparison, temporal), (TaskName.abnormality_detection, chest)):
-        assert notes[task.value] == result.note
+        assert notes[task.value] == (
+            {"sha256": audit.text_digest(result.note), "chars": len(result.note)} if result.note else None)
         if result.note:
             assert result.note.startswith("Grounding:")
