@@ -57,6 +57,8 @@ ALLOWED_ALGORITHMS = ("ES384", "RS384", "ES256", "ES512", "RS256", "RS512", "PS2
 """Asymmetric only: `none` and every HMAC (HS*) are refused (spec §1.8). ES384/RS384 are recommended."""
 
 JWKS_CACHE_SECONDS = 300
+JWKS_FORCED_REFRESHES = 10
+"""Most refetches of one JWK Set URL that unknown kids may cause per JWKS_CACHE_SECONDS."""
 
 
 class AuthError(Exception):
@@ -114,6 +116,7 @@ class JwtVerifier:
         self._issuers: dict[str, TrustedIssuer] = {i.iss: i for i in settings.trusted_issuers}
         self._clients: dict[str, jwt.PyJWKClient] = {}
         self._files: dict[str, tuple[float, int | None, jwt.PyJWKSet]] = {}
+        self._refreshes: dict[str, list[float]] = {}
         self._lock = threading.Lock()
 
     # -- keys --
@@ -140,17 +143,41 @@ class JwtVerifier:
         return key
 
     def _key_from_jku(self, jku: str, kid: str) -> jwt.PyJWK:
+        """The key for `kid` from the issuer's allow-listed JWK Set URL, cached; refetched for an unknown kid.
+
+        Key rotation: a client that starts signing with a new kid has published it in its set, so an
+        unknown kid refetches the set at once (PyJWT's own refresh waits out a cooldown after every
+        fetch, which refused a freshly rotated key for up to 30 s). The refetches an unknown kid may
+        cause are bounded (JWKS_FORCED_REFRESHES per JWKS_CACHE_SECONDS and URL), so tokens with made-up
+        kids cannot turn us into a flood against the client's key server.
+        """
         with self._lock:
             client = self._clients.get(jku)
             if client is None:
-                # PyJWKClient caches the set and refetches it once for an unknown kid (key rotation).
                 client = jwt.PyJWKClient(jku, cache_jwk_set=True, lifespan=JWKS_CACHE_SECONDS,
-                                         timeout=int(max(1, self.settings.fhir_timeout_seconds)))
+                                         timeout=int(max(1, self.settings.fhir_timeout_seconds)),
+                                         cooldown_duration=0)
                 self._clients[jku] = client
         try:
-            return client.get_signing_key(kid)
-        except jwt.PyJWKClientError as exc:
+            key = _find_kid(client.get_jwk_set(), kid)
+            if key is None and self._may_refresh(jku):
+                key = _find_kid(client.get_jwk_set(refresh=True), kid)
+        except jwt.PyJWTError as exc:  # PyJWKClientError (fetch), PyJWKSetError (no usable key)
             raise AuthError(f"JWKS lookup failed: {type(exc).__name__}") from exc
+        if key is None:
+            raise AuthError("kid not in the issuer's JWK Set")
+        return key
+
+    def _may_refresh(self, jku: str) -> bool:
+        """Whether an unknown kid may refetch this JWK Set now (a bounded number per cache period)."""
+        now = time.monotonic()
+        with self._lock:
+            recent = [t for t in self._refreshes.get(jku, []) if now - t < JWKS_CACHE_SECONDS]
+            allowed = len(recent) < JWKS_FORCED_REFRESHES
+            if allowed:
+                recent.append(now)
+            self._refreshes[jku] = recent
+        return allowed
 
     def _signing_key(self, issuer: TrustedIssuer, header: dict[str, Any]) -> jwt.PyJWK:
         kid = header.get("kid")
@@ -225,7 +252,8 @@ class JwtVerifier:
 
 
 def _find_kid(keys: jwt.PyJWKSet, kid: str) -> jwt.PyJWK | None:
-    return next((key for key in keys.keys if key.key_id == kid), None)
+    """The key with this kid that may verify signatures (RFC 7517 §4.2: not one published for encryption)."""
+    return next((key for key in keys.keys if key.key_id == kid and key.public_key_use in ("sig", None)), None)
 
 
 def _mtime(path: Path) -> int | None:

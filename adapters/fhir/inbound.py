@@ -451,9 +451,19 @@ def _text_sections(dr: dict[str, Any], path: str, index: dict[str, dict[str, Any
 
 
 def _presented_text(dr: dict[str, Any], path: str) -> tuple[str | None, list[Issue]]:
+    """The report text of presentedForm, and why each attachment not read was not.
+
+    Of the renditions (plain, html, rtf) the simplest faithful one is read. Attachments in several
+    languages (Attachment.language; an untagged one is in the report's own DiagnosticReport.language)
+    are translations of one report: English (the language the rules and models read), else the report's
+    language, else untagged text, else the first language met is read, never two languages run together.
+    Attachments of the chosen rendition and language that differ (a report and its addendum sent as two
+    attachments) are all read, in order, each once: nothing the radiologist wrote is dropped.
+    """
     forms = dr.get("presentedForm") or []
     issues: list[Issue] = []
-    found: dict[str, str] = {}
+    found: list[tuple[str, str | None, str]] = []
+    base = _language(dr.get("language"))
     for i, form in enumerate(forms):
         media, params = _content_type(form.get("contentType"))
         kind = "plain" if media in ("text/plain", "text/markdown") else "html" if media in (
@@ -466,8 +476,6 @@ def _presented_text(dr: dict[str, Any], path: str) -> tuple[str | None, list[Iss
             # Reported only when no other source has text: PDF and RTF need extractors we do not ship.
             issues.append(Issue(code="not-supported", expression=f"{path}.presentedForm[{i}].contentType",
                                 diagnostics="only text/plain, text/html and text/rtf report text is read"))
-            continue
-        if kind in found:
             continue
         data = form.get("data")
         if not isinstance(data, str):
@@ -489,7 +497,7 @@ def _presented_text(dr: dict[str, Any], path: str) -> tuple[str | None, list[Iss
             # RTF is 7-bit: its own \ansicpg (or \u escapes) says how bytes map to characters.
             text = rtf_to_text(raw.decode("latin-1"))
             if text.strip():
-                found.setdefault(kind, text)
+                found.append((kind, _language(form.get("language")) or base, text))
             continue
         declared = params.get("charset", "").strip("\"'").lower()
         charset = declared or "utf-8"
@@ -514,11 +522,34 @@ def _presented_text(dr: dict[str, Any], path: str) -> tuple[str | None, list[Iss
         text = text if kind == "plain" else html_to_text(text)
         if not text.strip():
             continue  # an empty rendition: another attachment (or source) may hold the text
-        found[kind] = text
+        found.append((kind, _language(form.get("language")) or base, text))
+    if not found:
+        return None, issues
+    wanted = _chosen_language({lang for _, lang, _ in found}, base, found[0][1])
     for kind in ("plain", "html", "rtf"):  # the simplest faithful rendition first
-        if kind in found:
-            return found[kind], issues
+        texts = [t for k, lang, t in found if k == kind and lang == wanted]
+        if texts:
+            # the same text sent twice (once tagged, once not; CRLF and LF) is read once
+            distinct: dict[str, str] = {}
+            for t in texts:
+                distinct.setdefault(" ".join(t.split()), t.strip())
+            return "\n\n".join(distinct.values()), issues
     return None, issues
+
+
+def _language(tag: Any) -> str | None:
+    """The primary language subtag of a BCP 47 tag (`en-US` -> `en`), None when there is none."""
+    if not isinstance(tag, str) or not tag.strip():
+        return None
+    return tag.strip().split("-")[0].split("_")[0].lower()
+
+
+def _chosen_language(present: set[str | None], report: str | None, first: str | None) -> str | None:
+    """Which language of presentedForm is read: English, else the report's, else untagged, else the first met."""
+    for choice in ("en", report):
+        if choice is not None and choice in present:
+            return choice
+    return None if None in present else first
 
 
 _RTF_MEDIA = frozenset({"text/rtf", "application/rtf"})
@@ -582,6 +613,26 @@ def _content_type(value: Any) -> tuple[str, dict[str, str]]:
     return media.strip().lower(), params
 
 
+_NO_RESULT = frozenset({"registered", "cancelled", "entered-in-error"})
+"""Observation statuses that hold no result (FHIR R4 observation-status): "no result yet available", "the
+observation was not done", "should not have existed". Such an Observation's value is never report text."""
+
+
+def _same_subject(obs: dict[str, Any], dr: dict[str, Any], index: dict[str, dict[str, Any]]) -> bool:
+    """Whether a result Observation is about the report's subject (or names none, as contained ones often do).
+
+    Patient safety: an Observation a Bundle includes (or a report contains) about another patient is
+    never read as this report's text. The same reference, or the same resolved Patient id, is the same subject.
+    """
+    subject = obs.get("subject")
+    if subject is None:
+        return True
+    if subject == dr.get("subject"):
+        return True
+    mine = subject_patient_id(dr.get("subject"), index)
+    return mine is not None and subject_patient_id(subject, index) == mine
+
+
 def _observation_sections(dr: dict[str, Any], index: dict[str, dict[str, Any]]) -> dict[str, str]:
     contained = {f"#{c['id']}": c for c in dr.get("contained", []) if isinstance(c.get("id"), str)}
     parts: dict[str, list[str]] = {}
@@ -597,6 +648,8 @@ def _observation_sections(dr: dict[str, Any], index: dict[str, dict[str, Any]]) 
         if not obs or obs.get("resourceType") != "Observation" or not isinstance(obs.get("valueString"), str) \
                 or _modifiers(obs):  # its meaning is changed in a way we do not know: never read as report text
             continue
+        if obs.get("status") in _NO_RESULT or not _same_subject(obs, dr, index):
+            continue  # no result to read (FHIR R4 observation-status), or about someone else: never this report
         for c in (obs.get("code") or {}).get("coding", []):
             if isinstance(c, dict) and c.get("system") == codes.LOINC and c.get("code") in wanted:
                 parts.setdefault(wanted[c["code"]], []).append(obs["valueString"].strip())

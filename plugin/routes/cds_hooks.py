@@ -260,9 +260,14 @@ def read_json(raw: bytes, content_type: str | None = None) -> Any:
     return _parse(body_text(raw, content_type))
 
 
+def _no_constant(name: str) -> Any:
+    """RFC 8259 §6: `NaN`, `Infinity` and `-Infinity` are not JSON (Python's reader takes them by default)."""
+    raise JsonError(f"'{name}' is not a JSON number (RFC 8259 §6)")
+
+
 def _parse(text: str | bytes) -> Any:
     try:
-        data = json.loads(text, object_pairs_hook=_unique_members)
+        data = json.loads(text, object_pairs_hook=_unique_members, parse_constant=_no_constant)
     except RecursionError as exc:
         raise JsonError("JSON nested too deeply") from exc
     except UnicodeDecodeError as exc:
@@ -427,6 +432,26 @@ def _unreadable_other(resource: dict[str, Any], index: dict[str, dict[str, Any]]
     )
 
 
+_STATUS_RANK = {"amended": 3, "corrected": 3, "appended": 3, "final": 2, "preliminary": 1, "partial": 1}
+"""How far along its workflow a report version is (FHIR R4 diagnostic-report-status); `unknown` ranks lowest."""
+
+
+def _later_version(report: RadiologyReport, kept: RadiologyReport) -> bool:
+    """Whether `report` supersedes `kept`, another version of the same exam (same accession) in one prefetch.
+
+    EHRs often keep the preliminary and the final report of one exam as two DiagnosticReports with one
+    accession, and a search returns both in any order: the final (or amended, corrected) one is the
+    report, the preliminary never stands in for it. Between versions of one status the later issued wins.
+    """
+    return version_rank(report) > version_rank(kept)
+
+
+def version_rank(report: RadiologyReport) -> tuple[int, float]:
+    """Where a report version stands among versions of its exam: its status rank, then when it was issued."""
+    when = report.issued or report.effective
+    return _STATUS_RANK.get(report.status or "", 0), when.timestamp() if when else 0.0
+
+
 def _reports(prefetch: dict[str, Any], patient_id: str, fetched: dict[str, dict[str, Any]] | None = None) -> _Sorted:
     """This patient's readable reports (newest first, at most MAX_REPORTS), other patients' set apart.
 
@@ -450,7 +475,9 @@ def _reports(prefetch: dict[str, Any], patient_id: str, fetched: dict[str, dict[
             if report.patient_id != patient_id:
                 other.append(report)
             elif report.status not in SKIP_STATUSES:
-                mine.setdefault(queries.report_key(report), report)
+                key = queries.report_key(report)
+                if key not in mine or _later_version(report, mine[key]):
+                    mine[key] = report
     newest = sorted(mine.values(), key=lambda r: (r.effective or r.issued).timestamp() if (r.effective or r.issued)
                     else 0.0, reverse=True)
     return _Sorted(newest[:MAX_REPORTS], other, unreadable, other_unreadable)
@@ -592,6 +619,7 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 # the slashless URL built from the request's own scheme and host, which behind a TLS proxy is
 # http://, and many EHR HTTP clients do not follow a redirect of a POST at all.
 @router.api_route("/cds-services", methods=["HEAD"], include_in_schema=False)
+@router.api_route("/cds-services/", methods=["HEAD"], include_in_schema=False)  # RFC 9110 §9.1: HEAD where GET is
 @router.get("/cds-services/", include_in_schema=False)
 @router.get("/cds-services", summary="CDS Hooks discovery", response_model=Discovery, response_model_exclude_none=True,
             responses={401: _ERRORS[401]})

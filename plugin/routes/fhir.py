@@ -25,7 +25,15 @@ from plugin import audit
 from plugin.deps import PipelineDep, SettingsDep
 from plugin.fhir_client import inline_local
 from plugin.pipeline import Actor
-from plugin.routes.cds_hooks import CODED_TEXT, NOT_CODED, UnsupportedEncoding, coded, json_media, read_json
+from plugin.routes.cds_hooks import (
+    CODED_TEXT,
+    NOT_CODED,
+    UnsupportedEncoding,
+    coded,
+    json_media,
+    read_json,
+    version_rank,
+)
 from plugin.security import CallerDep
 from plugin.settings import Settings
 from plugin.storage import queries
@@ -274,14 +282,18 @@ async def analyze_diagnostic_report(
     inbound_id = await run_in_threadpool(store, "processing", None, reports)
     actor = Actor(id=peer, kind=kind)
     bundles: list[dict[str, Any]] = []
-    for report in reports:
-        def keep(report=report) -> None:
-            with session_scope(pipeline.sessions) as s:
+
+    def keep() -> None:
+        # Versions of one exam in one body (a preliminary beside its final) are stored in workflow order,
+        # so the final (amended, corrected) one ends as the current version, whatever order they came in.
+        with session_scope(pipeline.sessions) as s:
+            for report in sorted(reports, key=version_rank):
                 row, is_new = queries.store_report(s, report=report, inbound_id=inbound_id)
                 if is_new:  # each new report version is audited, whichever door it came in by
                     audit.record(s, audit.report_stored(report, row, inbound_id=inbound_id, actor=peer,
                                                         actor_kind=kind))
-        await run_in_threadpool(keep)
+    await run_in_threadpool(keep)
+    for report in reports:
         analysis = await pipeline.analyse(report, actor=actor, budget_s=None, tasks=requested)
         bundles.append(fhir.transaction_bundle(analysis))
     await run_in_threadpool(_finish, pipeline, inbound_id)
