@@ -19,14 +19,23 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from models.rules.context import HISTORY_LINE, in_last_addendum, mention_context
+from models.rules.context import HISTORY_LINE, in_last_addendum, mention_context, sentence_head
 from models.rules.exam import CODE_SYSTEMS, study_exam
 from models.types import RadiologyReport, clean_rads_modifiers
 
 __all__ = [
     "RadsMention", "SEVERITY", "severity_rank", "find_mentions", "legend_ranges", "modifiers_of", "exam_systems",
-    "normalise", "stated_rads",
+    "OTHER_TIRADS", "fold_dashes", "normalise", "not_a_statement", "stated_rads", "system_pattern",
 ]
+
+# Unicode hyphens and dashes a word processor or speech recogniser writes ("BI\u2010RADS", "LR\u20134",
+# "Category 4 \u2014 suspicious"), folded to "-" one character for one, so every offset stays the report's own.
+_DASHES = str.maketrans(dict.fromkeys("\u2010\u2011\u2012\u2013\u2014\u2015\u2212\ufe58\ufe63\uff0d", "-"))
+
+
+def fold_dashes(text: str) -> str:
+    """`text` with every Unicode hyphen or dash as "-" (same length, same offsets)."""
+    return text.translate(_DASHES)
 
 # Selection order per system, least to most severe (the ACR "most abnormal finding" rule).
 # BI-RADS follows the ACR atlas hierarchy 1, 2, 3, 6, 0, 4, 5; the other incomplete /
@@ -72,17 +81,33 @@ class RadsMention:
 _WORDNUM = {"zero": "0", "one": "1", "two": "2", "three": "3", "four": "4", "five": "5", "six": "6"}
 _ROMAN = {"i": "1", "ii": "2", "iii": "3", "iv": "4", "v": "5", "vi": "6"}
 
+# A version, edition or modality label of the system: "v2018", "2017", "5th edition", "CT/MRI", "CEUS".
+_LABEL = (r"(?:\bv(?:ersion)?\s*\d+(?:\.\d+)?\b|\b(?:19|20)\d\d\b|\b\d\.\d\b|\b\d(?:st|nd|rd|th)\s+ed(?:ition\b|\.)"
+          r"|\b(?:atlas|edition|ct\s*/\s*mri?|ceus|ct|us|mri|ultrasound)\b)")
+# A side named with its category: "right", "left breast", "bilateral".
+_SIDE = r"(?:right|left|bilateral)(?:\s+(?:breasts?|ovary|adnexa|adnexum|lobe|side))?"
 # Words that may stand between a system name and its category: "ACR BI-RADS category 4",
 # "Lung-RADS v2022 category 3", "PI-RADS v2.1 score 4", "O-RADS US risk category 4", "NI-RADS primary 1".
 _FILLER = (
     r"(?:[\s:#=,®™\-–(]|\|(?=[ \t]*[^\s|\-])|\(\s*(?:r|tm)\s*\)|\bv(?:ersion)?\s*\d+(?:\.\d+)?\b|\b(?:19|20)\d\d\b|\b\d\.\d\b"
+    # "LI-RADS (v2018) category 5", "O-RADS (US) 3", "BI-RADS (5th edition) category 2", "LI-RADS CT/MRI 4"
+    rf"|\(\s*{_LABEL}\s*\)|{_LABEL}"
+    # the acronym closing its spelled-out name: "Prostate Imaging-Reporting and Data System (PI-RADS) score 4"
+    r"|(?<=rads)\)|(?<=rad)\)"
+    # the side the category is for: "BI-RADS: Right 2, Left 4A", "BI-RADS Category Left Breast: 4B"
+    rf"|\b{_SIDE}\b"
     r"|\b(?:final|overall|assessment|category|categories|cat\.?|score|level|risk|us|mri|ultrasound|"
-    r"lexicon|primary(?:\s+site)?|neck|is|of|was|=)\b"
+    r"lexicon|summary|primary(?:\s+site)?|neck|is|of|was|=)\b|\bcat\."
     # "Lung-RADS category is revised to 2"
     r"|\b(?:now\s+)?(?:revised|changed|amended|updated|corrected|upgraded|downgraded)\s+to\b)*?"
 )
 _NUM = r"(?:[0-6]|zero|one|two|three|four|five|six|vi|iv|v|iii|ii|i)"
-_END = r"(?![\w.]\d|\w)"
+# A number word that counts things is no category: "BI-RADS: two masses", "PI-RADS: three lesions".
+# (A singular noun after "one" only: "BI-RADS four lesion" is category 4 of one lesion.)
+_COUNT = (r"(?:(?<=\d)|(?<=\d[a-z])|(?<=\d[\s\-][a-z])|(?!\s+(?:\w+\s+){0,2}?(?:masses|lesions|nodules|findings|foci|cysts|"
+          r"calcifications|areas|observations)\b|\s+(?:of|more|other|additional)\b"
+          r"|(?<=one)\s+(?:\w+\s+){0,2}?(?:mass|lesion|nodule|cyst|focus|observation|area|finding)\b))")
+_END = r"(?![\w.]\d|\w|:\d\d|\s*o['’]?\s?clock\b)"  # not "2:00", "4 o'clock"
 
 # The Lung-RADS S modifier: glued or slashed ("2S", "4B S", "4X/S") or named ("3 with S modifier").
 _S_DENIED = r"(?![ \t]*[:=\-–]?[ \t]*(?:no|none|negative|absent|n/?a|not)\b)"
@@ -98,32 +123,44 @@ _CAD_MODS = (rf"(?:(?:{_CAD_MOD})+|\s*[(\[]\s*{_CAD_MOD_LIST}\s*[)\]]"
              rf"|\s*,\s*[sge](?=\s*(?:[;,)(]|\.(?!\w)|\s[-–]\s|$)))?")
 _NI_SITE = re.compile(r"(primary|neck)(?:\s+site)?\W*$", re.IGNORECASE)
 
+# A system name as written: "BI-RADS", "BI RADS", "BIRADS4" (glued to its category), "BI- RADS", "BI-RAD" (the
+# dropped S of dictation). ACR TI-RADS only: "EU-TIRADS", "K-TIRADS", "C-TIRADS" and Kwak's TIRADS are other scales
+# with their own categories (stated_unlisted.py keeps their statements as the report's words).
+OTHER_TIRADS = r"(?<!eu-)(?<!eu )(?<!k-)(?<!k )(?<!c-)(?<!c )(?<!kwak-)(?<!kwak )"
+
+
+def system_pattern(key: str) -> str:
+    """The pattern of a system name whose short key is `key` ("bi", "lung", "cad")."""
+    return rf"\b{key}(?:[\s\-]{{0,2}}rads|-?rad)(?![a-z])"
+
+
 _SYS = {
-    "BI-RADS": r"\bbi[\s\-]?rads\b",
-    "LI-RADS": r"\bli[\s\-]?rads\b",
-    "Lung-RADS": r"\blung[\s\-]?rads\b",
-    "TI-RADS": r"\b(?:acr[\s\-]?)?ti[\s\-]?rads\b",
-    "PI-RADS": r"\bpi[\s\-]?rads\b",
-    "O-RADS": r"\bo[\s\-]?rads\b",
-    "NI-RADS": r"\bni[\s\-]?rads\b",
-    "CAD-RADS": r"\bcad[\s\-]?rads\b",
-    "VI-RADS": r"\bvi[\s\-]?rads\b",
-    "GB-RADS": r"\bgb[\s\-]?rads\b",
+    "BI-RADS": system_pattern("bi"),
+    "LI-RADS": system_pattern("li"),
+    "Lung-RADS": system_pattern("lung"),
+    "TI-RADS": OTHER_TIRADS + r"(?:\bacr[\s\-]?)?" + system_pattern("ti"),
+    "PI-RADS": system_pattern("pi"),
+    "O-RADS": system_pattern("o"),
+    "NI-RADS": system_pattern("ni"),
+    "CAD-RADS": system_pattern("cad"),
+    "VI-RADS": system_pattern("vi"),
+    "GB-RADS": system_pattern("gb"),
 }
 _CAT = {
-    "BI-RADS": rf"(?P<cat>(?:[0-6]|zero|one|two|three|four|five|six|vi|iv|v|iii|ii|i)(?:\s?[abc](?![a-z]))?){_END}",
+    "BI-RADS": rf"(?P<cat>(?:[0-6]|zero|one|two|three|four|five|six|vi|iv|v|iii|ii|i)(?:[\s\-]?[abc](?![a-z]))?){_COUNT}{_END}",
     "LI-RADS": r"(?P<cat>(?:lr[\s\-]?)?(?:tr[\s\-]?(?:non[\s\-]?viable|viable|equivocal|non[\s\-]?evaluable)"
-               r"|tiv|5v|nc|m|[1-5]))(?![\w.]\d|\w)",
-    "Lung-RADS": rf"(?P<cat>(?:[0-4]|zero|one|two|three|four)(?:\s?[abx](?![a-z])|[abx](?=s\b))?)"
-                 rf"(?P<mod>[ \t]?[/,;]?[ \t]?s(?![\w/])(?!\s*:\s*(?:no|none|negative|absent|n/?a)\b)|{_S_PHRASE})?{_END}",
+               r"|tiv|5v|nc|m|[1-5])|(?:one|two|three|four|five)(?=\s*(?:[.;,()\n]|$|[\-:]\s)))(?![\w.]\d|\w)",
+    "Lung-RADS": rf"(?P<cat>(?:[0-4]|zero|one|two|three|four)(?:[\s\-]?[abx](?![a-z])|[abx](?=s\b))?)"
+                 rf"(?P<mod>[ \t]?[/,;]?[ \t]?s(?![\w/])(?!\s*:\s*(?:no|none|negative|absent|n/?a)\b)|[ \t]*\([ \t]*s[ \t]*\)"
+                 rf"|{_S_PHRASE})?{_COUNT}{_END}",
     # "ACR TI-RADS 5 points" is a point total (TR4), not a level.
-    "TI-RADS": rf"(?P<cat>(?:tr[\s\-]?)?(?:[1-5]|one|two|three|four|five)){_END}(?!\s*(?:points?|pts?)\b)",
-    "PI-RADS": rf"(?P<cat>(?:[1-5]|one|two|three|four|five)){_END}",
-    "O-RADS": rf"(?P<cat>(?:[0-5]|zero|one|two|three|four|five)){_END}",
-    "NI-RADS": rf"(?P<cat>(?:[0-4]|zero|one|two|three|four)(?:\s?[ab](?![a-z]))?){_END}",
-    "CAD-RADS": rf"(?P<cat>(?:[0-5](?:\s?[ab](?![a-z]))?|n(?![a-z])))(?![\w.]\d)(?P<mod>{_CAD_MODS})",
-    "VI-RADS": rf"(?P<cat>(?:[1-5]|one|two|three|four|five)){_END}",
-    "GB-RADS": rf"(?P<cat>(?:[0-5]|zero|one|two|three|four|five)){_END}",
+    "TI-RADS": rf"(?P<cat>(?:tr[\s\-]?)?(?:[1-5]|one|two|three|four|five)){_COUNT}{_END}(?!\s*(?:points?|pts?)\b)",
+    "PI-RADS": rf"(?P<cat>(?:[1-5]|one|two|three|four|five)){_COUNT}{_END}",
+    "O-RADS": rf"(?P<cat>(?:[0-5]|zero|one|two|three|four|five)){_COUNT}{_END}",
+    "NI-RADS": rf"(?P<cat>(?:[0-4]|zero|one|two|three|four)(?:\s?[ab](?![a-z]))?){_COUNT}{_END}",
+    "CAD-RADS": rf"(?P<cat>(?:[0-5](?:[\s\-]?[ab](?![a-z]))?|n(?![a-z])))(?![\w.]\d)(?P<mod>{_CAD_MODS})",
+    "VI-RADS": rf"(?P<cat>(?:[1-5]|one|two|three|four|five)){_COUNT}{_END}",
+    "GB-RADS": rf"(?P<cat>(?:[0-5]|zero|one|two|three|four|five)){_COUNT}{_END}",
 }
 _NAMED = {s: re.compile(_SYS[s] + _FILLER + _CAT[s], re.IGNORECASE) for s in _SYS}
 # Short forms that carry their system in the token itself: "LR-5", "LR-TR viable", "TR4".
@@ -138,6 +175,18 @@ _NI_MORE_AFTER = re.compile(rf"(?:[ \t]*[(\[][ \t]*(?:primary|neck)(?:\s+site)?[
                             r"(?=[ \t]*[(\[][ \t]*(?:the\s+)?(?:neck|primary)\b)", re.IGNORECASE)
 _NI_MORE = re.compile(rf"\s*(?:,|;|and|/)\s*(?:the\s+)?(?:neck|primary(?:\s+site)?)\s*[:=]?\s*(?P<cat>{_NUM}(?:\s?[ab](?![a-z]))?){_END}",
                       re.IGNORECASE)
+# A second category after one system name, each with its side: after each ("BI-RADS 2 (right), 4A (left)", "BI-RADS 1
+# right, 4B left", "O-RADS US: 2 (right), 3 (left)"), or before each when the first names its side too ("BI-RADS:
+# Right 2, Left 4A").
+# (A zone, segment or numbered lesion names its part the same way: "PI-RADS: 3 (TZ) / 4 (PZ)", "LI-RADS 3 (segment 2), 5
+# (segment 8)".)
+_PART = (rf"(?:{_SIDE}|pz|tz|cz|afs|(?:peripheral|transition|central)\s+zone|seg(?:ment)?\.?\s*[1-8]|"
+         r"(?:lesion|nodule|observation|target|mass)\s*#?\s*\d{1,2}|#\s*\d{1,2})")
+_SIDE_AFTER = rf"[ \t]*(?:[(\[][ \t]*{_PART}[ \t]*[)\]]|{_PART}\b)"
+_SIDE_MORE = {s: re.compile(rf"{_SIDE_AFTER}[ \t]*(?:,|;|and|/)[ \t]*{_CAT[s]}(?={_SIDE_AFTER})", re.IGNORECASE)
+              for s in _CAT}
+_SIDE_BEFORE_MORE = {s: re.compile(rf"\s*(?:(?:,|;|and|/)\s*)?(?:the[ \t]+)?{_SIDE}[ \t]*[:=\-]?[ \t]*{_CAT[s]}", re.IGNORECASE)
+                     for s in _CAT}
 # US LI-RADS (ultrasound surveillance) named, or one of its categories: "US LI-RADS", "LI-RADS US-2".
 _US_LIRADS = re.compile(r"\b(?:us|ultrasound|sonographic)[\s\-]+li[\s\-]?rads\b|\bli[\s\-]?rads\b[^.\n]{0,30}?\bus[\s\-]?[1-3]\b",
                         re.IGNORECASE)
@@ -210,7 +259,7 @@ def normalise(system: str, raw: str) -> str | None:
                      "nonevaluable": "Nonevaluable"}.get(kind)
             return f"LR-TR {label}" if label else None
         s = {"5v": "tiv"}.get(s, s)
-        out = "LR-" + s.upper()
+        out = "LR-" + _WORDNUM.get(s, s).upper()  # "LI-RADS category five"
     elif system == "TI-RADS":
         s = s.removeprefix("tr")
         out = "TR" + _norm_num(s)
@@ -238,7 +287,7 @@ def modifiers_of(system: str, raw: str | None) -> tuple[str, ...]:
     if not raw or not raw.strip(" /"):
         return ()
     if system == "Lung-RADS":  # an S suffix or the named S modifier; a CAD-RADS-like '/P2' is not one
-        return ("S",) if "s" in re.split(r"[\s/,+\-]+", raw.lower()) else ()
+        return ("S",) if "s" in re.split(r"[\s/,+\-()]+", raw.lower()) else ()  # "2S", "4B/S", "2 (S)"
     signs = re.sub(r"\+\s*/\s*-|-\s*/\s*\+", "±", raw)  # "I+/-" is one modifier, not two
     signs = re.sub(r"[()\[\]]", " ", signs)  # "(P2, HRP)": brackets hold the same list
     return clean_rads_modifiers(system, [p for p in re.split(r"\s*(?:[/,;]|\band\b)\s*", signs.strip()) if p])
@@ -285,19 +334,23 @@ def _with_other_sites(chosen: RadsMention, mentions: list[RadsMention]) -> RadsM
 
 # "BI-RADS 4 (4A)", "BI-RADS 4: Suspicious abnormality (4B)", "CAD-RADS 4 (4A)": the subdivision in brackets
 # later in the clause.
-_SUB_4 = re.compile(r"[^.;()\n]{0,40}?(?:\n[ \t]*)?\(\s*(?:category\s+)?4\s?([abc])\b(?:\s*[-:–,][^()\n]{0,40})?\s*\)",
+_SUB_4 = re.compile(r"[^.;()\n]{0,40}?(?:\n[ \t]*)?\(\s*(?:category\s+)?4[\s\-]?([abc])\b(?:\s*[-:–,][^()\n]{0,40})?\s*\)",
                      re.IGNORECASE)
 
 
 # ... or named as its subcategory later in the clause: "BI-RADS Category 4 (Suspicious) - subcategory 4B".
-_SUB_4_WORD = re.compile(r"[^.;\n]{0,40}?\bsub-?\s?categor(?:y|ized)\s*(?:as\s*)?[:=\-]?\s*4\s?([abc])\b", re.IGNORECASE)
+# The letter alone in capitals too: "BI-RADS 4, subcategory B".
+_SUB_4_WORD = re.compile(r"[^.;\n]{0,40}?\bsub-?\s?categor(?:y|ized)\s*(?:as\s*)?[:=\-]?\s*(?:4[\s\-]?([abc])|(?-i:([ABC])))\b",
+                         re.IGNORECASE)
 
 
 # A range or scale after a category: "the BI-RADS 0-6 scale", "Lung-RADS 3 to 4", "TR3-TR4"; not an
 # interval or size after a dash ("BI-RADS 3 - 6 month follow-up").
 _RANGE_AFTER = re.compile(
     r"\s*(?:-|–|—|to|through)\s*(?:tr|lr-?)?[0-6](?!\d|[.:]\d)"
-    r"(?!\s*-?\s*(?:months?|mos?|years?|yrs?|weeks?|wks?|days?|mm|cm|points?|o.?clock)\b)",
+    r"(?!\s*-?\s*(?:months?|mos?|years?|yrs?|weeks?|wks?|days?|mm|cm|points?|o.?clock)\b)"
+    # "CAD-RADS 4A and above", "BI-RADS 4 or higher": an open range
+    r"|\s*(?:and|or|&)\s*(?:above|higher|greater|more|over|below|lower|less)\b",
     re.IGNORECASE,
 )
 
@@ -406,10 +459,135 @@ def _cad_later_modifiers(text: str, end: int) -> list[str]:
     return found
 
 
+# Statements a category's own sentence takes back, beside the cues of context.mention_context (which the TNM reader
+# shares). A hedge right before it ("possible BI-RADS 4 lesion", "questionable LR-5", "?LR-5"); a likeness denied
+# ("features are not those of an O-RADS 5 lesion"); a category the next words deny or call unlikely ("PI-RADS 5 is
+# unlikely", "LR-5 cannot be assigned"); the category of a study dated right after it ("O-RADS US 4 on the 3/1/2025
+# ultrasound"); and teaching text about a category in general ("BI-RADS 3 lesions have a <2% likelihood of
+# malignancy", "a Lung-RADS 4B nodule warrants PET/CT", "LR-5 is defined as ..."), never about this study's finding.
+_HEDGE_BEFORE = re.compile(r"(?:\b(?:possible|possibly|questionabl[ey]|query|suspected|presumed|presumptive|maybe|perhaps)"
+                           r"|\?)\s*(?:an?\s+)?$", re.IGNORECASE)
+_LIKENESS_DENIED = re.compile(
+    r"\bnot\s+(?:those|that|typical|characteristic|consistent|compatible|diagnostic|in\s+keeping|suggestive|indicative)"
+    r"(?:\s+(?:of|with))?\s+(?:an?\s+|the\s+)?$"
+    # "BI-RADS 3 rather than BI-RADS 4A", "LR-4 instead of LR-5"
+    r"|\b(?:rather\s+than|instead\s+of|in\s+place\s+of)\s+(?:an?\s+)?$"
+    # "negative for LR-M features", "absence of LR-TIV"
+    r"|\b(?:negative\s+for|free\s+of|absence\s+of)\s+(?:any\s+)?(?:an?\s+)?$"
+    # "cannot be categorized as LR-5", "not classified as BI-RADS 4"
+    r"|\b(?:can\s*not|cannot|can't|could\s+not|does\s+not|do\s+not|not|never)\s+(?:be\s+)?(?:categori[sz]ed|classified|"
+    r"characteri[sz]ed|assessed|considered|called|assigned|designated|upgraded|downgraded)\s+(?:as\s+|to\s+)?(?:an?\s+)?$",
+    re.IGNORECASE,
+)
+_DENIED_AFTER = re.compile(
+    r"^\)?\s*(?:(?:category|assessment|score|lesion|observation|nodule|features?)\s+)?(?:is|are|was|seems?|appears?)\s+"
+    r"(?:very\s+|highly\s+|considered\s+)?(?:unlikely|not\s+(?:likely|favou?red|present|appropriate)|less\s+likely|"
+    r"doubtful|improbable)\b"
+    r"|^\)?\s*(?:can\s*not|cannot|can't|could\s+not|should\s+not|does\s+not|do\s+not)\s+(?:be\s+)?"
+    r"(?:assigned|applied|given|used|apply|met)\b"
+    r"|^\)?\s*(?:(?:is|are|was)\s+)?(?:excluded|ruled\s+out)\b"
+    # "CAD-RADS 3 not met", "BI-RADS 0 is an error in the body of this report"
+    r"|^\)?\s*(?:criteria\s+)?(?:(?:is|are|was|were)\s+)?not\s+(?:met|fulfil+ed|satisfied|reached)\b"
+    r"|^\)?\s*(?:(?:category|assessment|score)\s+)?(?:is|was)\s+(?:an?\s+)?(?:error|mistake|typo|typographical\s+error|"
+    r"dictation\s+error|incorrect|erroneous|wrong)\b"
+    # "LR-5 would require washout": what the category would need, not what this study has
+    r"|^\)?\s*(?:(?:category|assessment|score)\s+)?(?:would|will)\s+(?:require|need|necessitate)\b",
+    re.IGNORECASE,
+)
+_DATED_AFTER = re.compile(r"^\)?\s*(?:on|from|dated|of)\s+(?:the\s+)?\d{1,2}/\d{1,2}/(?:19|20)?\d\d\b"
+                          # "BI-RADS 3 (prior), now BI-RADS 2": a bracket naming only the earlier study
+                          r"|^\s*\(\s*(?:prior|previous(?:ly)?|old|outside|earlier)\s*\)"
+                          # "Lung-RADS 4A at baseline; now Lung-RADS 3" (not "at this baseline")
+                          r"|^\)?[^.;()\n]{0,12}?\b(?:on|at|from)\s+(?:the\s+)?baseline\b", re.IGNORECASE)
+_GENERIC_NOUNS = r"(?:lesions|findings|nodules|observations|masses|cases|patients|categories|assessments|scores|cysts)"
+_GENERIC_ONE = r"(?:lesion|finding|nodule|observation|mass|category|assessment|score|cyst)"
+# What only a rule about a category says: its risk ("have a <2% likelihood of malignancy"), its usual course.
+_GENERIC_STRONG = (r"(?:(?:have|has|carry|carries)\b[^.;\n]{0,30}?\b(?:likelihood|risk|probability|chance|ppv|rate|incidence)"
+                   r"|(?:(?:are|is)\s+)?(?:typically|usually|generally|commonly|defined|associated)\b"
+                   # the present tense of a habit, said of a plural ("Lung-RADS 4B nodules are managed with PET/CT")
+                   r"|are\s+(?:managed|followed|treated|biopsied|assigned|considered|recommended|reserved)\b)")
+# What a report also says of its own finding ("BI-RADS 3 findings should be followed in 6 months"): a rule only with
+# a marker of one before the category ("Note:", "Per ACR", "any") or a size threshold after it.
+_GENERIC_WEAK = (r"(?:(?:are|is)\s+(?:managed|followed|considered|treated|recommended|biopsied|assigned|reserved)|require|requires|"
+                 r"warrant|warrants|undergo|should|may|must|need|needs|mean|means)\b")
+# ... with a qualifier between: "TR5 nodules of 1 cm or more warrant FNA"
+_GENERIC_QUALIFIER = r"(?:\s+(?:of|at|with|measuring|larger\s+than|greater\s+than|over|under|above|below|[<>≤≥])[^.;\n]{0,25}?)?"
+# a guideline's size threshold: "FNA is recommended for TR5 nodules of 1 cm or larger", "TR3 nodules >=2.5 cm"
+_THRESHOLD = (r"\s*(?:of\s+|measuring\s+)?(?:[≥>]|at\s+least|more\s+than|over|\d+(?:\.\d+)?\s*(?:cm|mm)\s+or\s+"
+              r"(?:more|larger|greater|above|bigger))")
+_GENERIC_AFTER = re.compile(rf"^\s*{_GENERIC_NOUNS}{_GENERIC_QUALIFIER}\s+{_GENERIC_STRONG}|^\s*{_GENERIC_NOUNS}{_THRESHOLD}",
+                            re.IGNORECASE)
+_GENERIC_WEAK_AFTER = re.compile(rf"^\s*(?:{_GENERIC_NOUNS}|{_GENERIC_ONE}){_GENERIC_QUALIFIER}\s+(?:{_GENERIC_STRONG}|{_GENERIC_WEAK})",
+                                 re.IGNORECASE)
+_GENERIC_MARKER = re.compile(r"\b(?:note|per\s+(?:the\s+)?(?:acr|guidelines?|lexicon|atlas)|in\s+general|by\s+definition|generally|"
+                             r"typically|reference|all|any|every|each|an?)\b", re.IGNORECASE)
+_DEFINED_AFTER = re.compile(r"^\s*(?:(?:category|assessment|score|designation)\s+)?(?:is\s+defined\s+as|refers\s+to|corresponds\s+to|is\s+reserved\s+for|"
+                            r"applies\s+(?:only\s+)?to|denotes)\b", re.IGNORECASE)
+# A determiner or count makes the noun this report's own ("Both BI-RADS 4 lesions require biopsy").
+_OWN_BEFORE = re.compile(r"\b(?:the|these|those|this|both|two|three|four|five|several|multiple|\d+|bilateral|her|his|"
+                         r"additional|other|new|remaining)\s*$", re.IGNORECASE)
+
+
+# A label naming an earlier study: "Last year: BI-RADS 4A, biopsy benign. This year: BI-RADS 2."
+_LABEL_HIST = re.compile(r"^\s*(?:[-•*]\s*|\d{1,2}[.)]\s*)?(?:last\s+(?:year|exam|study|time|visit)|previous(?:ly)?|prior|"
+                         r"earlier|initial(?:ly)?|original(?:ly)?)(?:\s+(?:exam|study|mammogram|ct|mri|ultrasound|us|assessment|"
+                         r"report))?\s*:\s*$", re.IGNORECASE)
+# An LI-RADS diagnostic category of an observation since treated ("Known HCC (LR-5) status post ablation", "LR-5
+# observation, previously treated with RFA"): a treated observation is graded with LR-TR, so the LR-5 is its past.
+_TREATMENT = r"(?:ablation|tace|chemoembolization|treatment|therapy|embolization|radiation|resection|rfa|mwa|sbrt|y-?90|radioembolization)"
+_TREATED_AFTER = re.compile(
+    rf"\b(?:(?:status\s+post|s/p|after|following)\s+(?:\w+\s+){{0,2}}?{_TREATMENT}|post[\s\-]?{_TREATMENT}"
+    # (not "to be treated", nor "adjacent to the treated lesion": another observation)
+    r"|(?<!to\sbe\s)(?<!will\sbe\s)(?<!the\s)(?<!an\s)(?<!a\s)(?:previously\s+|already\s+|successfully\s+)?"
+    r"(?:treated|ablated|embolized|resected|irradiated))\b",
+    re.IGNORECASE,
+)
+_NEXT_MENTION = re.compile(r"\blr[\s\-]|rads\b|[.;\n]", re.IGNORECASE)
+
+
+def _treated_observation(text: str, end: int) -> bool:
+    """The words after an LI-RADS category, up to the next category or the clause's end, say it was treated."""
+    stop = _NEXT_MENTION.search(text, end)
+    return bool(_TREATED_AFTER.search(text[end : stop.start() if stop else len(text)]))
+
+
+def not_a_statement(text: str, start: int, end: int, system: str | None = None, category: str | None = None) -> bool:
+    """The category mentioned at [start, end) is hedged, denied, dated to another study or taught, not stated
+    (see _HEDGE_BEFORE); the cues mention_context does not already read."""
+    b = text.find("\n", end)
+    head = sentence_head(text, start)
+    after = text[end : len(text) if b < 0 else b]
+    if _HEDGE_BEFORE.search(head) or _LIKENESS_DENIED.search(head) or _DENIED_AFTER.match(after) \
+            or _DATED_AFTER.match(after) or _DEFINED_AFTER.match(after) or _LABEL_HIST.search(head):
+        return True
+    if system == "LI-RADS" and category and not category.startswith("LR-TR") and _treated_observation(text, end):
+        return True
+    if _OWN_BEFORE.search(head):
+        return False  # "Both BI-RADS 4 lesions require biopsy": this report's own
+    return bool(_GENERIC_AFTER.match(after) or (_GENERIC_WEAK_AFTER.match(after) and _GENERIC_MARKER.search(head)))
+
+
+# A current category the prior shared, said after it: "BI-RADS 2, as on the prior", "LR-3, same as previous".
+_SAME_AS_PRIOR = re.compile(r"[ \t]*,?[ \t]*(?:as|same\s+as|similar\s+to|as\s+(?:on|in|at))\s+(?:on\s+|in\s+|at\s+)?(?:the\s+)?"
+                            r"(?:prior|previous|earlier)(?:\s+(?:exams?|studies|study|mammograms?|ct|mri|ultrasound|imaging))?"
+                            r"[ \t]*(?:[.;\n]|$)", re.IGNORECASE)
+
+
+def _refined(system: str, raw: str, text: str, end: int) -> tuple[str | None, int]:
+    """(category, end) of a raw category, with the subdivision a bracket or a "subcategory" after it gives a 4:
+    "BI-RADS 4 (4A)", "Category 4 - suspicious (4-B)", "CAD-RADS 4 (4B)" (an undivided CAD-RADS 4 is no category)."""
+    sub = (_SUB_4.match(text, end) or _SUB_4_WORD.match(text, end)) \
+        if system in ("BI-RADS", "CAD-RADS") and raw.strip() == "4" else None
+    letter = next((g for g in sub.groups() if g), "") if sub else ""
+    if sub and normalise(system, "4" + letter):
+        return normalise(system, "4" + letter), sub.end()
+    return normalise(system, raw), end
+
+
 def find_mentions(text: str) -> list[RadsMention]:
     """Every RADS statement in `text` (named systems and their short forms), history flagged; none of two
     categories offered as alternatives ("PI-RADS 4 versus 5")."""
-    return _find(text)[0]
+    return _find(fold_dashes(text))[0]
 
 
 def _find(text: str) -> tuple[list[RadsMention], list[RadsMention]]:
@@ -424,12 +602,7 @@ def _find(text: str) -> tuple[list[RadsMention], list[RadsMention]]:
             modifiers = ()
         if _RANGE_AFTER.match(text, end):
             return  # "the BI-RADS 0-6 scale", "Lung-RADS 3 to 4": a range names no one category
-        cat = normalise(system, raw)
-        # "BI-RADS 4 (4A)", "CAD-RADS 4 (4B)": the bracket refines the 4 (an undivided CAD-RADS 4 is no category).
-        sub = (_SUB_4.match(text, end) or _SUB_4_WORD.match(text, end)) \
-            if system in ("BI-RADS", "CAD-RADS") and raw.strip() == "4" else None
-        if sub and normalise(system, "4" + sub.group(1)):
-            cat, end = normalise(system, "4" + sub.group(1)), sub.end()
+        cat, end = _refined(system, raw, text, end)
         up = _PI_UPGRADE.match(text, end) if system == "PI-RADS" and cat in ("2", "3") else None
         if up:  # PI-RADS v2.1 "3+1" (PZ 3 upgraded by positive DCE; TZ "2+1" by DWI): the overall is one higher
             cat, end = str(int(cat) + 1), up.end()
@@ -442,6 +615,9 @@ def _find(text: str) -> tuple[list[RadsMention], list[RadsMention]]:
         if system == "CAD-RADS":
             modifiers = clean_rads_modifiers(system, [*modifiers, *_cad_later_modifiers(text, end)])
         hist, overall = mention_context(text, start, end)
+        if hist and _SAME_AS_PRIOR.match(text, end):  # "BI-RADS 2, as on the prior": today's, as the prior's was
+            hist = mention_context(text[:end], start, end)[0]
+        hist = hist or not_a_statement(text, start, end, system, cat)
         found[(start, end)] = RadsMention(system, cat, start, end, hist, overall, modifiers)
 
     for system, rx in _NAMED.items():
@@ -450,6 +626,12 @@ def _find(text: str) -> tuple[list[RadsMention], list[RadsMention]]:
                 continue  # "US LI-RADS category: US-2": ultrasound surveillance, whose US-1..3 are no LR category
             if system != "NI-RADS":
                 add(system, m.group("cat"), m.start(), m.end(), modifiers_of(system, m.groupdict().get("mod")))
+                side = re.search(_SIDE, text[m.start() : m.start("cat")], re.IGNORECASE)
+                tail = _SIDE_MORE[system].match(text, m.end()) \
+                    or (_SIDE_BEFORE_MORE[system].match(text, m.end()) if side else None)
+                if tail:  # "BI-RADS 2 (right), 4A (left)", "BI-RADS: Right 2, Left 4A"
+                    add(system, tail.group("cat"), tail.start("cat"), tail.end("cat"),
+                        modifiers_of(system, tail.groupdict().get("mod")))
                 continue
             tail = _NI_MORE.match(text, m.end()) or _NI_MORE_AFTER.match(text, m.end())  # "NI-RADS primary 1, neck 2"
             sites = _ni_sites(text, m, tail)
@@ -499,6 +681,21 @@ def _thyroid_points(text: str) -> list[RadsMention]:
     return out
 
 
+# O-RADS has an ultrasound and an MRI lexicon: in an MRI report an "O-RADS US 4" is the score of the ultrasound
+# that led to it (and an "O-RADS MRI 4" in an ultrasound report another study's), never this study's.
+_ORADS_US = re.compile(r"\b(?:us|ultrasound|sonograph\w*)\b", re.IGNORECASE)
+_ORADS_MRI = re.compile(r"\bmri?\b", re.IGNORECASE)
+
+
+def _other_modality(report: RadiologyReport, text: str, mention: RadsMention) -> bool:
+    """An O-RADS mention that names the lexicon of another modality than the exam's (see _ORADS_US)."""
+    if mention.system != "O-RADS":
+        return False
+    words = text[mention.start : mention.end]
+    modality = study_exam(report).modality
+    return bool((modality == "MR" and _ORADS_US.search(words)) or (modality == "US" and _ORADS_MRI.search(words)))
+
+
 # A legend of the system's categories printed under the assessment ("BI-RADS CATEGORIES: 0: Incomplete;
 # 1: Negative; 2: Benign ...", "LI-RADS key: LR-1 definitely benign, LR-2 ..."): each entry is a code
 # followed by the words that define it. Three or more entries counting up from the lowest category,
@@ -525,6 +722,7 @@ def _legend_rank(code: str) -> tuple[int, int]:
 
 def legend_ranges(text: str) -> list[tuple[int, int]]:
     """Spans of the category legends in `text` (first entry's code to last entry's code)."""
+    text = fold_dashes(text)
     ranges: list[tuple[int, int]] = []
     run: list[re.Match[str]] = []
 
@@ -593,10 +791,11 @@ def _nodule_line(text: str, pos: int) -> bool:
 
 def stated_rads(report: RadiologyReport) -> RadsMention | None:
     """The category this report states for its own study, or None when it states none."""
-    text = report.text()
+    text = fold_dashes(report.text())
     legends = legend_ranges(text)
     found, offered = _find(text)
     mentions = [m for m in found if not m.historical and not _in_legend(legends, m)]
+    mentions = [m for m in mentions if not _other_modality(report, text, m)]
     exam = exam_systems(report)
     # A bare "TR4" with no thyroid context is not a TI-RADS statement (TR is also tricuspid regurgitation).
     # A thyroid word anywhere, or a nodule named on the mention's own line, is the context it needs.
@@ -610,23 +809,24 @@ def stated_rads(report: RadiologyReport) -> RadsMention | None:
             for m in [*_BARE.finditer(text), *_OVERALL_BARE.finditer(text)]:
                 if m.group("s") and system != "Lung-RADS":
                     continue  # "Category 3S" is Lung-RADS spelling; elsewhere it was never a category
-                cat = normalise(system, m.group("cat"))
+                cat, end = _refined(system, m.group("cat"), text, m.end())
                 lead = text[max(0, m.start() - 40) : m.start()]
                 if _NOT_ASSESSMENT.search(lead):
                     continue
-                other = _alternative_after(system, text, m.end(), cat) if cat else None
+                other = _alternative_after(system, text, end, cat) if cat else None
                 if cat and other is not None:  # "Category 3 vs 4" offers two
                     offered.append(_offered(system, text, m.start(), cat, other))
                     continue
                 if cat and not any(x.start <= m.start("cat") < x.end for x in mentions) \
-                        and not any(a < m.end() <= b for a, b in legends):
-                    hist, overall = mention_context(text, m.start(), m.end())
+                        and not any(a < end <= b for a, b in legends):
+                    hist, overall = mention_context(text, m.start(), end)
+                    hist = hist or not_a_statement(text, m.start(), end, system, cat)
                     overall = overall or m.re is _OVERALL_BARE
                     if not hist:
                         mods = modifiers_of(system, m.group("s") or m.group("mod"))
                         if system == "CAD-RADS":
-                            mods = clean_rads_modifiers(system, [*mods, *_cad_later_modifiers(text, m.end())])
-                        mentions.append(RadsMention(system, cat, m.start(), m.end(), hist, overall, mods))
+                            mods = clean_rads_modifiers(system, [*mods, *_cad_later_modifiers(text, end)])
+                        mentions.append(RadsMention(system, cat, m.start(), end, hist, overall, mods))
         mentions = [m for m in mentions if m.system in exam]
     elif mentions:
         mentions = _pick_system(text, mentions)
@@ -697,8 +897,9 @@ _ROW_HISTORY = re.compile(r"\b(?:prior|previous(?:ly)?|outside|earlier|compariso
 
 def _header_system(cell: str) -> str | None:
     for system, rx in _SYS.items():
-        if re.fullmatch(rf"\s*(?:acr\s+)?{rx}(?:\s+(?:us|mri|v?\d(?:\.\d)?|category|categories|assessment|score|level|"
-                        r"risk))*\s*", cell, re.IGNORECASE):
+        # "BI-RADS", "ACR TI-RADS (2017)", "PI-RADS (v2.1) score", "O-RADS US category"
+        if re.fullmatch(rf"\s*(?:acr\s+)?{rx}(?:\s+\(?(?:us|mri|v?\d+(?:\.\d+)?|version\s+\d+(?:\.\d+)?|category|categories|"
+                        r"assessment|score|level|risk)\)?)*\s*", cell, re.IGNORECASE):
             return system
     return None
 

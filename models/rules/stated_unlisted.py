@@ -20,7 +20,16 @@ import re
 from dataclasses import dataclass
 
 from models.rules.context import in_last_addendum, mention_context
-from models.rules.rads import RadsMention, exam_systems, find_mentions, normalise
+from models.rules.rads import (
+    OTHER_TIRADS,
+    RadsMention,
+    exam_systems,
+    find_mentions,
+    fold_dashes,
+    normalise,
+    not_a_statement,
+    system_pattern,
+)
 from models.types import RadiologyReport
 
 __all__ = ["UnlistedMention", "find_unlisted", "stated_unlisted", "unlisted_statement"]
@@ -47,6 +56,7 @@ _SYSTEMS = {
 # Words between the system and its category, as rads.py allows them: "BI-RADS category 7",
 # "Lung-RADS v2022 category 5", "CAD-RADS 2.0: 4", "TI-RADS level: TR6", "O-RADS US risk category 6".
 _FILLER = (r"(?:[\s:#=,®™\-–(]|\(\s*(?:r|tm)\s*\)|\bv(?:ersion)?\s*\d+(?:\.\d+)?\b|\b(?:19|20)\d\d\b|\b\d\.\d\b"
+           r"|\(\s*(?:v(?:ersion)?\s*\d+(?:\.\d+)?|(?:19|20)\d\d|\d\.\d|us|mri|ct\s*/\s*mri?|ceus|ultrasound)\s*\)"
            r"|\b(?:final|overall|assessment|category|cat\.?|score|level|risk|us|mri|ultrasound|lexicon|"
            r"primary(?:\s+site)?|neck|is|of|was)\b)*?")
 # Words that follow "LR-TR" without being a category ("the LR-TR algorithm", "LR-TR categories").
@@ -62,10 +72,14 @@ _TOKEN = {
 _DEFAULT_TOKEN = r"\d{1,2}(?:\s?[a-z](?![a-z]))?"
 _END = r"(?![\w.]\d|\w)"
 _NAMED = {
-    system: re.compile(rf"\b(?:acr[\s\-]?)?{key}[\s\-]?rads\b{_FILLER}(?P<cat>{_TOKEN.get(system, _DEFAULT_TOKEN)}){_END}",
-                       re.IGNORECASE)
+    system: re.compile(rf"{OTHER_TIRADS if key == 'ti' else ''}(?:\bacr[\s\-]?)?{system_pattern(key)}{_FILLER}"
+                       rf"(?P<cat>{_TOKEN.get(system, _DEFAULT_TOKEN)}){_END}", re.IGNORECASE)
     for key, system in _SYSTEMS.items()
 }
+# Another thyroid scale than ACR TI-RADS ("EU-TIRADS 4", "K-TIRADS 4", "C-TIRADS 4A", "Kwak TIRADS 4b"): its numbers
+# are its own, with their own management, so its statement is kept as the report's words, never read as an ACR TR level.
+_OTHER_THYROID = re.compile(rf"\b(?P<scale>eu|k|c|kwak)[\s\-]?ti[\s\-]?rads\b{_FILLER}"
+                            r"(?P<cat>(?:tr[\s\-]?)?\d{1,2}(?:\s?[a-c](?![a-z]))?)" + _END, re.IGNORECASE)
 # "LR-TR Nonprogressing", "LR-6" without the system's name: the LR- prefix names LI-RADS itself.
 _BARE_LR = re.compile(rf"(?<![\w\-])(?P<cat>{_LR_TOKEN}){_END}", re.IGNORECASE)
 # A scale, range, point total, measurement or ordinal, not a category: "0-6 scale", "7-point", "8 points", "5th".
@@ -149,16 +163,21 @@ def _words(raw: str) -> str:
 
 def find_unlisted(text: str) -> list[UnlistedMention]:
     """Every statement in `text` of a category its system does not define, history flagged."""
+    text = fold_dashes(text)
     found: dict[int, UnlistedMention] = {}
 
-    def add(system: str, raw: str, start: int, end: int, cat_start: int) -> None:
-        if normalise(system, raw) is not None or _NOT_A_CATEGORY.match(text, end):
+    def add(system: str, raw: str, start: int, end: int, cat_start: int, words: str | None = None) -> None:
+        if (words is None and normalise(system, raw) is not None) or _NOT_A_CATEGORY.match(text, end):
             return  # a known category (rads.py reads it), or a scale, range, point total, size
         if any(m.start <= cat_start < m.end for m in found.values()):
             return
         hist, overall = mention_context(text, start, end)
-        found[start] = UnlistedMention(system, _words(raw), start, end, cat_start, hist, overall)
+        hist = hist or not_a_statement(text, start, end, system)
+        found[start] = UnlistedMention(system, words or _words(raw), start, end, cat_start, hist, overall)
 
+    for m in _OTHER_THYROID.finditer(text):
+        scale = "Kwak" if m.group("scale").lower() == "kwak" else m.group("scale").upper()
+        add("TI-RADS", m.group("cat"), m.start(), m.end(), m.start("cat"), f"{scale}-TIRADS {_words(m.group('cat'))}")
     for system, rx in _NAMED.items():
         for m in rx.finditer(text):
             add(system, m.group("cat"), m.start(), m.end(), m.start("cat"))
@@ -169,7 +188,7 @@ def find_unlisted(text: str) -> list[UnlistedMention]:
 
 def stated_unlisted(report: RadiologyReport) -> list[UnlistedMention]:
     """The unlisted categories this report states for its own study (not history, legend or another exam's)."""
-    text = report.text()
+    text = fold_dashes(report.text())
     runs = _entry_runs(text)
     exam = exam_systems(report)
     # Part of a known category's own statement ("CAD-RADS 4 (4A)": the bracket refines the 4) is no other one.
@@ -191,7 +210,7 @@ def unlisted_statement(report: RadiologyReport, known: RadsMention | None,
     """
     if not mentions:
         return None
-    text = report.text()
+    text = fold_dashes(report.text())
     if known is not None:
         others = [m for m in mentions if m.system == known.system] or mentions
         revised = in_last_addendum(text, [known.start, *(m.start for m in others)])
