@@ -6,11 +6,19 @@ left out (the dev-set convention). A label an addendum mentions takes the addend
 (it revises the report). Parents follow the dev labels: a positive
 consolidation, pneumonia or edema makes "lung opacity" positive. "no finding" is always
 set: positive when no pathology label is positive or uncertain (support devices aside).
+
+Two more of the CheXpert labeler's own rules: a finding named as history ("history of right upper
+lobe pneumonia") is negative, and heart failure ("CHF", "congestive heart failure") stated or
+suspected makes cardiomegaly uncertain when nothing else in the report speaks of the heart's size.
+A finding the study cannot assess ("pneumothorax is not well evaluated on this supine film") is
+uncertain.
 """
 
 from __future__ import annotations
 
-from models.rules.clinical_nlp import Mention, mentions
+import re
+
+from models.rules.clinical_nlp import Mention, mentions, named_as_history
 from models.rules.context import in_last_addendum
 from models.text import evidence_at
 from models.types import CHEXPERT_LABELS, ChexpertState, ChexpertValue, Evidence
@@ -21,10 +29,14 @@ _RANK: dict[ChexpertState, int] = {"negative": 0, "uncertain": 1, "positive": 2}
 _OPACITY_CHILDREN = ("consolidation", "pneumonia", "edema")
 
 
-def _state(m: Mention) -> ChexpertState:
-    if m.negated or m.resolved:
+_HEART_FAILURE = re.compile(r"(?:congestive\s+)?heart\s+failure|chf", re.IGNORECASE)
+
+
+def _state(m: Mention, text: str = "") -> ChexpertState:
+    # "History of right upper lobe pneumonia" is negative (the CheXpert labeler's negation rule).
+    if m.negated or m.resolved or (text and named_as_history(text, m.start)):
         return "negative"
-    if m.uncertain:
+    if m.uncertain or m.limited:
         return "uncertain"
     return "positive"
 
@@ -51,7 +63,7 @@ def chexpert_labels(text: str) -> tuple[dict[str, ChexpertState], dict[str, list
         if m.label.startswith("UNC:"):  # a phrase that is itself a hedge ("heart size is borderline")
             read.append((m.label[4:], "negative" if m.negated or m.resolved else "uncertain", m))
             continue
-        read.append((m.label, _state(m), m))
+        read.append((m.label, _state(m, text), m))
     for label in dict.fromkeys(lab for lab, _, _ in read):
         # A label an addendum speaks about takes the addendum's word ("the apical line is a skin
         # fold; there is no pneumothorax"): it revises the report above it.
@@ -60,6 +72,13 @@ def chexpert_labels(text: str) -> tuple[dict[str, ChexpertState], dict[str, list
         for state, m in ms:
             if not inside or m.start in inside:
                 put(label, state, m)
+    # The CheXpert labeler's one cross-label rule: heart failure, stated or suspected, leaves the heart's size
+    # uncertain; here only when the report says nothing else of it ("heart size is normal" stays negative).
+    if "cardiomegaly" not in states:
+        failure = next((m for lab, state, m in read if lab == "edema" and state != "negative"
+                        and _HEART_FAILURE.fullmatch(m.text)), None)
+        if failure is not None:
+            put("cardiomegaly", "uncertain", failure)
     if any(states.get(c) == "positive" for c in _OPACITY_CHILDREN) and states.get("lung opacity") != "positive":
         states["lung opacity"] = "positive"
     pathology = [lab for lab in CHEXPERT_LABELS if lab not in ("support devices", "no finding")]

@@ -19,7 +19,7 @@ from models.rules.context import HISTORY_LINE
 from models.rules.vocabulary import CONTEXT_RULES, TARGET_RULES
 from models.text import sentence_spans
 
-__all__ = ["Mention", "mentions", "pipeline", "span_modifiers", "span_negated"]
+__all__ = ["Mention", "history_cue_only", "mentions", "named_as_history", "pipeline", "span_modifiers", "span_negated"]
 
 _lock = threading.Lock()
 _nlp = None
@@ -38,6 +38,38 @@ class Mention:
     historical: bool
     not_new: bool  # unchanged, chronic, stable, improving, expected post-operative
     resolved: bool
+    limited: bool = False  # the study cannot tell ("not well evaluated on this supine film")
+
+
+# "History of right upper lobe pneumonia": the finding named a few words after "history of", not one the
+# sentence goes on to state ("history of COPD, now with a new pneumothorax", "history of trauma with acute
+# subdural hematoma"). medspaCy's own "history" rule reaches to the end of the sentence; this is the narrow reading.
+_HISTORY_OF = re.compile(
+    r"\b(?:(?:past\s+|prior\s+|remote\s+|known\s+)?(?:medical\s+)?history\s+of|h/o|hx\s+of)\s+"
+    r"(?:(?!(?:now|with|and|but|new|acute|currently|presents?|presenting|today)\b)[\w\-/]+\s+){0,4}$",
+    re.IGNORECASE,
+)
+_HISTORY_WORD = re.compile(r"\b(?:history|h/o|hx)\b", re.IGNORECASE)
+
+
+def _head(text: str, start: int) -> str:
+    """The words of the mention's clause before it."""
+    return text[max(text.rfind(c, 0, start) for c in ".;:\n") + 1 : start]
+
+
+def named_as_history(text: str, start: int) -> bool:
+    """Whether the mention at `start` is what a "history of" right before it names."""
+    return bool(_HISTORY_OF.search(_head(text, start)))
+
+
+def history_cue_only(text: str, start: int) -> bool:
+    """Whether a HISTORICAL mark on the mention at `start` can only come from a "history" word that names
+    something else ("history of COPD, now with a new pneumothorax"): then the mention is current."""
+    head = _head(text, start)
+    end = min((i for i in (text.find(c, start) for c in ".;\n") if i >= 0), default=len(text))
+    treated = r"\b(?:status\s+post|s/p|after|following|repaired|evacuated|coiled|clipped|drained|stented)\b"
+    return bool(_HISTORY_WORD.search(head)) and not _HISTORY_OF.search(head) \
+        and not re.search(treated, head + " " + text[start:end], re.IGNORECASE)
 
 
 def _one_sentence(doc):  # noqa: ANN001, ANN202 - spaCy component
@@ -75,8 +107,12 @@ def pipeline():  # noqa: ANN201 - spaCy Language; the import stays lazy for a ch
                 nlp.get_pipe("medspacy_target_matcher").add(
                     [TargetRule(lit, cat, pattern=pat) for lit, cat, pat in TARGET_RULES]
                 )
+                # A backward rule stops at a clause break ("Right pneumothorax persists and the left effusion has
+                # resolved": only the effusion has resolved).
                 nlp.get_pipe("medspacy_context").add(
-                    [ConTextRule(lit, cat, direction=d, pattern=pat, max_scope=scope) for lit, cat, d, pat, scope in CONTEXT_RULES]
+                    [ConTextRule(lit, cat, direction=d, pattern=pat, max_scope=scope,
+                                 terminated_by={"CLAUSE_BREAK"} if d == "BACKWARD" else None)
+                     for lit, cat, d, pat, scope in CONTEXT_RULES]
                 )
                 _nlp = nlp
     return _nlp
@@ -102,6 +138,7 @@ def _read(nlp, sentence: str, offset: int) -> list[Mention]:  # noqa: ANN001 - s
                 historical="HISTORICAL" in cats,
                 not_new="NOT_NEW" in cats,
                 resolved="RESOLVED" in cats,
+                limited="LIMITED" in cats,
             )
         )
     return out

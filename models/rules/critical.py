@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import re
 
-from models.rules.clinical_nlp import Mention, mentions
+from models.rules.clinical_nlp import Mention, history_cue_only, mentions
 from models.rules.context import in_last_addendum
 from models.text import evidence_at, sentence_spans
 from models.types import CriticalFinding
@@ -54,6 +54,9 @@ _WORSE = re.compile(r"\b(?<!no\s)(?<!not\s)(?<!without\s)"
                     r"(?:increas\w*|enlarg\w*|larger|worse\w*|progress\w*|expand\w*|bigger)\b", re.IGNORECASE)
 _STABLE = re.compile(r"\b(?:unchanged|stable|similar|decreas\w*|improv\w*|smaller|resolv\w*|chronic"
                      r"|no\s+(?:significant\s+)?change)\b", re.IGNORECASE)
+# "Decreased left effusion and a new small right pneumothorax": "new" right before the mention (in its own
+# comma/semicolon part) outweighs a "decreased"/"stable" elsewhere in the sentence.
+_NEW_BEFORE = re.compile(r"\bnew(?:ly)?\b(?:\s+(?!(?:and|or|but|with)\b)[\w\-]+){0,3}\s*$", re.IGNORECASE)
 _PE_NOT_FINDING = re.compile(r"\s*(?:protocol|study|ct|cta|exam)\b", re.IGNORECASE)
 _AORTIC = re.compile(r"\baort", re.IGNORECASE)
 # Before a hedged mention: the question the study was ordered to answer, not a finding.
@@ -82,9 +85,12 @@ def _sign_sentences(text: str, spans: list[tuple[int, int]], rx: re.Pattern[str]
 
 def _counts(text: str, m: Mention, sentence_start: int, sentence: str) -> bool:
     """A mention that states a current finding (hedged included), not a negated/old/asked-for one."""
-    if m.negated or m.resolved or m.historical:
+    if m.negated or m.resolved or (m.historical and not history_cue_only(text, m.start)):
         return False
-    if m.not_new and not (_WORSE.search(sentence) and not _STABLE.search(sentence)):
+    if m.limited and not m.uncertain:
+        return False  # "pneumothorax is not well evaluated on this supine film": a limit of the study, no finding
+    if m.not_new and not (_WORSE.search(sentence) and not _STABLE.search(sentence)) \
+            and not _NEW_BEFORE.search(text, sentence_start, m.start):
         return False
     return not (m.uncertain and _hypothetical(text, sentence_start, m))
 

@@ -20,7 +20,8 @@ from models.types import FollowUp
 __all__ = ["follow_ups", "iso_interval"]
 
 _RECOMMEND = re.compile(
-    r"\b(?:recommend\w*|suggest(?:ed|s)?|advis\w*|should\s+(?:undergo|be\s+(?:followed|obtained|performed|considered))|"
+    r"\b(?:recommend\w*|suggest(?:ed|s)?|advis\w*|optional|"
+    r"(?:should|could|can|may|might)\s+(?:undergo|be\s+(?:followed|obtained|performed|considered|pursued|repeated))|"
     r"return\s+to|consider(?:ation)?|warrants?|follow[\s\-]?up\s+(?:[\w\-/]+\s+){0,3}in\s+(?:\d+|an?|one"
     r"|two|three|four|five|six|seven|eight|nine|ten|twelve|eighteen)|referral|consultation|"
     r"is\s+(?:recommended|advised|needed|indicated)|\d{1,2}[\s\-]?(?:month|year|week)s?\s+follow[\s\-]?up|"
@@ -33,17 +34,26 @@ _NEGATIVE = re.compile(r"\b(?:no|not)\b[^.;]{0,40}\b(?:needed|necessary|required
                        r"|\bno\s+(?:further\s+)?(?:follow[\s\-]?up|imaging|workup|work-up)\b", re.IGNORECASE)
 _PROCEDURE = re.compile(
     r"\b(?:(?:diagnostic|screening|short[\s\-]interval|follow[\s\-]?up|contrast[\s\-]enhanced|multiphase|targeted|"
-    r"low[\s\-]dose|bilateral|unilateral|left|right|annual|routine|repeat|dedicated|surveillance|chest|breast|thyroid|pelvic)\s+)*"
+    r"low[\s\-]dose|bilateral|unilateral|left|right|annual|routine|repeat|dedicated|surveillance|chest|breast|thyroid|pelvic|"
+    r"non[\s\-]?contrast(?:[\s\-]enhanced)?|unenhanced|upright|pa\s+and\s+lateral|two[\s\-]view|portable)\s+)*"
     r"(?:(?:(?:us|ultrasound|ct|mri?|image|stereotactic(?:ally)?)[\s\-]guided\s+|stereotactic\s+)?(?:(?:core\s+(?:needle\s+)?)?biopsy|fna|(?:fine[\s\-]needle\s+)?aspiration)|"
+    # "CT angiography of the chest", "CTA", "MRCP"; "dedicated rib series", "upright views"; "repeat imaging".
+    r"(?:ct|mr|cardiac)\s+angiogra\w+|\bcta\b|\bmra\b|\bmrcp\b|(?:ct|mr)\s+(?:enterography|urogra\w+)|"
+    r"(?:rib|skeletal|bone|trauma|obstruction|acute\s+abdomen)\s+(?:survey|series)|"
+    r"(?:upright|decubitus|oblique|lateral|expiratory|lordotic|spot|magnification)\s+(?:views?|radiographs?|films?)|"
+    r"(?:repeat|follow[\s\-]?up|cross[\s\-]sectional|further|additional|short[\s\-]interval)\s+imaging|"
     r"mammogra\w+|ultrasound|sonograph\w*|(?<!rads\s)(?<!rads-)\bus\b|mri|\bmr\b|ct(?:[\s\-]ffr)?|ldct|pet/ct|pet|radiograph\w*|x-ray|"
     r"(?:chest\s+)?ct|screening|fna|tissue\s+sampling|"
     r"aspiration|stress\s+test\w*|functional\s+(?:test\w*|assessment|evaluation)|angiogra\w+|colonoscopy|endoscop\w+|cystoscop\w+|spot\s+compression\s+views|"
     r"(?:(?!recommend|suggest|consider|advise)\w+\s+){0,2}(?:surgical|surgery|oncology|urology|gynecologic\s+oncology)\s+(?:consultation|referral)|"
+    # the specialty named before it: "interventional radiology consultation", "pulmonology referral"
+    r"(?:(?!(?:recommend\w*|suggest\w*|consider\w*|advis\w*|a|an|the|and|or|for|with|to|of|in|further|clinical|prompt"
+    r"|urgent|is|are|be|optional|please)\b)[a-z]+\s+){1,3}(?:consultation|referral)|"
     r"(?:surgical|multidisciplinary)\s+(?:consultation|discussion)|"
     # "referral to hepatology", "consultation with a breast surgeon": the specialty named after it.
     r"(?:referral|consultation)\s+(?:to|with)\s+(?:an?\s+|the\s+)?(?:(?!(?:for|in|and|if|to|as|at|of)\b)[a-z]+\b\s*){1,3}(?<!\s)|"
     r"referral|consultation|direct\s+visualization)\b"
-    r"(?:\s+(?:of\s+the\s+)?(?:chest|abdomen|pelvis|neck|liver|breast|thyroid)\b)?",
+    r"(?:\s+(?:of\s+the\s+)?(?:chest|abdomen|pelvis|neck|liver|breast|thyroid|head|brain|spine|ribs)\b)?",
     re.IGNORECASE,
 )
 _NUM = {"one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8, "nine": 9,

@@ -58,7 +58,8 @@ _NORMAL = re.compile(
 )
 _DEVICE_AFTER = re.compile(
     r"^\s*(?:\w+\s+){0,3}?(?:ij|internal\s+jugular|subclavian|femoral|chest\s+wall|chest\s+tube|cvc|picc|catheter|line|port|"
-    r"pacemaker|pacer|sheath|introducer|drain|tube|lead)\b"
+    r"pacemaker|pacer|sheath|introducer|drain|tube|lead|arthroplasty|hemiarthroplasty|hardware|(?:internal\s+)?fixation"
+    r"|orif)\b"
     # the exam's name, not a finding: "Bilateral breast MRI: ...", "left diagnostic mammogram and ultrasound: ..."
     r"|^\s*(?:(?:breast|diagnostic|screening|contrast[\s\-]enhanced|digital)\s+){0,2}"
     r"(?:mammogra\w*|mri|mr|ultrasound|sonogra\w*|tomosynthesis|exam\w*|study)\b",
@@ -79,8 +80,18 @@ _MIDLINE = re.compile(
     re.IGNORECASE,
 )
 # A clause that only gives the surgical history ("Status post right mastectomy."): no finding of this study.
+# ("Status post right pneumonectomy with expected postoperative changes": still only the history.)
 _HISTORY_ONLY = re.compile(r"^\s*(?:\d+[.)]\s*)?(?:status\s+post|s/p|history\s+of)\b"
-                           r"(?![^.;]*\b(?:with|new|mass|recurren\w*|but|and|now)\b)", re.IGNORECASE)
+                           r"(?![^.;]*\b(?:with(?!\s+(?:expected|typical|stable|usual)\s+post[\s\-]?(?:operative|surgical)"
+                           r"\s+change)|new|mass|recurren\w*|but|and|now)\b)", re.IGNORECASE)
+# A clause that states its finding is gone ("Resolved left pneumothorax.", "The right effusion has resolved.",
+# "Left pneumothorax is no longer seen."): no abnormality of this study.
+_RESOLVED_ONLY = re.compile(
+    r"^\s*(?:\d+[.)]\s*)?(?:(?:interval|complete)\s+)?(?:resolved|resolution\s+of)\b(?![^.;]*\b(?:with|but|new)\b)"
+    r"|^(?![^.;]*\b(?:with|but|new)\b)[^.;]*\b(?:(?:has|have)\s+(?:now\s+)?(?:completely\s+)?(?:resolved|cleared)"
+    r"|(?:is|are)\s+no\s+longer\s+(?:seen|visible|present|identified|evident|visuali[sz]ed))\s*[.;]?\s*$",
+    re.IGNORECASE,
+)
 _ACTION_ONLY = re.compile(r"^\s*(?:\d+[.)]\s*)?(?:recommend|suggest|critical|results?|communicated|discussed|called|"
                           r"findings?\s+(?:were\s+)?(?:discussed|communicated))", re.IGNORECASE)
 
@@ -248,7 +259,7 @@ def index_laterality(report: RadiologyReport) -> Side | None:
     for skip_benign in (True, False):
         for i, clause in enumerate(clauses):
             if _NORMAL.match(clause) or _ACTION_ONLY.match(clause) or _HEADING_ONLY.match(clause) \
-                    or _HISTORY_ONLY.match(clause) or _negative_category(clause):
+                    or _HISTORY_ONLY.match(clause) or _RESOLVED_ONLY.match(clause) or _negative_category(clause):
                 continue
             if skip_benign and _BENIGN.search(clause):
                 continue

@@ -11,7 +11,8 @@ uncertainty) and the temporal reader, and answers only in these cases:
   (labels that name one thing wherever they occur, such as pneumothorax or cardiomegaly, or a
   content word shared by the two mentions, "rib" in "rib fractures"); or one finding given two
   change classes ("new" against "unchanged");
-- neutral: the hypothesis asserts what the premise only suspects ("may reflect pneumonia");
+- neutral: the hypothesis asserts or denies what the premise only suspects ("may reflect pneumonia",
+  "pneumothorax is not well evaluated");
 - entailment: the same label with the same polarity (or the same finding and change class), and
   every other content word of the hypothesis found in the premise, so a hypothesis that adds a
   diagnosis, a cause or a history ("The effusion is malignant") is never entailed by rules.
@@ -101,7 +102,8 @@ def stated_nli(premise: str, hypothesis: str) -> NliReading | None:
             # is not a contradiction: devices are many things under one label.
             if label != "support devices":
                 contradictions.append(label)
-        elif p_state == "uncertain" and h_state == "positive":
+        elif p_state == "uncertain" and h_state in ("positive", "negative"):
+            # "may reflect pneumonia" settles neither "pneumonia" nor "no pneumonia"
             neutrals.append(label)
         elif p_state == h_state and p_state != "uncertain" and not (
             p_state == "positive" and any(_DENIAL.search(e.sentence) for e in p_ev.get(label, []))

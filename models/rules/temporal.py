@@ -53,9 +53,13 @@ _PRE: dict[ChangeClass, str] = {
     "worsened": r"increas(?:ed|ing)|enlarging|worsen(?:ed|ing)|progressive|progressing|growing|"
                 r"interval\s+(?:increase|enlargement|growth|progression|worsening)\s+(?:in|of)(?:\s+(?:the\s+)?size\s+of)?",
     "improved": r"decreas(?:ed|ing)|improv(?:ed|ing)|diminish(?:ed|ing)|resolving|regressing|shrinking|"
+                r"(?:interval\s+)?(?:partial|incomplete|near(?:ly)?[\s\-]+(?:complete|total)|almost\s+complete)\s+resolution\s+of|"
                 r"interval\s+(?:decrease|improvement|regression|reduction)\s+(?:in|of)(?:\s+(?:the\s+)?size\s+of)?",
     "resolved": r"(?:interval\s+)?resolution\s+of|resolved",
-    "unchanged": r"stable|unchanged|again\s+(?:seen|noted|demonstrated|identified)\s+(?:is|are)",
+    "unchanged": r"stable|unchanged|again\s+(?:seen|noted|demonstrated|identified)\s+(?:is|are)|persistent|persisting|"
+                 r"no\s+(?:(?:significant|appreciable|substantial|interval|definite)\s+)*change\s+in"
+                 r"(?:\s+(?:the\s+)?(?:size|appearance|extent|degree)\s+of)?|"
+                 r"re-?demonstrated|re-?demonstration\s+of",
 }
 _POST: dict[ChangeClass, str] = {
     "new": r"(?:is|are|was|were)\s+new(?=\s*(?:[,.;)]|$|(?:since|compared|from|relative|on|in\s+comparison)\b))|"
@@ -66,15 +70,17 @@ _POST: dict[ChangeClass, str] = {
                 r"(?:slightly|mildly|minimally|markedly|significantly)\s+(?:increased|larger|worse)|larger|"
                 r"more\s+(?:prominent|extensive|conspicuous|pronounced)",
     "improved": r"(?:has|have)\s+(?:decreased|improved|regressed|diminished)|"
+                r"(?:(?:has|have)\s+)?(?:nearly|almost|partially|largely|mostly|incompletely|near-completely)\s+resolved|"
                 r"decreased(?:\s+in\s+(?:size|extent|number))?|improved|smaller|regressed|diminished|"
                 r"(?:slightly|mildly|minimally|markedly|significantly)\s+(?:decreased|smaller|improved)|"
                 r"less\s+(?:prominent|extensive|conspicuous|pronounced|severe)",
     "resolved": r"(?:has|have)\s+(?:resolved|cleared)|resolved|no\s+longer\s+(?:seen|visible|identified|present|"
-                r"evident|demonstrated|appreciated)",
+                r"evident|demonstrated|appreciated|visuali[sz]ed|detected)",
     "unchanged": r"unchanged|(?:is|are|remains?|appears?)\s+(?:stable|unchanged)|stable(?:\s+in\s+(?:size|appearance))?|"
                  r"similar\s+(?:to|in\s+(?:size|appearance)|compared)|without\s+(?:significant\s+|interval\s+)?change|"
                  r"no\s+(?:significant\s+|interval\s+)?change|again\s+(?:seen|noted|demonstrated|identified)|"
-                 r"re-?demonstrated",
+                 r"re-?demonstrated|persists?|(?:is|are|remains?)\s+persistent|"
+                 r"remains?\s+(?:enlarged|present|prominent|dilated|elevated|collapsed|opacified|widened)",
 }
 _CUE = re.compile(
     "|".join(f"(?P<pre_{c}>\\b(?:{p})\\b)" for c, p in _PRE.items())
@@ -97,6 +103,7 @@ _PROSPECTIVE = re.compile(r"\b(?:recommend\w*|follow[- ]?up|to\s+(?:document|ass
 _PHRASE_END = re.compile(
     r"[,;:()]|\s(?:measur\w*|with|which|that|not|compared|since|from|consistent|compatible|suspicious|concerning|"
     r"highly|likely|probably|possibly|is|are|was|were|has|have|had|seen|noted|on|extending|obscuring|causing|"
+    r"following|after|despite|due|secondary|status|s/p|"
     r"without|when|for|as|now|again|may|might|could|represent\w*|in\s+(?:the\s+)?(?:appropriate|setting|keeping|"
     r"comparison)|to|but|and\s+(?="
     r"(?:new|increas|enlarg|worsen|decreas|improv|resol|stable|unchanged)))\b",
@@ -122,12 +129,14 @@ _NORMAL = re.compile(r"\b(?:normal|unremarkable|age[- ]appropriate|within\s+norm
 # Words stripped from a finding's edges: determiners, history words, sizes and counts.
 _LEAD = re.compile(
     r"^(?:(?:(?:the|a|an|this|these|those|again|now|previously\s+(?:described|noted|seen|identified|demonstrated|"
-    r"mentioned|treated|reported)|known|prior|previous|redemonstrated|there\s+(?:is|are|has\s+been)|size\s+of|"
+    r"mentioned|treated|reported)|known|prior|previous|redemonstrated|there\s+(?:is|are|has\s+been)|"
+    r"(?:size|appearance|position|extent|degree)\s+of|"
     r"one|two|three|four|five|several|multiple|few|a\s+few|numerous)\b"
     r"|#?\d+(?:\.\d+)?(?:\s*[x×]\s*\d+(?:\.\d+)?)*\s*(?:mm|cm)\b|\d+(?=\s)|,)\s*)+",
     re.IGNORECASE,
 )
-_TRAIL = re.compile(r"(?:\s*(?:,|\b(?:is|are|was|were|has|have|had|been|which|that|and|now|appears?|remains?|"
+_TRAIL = re.compile(r"(?:\s*(?:,|\b(?:is|are|was|were|has|have|had|been|which|that|and|now|appears?|remains?|nearly|almost|"
+                    r"partially|largely|mostly|completely|entirely|essentially|"
                     r"still|also|slightly|mildly|minimally|markedly|significantly|in\s+size|overall))\s*)+$", re.I)
 _LABEL = re.compile(r"^(?:\d{1,2}[.)]\s*)?(?:(?P<label>[A-Za-z][A-Za-z /&-]{0,30}):\s+)?(?:\d{1,2}[.)]\s*)?")
 _SIDES = {"left": "left", "right": "right", "bilateral": "bilateral"}
@@ -159,12 +168,24 @@ def _pre_phrase(sentence: str, start: int) -> str:
         return rest[: m.start()]
 
 
+_COMPARED_LEAD = re.compile(
+    r"^\s*(?:(?:when\s+|as\s+)?compared\s+(?:to|with)|in\s+comparison\s+(?:to|with)|relative\s+to|since|from|"
+    r"(?:on|in)\s+(?:the\s+)?(?:current|today'?s|this)\s+(?:study|exam\w*|radiograph|film|image)|"
+    r"(?:on|in)\s+(?:the\s+)?interval|interval(?:ly)?)\b",
+    re.IGNORECASE,
+)
+
+
 def _post_subject(sentence: str, end: int) -> str:
     """The subject before a post-cue: the clause's first comma segment (or the diagnosis a hedge names)."""
     before = sentence[:end]
     before = re.split(r"\b(?:now\s+)?measur(?:es|ing|ed)\b|\bnow\s+\d|;", before)[0] if re.search(
         r"\bmeasur|\bnow\s+\d|;", before, re.I) else before
     segments = [s for s in re.split(r",\s*", before) if s.strip()]
+    # "Since the prior study, the right effusion has increased": the comparison that opens the sentence
+    # names no finding; the subject follows it.
+    while len(segments) > 1 and _COMPARED_LEAD.match(segments[0]):
+        segments = segments[1:]
     if not segments:
         return ""
     # "..., likely chronic microvascular ischemic change, unchanged": the hedged diagnosis names it.
@@ -217,6 +238,11 @@ def _sentence_changes(sentence: str) -> list[tuple[str, ChangeClass, str]]:
                 finding = _pre_phrase(body, m.end())
         else:
             finding = _post_subject(body, m.start())
+            if not _CONTENT.search(_tidy(finding)) and re.match(r"\s+[A-Za-z0-9#]", body[m.end():]) and not re.match(
+                    r"\s+(?:compared|since|from|to|in\s+(?:size|extent|comparison)|on|relative|as|and|or|but|with|than|"
+                    r"prior|previous)\b", body[m.end():], re.I):
+                # "Mildly increased interstitial markings": a post-cue that opens its sentence names what follows.
+                finding = _pre_phrase(body, m.end())
         parts = re.split(r"\s+(?:with\s+adjacent|and\s+adjacent|as\s+well\s+as|along\s+with)\s+", finding, flags=re.I)
         for extra in parts[1:]:
             extra = _tidy(extra)

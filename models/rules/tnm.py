@@ -73,7 +73,7 @@ class StageMention:
     note: str | None = None
 
 
-_PFX = r"(?:[cpy]|yc|yp|r|mr|ymr)?"  # "mrT3 N1": MRI staging of rectal cancer
+_PFX = r"(?:[cpyu]|yc|yp|r|mr|ymr)?"  # "mrT3 N1": MRI staging of rectal cancer; "uT3 N1": endoscopic ultrasound
 # Suffixes after an N or M: the subdivision letter, micrometastasis ("pN1mi"), sentinel node
 # ("pN0(sn)"), isolated tumour cells ("pN0(i+)"), molecular findings ("pN0(mol-)").
 _SUF = r"[a-d]?(?:mi\b|\((?:mi|sn|i[+\-]|mol[+\-])\))?"
@@ -81,7 +81,7 @@ _SUF = r"[a-d]?(?:mi\b|\((?:mi|sn|i[+\-]|mol[+\-])\))?"
 # bracket of what the stage rests on ("pT3, N1 (2/14 nodes positive), M0").
 _TNM_SEP = r"(?:\s*\([^()\n]{1,40}\))?\s*[,/\-–|]?\s*"
 # In a T..N..M string the prefixes and subdivisions may be capitals too (all-caps reports: "CT2 CN1 CM0").
-_CPFX = r"(?i:[cpy]|yc|yp|r|mr|ymr)?"
+_CPFX = r"(?i:[cpyu]|yc|yp|r|mr|ymr)?"
 # An N offered as one of two ("T3 cN1-2 M0", "T2 N2 or N3, M0"): the string goes on to its M, which is stated even
 # though the N is not (_alternative drops the N). Not a count of nodes after a dash ("pN1 - 2 of 15 nodes").
 _N_OTHER = r"(?:\s*(?:-|–|/|\bor\b)\s*(?:(?i:[cpy]|yc|yp)?N)?[0-3](?i:[a-d])?(?![.\d])(?!\s*(?:cm|mm|of|/)\b))?"
@@ -123,7 +123,7 @@ _M_WHY = r"(?=[^()\n]{0,60}\b(?i:metasta\w*|mets|distant)\b)"
 _ALONE_BEFORE = r"(?:(?<=^)|(?<=\n)|(?<=[.;]\s)|(?<=[.;]\s\s))[\s\-•*]*"
 _ALONE_AFTER = r"\s*(?=[.;]?\s*(?:$|\n)|[.;]\s)"
 _N = re.compile(
-    rf"(?:\b(?:[cpyr]|yc|yp)(?P<a>N[0-3]){_SUF}(?!\w)"
+    rf"(?:\b(?:[cpyru]|yc|yp)(?P<a>N[0-3]){_SUF}(?!\w)"
     rf"|{_N_LEAD}\s*{_PFX}(?P<b>N[0-3]){_SUF}(?!\w)"
     rf"|\b(?P<c>N[0-3])[a-d]?\s+(?i:disease|nodal\s+disease|stage|category)\b"
     rf"|\(\s*{_PFX}(?P<d>N[0-3]){_SUF}\s*\)"
@@ -414,10 +414,14 @@ _NEW_SINCE = re.compile(
     _I,
 )
 
-# Before a global statement only a list number, a general heading or "there is/are" may stand.
+# Before a global statement only a list number, a general heading or "there is/are" may stand. A general
+# heading may name the study or its purpose ("PET/CT staging:", "CT staging impression:", "Staging PET/CT:").
 _LIST = r"(?:\(?\d{1,2}[.)]\s*)?"
+_STUDY = r"(?:pet(?:[/\-]ct)?|ct|mri?|fdg|whole[\s\-]body|clinical|radiologic(?:al)?|imaging|initial|tnm|ajcc)"
+_GENERAL = (rf"(?:(?:{_STUDY}\s+){{0,3}}(?:impression|conclusions?|summary|staging(?:\s+(?:impression|summary))?)"
+            rf"(?:\s+{_STUDY}){{0,2}})")
 _GLOBAL_LEAD = re.compile(
-    rf"^\s*{_LIST}(?:(?:impression|conclusions?|summary|staging|metastases|metastatic\s+disease|"
+    rf"^\s*{_LIST}(?:(?:{_GENERAL}|metastases|metastatic\s+disease|"
     rf"distant\s+metastas[ie]s)\s*:\s*{_LIST})?(?:there\s+(?:is|are)\s+)?$",
     _I,
 )
@@ -427,7 +431,7 @@ _LEAD_BAD = re.compile(
     _I,
 )
 _NODE_LEAD = re.compile(
-    rf"^\s*{_LIST}(?:(?:impression|conclusions?|summary|staging|lymph\s+nodes|nodes|lymphadenopathy|"
+    rf"^\s*{_LIST}(?:(?:{_GENERAL}|lymph\s+nodes|nodes|lymphadenopathy|"
     rf"adenopathy|nodal\s+(?:status|disease))\s*:\s*{_LIST})?(?:there\s+(?:is|are)\s+)?$",
     _I,
 )

@@ -20,7 +20,7 @@ _DEV = (
     r"|\bett\b|central\s+(?:venous\s+)?(?:line|catheter)|\bcvc\b|\bpicc\b|swan[\s\-]?ganz|pacemaker|pacer|"
     r"\baicd\b|\bicd\b|defibrillator|(?:(?:pacemaker|pacer)\s+)?\bleads?\b|port[\s\-]?a[\s\-]?cath|\bport\b|sternotomy\s+wires?|"
     r"introducer(?:\s+sheath)?|\bsheath\b|catheters?|\bdrains?\b|\bstents?\b|\bclips\b|\bvalve\s+replacement|"
-    r"\b(?:ij|subclavian|femoral)\s+(?:line|catheter|cvc)|lines\s+and\s+tubes|tubes\s+and\s+lines|\bimpella\b|\biabp\b|"
+    r"\b(?:ij|subclavian|femoral)\s+(?:line|catheter|cvc)|lines\s+and\s+tubes|tubes\s+and\s+lines|lines?\s*/\s*tubes?|tubes?\s*/\s*lines?|\bimpella\b|\biabp\b|"
     r"balloon\s+pump|\bvad\b|\becmo\b\s+cannula|cannula|\bsupport\s+(?:lines|devices|tubes)\b|\bmonitoring"
     r"\s+leads\b"
 )
@@ -31,6 +31,8 @@ TARGET_RULES: list[tuple[str, str, str | list[dict[str, str]] | None]] = [
                                    r"|\bcollapse\s+of\s+the\s+(?:\w+\s+){0,3}(?:lung|lobe)\b|\bcollapsed\s+(?:\w+\s+)?(?:lung|lobe)\b"),
     ("cardiomegaly", "cardiomegaly", r"\bcardiomegaly\b|\benlarged\s+(?:heart|cardiac\s+silhouette)\b|\bcardiac\s+enlargement\b"
                                      r"|\benlargement\s+of\s+the\s+(?:cardiac\s+silhouette|heart)\b"
+                                     # templates: "Heart: Mildly enlarged.", "Cardiac silhouette: enlarged"
+                                     r"|\b(?:heart|heart\s+size|cardiac\s+(?:silhouette|size))\s*:\s*" + _DEGREE + r"enlarged\b"
                                      r"|\b(?:heart|heart\s+size|cardiac\s+(?:silhouette|size))\s+(?:is\s+|appears\s+|remains\s+)?"
                                      + _DEGREE + r"enlarged\b"),
     # "Heart size is borderline", "borderline heart size": at the border of normal, so uncertain
@@ -39,11 +41,14 @@ TARGET_RULES: list[tuple[str, str, str | list[dict[str, str]] | None]] = [
      r"\b(?:heart|heart\s+size|cardiac\s+(?:silhouette|size))\s+(?:is\s+|appears\s+|remains\s+)?"
      r"borderline(?:\s+(?:enlarged|large|in\s+size))?\b|\bborderline\s+(?:heart|cardiac)\s+size\b"),
     ("consolidation", "consolidation", r"\bconsolidat(?:ion|ions|ive)\b"),
-    ("edema", "edema", r"\b(?:(?:pulmonary|interstitial|alveolar|airspace)\s+)?o?edema\b|\bvascular\s+congestion\b|\bchf\b"),
+    ("edema", "edema", r"\b(?:(?:pulmonary|interstitial|alveolar|airspace)\s+)?o?edema\b|\bvascular\s+congestion\b|\bchf\b"
+                     r"|\bpulmonary\s+congestion\b|\b(?:congestive\s+)?heart\s+failure\b"),
     ("enlarged cardiomediastinum", "enlarged cardiomediastinum",
      r"\benlarged\s+cardiomediastin\w*|\bwidened\s+mediastinum\b|\bmediastinal\s+widening\b"
      r"|\bmediastinum\s+(?:is\s+|appears\s+|remains\s+)?" + _DEGREE + r"(?:widened|enlarged)\b"
-     r"|\bcardiomediastinal\s+silhouette\s+is\s+enlarged\b"),
+     r"|\bcardiomediastinal\s+silhouette\s+is\s+enlarged\b"
+     # templates: "Mediastinum: Widened."
+     r"|\bmediastinum\s*:\s*" + _DEGREE + r"(?:widened|enlarged)\b"),
     ("fracture", "fracture", r"\bfractur(?:e|es|ed)\b"),
     ("lung lesion", "lung lesion", r"\b(?<!mass\s)mass(?:es)?\b(?!\s+effect)|\bnodul(?:e|es|ar\s+opacit(?:y|ies))\b"
                                    r"|\bneoplasm\b|\btumou?r\b|\bcavitary\s+lesion\b|\blung\s+lesion\b"),
@@ -51,13 +56,18 @@ TARGET_RULES: list[tuple[str, str, str | list[dict[str, str]] | None]] = [
                                      r"|\bhaziness\b|\bground[\s\-]glass\b|\bdensit(?:y|ies)\s+in\s+the\s+(?:\w+\s+)?(?:lung|lobe)"),
     ("pleural effusion", "pleural effusion", r"\b(?:pleural\s+)?effusions?\b(?<!pericardial effusion)(?<!pericardial effusions)"
                                              r"|\bhydrothorax\b|\bhemothorax\b|\bfluid\s+in\s+the\s+pleural|\bpleural\s+fluid\b"),
-    ("pleural other", "pleural other", r"\bpleural\s+(?:thickening|plaques?|scarring|calcification)\b|\bfibrothorax\b"),
+    ("pleural other", "pleural other", r"\bpleural\s+(?:thickening|plaques?|scar(?:ring|s)?|calcification)\b|\bfibrothorax\b"
+                                       r"|\bpleuro-?(?:parenchymal|pericardial)\s+scar(?:ring|s)?\b"),
     ("pneumonia", "pneumonia", r"\bpneumoni(?:a|as|tis)\b|\binfection\b|\binfectious\s+process\b|\bbronchopneumonia\b"),
     ("pneumothorax", "pneumothorax", r"\b(?:hydro)?pneumothora(?:x|ces)\b|\bptx\b"),
     ("support devices", "support devices", _DEV),
     # Stated absences that ConText cannot see as negation.
-    ("lungs clear", "NEG:lung opacity", r"\b(?:both\s+|the\s+)?(?:right\s+|left\s+)?lungs?\s+(?:are\s+|is\s+|remain\s+)?"
-                                        r"(?:(?:well[\s\-]expanded|well[\s\-]aerated|hyperinflated|hyperexpanded|low\s+in\s+volume)\s+(?:and|but)\s+)?clear\b"
+    # "Lungs are hypoinflated but clear", "the lungs are low in volume but otherwise clear": a short description
+    # of the lungs (no finding word, which must stay a target of its own) before "and/but (otherwise) clear".
+    ("lungs clear", "NEG:lung opacity", r"\b(?:both\s+|the\s+)?(?:right\s+|left\s+)?lungs?\s+(?:(?:are|is|remain|appear)\s+"
+                                        r"(?:(?!(?:opacit|nodul|mass|consolid|atelecta|effusion|o?edema|infiltrat|scar|pneumo"
+                                        r"|lesion|collapse|fibros)\w*)[\w\-]+\s+){1,4}?(?:and|but)\s+(?:otherwise\s+)?"
+                                        r"|(?:are\s+|is\s+|remain\s+)?(?:otherwise\s+)?)clear\b"
                                         r"|\bclear\s+lungs\b|\blungs?\s*:\s*clear\b"),
     ("normal heart", "NEG:cardiomegaly", r"\bnormal\s+(?:heart\s+size|cardiac\s+size|heart)\b"
                                          r"|\bheart\s+size\s+(?:is\s+)?(?:upper\s+)?(?:normal|within\s+normal\s+limits|unremarkable)\b"
@@ -65,7 +75,8 @@ TARGET_RULES: list[tuple[str, str, str | list[dict[str, str]] | None]] = [
                                          # "at the upper limits of normal", "top normal": normal
                                          # (dev-031's "upper normal")
                                          r"|\bheart\s+size\s+(?:is\s+)?(?:at\s+the\s+)?upper\s+limits?\s+of\s+normal\b"
-                                         r"|\bheart\s+(?:size\s+)?is\s+(?:top|upper)[\s\-]normal\b"
+                                         r"|\b(?:heart|cardiac\s+(?:silhouette|size))\s+(?:size\s+)?(?:is|appears|remains)\s+"
+                                         r"(?:top|upper)[\s\-]normal\b"
                                          r"|\b(?:top|upper)[\s\-]normal\s+heart\s+size\b"
                                          # templates: "Heart: Normal size.", "The heart is normal in size",
                                          # "Cardiac silhouette is normal"
@@ -75,7 +86,8 @@ TARGET_RULES: list[tuple[str, str, str | list[dict[str, str]] | None]] = [
     ("normal cardiomediastinum", "NEG:cardiomegaly|enlarged cardiomediastinum",
      r"\bcardiomediastinal\s+(?:silhouette|contours?)\s*(?::\s*|\s+(?:is\s+|are\s+)?)(?:normal"
      r"|within\s+normal\s+limits|unremarkable)\b"  # not "stable": a stable silhouette may be stably enlarged
-     r"|\bnormal\s+cardiomediastinal\s+(?:silhouette|contours?)\b|\bheart\s+and\s+mediastinum\s+(?:are\s+)?(?:normal|unremarkable)\b"),
+     r"|\bnormal\s+cardiomediastinal\s+(?:silhouette|contours?)\b"
+     r"|\bheart\s+and\s+mediastinum\s+(?:are\s+)?(?:normal|unremarkable|within\s+normal\s+limits)\b"),
     ("normal mediastinum", "NEG:enlarged cardiomediastinum",
      r"\bmediastinal\s+(?:and\s+hilar\s+)?contours?\s+(?:is\s+|are\s+)?(?:normal|unremarkable|within\s+normal\s+limits)\b"
      r"|\bmediastinum\s*(?::\s*|\s+(?:is\s+)?)(?:normal|unremarkable)\b"),
@@ -113,10 +125,16 @@ TARGET_RULES: list[tuple[str, str, str | list[dict[str, str]] | None]] = [
     # Torsion of the testis itself, not of a testicular appendage (appendix testis), which is not an emergency.
     ("testicular torsion", "CRIT:testicular torsion",
      r"\b(?:testicular|spermatic\s+cord)\s+torsion\b|\btorsion\s+of\s+the\s+(?:(?:left|right)\s+)?(?:testis|testicle|spermatic\s+cord)\b"
-     r"|\btorsed\s+(?:(?:left|right)\s+)?(?:testis|testicle)\b"),
+     r"|\btorsed\s+(?:(?:left|right)\s+)?(?:testis|testicle)\b"
+     r"|\b(?:testis|testicle|testes)\b[^.;]{0,80}?,\s*(?:\w+\s+){0,3}?(?:consistent|compatible|in\s+keeping|concerning"
+     r"|suspicious|worrisome|diagnostic)\s+(?:with|for|of)\s+(?:\w+\s+){0,2}?torsion\b"),
     ("ovarian torsion", "CRIT:ovarian torsion",
      r"\b(?:ovarian|adnexal)\s+torsion\b|\btorsion\s+of\s+the\s+(?:(?:left|right)\s+)?(?:ovary|adnexa|adnexum)\b"
-     r"|\btorsed\s+(?:(?:left|right)\s+)?(?:ovary|adnexa)\b"),
+     r"|\btorsed\s+(?:(?:left|right)\s+)?(?:ovary|adnexa)\b"
+     # "Right ovary enlarged without flow, consistent with torsion": the torsion of the ovary the sentence is about
+     # (the whole phrase is the target; words inside a target are no modifiers of it, a "no" before it still is)
+     r"|\b(?:ovary|ovaries|adnexa|adnexal)\b[^.;]{0,80}?,\s*(?:\w+\s+){0,3}?(?:consistent|compatible|in\s+keeping|concerning"
+     r"|suspicious|worrisome|diagnostic)\s+(?:with|for|of)\s+(?:\w+\s+){0,2}?torsion\b"),
     ("portal venous gas", "CRIT:portal venous gas",
      r"\bportal\s+(?:venous\s+|vein\s+)?gas\b|\bportomesenteric\s+(?:venous\s+)?gas\b|\bgas\s+(?:with)?in\s+the\s+portal\s+ve(?:in|nous)"),
     # Tension physiology: a modifier of a pneumothorax, read with its own negation and hedges
@@ -162,9 +180,25 @@ CONTEXT_RULES: list[tuple[str, str, str, str | list[dict[str, str]] | None, int 
                                                   r"]|\s*$)", 3),
     ("may represent", "POSSIBLE_EXISTENCE", "FORWARD",
      r"\b(?:may|might|could)\s+(?:represent|reflect|be\s+due\s+to|indicate|be)\b", None),
-    ("versus", "POSSIBLE_EXISTENCE", "BIDIRECTIONAL", r"\b(?:versus|vs\.?)(?=\s)|(?<=\w)/(?=\w)", 4),
+    # (not the slash of "lines/tubes", one heading for the devices)
+    ("versus", "POSSIBLE_EXISTENCE", "BIDIRECTIONAL",
+     r"\b(?:versus|vs\.?)(?=\s)|(?<=\w)(?<!\bline)(?<!\blines)(?<!\btube)(?<!\btubes)/(?=\w)(?!(?:lines?|tubes?)\b)", 4),
     ("differential", "POSSIBLE_EXISTENCE", "FORWARD", r"\bdifferential\s+(?:diagnosis\s+)?(?:includes?|considerations?)\b", None),
     ("likely", "POSSIBLE_EXISTENCE", "FORWARD", r"\b(?:likely|probable|probably|questionable|equivocal|suggest(?:s|ing)?)\b", None),
+    # "Aspiration pneumonia is a consideration", "considerations include atelectasis", "findings favor
+    # atelectasis", "atelectasis is favored": still in the differential, so uncertain (the CheXpert labeler's
+    # "consider"/"favor" rules). "Pneumonia is considered unlikely" keeps the longer "is unlikely" rule below.
+    ("is a consideration", "POSSIBLE_EXISTENCE", "BACKWARD",
+     r"\b(?:is|are|remains?)\s+(?:also\s+|still\s+)?(?:an?\s+)?(?:(?:diagnostic|differential|possible)\s+)?"
+     r"(?:considerations?|considered|favou?red|in\s+the\s+differential(?:\s+diagnosis)?)\b", 3),
+    ("considerations include", "POSSIBLE_EXISTENCE", "FORWARD",
+     r"\b(?:considerations?\s+(?:include|includes|would\s+include)|consider(?:ing)?|favou?r(?:s|ed|ing)?)\b", None),
+    # "Pneumothorax is not well evaluated on this supine film": the study cannot tell, so uncertain (the
+    # CheXpert labeler's "poorly/incompletely evaluated", "not well visualized"); a LIMITED mention is no
+    # finding for the critical rules, which only take a stated or suspected one.
+    ("not well evaluated", "LIMITED", "BACKWARD",
+     r"\b(?:is|are|was|were|remains?)\s+(?:not\s+(?:well|adequately|reliably|fully)|poorly|incompletely|suboptimally)\s+"
+     r"(?:evaluated|assessed|visuali[sz]ed|seen|excluded)\b", 5),
     # "Borderline cardiomegaly": at the border of normal, neither stated present nor absent.
     ("borderline", "POSSIBLE_EXISTENCE", "FORWARD", r"\bborderline\b", 3),
     # "Suspected pulmonary embolism", "concern for free air", "? pneumothorax", "PE is suspected".
@@ -201,6 +235,23 @@ CONTEXT_RULES: list[tuple[str, str, str, str | list[dict[str, str]] | None, int 
     ("is not seen", "NEGATED_EXISTENCE", "BACKWARD",
      r"\b(?:is|are|was|were)\s+(?:not|no\s+longer)\s+(?:seen|identified|visuali[sz]ed|demonstrated|appreciated|evident|present|detected)\b"
      r"|\b(?:is|are|was|were|has\s+been|have\s+been)\s+(?:(?:confidently|definitely|reliably)\s+)?excluded\b|\b(?:is|are)\s+absent\b", None),
+    # "Skin fold mimicking a pneumothorax", "apparent apical pneumothorax likely represents a skin fold": a look-alike,
+    # named only to be set aside (a pseudo-pneumothorax), so the finding is absent.
+    ("mimicking", "NEGATED_EXISTENCE", "FORWARD",
+     r"\b(?:mimick?(?:s|ing|ed)?|simulat(?:es?|ing)|(?:can|may|could)\s+(?:mimic|simulate)|mistaken\s+for"
+     r"|not\s+to\s+be\s+(?:confused|mistaken)\s+(?:with|for)|pseudo-?)\b", 5),
+    ("represents a skin fold", "NEGATED_EXISTENCE", "BACKWARD",
+     r"\b(?:(?:most\s+)?(?:likely|probably)\s+)?(?:represents?|reflects?|(?:is|are)\s+(?:due\s+to|related\s+to|caused\s+by"
+     r"|from|an?))\s+(?:an?\s+|the\s+)?(?:overlying\s+|external\s+)?(?:skin\s*folds?|artifacts?|artefacts?|mach\s+bands?"
+     r"|(?:the\s+)?(?:medial\s+)?(?:scapular?\s+(?:border|edge|margin)|border\s+of\s+the\s+scapula)|clothing|hair\s*braids?"
+     r"|(?:overlying\s+)?(?:blanket|sheet|tubing|gown)s?)\b", 4),  # (only the finding just before it)
+    # "Left basilar opacity: no change.": still there, not new (the longer phrase replaces medspaCy's ": no").
+    ("field: no change", "NOT_NEW", "BACKWARD",
+     r":\s*(?:no|without)\s+(?:(?:significant|appreciable|substantial|interval|definite)\s+)*change\b", 4),
+    # "PE: negative.", "Pneumothorax: absent.": a template field that denies the finding named as its label.
+    ("field: negative", "NEGATED_EXISTENCE", "BACKWARD",
+     r":\s*(?:negative|absent|none(?:\s+(?:seen|identified|present))?|no|not\s+(?:seen|identified|present|detected"
+     r"|demonstrated))\s*(?=[.;,]|$)", 4),
     # "Negative CTA for aortic dissection".
     ("negative study for", "NEGATED_EXISTENCE", "FORWARD", r"\bnegative\s+(?:\w+\s+){1,2}for\b", None),
     # "Evaluation for pulmonary embolism is limited": the indication, not a finding.
@@ -223,6 +274,21 @@ CONTEXT_RULES: list[tuple[str, str, str, str | list[dict[str, str]] | None, int 
     ("removal of", "NEGATED_EXISTENCE", "FORWARD", r"\b(?:interval\s+)?removal\s+of\b", 6),
     ("removed", "NEGATED_EXISTENCE", "BACKWARD", r"\b(?:has\s+been\s+|have\s+been\s+|was\s+|were\s+)?removed\b", None),
     ("has resolved", "RESOLVED", "BACKWARD", r"\b(?:has|have)\s+(?:now\s+)?resolved\b|\bresolved\b|\bno\s+longer\s+(?:seen|visible|present)\b", None),
+    # (The backward rules added in round 8 reach a few words back only: "Right pneumothorax persists and the left
+    # effusion has cleared" keeps the pneumothorax.)
+    # "Left basilar opacity has cleared", "interval clearing of the edema": gone (the CheXpert labeler's "cleared"
+    # and "clearing" rules); "pneumothorax resolved after chest tube removal": the longer phrase replaces medspaCy's
+    # one-word "resolved", which looks forward only and would leave the pneumothorax standing.
+    ("has cleared", "RESOLVED", "BACKWARD",
+     r"\b(?:(?:has|have)\s+(?:now\s+)?(?:completely\s+)?)?cleared\b|\bresolved\s+(?:after|following|since|with|on|post)\b", 5),
+    ("clearing of", "RESOLVED", "FORWARD", r"\b(?:interval\s+|complete\s+)?clearing\s+of\b", None),
+    # "Partial resolution of the effusion", "the pneumothorax has partially resolved": smaller, still there.
+    # The longer phrase replaces "resolution of"/"resolved" (medspaCy keeps the longer of two overlapping modifiers).
+    ("partial resolution of", "NOT_NEW", "FORWARD", r"\b(?:interval\s+)?(?:partial|incomplete)\s+resolution\s+of\b", None),
+    ("partially resolved", "NOT_NEW", "BACKWARD",
+     r"\b(?:(?:has|have)\s+)?(?:partially|incompletely|not\s+(?:completely|fully|entirely))\s+resolved\b", 5),
+    # "... after chest tube removal", "status post PICC removal": the device named right before is gone.
+    ("removal", "NEGATED_EXISTENCE", "BACKWARD", r"\bremoval\b(?!\s+of\b)", 3),
     # "Pneumothorax resolved.": medspaCy's own one-token "resolved" rule looks forward only and would
     # win over the bare "resolved" above (same length); the word closing its phrase is longer.
     ("resolved.", "RESOLVED", "BACKWARD", r"\bresolved\s*(?:[.;,)]|$)", None),
@@ -249,7 +315,8 @@ CONTEXT_RULES: list[tuple[str, str, str, str | list[dict[str, str]] | None, int 
     ("unchanged", "NOT_NEW", "BIDIRECTIONAL",
      r"\b(?:unchanged|stable|similar|chronic|old|healed|healing|remote|persistent|residual|known|again\s+(?:seen|noted)"
      r"|redemonstrat(?:ed|es|ion)|re-demonstrat(?:ed|es|ion)|post[\s\-]?(?:laparotomy|laparoscopy|procedural)"
-     r"|decreas(?:ed|ing)|improv(?:ed|ing)|smaller|resolving|expected|post[\s\-]?operative|postsurgical|post[\s\-]?surgical)\b", None),
+     r"|decreas(?:e|ed|es|ing)|improv(?:ed|ing|ement)|smaller|resolving|expected|post[\s\-]?operative|postsurgical"
+     r"|post[\s\-]?surgical)\b", None),
 ]
 # "Right ovary without flow, consistent with ovarian torsion": the clause after the comma states what the
 # finding means, so a negation before it ("without flow") does not reach the diagnosis. Only after a comma:
@@ -262,9 +329,23 @@ CONTEXT_RULES += [
      r"|in\s+keeping\s+with|suggestive\s+of|concerning\s+for|diagnostic\s+of|worrisome\s+for|suspicious\s+for"
      r"|indicative\s+of)\b)", None),
 ]
+# "No focal consolidation other than mild left basilar atelectasis", "no acute abnormality except for a small
+# subdural hematoma": the exception is stated, so the negation stops there.
+CONTEXT_RULES += [
+    ("other than", "NEGATED_EXISTENCE", "TERMINATE",
+     r"\b(?:other\s+than|except(?:\s+for)?|with\s+the\s+exception\s+of|apart\s+from|aside\s+from|save\s+for)\b", None),
+]
+# Where a new clause with its own subject starts ("... persists and the left effusion has resolved"): the
+# backward rules stop there (clinical_nlp passes terminated_by); forward negation is not cut ("no pneumothorax
+# and effusion"). PSEUDO: it modifies nothing itself.
+CONTEXT_RULES += [
+    ("clause break", "CLAUSE_BREAK", "PSEUDO",
+     r"\b(?:and|while|whereas)\b(?=\s+(?:the|there|this|these)\b)", None),
+]
 # A semicolon ends every modifier's scope: "Left basilar opacity; pneumonia cannot be excluded" hedges
 # the pneumonia only, "small effusion; no pneumothorax" negates the pneumothorax only.
 CONTEXT_RULES += [
     (";", category, "TERMINATE", [{"TEXT": ";"}], None)
-    for category in ("NEGATED_EXISTENCE", "POSSIBLE_EXISTENCE", "HYPOTHETICAL", "HISTORICAL", "NOT_NEW", "RESOLVED")
+    for category in ("NEGATED_EXISTENCE", "POSSIBLE_EXISTENCE", "HYPOTHETICAL", "HISTORICAL", "NOT_NEW", "RESOLVED",
+                     "LIMITED")
 ]
