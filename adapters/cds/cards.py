@@ -55,6 +55,7 @@ from models.types import (
     Analysis,
     ChexpertValue,
     CriticalFinding,
+    Disagreement,
     Evidence,
     FollowUp,
     ModelIdentity,
@@ -486,11 +487,11 @@ def _rads_card(result: TaskResult, value: RadsValue, analysis: Analysis, patient
     recs = [f for f in analysis.facts.follow_ups if f.text.strip()]
     if recs:
         blocks.append(["**The report recommends** (the report and local policy win over the table):",
-                       *[f"> {_md(f.text)}" for f in recs[:3]]])
+                       *[f"> {_md(f.text)}" for f in recs]])  # every one: no follow-up card is made for them
     if result.disagreement is not None:
         d = result.disagreement
         blocks.append(f"**Discrepancy:** the model answered {_md(d.model_value)}, the rules read "
-                      f"{_md(d.rules_value)} in the report. {_md(d.note)}")
+                      f"{_md(d.rules_value)} in the report{_overruled_by(d)}. {_md(d.note)}")
     blocks.append(_how_read(result))
     blocks.append(_who(result.model, result.decided_by, result.confidence))
     blocks.append(_footer(demo))
@@ -705,8 +706,7 @@ def _staging_card(analysis: Analysis, patient_id: str, fhir_server: str | None) 
     for r in results:
         blocks.append(_basis(r.evidence, 2))
         if r.disagreement is not None:
-            blocks.append(f"**Discrepancy:** model {_md(r.disagreement.model_value)}, report "
-                          f"{_md(r.disagreement.rules_value)}. {_md(r.disagreement.note)}")
+            blocks.append(_discrepancy(r))
         blocks.append(_how_read(r))
         blocks.append(_who(r.model, r.decided_by, r.confidence))
     blocks.append(_footer(demo))
@@ -757,7 +757,12 @@ def _discrepancy(result: TaskResult) -> str | None:
     d = result.disagreement
     if d is None:
         return None
-    return f"**Discrepancy:** model {_md(d.model_value)}, report {_md(d.rules_value)}. {_md(d.note)}"
+    return f"**Discrepancy:** model {_md(d.model_value)}, report {_md(d.rules_value)}{_overruled_by(d)}. {_md(d.note)}"
+
+
+def _overruled_by(d: Disagreement) -> str:
+    """' (model: <id> (<backend>, sha256 <12>))': which model file gave the answer the report's statement overruled."""
+    return f" (model: {_md(d.model.display)})" if d.model is not None else ""
 
 
 _WORSE: dict[str, str] = {"new": "New", "worsened": "Worsened"}
@@ -910,8 +915,9 @@ def report_cards(analysis: Analysis, *, patient_id: str, fhir_server: str | None
             card = _rads_card(r, r.value, analysis, patient_id, fhir_server)
             if card:
                 cards.append(card)
-                rads_has_order = any(a.resource and a.resource.get("resourceType") == "ServiceRequest"
-                                     for s in card.suggestions or [] for a in s.actions or [])
+                rads_has_order = rads_has_order or any(
+                    a.resource and a.resource.get("resourceType") == "ServiceRequest"
+                    for s in card.suggestions or [] for a in s.actions or [])
     for card in (_laterality_card(analysis, patient_id, fhir_server),
                  _discrepancy_card(analysis, patient_id, fhir_server), _staging_card(analysis, patient_id, fhir_server),
                  _chest_card(analysis, patient_id, fhir_server),

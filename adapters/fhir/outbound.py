@@ -486,8 +486,10 @@ def observation_for(result: TaskResult, report: RadiologyReport, *, demo: bool |
     obs.update(body)
     if result.disagreement:
         d = result.disagreement
+        # Which model file was overruled (id and full GGUF sha256): the Observation may travel without its Bundle.
+        who = f" Model: {d.model.model_id} (sha256 {d.model.sha256 or 'not recorded'})." if d.model is not None else ""
         notes.append(f"Model and rules disagree: the model answered '{d.model_value}', "
-                     f"the rules read '{d.rules_value}' in the report. {d.note}".strip())
+                     f"the rules read '{d.rules_value}' in the report.{who} {d.note}".strip())
     if result.note:
         notes.append(result.note)
     if result.decided_by != "model":
