@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from adapters.cds.regions import body_regions
 from models.rules.applicability import asserted_at, rads_system_for, study_exam
+from models.rules.tnm import stated_m, stated_n
 from models.types import PlannedTask, RadiologyReport, TaskName
 
 __all__ = ["Plan", "compares_with_prior", "plan_report", "rads_system_for"]
@@ -139,7 +140,11 @@ def plan_report(report: RadiologyReport, requested: list[TaskName] | None = None
     if system:
         tasks.append(PlannedTask(task=TaskName.rads_assignment, reason=why))
     context = procedure + "\n" + text
-    if (
+    if _states_a_stage(text):
+        # The report writes an N or M stage (a screening CT's "hilar nodal metastasis, N1"): the statement is
+        # shown whatever the exam, never dropped because the exam alone would plan no staging.
+        reason = "the report states an N or M stage: N and M staging"
+    elif (
         _oncologic(context)
         and not _SURVEILLANCE.search(context)
         and (
@@ -148,6 +153,9 @@ def plan_report(report: RadiologyReport, requested: list[TaskName] | None = None
         )
     ):
         reason = "oncologic staging study: N and M staging"
+    else:
+        reason = ""
+    if reason:
         tasks.append(PlannedTask(task=TaskName.n_staging, reason=reason))
         tasks.append(PlannedTask(task=TaskName.m_staging, reason=reason))
     if modality in {"CR", "DX"} and _chest_film(procedure, text):
@@ -187,6 +195,12 @@ def _chest_film(procedure: str, text: str) -> bool:
     if body_regions(procedure):
         return False
     return bool(_CHEST.search(procedure) or _CHEST.search(text))
+
+
+def _states_a_stage(text: str) -> bool:
+    """Whether the report states an N or M stage for this study in TNM terms (not words alone: "no
+    lymphadenopathy" is no staging request; history lines, hedges and prior stagings are no statement)."""
+    return any(s is not None and s.kind == "stated" for s in (stated_n(text), stated_m(text)))
 
 
 def compares_with_prior(report: RadiologyReport) -> bool:

@@ -146,6 +146,10 @@ _M = re.compile(
     rf"|\(\s*{_PFX}(?P<d>M[01])[a-d]?\s*\)"
     # "M1a", "M1c": a subdivided M1 is a stage (the MCA's M1 segment has no letter).
     rf"|\b(?P<e>M1)[a-d]\b"
+    # A bare stage right after the metastases it grades, as N's group f: "No distant metastases, M0", "hepatic
+    # metastases, M1" (not an MCA segment: "distant M1 segment").
+    rf"|(?i:\b(?:metasta\w*|mets|distant\s+(?:disease|spread))\b)[^.;:\n()]{{0,40}}?,\s*(?P<f>M[01])[a-d]?\b"
+    rf"(?!\s*(?i:segment|branch))"
     # A stage that is its whole sentence: "(2/14) nodes positive. M0." (no MCA segment stands alone).
     rf"|{_ALONE_BEFORE}(?P<h>M[01])[a-d]?(?:\s*\((?i:i|mol)[+\-]\))?{_ALONE_AFTER}"
     rf"|{_STAGING_LEAD}{_T_PART}(?:{_PFX}N[0-3x][a-d]?\s*[,/;]?\s*)?{_PFX}(?P<i>M[01])[a-d]?\b"
@@ -324,9 +328,18 @@ def _collect(text: str, rx: re.Pattern[str], key: str) -> list[StageMention]:
         group = next(g for g in "abcdefghij" if g in rx.groupindex and m.group(g))
         # A bare stage after its nodes is the stage alone (the nodes are its context, not its text).
         start, end = (m.start(group), m.end(group)) if group in "fi" else (m.start(), m.end())
-        if group == "f" and m.group(group) != "N0" and re.search(r"\b(?:no|without|negative\s+for)\b",
-                                                                 m.group(0), re.IGNORECASE):
-            continue  # "No lymph nodes ... N2": a denial, not a stage
+        if group == "f":
+            # The words the stage grades, from the start of their clause: "No lymph nodes ... N2", "No distant
+            # metastases, M1" deny them (not a stage); "Possible hepatic metastases, M1" suspects them.
+            clause = max(text.rfind(c, 0, m.start()) for c in ".;\n") + 1
+            graded = text[clause : m.end()]
+            denied = re.search(r"\b(?:no|without|negative\s+for)\b", graded, re.IGNORECASE)
+            if denied and m.group(group) not in ("N0", "M0"):
+                continue
+            # ("No suspicious lymph nodes, N0": a denial, whose "suspicious" hedges nothing.)
+            if not denied and (_hedged_stage(text, m.start(), m.end(group))
+                               or _STAGE_HEDGE_BEFORE.search(text[clause : m.start()])):
+                continue
         if group == "h" and not _lone_stage_ok(text):
             continue
         if _alternative(text, m.start(group), m.end(group)):
