@@ -109,7 +109,9 @@ def store_report(session: Session, *, report: RadiologyReport, inbound_id: int |
 
     The same content again is not a new version. A different content for the same key
     (a corrected or amended report) becomes the current version and supersedes the rest,
-    which stay in the table.
+    which stay in the table. A draft (preliminary, partial, registered) that arrives after the
+    signed report of its exam (a resend, or two feeds out of order) is kept, already superseded
+    by that signed version: it never stands in for the report the radiologist signed.
     """
     key = report_key(report)
     current = session.scalars(
@@ -118,16 +120,36 @@ def store_report(session: Session, *, report: RadiologyReport, inbound_id: int |
     for row in current:
         if row.content_hash == report.content_hash and row.status == report.status:
             return row, False
-    new = Report(
-        report_key=key, report_id=report.report_id, patient_id=report.patient_id, accession=report.accession,
-        modality=report.modality, status=report.status, content_hash=report.content_hash,
-        effective=report.effective, report_json=report.model_dump(mode="json"), inbound_id=inbound_id,
-    )
+    signed = next((row for row in reversed(current) if row.status in _SIGNED), None)
+    if signed is not None and report.status in _DRAFT:
+        kept = session.scalars(select(Report).where(Report.report_key == key, Report.status == report.status,
+                                                    Report.content_hash == report.content_hash)).first()
+        if kept is not None:
+            return kept, False  # that draft again
+        late = _report_row(report, key, inbound_id)
+        late.superseded_by = signed.id
+        session.add(late)
+        session.flush()
+        return late, True
+    new = _report_row(report, key, inbound_id)
     session.add(new)
     session.flush()
     for row in current:
         row.superseded_by = new.id
     return new, True
+
+
+_SIGNED = frozenset({"final", "amended", "corrected", "appended"})
+_DRAFT = frozenset({"preliminary", "partial", "registered"})
+"""FHIR R4 diagnostic-report-status: versions a radiologist signed, and drafts that come before them."""
+
+
+def _report_row(report: RadiologyReport, key: str, inbound_id: int | None) -> Report:
+    return Report(
+        report_key=key, report_id=report.report_id, patient_id=report.patient_id, accession=report.accession,
+        modality=report.modality, status=report.status, content_hash=report.content_hash,
+        effective=report.effective, report_json=report.model_dump(mode="json"), inbound_id=inbound_id,
+    )
 
 
 def current_reports_for_patient(session: Session, *, patient_id: str, limit: int = 50) -> list[Report]:

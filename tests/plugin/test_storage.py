@@ -36,6 +36,28 @@ def test_corrected_report_supersedes_and_keeps_the_earlier(db_url: str) -> None:
     engine.dispose()
 
 
+def test_a_draft_arriving_after_the_signed_report_is_kept_but_never_current(db_url: str) -> None:
+    engine, sessions = _sessions(db_url)
+    signed = RadiologyReport(report_id="r2", accession="ACC2", patient_id="p", status="final",
+                             findings="Mass 2 cm.", impression="BI-RADS 4B.")
+    draft = signed.model_copy(update={"status": "preliminary", "impression": "BI-RADS 4A."})
+    amended = signed.model_copy(update={"status": "amended", "impression": "BI-RADS 4C."})
+    with session_scope(sessions) as s:
+        row_signed, _ = queries.store_report(s, report=signed, inbound_id=None)
+        row_draft, new_draft = queries.store_report(s, report=draft, inbound_id=None)
+        _, new_again = queries.store_report(s, report=draft, inbound_id=None)
+        assert new_draft and not new_again and row_draft.superseded_by == row_signed.id
+        assert [r.id for r in queries.current_reports_for_patient(s, patient_id="p")] == [row_signed.id]
+        # A signed version after it (an amendment) still supersedes as before.
+        row_amended, _ = queries.store_report(s, report=amended, inbound_id=None)
+        assert [r.id for r in queries.current_reports_for_patient(s, patient_id="p")] == [row_amended.id]
+    with session_scope(sessions) as s:
+        rows = s.query(Report).filter_by(report_key="ACC2").order_by(Report.id).all()
+        assert [r.status for r in rows] == ["final", "preliminary", "amended"]  # nothing lost
+        assert rows[0].superseded_by == rows[2].id and rows[1].superseded_by == rows[0].id
+    engine.dispose()
+
+
 def test_queue_claims_each_message_once_across_workers(db_url: str) -> None:
     engine, sessions = _sessions(db_url)
     with session_scope(sessions) as s:
