@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from adapters.hl7.ack import OUR_APP, byte_order_mark, hl7_timestamp, new_control_id
-from adapters.hl7.er7 import codec_for, decode, msh18, normalise, wide_codec
+from adapters.hl7.er7 import codec_for, decode, is_wide, msh18, normalise, wide_codec
 from adapters.hl7.errors import Hl7Error
 from adapters.hl7.escapes import EncodingChars, escape
 from adapters.hl7.header import encoding_from_msh_line, peek_header
@@ -257,7 +257,8 @@ def _answer_codec(raw: bytes, declared: str) -> str:
     if wide:
         return wide
     named = codec_for(declared)
-    if named in ("", "ascii"):  # MSH-18 empty, ASCII or unknown: the codec the bytes were read in
+    # MSH-18 empty, ASCII or unknown, or naming UTF-16/32 over 8-bit bytes: the codec the bytes were read in
+    if named in ("", "ascii") or is_wide(named):
         _text, used, _warnings = decode(normalise(raw), declared)
         if used not in ("ascii", "utf-8") or (declared and used == "utf-8"):
             return used

@@ -193,8 +193,9 @@ def decode(data: bytes, declared: str, wide: str = "") -> tuple[str, str, list[s
 
     `wide` is the UTF-16/32 codec a byte order mark named (normalise() made the bytes UTF-8):
     that is the codec the message came in. Bytes that open with an ASCII segment id are never
-    UTF-16/32, whatever MSH-18 says (a message of a UTF-16 batch, split after transcoding):
-    they are read as UTF-8.
+    UTF-16/32, whatever MSH-18 says (a message of a UTF-16 batch, split after transcoding, or
+    an 8-bit message mislabelled UTF-16): they are read as UTF-8, else cp1252, and that codec
+    is returned (the ACK goes back in it, not in the UTF-16 MSH-18 names).
     """
     warnings: list[str] = []
     tried: list[str] = []
@@ -203,15 +204,23 @@ def decode(data: bytes, declared: str, wide: str = "") -> tuple[str, str, list[s
         warnings.append(f"MSH-18 charset {declared!r} unknown; decoded by fallback")
     elif declared and declared.strip().upper() not in CHARSETS:
         warnings.append(f"MSH-18 charset {declared!r} is not in table 0211; read as {codec}")
-    if wide or (codec and is_wide(codec) and data[:3].isalnum()):
+    if wide:
         try:
             text = data.decode("utf-8")
         except UnicodeDecodeError:
             text = ""
         if text:
-            if wide and declared and codec and not is_wide(codec):
+            if declared and codec and not is_wide(codec):
                 warnings.append(f"MSH-18 {declared!r} but a {wide} byte order mark; read as {wide}")
-            return text, wide or codec, warnings
+            return text, wide, warnings
+    if codec and is_wide(codec) and not wide:
+        # MSH-18 names UTF-16/32 but the bytes are 8-bit (an ASCII segment id, no byte order mark, no
+        # UTF-16/32 signature): they came in a single-byte set or UTF-8, and are read (and answered,
+        # see MshHeader.codec) in the one they decode in; read as UTF-16 they would be garbage.
+        # (A message of a UTF-16 batch, split after transcoding, is UTF-8 by then: it is read as such.)
+        codec = ""
+        if declared:
+            warnings.append(f"MSH-18 {declared!r} but the bytes are not UTF-16/32; read as 8-bit text")
     for name in [c for c in (codec, "utf-8", "cp1252") if c]:
         if name in tried:
             continue

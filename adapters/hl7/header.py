@@ -68,6 +68,10 @@ class MshHeader(BaseModel):
         fell_back = declared in ("", "ascii") and self.decoded_as not in ("", "ascii")
         if is_wide(self.decoded_as) or (fell_back and (first or self.decoded_as != "utf-8")):
             return self.decoded_as
+        if is_wide(declared) and self.decoded_as:
+            # MSH-18 says UTF-16/32 but the bytes were 8-bit (read as UTF-8 or cp1252): the answer
+            # goes back in the encoding the bytes came in; a UTF-16 answer to an 8-bit sender is noise.
+            return self.decoded_as
         return declared or "utf-8"
 
     def wants_accept_ack(self, *, error: bool) -> bool:

@@ -110,12 +110,26 @@ def _check_header(h: MshHeader) -> None:
             raise Hl7Error("AE", "103", f"MSH^1^{n}", f"MSH-{n} value {_code(value)} not in table 0155")
 
 
+def _check_msh7(h: MshHeader, warnings: list[str]) -> None:
+    """MSH-7 (date/time of message): optional in v2.3 and v2.3.1, required from v2.4 on (the MSH
+    tables of each version, as hl7apy carries them). Missing where required: AE 101 at MSH^1^7,
+    as for the other required MSH fields; missing where optional: read, and said."""
+    if h.timestamp.strip():
+        if parse_dtm(h.timestamp) is None:
+            warnings.append("MSH-7 is not a valid date/time")
+        return
+    if not h.version_tuple or h.version_tuple >= (2, 4):
+        raise Hl7Error("AE", "101", "MSH^1^7",
+                       f"required field missing (MSH-7 date/time of message, required in v{_code(h.version)})")
+    warnings.append(f"MSH-7 (date/time of message) empty; optional in v{_code(h.version)}, read without it")
+
+
 def _tokenise(text: str, msh: Segment) -> list[Segment]:
     counts: dict[str, int] = {}
     out: list[Segment] = []
     for index, (seg_id, fields) in enumerate(split_segments(text, msh.enc, msh.charset), start=1):
         if not valid_segment_id(seg_id):
-            raise Hl7Error("AE", "100", "", f"segment sequence error (segment {index} has no valid segment id)")
+            raise _no_segment_id(index, out[-1] if out else None, fields)
         counts[seg_id] = counts.get(seg_id, 0) + 1
         if index > 1 and seg_id in _BATCH:
             raise Hl7Error(
@@ -124,6 +138,30 @@ def _tokenise(text: str, msh: Segment) -> list[Segment]:
             )
         out.append(Segment(seg_id, counts[seg_id], fields, msh.enc, msh.charset, index))
     return out
+
+
+def _no_segment_id(index: int, before: Segment | None, fields: list[str]) -> Hl7Error:
+    """AE 100 for a line with no valid segment id, located where the sender can find it.
+
+    A line that is not shaped as a segment (no three letters or digits then the field separator)
+    is the rest of the segment before it, cut by a raw CR in its last field (report text pasted
+    with its line ends, not escaped as \\.br\\ or \\X0D\\): ERR-2 names that segment and field
+    (OBX^2^5). A segment-shaped line with a bad id ('obx|1|...') is a segment of its own: its id
+    is no location. The text says the line's position in the message either way.
+    """
+    where, after = "", ""
+    head = fields[0] if fields else ""
+    # A segment id then some other punctuation ("PID!1!!B-6"): a segment written with another field
+    # separator, a segment of its own (no location), not the rest of the one before.
+    shaped = (len(fields) > 1 and len(head) == 3 and head.isalnum() and head.isascii()) \
+        or bool(re.match(r"[A-Z][A-Z0-9]{2}[^\w\s]", head))
+    if before is not None and not shaped:
+        last = len(before.fields) - 1
+        where = f"{before.id}^{before.seq}" + (f"^{last}" if last > 0 else "")
+        after = f", right after {before.id} {before.seq}: a raw line break in {before.id}-{last}?"
+    return Hl7Error("AE", "100", where,
+                    f"segment sequence error (segment {index} of the message has no valid segment id{after}; "
+                    "escape line breaks in text as \\.br\\)")
 
 
 class _Group:
@@ -244,7 +282,25 @@ def _check_obx(obx: Segment) -> None:
         raise Hl7Error("AE", "103", f"{loc}^2", f"OBX-2 value type {_code(value_type)} not in table 0125")
 
 
-def _obx_text(obx: Segment) -> str:
+def _coded_text(seg: Segment, n: int, comp: int, warnings: list[str] | None, rep: int = 1) -> str:
+    """A text component of a CE/CWE (CE-2/CE-5 text, CWE-9 original text), read whole.
+
+    Those components are ST, a primitive with no subcomponents, so a raw '&' in them can only be
+    text the sender did not escape as \\T\\ ("CT CHEST&ABD", "Mass&calcifications"): read up to
+    the first '&' it lost the rest. It is read as text, and that is said.
+    """
+    comps = seg.parts(n, rep)
+    if not 0 < comp <= len(comps):
+        return ""
+    if len(comps[comp - 1]) > 1 and warnings is not None:
+        warning = (f"{seg.id} {seg.seq}: {seg.id}-{n}.{comp} holds an unescaped subcomponent separator "
+                   "(a text component has no subcomponents); read as text")
+        if warning not in warnings:
+            warnings.append(warning)
+    return seg.text(n, comp, rep).strip()
+
+
+def _obx_text(obx: Segment, warnings: list[str] | None = None) -> str:
     """OBX-5 as text: repetitions joined by line breaks; coded values give their text."""
     value_type = obx.get(2).strip().upper()
     lines: list[str] = []
@@ -264,8 +320,16 @@ def _obx_text(obx: Segment) -> str:
             lines.append(line)
         else:
             comps = raw_rep.split(obx.enc.component)
-            text, original, code, system = (obx_unescape(obx, comps[n].split(obx.enc.subcomponent)[0]).strip()
-                                            if n < len(comps) else "" for n in (1, 8, 0, 2))
+            code, system = (obx_unescape(obx, comps[n].split(obx.enc.subcomponent)[0]).strip()
+                            if n < len(comps) else "" for n in (0, 2))
+            # CE-2/CWE-2 text and CWE-9 original text are ST: a raw '&' there is text (_coded_text).
+            text, original = (obx_unescape(obx, comps[n]).strip() if n < len(comps) else "" for n in (1, 8))
+            for n in (1, 8):
+                if n < len(comps) and obx.enc.subcomponent in comps[n] and warnings is not None:
+                    warning = (f"OBX {obx.seq}: OBX-5.{n + 1} holds an unescaped subcomponent separator "
+                               "(a text component has no subcomponents); read as text")
+                    if warning not in warnings:
+                        warnings.append(warning)
             lines.append(text or original or _coded_display(code, system))
     return "\n".join(lines)
 
@@ -512,7 +576,7 @@ def _sections(group: _Group, warnings: list[str], *, lead: str = "findings") -> 
         if value_type in TEXT_TYPES:
             buckets.setdefault(section or "report", []).append(_obx_text(obx))
         elif value_type in CODED_TYPES and section:
-            text = _obx_text(obx)
+            text = _obx_text(obx, warnings)
             if section == "impression":
                 coded_impression.append(text)
                 coded_seqs.append(obx.seq)
@@ -726,6 +790,10 @@ def _report(group: _Group, header: MshHeader, source_hash: str, warnings: list[s
     obr_status = obr.get(25).strip().upper()
     if obr_status and obr_status not in RESULT_STATUS_0123:
         raise Hl7Error("AE", "103", f"OBR^{obr.seq}^25", f"OBR-25 value {_code(obr_status)} not in table 0123")
+    if not obr.raw(4).strip(obr.enc.component + obr.enc.subcomponent + obr.enc.repetition + " "):
+        # OBR-4 (universal service identifier) is required in every version v2.3 to v2.8.2.
+        raise Hl7Error("AE", "101", f"OBR^{obr.seq}^4",
+                       f"required field missing (OBR-4 universal service identifier of OBR {obr.seq})")
     # OBR-3/OBR-2 equal ORC-3/ORC-2, and the standard lets a sender value them in the ORC only
     # (v2.5 4.5.1.2-3: present in the ORC or in the OBR); the filler number is the accession.
     accession = _accession(group) or _parent_ids(obr)[1] or _parent_ids(obr)[0] or None
@@ -741,7 +809,7 @@ def _report(group: _Group, header: MshHeader, source_hash: str, warnings: list[s
         # A cancelled or retracted (all OBX D/W) report carries no text and is still kept.
         warnings.append(f"OBR {obr.seq}: no report text under this OBR; skipped")
         return None
-    procedure = obr.get(4, 2).strip() or obr.get(4, 5).strip() or None
+    procedure = (_coded_text(obr, 4, 2, warnings) or _coded_text(obr, 4, 5, warnings)) or None
     effective_raw, issued_raw = obr.get(7).strip(), obr.get(22).strip()
     effective, issued = parse_dtm(effective_raw), parse_dtm(issued_raw)
     for n, raw, parsed in ((7, effective_raw, effective), (22, issued_raw, issued)):
@@ -774,6 +842,7 @@ def parse_oru(raw: bytes) -> OruMessage:
     header = header_from_segment(msh)
     try:
         _check_header(header)
+        _check_msh7(header, warnings)
         if not payload(raw).rstrip(b"\x00\x1c\x0b \t\x1a").endswith((b"\r", b"\n")):
             warnings.append("message does not end with a segment terminator")
         if msh.get(14).strip():
@@ -840,6 +909,11 @@ def _reports(groups: list[_Group], header: MshHeader, source_hash: str, warnings
         if report.procedure_code and not (key in out and out[key].procedure_code):
             systems[key] = group.obr.get(4, 3).strip()
         if key in out:
+            if _draft_after_signed(out[key], report):
+                obx_seqs = ", ".join(str(o.seq) for o in group.obx) or "none"
+                warnings.append(f"OBR {group.obr.seq}: {report.status} OBR after a {out[key].status} OBR of the same "
+                                f"report; its text (OBX {obx_seqs}) is not merged into the signed report, which stands")
+                continue
             if _finalises(out[key], report):
                 warnings.append(f"OBR {group.obr.seq}: final report after a preliminary OBR of the same report; "
                                 "its sections replace that text")
@@ -875,6 +949,17 @@ def _finalises(first: RadiologyReport, later: RadiologyReport) -> bool:
     or partial one (P, R, A, or results pending): the signed report replaces the draft. Joined, the
     report would say the draft's and the final's statements side by side, and stay 'preliminary'."""
     return later.status == "final" and first.status in _NOT_FINAL_YET
+
+
+_SIGNED = frozenset({"final", "corrected", "amended", "appended"})
+
+
+def _draft_after_signed(first: RadiologyReport, later: RadiologyReport) -> bool:
+    """A later OBR group of the same report that is a draft (preliminary, partial, results pending)
+    after a signed one (final, corrected, amended): its text is not the signed report's. Joined,
+    the report would state the draft's words as signed; the signed version stands (the message,
+    and so the draft, is kept as received)."""
+    return first.status in _SIGNED and later.status in _NOT_FINAL_YET
 
 
 def _merge(first: RadiologyReport, later: RadiologyReport) -> RadiologyReport:

@@ -220,6 +220,9 @@ def _is_loinc(code: str) -> bool:
     return (10 - total % 10) % 10 == int(m.group(2))
 
 
+_GENERIC_SERVICE = ("18748-4", "Diagnostic imaging study", "LN")
+
+
 def _service_system(report: RadiologyReport, header: MshHeader | None) -> str:
     """OBR-4.3 of the results message: the coding system the sender gave its OBR-4 code.
 
@@ -261,7 +264,12 @@ def analysis_to_oru(
         w.add("PID", "1", "", enc.component.join([w.e(report.patient_id), "", "", "", "MR"]))
     filler = w.e(report.accession or report.report_id)
     w.add("ORC", "RE", "", filler)
-    service = w.cwe(report.procedure_code or "", report.procedure or "", _service_system(report, header))
+    if report.procedure_code or report.procedure:
+        service = w.cwe(report.procedure_code or "", report.procedure or "", _service_system(report, header))
+    else:
+        # OBR-4 is required (v2.3-v2.8.2) and a report may come without an exam name (a text file):
+        # LOINC's generic "Diagnostic imaging study" names it, rather than an empty field receivers refuse.
+        service = w.cwe(*_GENERIC_SERVICE)
     obr = ["OBR", "1", "", filler, service] + [""] * 21
     obr[7] = hl7_timestamp(report.effective) if report.effective else ""
     obr[22] = w.when
