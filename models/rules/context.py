@@ -48,7 +48,13 @@ def in_last_addendum(text: str, positions: list[int]) -> list[int]:
 # "was BI-RADS 3", "not BI-RADS 4", "2024-01-09: BI-RADS 1"), or anywhere in its clause.
 _NEAR_HIST = re.compile(
     r"(?:\bfrom|\bwas|\bwere|\bhad\s+been|\bnot|\bno|\bknown|\b(?:previously\s+)?treated|(?:(?:19|20)\d\d(?:-\d\d){0,2}|\d{1,2}/\d{1,2}/(?:19|20)?\d\d)\)?\s*[:(]?)\s*(?:an?\s+)?"
-    r"(?:(?:acr|assessment|category|categori[sz]ed\s+as|assessed\s+as)\s+)*$",
+    r"(?:(?:acr|assessment|category|categori[sz]ed\s+as|assessed\s+as)\s+)*$"
+    # A label naming an earlier study, heading the sentence: "Last year: BI-RADS 4A, biopsy benign. This year:
+    # BI-RADS 2.", "Prior exam: T2 N2 M0", "Last exam: cN2, cM0" (stages of the same string between). Not
+    # "Initial staging:", which may be this study's own.
+    r"|^\s*(?:[-•*]\s*|\d{1,2}[.)]\s*)?(?:last\s+(?:year|exam|study|time|visit)|previous(?:ly)?|prior|earlier|"
+    r"initial(?:ly)?|original(?:ly)?)(?:\s+(?:exam|study|mammogram|ct|mri|ultrasound|us|assessment|report))?"
+    r"\s*:\s*(?:(?:[cpyu]|yc|yp|mr)?[TNM](?:[0-4]|is|x)[a-d]?\s*[,/]?\s*){0,2}$",
     re.IGNORECASE,
 )
 _CLAUSE_HIST = re.compile(
@@ -77,7 +83,16 @@ _AFTER_HIST = re.compile(
     r"|^\s*\(\s*(?:(?:as\s+)?(?:per|from|on|in|at|of)\s+(?:the\s+|an?\s+)?(?:prior|previous|earlier|outside|old)\b"
     r"(?:[\s,]+(?!\S*rads)(?![0-6][abcx]?\b)[\w/\-.]+){0,3}\s*\)"
     r"|(?:prior|previous|earlier|outside)\s+(?:study|exam(?:ination)?|report|reading|read|staging|imaging)"
-    r"(?:\s*,?\s*(?:of|from|dated|on)?\s*\d[\d/\-.]*)?\s*\))"
+    r"(?:\s*,?\s*(?:of|from|dated|on)?\s*\d[\d/\-.]*)?\s*\)"
+    # the bare word alone: "cN1 (prior)", "BI-RADS 3 (prior), now BI-RADS 2"
+    r"|(?:prior|previous(?:ly)?|old|outside|earlier|baseline)\s*\))"
+    # A slash date right after the mention: "O-RADS US 4 on the 3/1/2025 ultrasound", "cN2 dated 03/01/2025".
+    r"|^\)?\s*(?:on|from|dated|of)\s+(?:the\s+)?\d{1,2}/\d{1,2}/(?:19|20)?\d\d\b"
+    # "Lung-RADS 4A at baseline; now 3", "mrN2 on the baseline MRI" (not "at this baseline", nor "unchanged from
+    # baseline" or "new from baseline": a current finding compared with the baseline).
+    r"|^\)?(?![^.;()\n]{0,12}?\b(?:unchanged|stable|similar|persist\w*|again|no\s+change|new|increas\w*|decreas\w*|"
+    r"enlarg\w*|progress\w*|grow\w*|larger|smaller|worse\w*|improv\w*|change[ds]?)\b)"
+    r"[^.;()\n]{0,12}?\b(?:on|at|from)\s+(?:the\s+)?baseline\b"
     r"|^\s*(?:\w+\s+){0,2}?(?:previously|before|in\s+the\s+past)\s*(?:[.;,)]|$)"
     # "The BI-RADS 4A assessment is revised to BI-RADS 2": the category being replaced.
     r"|^\)?\s*(?:(?:assessment|category|score|classification)\s+)?"
@@ -122,7 +137,10 @@ _SUPPOSED = re.compile(
 # The earlier members of a list of categories ("criteria for LR-4 or LR-5", "no PI-RADS 4, 5 or
 # 6"): a denial or a "not" in front of the list covers every member, so it is read past them.
 _LIST_TAIL = re.compile(
-    r"(?:\b(?:(?:bi|li|lung|ti|pi|o|ni|cad|vi|gb)[\s\-]?rads\s*(?:category\s*)?)?(?:lr[\s\-]?|tr[\s\-]?)?[0-6mnx][abcx]?"
+    # every spelling of a system name the RADS reader reads: "BI-RADS 4", "BIRADS4", "BIRADS-4", "BI- RADS 4",
+    # "BI-RAD 4"
+    r"(?:\b(?:(?:bi|li|lung|ti|pi|o|ni|cad|vi|gb)(?:[\s\-]{0,2}rads|-?rad)(?![a-z])[\s:#\-]*(?:category\s*)?)?"
+    r"(?:lr[\s\-]?|tr[\s\-]?)?[0-6mnx][abcx]?"
     r"\s*(?:,|/|\bor\b|\band\b|\bnor\b)\s*)+$",
     re.IGNORECASE,
 )
@@ -140,6 +158,14 @@ _AFTER_DENIED = re.compile(
     # "LR-4 cannot be excluded", "BI-RADS 4 features are not entirely excluded": only not ruled out.
     r"|^\)?\s*(?:(?:lesion|observation|nodule|features?|findings?|category|assessment)\s+)?"
     r"(?:(?:can\s*not|cannot|could\s+not)\s+be|(?:is|are)\s+not|not)\s+(?:entirely\s+|completely\s+)?(?:excluded|ruled\s+out)\b",
+    re.IGNORECASE,
+)
+# A current category the prior shared, said after it: "BI-RADS 2, as on the prior", "M0, same as previous": no
+# after-cue then (the prior only had it too).
+_SAME_AS_PRIOR = re.compile(
+    r"^[ \t]*,?[ \t]*(?:as|same\s+as|similar\s+to|as\s+(?:on|in|at))\s+(?:on\s+|in\s+|at\s+)?(?:the\s+)?"
+    r"(?:prior|previous|earlier)(?:\s+(?:exams?|studies|study|mammograms?|ct|mri|ultrasound|imaging|staging))?"
+    r"[ \t]*(?:[.;\n]|$)",
     re.IGNORECASE,
 )
 _LIST_DENIED = re.compile(r"\b(?:no|not|nor|without)\s+(?:(?:acr|category|lesions?|observations?)\s+)*$", re.IGNORECASE)
@@ -204,7 +230,7 @@ def mention_context(text: str, start: int, end: int) -> tuple[bool, bool]:
     before = sentence_head(text, start)
     after = words_after(text, end, b)
     treated = not _TREATMENT_RESPONSE.search(text[start:end]) and bool(_AFTER_TREATED.search(after))
-    after_hist = treated or bool(_AFTER_HIST.search(after))
+    after_hist = not _SAME_AS_PRIOR.match(after) and (treated or bool(_AFTER_HIST.search(after)))
     historical = bool(_NEAR_HIST.search(before) or _CLAUSE_HIST.search(before) or after_hist)
     # "previously LR-3, now LR-4": a "now" between cue and mention resets the cue.
     if historical and re.search(r"\b(?:now|currently|today|upgraded\s+to|downgraded\s+to|(?<!compared\s)(?<!relative\s)(?<!similar\s)to)\s*[^.;]{0,15}$", before, re.I):

@@ -12,7 +12,8 @@ a depressed or flattened hemidiaphragm) is reported as "tension pneumothorax" in
 tension ("without tension physiology", "no mediastinal shift") leaves a plain pneumothorax, and
 suspected tension ("tension cannot be excluded") makes it a suspected tension pneumothorax even
 when the pneumothorax itself is certain. An enlarging known finding counts (spec §12: "new or
-enlarging"); a finding an addendum retracts does not.
+enlarging"); a finding an addendum retracts does not, nor one its sentence or the next takes back ("...
+discussed with Dr X; however, on further review there is no pneumothorax").
 
 The vocabulary is the dev set's seven terms plus the other ACR category 1 findings of the spec's
 critical list (§12): spinal cord compression, ectopic pregnancy, testicular and ovarian torsion,
@@ -106,6 +107,62 @@ def _latest(text: str, pairs: list[tuple[str, Mention]]) -> list[tuple[str, Ment
     return out
 
 
+# A finding taken back later in its sentence or the next ("Findings of pneumothorax were discussed with Dr X;
+# however, on further review there is no pneumothorax"): a retraction cue, then a denial of the same finding.
+_RETRACTION = re.compile(
+    r"\b(?:however|on\s+(?:\w+\s+)?(?:review|re-?review|inspection|re-?evaluation|scrutiny|re-?examination)|"
+    r"(?:upon|after|with)\s+(?:\w+\s+)?(?:review|re-?review|inspection|re-?evaluation)|in\s+retrospect|retrospectively|"
+    r"correction|corrected|actually|in\s+fact|retract\w*|erroneous\w*|mistaken\w*|in\s+error|re-?review\w*|"
+    r"re-?evaluat\w*|re-?assess\w*|re-?interpret\w*|rather)\b",
+    re.IGNORECASE,
+)
+# A denial narrowed by a word before the finding denies only that kind of it ("no tension pneumothorax", "no new
+# pneumothorax", "no residual free air"): it takes back no plain finding. Nor does a hedged one ("however, no definite
+# pneumothorax on the expiratory view"): the stated finding stands (safety first).
+_NARROWED = re.compile(r"\b(?:definite|convincing|obvious|clear|discrete|appreciable|visible|tension|new|residual|recurrent|"
+                       r"large|larger|moderate|significant|sizable|sizeable|increas\w*|enlarg\w*|further|additional|other|"
+                       r"contralateral|apical|basilar|anterior|loculated|saddle|central|"
+                       r"acute|chronic|massive|occlusive|extensive)\W+(?:\w+\W+)?$", re.IGNORECASE)
+# ... and so does one narrowed after it, to a place or a view ("However, no pneumothorax is seen on the lateral view",
+# "no free air at the right base"): the finding may still be where it was stated.
+_NARROWED_AFTER = re.compile(r"\s*(?:(?:is|are)\s+)?(?:(?:seen|present|identified|visible|evident|demonstrated|noted)"
+                             r"\s+)?"
+                             r"(?:on|at|in|within|along|over|near|from|of|under|beneath|behind)\s", re.IGNORECASE)
+_SIDE_WORD = re.compile(r"\b(?:left|right|bilateral|both)\b", re.IGNORECASE)
+
+
+def _side_of(text: str, m: Mention) -> str | None:
+    """The side named in the mention's own part of its sentence (between commas, semicolons, "and"/"but")."""
+    a = max(text.rfind(c, 0, m.start) for c in ".;,\n") + 1
+    stops = [i for i in (text.find(c, m.end) for c in ".;,\n") if i >= 0]
+    part = text[a : min(stops) if stops else len(text)]
+    sides = {w.lower().replace("both", "bilateral") for w in _SIDE_WORD.findall(part)}
+    return sides.pop() if len(sides) == 1 else ("bilateral" if sides else None)
+
+
+def _retracted(text: str, spans: list[tuple[int, int]], term: str, m: Mention,
+               pairs: list[tuple[str, Mention]]) -> bool:
+    """A later denial of the same finding, in the mention's sentence or the next, after a retraction cue between
+    them, on the same side (or none named): the report takes the finding back. A denial of another side ("Left
+    pneumothorax. However, no right pneumothorax.") takes nothing back."""
+    index = next((i for i, (a, b) in enumerate(spans) if a <= m.start < b), None)
+    if index is None:
+        return False
+    limit = spans[min(index + 1, len(spans) - 1)][1]
+    side = _side_of(text, m)
+    for t, later in pairs:
+        if t != term or later.start <= m.end or later.start >= limit or not later.negated:
+            continue
+        if not _RETRACTION.search(text, m.end, later.start) \
+                or _NARROWED.search(text, max(0, later.start - 30), later.start) \
+                or _NARROWED_AFTER.match(text, later.end):
+            continue
+        other = _side_of(text, later)
+        if other is None or other == side:
+            return True
+    return False
+
+
 def _tension(text: str, spans: list[tuple[int, int]], pairs: list[tuple[str, Mention]]) -> str | None:
     """'definite' or 'uncertain' tension physiology of a pneumothorax the report states, else None."""
     states = []
@@ -136,7 +193,7 @@ def critical_findings(text: str) -> list[CriticalFinding]:
     kept: list[tuple[str, Mention]] = []
     for term, m in pairs:
         sentence_start, sentence = next(((a, text[a:b]) for a, b in spans if a <= m.start < b), (m.start, ""))
-        if not _counts(text, m, sentence_start, sentence):
+        if not _counts(text, m, sentence_start, sentence) or _retracted(text, spans, term, m, pairs):
             continue
         kept.append((term, m))
         if term == "tension":

@@ -2,7 +2,8 @@
 
 A clause is a recommendation when it has a recommending verb ("recommend", "suggest",
 "advise", "should undergo", "return to", "follow-up ... in") and is not itself negative
-("no follow-up is needed"). The procedure is the first imaging study, procedure or
+("no follow-up is needed"), nor clinical correlation alone ("Suggest clinical correlation": no study,
+procedure, referral or time). The procedure is the first imaging study, procedure or
 referral named in the clause; the interval is the first "in N months", "N-month",
 "N-M weeks", "three to six months" (the earliest bound: follow-up is due from then; likewise the
 first of "in 1, 2, 3 and 5 years"), "in a year", "annual" or "biennial" (two years) phrase; counts
@@ -32,6 +33,12 @@ _RECOMMEND = re.compile(
 )
 _NEGATIVE = re.compile(r"\b(?:no|not)\b[^.;]{0,40}\b(?:needed|necessary|required|recommended|indicated|warranted)\b"
                        r"|\bno\s+(?:further\s+)?(?:follow[\s\-]?up|imaging|workup|work-up)\b", re.IGNORECASE)
+# A recommendation of clinical correlation only ("Suggest clinical correlation", "Correlation with LFTs is
+# recommended"): no imaging, procedure or referral and no time, so no follow-up recommendation (unless one is named:
+# "Suggest clinical correlation and ultrasound").
+_CORRELATION = re.compile(r"\bcorrelat\w*", re.IGNORECASE)
+_OTHER_ASK = re.compile(r"\b(?:follow[\s\-]?up|evaluation|work[\s\-]?up|imaging|surveillance|screening|comparison)\b",
+                        re.IGNORECASE)
 _PROCEDURE = re.compile(
     r"\b(?:(?:diagnostic|screening|short[\s\-]interval|follow[\s\-]?up|contrast[\s\-]enhanced|multiphase|targeted|"
     r"low[\s\-]dose|bilateral|unilateral|left|right|annual|routine|repeat|dedicated|surveillance|chest|breast|thyroid|pelvic|"
@@ -105,11 +112,15 @@ def follow_ups(text: str) -> list[FollowUp]:
             rec = _RECOMMEND.search(body)
             tail = body[max(0, rec.start() - 60):] if rec else body
             proc = _PROCEDURE.search(tail) or _PROCEDURE.search(body)
+            interval = iso_interval(body)
+            if proc is None and interval is None and _CORRELATION.search(body) \
+                    and not _OTHER_ASK.search(_CORRELATION.sub(" ", body)):
+                continue
             offset = start + (len(clause) - len(clause.lstrip(" ;")))
             out.append(FollowUp(
                 text=body,
                 procedure=proc.group(0).strip() if proc else None,
-                interval=iso_interval(body),
+                interval=interval,
                 evidence=[evidence_at(text, offset, offset + len(body))],
             ))
     return out

@@ -411,19 +411,37 @@ _REVISED_TO = re.compile(
     r"(?:(?:an?\s+)?(?:category|score|assessment)\s+)?",
     re.IGNORECASE,
 )
+# ... or the earlier study's category, then today's after "now": "Lung-RADS 4A at baseline; now 3", "BI-RADS 3 (prior),
+# now 2", "LR-3 on the prior MRI, currently LR-4" (the new category may stand bare: it is the same system's).
+_NOW_AFTER_PRIOR = re.compile(
+    r"(?:[ \t]*\([ \t]*(?:prior|previous(?:ly)?|old|outside|earlier|baseline)[ \t]*\)"
+    r"|[^.;()\n]{0,12}?\b(?:on|at|from|in)[ \t]+(?:the[ \t]+)?(?:baseline|prior|previous|earlier|outside"
+    r"|\d{1,2}/\d{1,2}/(?:19|20)?\d\d|(?:19|20)\d\d(?:-\d\d){0,2})"
+    r"(?:[ \t]+(?:exams?|study|scan|ct|mri|mammogram|ultrasound|us|imaging|screening))?)"
+    r"[ \t]*[,;][ \t]*(?:(?:and|but)[ \t]+)?(?:now|currently|today)[ \t]*[:,]?[ \t]*"
+    r"(?:(?:an?[ \t]+)?(?:category|score|assessment)[ \t]+)?",
+    re.IGNORECASE,
+)
 _REVISED_CAT = {s: re.compile(rf"(?:{_SYS[s]}{_FILLER})?" + _CAT[s] + r"(?!\s*,?\s*(?:if|should|unless|when|once|would|pending)\b)", re.IGNORECASE)
                 for s in _CAT}
 
 
-def _revised_to(system: str, text: str, end: int) -> tuple[str, int] | None:
-    """(new raw category, its end) when the words right after a mention revise it to a bare category."""
+def _revised_to(system: str, text: str, end: int) -> tuple[str, int, int | None, str | None] | None:
+    """(new raw category, its end, its own start when it stands as a statement of its own, its raw modifiers) when the
+    words right after a mention revise it to a bare category: "upgraded to 4" revises the mention itself; the "now 3"
+    after an earlier study's category ("Lung-RADS 4A at baseline; now 3") is today's category in a clause of its own,
+    read with its own context."""
     lead = _REVISED_TO.match(text, end)
+    own = lead is None
+    lead = lead or _NOW_AFTER_PRIOR.match(text, end)
     if lead is None:
         return None
     cat = _REVISED_CAT[system].match(text, lead.end())
     if cat is None and system in ("LI-RADS", "TI-RADS"):
         cat = (_LR if system == "LI-RADS" else _TR).match(text, lead.end())
-    return (cat.group("cat"), cat.end("cat")) if cat else None
+    if cat is None or (own and re.match(r"\s*(?:mm|cm)\b", text[cat.end("cat") :])):
+        return None  # "... at baseline, now 3 mm": a size, no category
+    return cat.group("cat"), cat.end("cat"), cat.start() if own else None, cat.groupdict().get("mod")
 
 
 # CAD-RADS 2.0 modifiers later in the category's sentence, past a bracket or a comma list the category's own
@@ -462,9 +480,10 @@ def _cad_later_modifiers(text: str, end: int) -> list[str]:
 # Statements a category's own sentence takes back, beside the cues of context.mention_context (which the TNM reader
 # shares). A hedge right before it ("possible BI-RADS 4 lesion", "questionable LR-5", "?LR-5"); a likeness denied
 # ("features are not those of an O-RADS 5 lesion"); a category the next words deny or call unlikely ("PI-RADS 5 is
-# unlikely", "LR-5 cannot be assigned"); the category of a study dated right after it ("O-RADS US 4 on the 3/1/2025
-# ultrasound"); and teaching text about a category in general ("BI-RADS 3 lesions have a <2% likelihood of
-# malignancy", "a Lung-RADS 4B nodule warrants PET/CT", "LR-5 is defined as ..."), never about this study's finding.
+# unlikely", "LR-5 cannot be assigned"); and teaching text about a category in general ("BI-RADS 3 lesions have a <2%
+# likelihood of malignancy", "a Lung-RADS 4B nodule warrants PET/CT", "LR-5 is defined as ..."), never about this
+# study's finding. (A study dated right after the category, "at baseline", "(prior)" and a label naming an earlier
+# study, "Last year: BI-RADS 4A", are mention_context's cues, so the TNM reader has them too.)
 _HEDGE_BEFORE = re.compile(r"(?:\b(?:possible|possibly|questionabl[ey]|query|suspected|presumed|presumptive|maybe|perhaps)"
                            r"|\?)\s*(?:an?\s+)?$", re.IGNORECASE)
 _LIKENESS_DENIED = re.compile(
@@ -494,11 +513,6 @@ _DENIED_AFTER = re.compile(
     r"|^\)?\s*(?:(?:category|assessment|score)\s+)?(?:would|will)\s+(?:require|need|necessitate)\b",
     re.IGNORECASE,
 )
-_DATED_AFTER = re.compile(r"^\)?\s*(?:on|from|dated|of)\s+(?:the\s+)?\d{1,2}/\d{1,2}/(?:19|20)?\d\d\b"
-                          # "BI-RADS 3 (prior), now BI-RADS 2": a bracket naming only the earlier study
-                          r"|^\s*\(\s*(?:prior|previous(?:ly)?|old|outside|earlier)\s*\)"
-                          # "Lung-RADS 4A at baseline; now Lung-RADS 3" (not "at this baseline")
-                          r"|^\)?[^.;()\n]{0,12}?\b(?:on|at|from)\s+(?:the\s+)?baseline\b", re.IGNORECASE)
 _GENERIC_NOUNS = r"(?:lesions|findings|nodules|observations|masses|cases|patients|categories|assessments|scores|cysts)"
 _GENERIC_ONE = r"(?:lesion|finding|nodule|observation|mass|category|assessment|score|cyst)"
 # What only a rule about a category says: its risk ("have a <2% likelihood of malignancy"), its usual course.
@@ -528,10 +542,6 @@ _OWN_BEFORE = re.compile(r"\b(?:the|these|those|this|both|two|three|four|five|se
                          r"additional|other|new|remaining)\s*$", re.IGNORECASE)
 
 
-# A label naming an earlier study: "Last year: BI-RADS 4A, biopsy benign. This year: BI-RADS 2."
-_LABEL_HIST = re.compile(r"^\s*(?:[-•*]\s*|\d{1,2}[.)]\s*)?(?:last\s+(?:year|exam|study|time|visit)|previous(?:ly)?|prior|"
-                         r"earlier|initial(?:ly)?|original(?:ly)?)(?:\s+(?:exam|study|mammogram|ct|mri|ultrasound|us|assessment|"
-                         r"report))?\s*:\s*$", re.IGNORECASE)
 # An LI-RADS diagnostic category of an observation since treated ("Known HCC (LR-5) status post ablation", "LR-5
 # observation, previously treated with RFA"): a treated observation is graded with LR-TR, so the LR-5 is its past.
 _TREATMENT = r"(?:ablation|tace|chemoembolization|treatment|therapy|embolization|radiation|resection|rfa|mwa|sbrt|y-?90|radioembolization)"
@@ -552,25 +562,19 @@ def _treated_observation(text: str, end: int) -> bool:
 
 
 def not_a_statement(text: str, start: int, end: int, system: str | None = None, category: str | None = None) -> bool:
-    """The category mentioned at [start, end) is hedged, denied, dated to another study or taught, not stated
-    (see _HEDGE_BEFORE); the cues mention_context does not already read."""
+    """The category mentioned at [start, end) is hedged, denied or taught, not stated (see _HEDGE_BEFORE); the cues
+    mention_context does not already read."""
     b = text.find("\n", end)
     head = sentence_head(text, start)
     after = text[end : len(text) if b < 0 else b]
     if _HEDGE_BEFORE.search(head) or _LIKENESS_DENIED.search(head) or _DENIED_AFTER.match(after) \
-            or _DATED_AFTER.match(after) or _DEFINED_AFTER.match(after) or _LABEL_HIST.search(head):
+            or _DEFINED_AFTER.match(after):
         return True
     if system == "LI-RADS" and category and not category.startswith("LR-TR") and _treated_observation(text, end):
         return True
     if _OWN_BEFORE.search(head):
         return False  # "Both BI-RADS 4 lesions require biopsy": this report's own
     return bool(_GENERIC_AFTER.match(after) or (_GENERIC_WEAK_AFTER.match(after) and _GENERIC_MARKER.search(head)))
-
-
-# A current category the prior shared, said after it: "BI-RADS 2, as on the prior", "LR-3, same as previous".
-_SAME_AS_PRIOR = re.compile(r"[ \t]*,?[ \t]*(?:as|same\s+as|similar\s+to|as\s+(?:on|in|at))\s+(?:on\s+|in\s+|at\s+)?(?:the\s+)?"
-                            r"(?:prior|previous|earlier)(?:\s+(?:exams?|studies|study|mammograms?|ct|mri|ultrasound|imaging))?"
-                            r"[ \t]*(?:[.;\n]|$)", re.IGNORECASE)
 
 
 def _refined(system: str, raw: str, text: str, end: int) -> tuple[str | None, int]:
@@ -599,7 +603,9 @@ def _find(text: str) -> tuple[list[RadsMention], list[RadsMention]]:
         revised = _revised_to(system, text, end)
         if revised and normalise(system, revised[0]):
             raw, end = revised[0], revised[1]
-            modifiers = ()
+            modifiers = modifiers_of(system, revised[3])  # "now 3S": the new category's own modifiers
+            if revised[2] is not None:  # "at baseline; now 3": the "3" is the mention, read in its own clause
+                start = revised[2]
         if _RANGE_AFTER.match(text, end):
             return  # "the BI-RADS 0-6 scale", "Lung-RADS 3 to 4": a range names no one category
         cat, end = _refined(system, raw, text, end)
@@ -615,8 +621,6 @@ def _find(text: str) -> tuple[list[RadsMention], list[RadsMention]]:
         if system == "CAD-RADS":
             modifiers = clean_rads_modifiers(system, [*modifiers, *_cad_later_modifiers(text, end)])
         hist, overall = mention_context(text, start, end)
-        if hist and _SAME_AS_PRIOR.match(text, end):  # "BI-RADS 2, as on the prior": today's, as the prior's was
-            hist = mention_context(text[:end], start, end)[0]
         hist = hist or not_a_statement(text, start, end, system, cat)
         found[(start, end)] = RadsMention(system, cat, start, end, hist, overall, modifiers)
 
