@@ -60,7 +60,8 @@ _RADS_CUES: dict[str, tuple[frozenset[str] | None, tuple[str, ...], tuple[str, .
 # Gates a procedure cue alone does not pass. NI-RADS grades surveillance after treatment
 # of a head and neck cancer (ACR NI-RADS): a neck CT for an abscess, or the initial
 # staging of a new cancer, has no NI-RADS category. A pelvis study gets O-RADS only when
-# it looks at female adnexa; a male pelvis, a rectal cancer MRI or a bladder MRI does not.
+# it looks at female adnexa outside the acute setting (in pregnancy, or on MRI, only with an adnexal lesion);
+# a male pelvis, a rectal cancer MRI or a bladder MRI does not.
 _HEAD_NECK_SITE = re.compile(
     r"\b(?:head and neck|H&N|HNSCC|oropharyn\w*|nasopharyn\w*|hypopharyn\w*|laryn\w*|glottic|supraglottic|"
     r"tonsil\w*|base of (?:the )?tongue|tongue|oral cavity|floor of (?:the )?mouth|parotid|sinonasal|palat\w*)",
@@ -77,20 +78,39 @@ _FEMALE_ADNEXA = re.compile(r"\b(?:ovar\w*|adnex\w*|uter\w*|endometri\w*|transva
                             re.IGNORECASE)
 _NOT_ADNEXAL = re.compile(r"\b(?:prostat\w*|rect(?:al|um)|anal|bladder (?:tumou?r|cancer|mass|carcinoma|wall)|"
                           r"male patient|seminal|testi\w*|scrot\w*)\b", re.IGNORECASE)
-# An adnexal lesion, the object of O-RADS US and MRI. O-RADS MRI scores an adnexal mass (a
-# pelvic MRI for fibroids has none), and an obstetric US is not an O-RADS exam unless it
-# describes one.
+# An adnexal lesion, the object of O-RADS US and MRI ("Right ovary: 3.2 cm cyst": a decimal point
+# does not end the sentence). O-RADS MRI scores an adnexal mass (a pelvic MRI for fibroids has none).
 _ADNEXAL_LESION = re.compile(
-    r"\b(?:adnex\w*|ovar\w*|para-?ovarian)\b[^.\n]{0,60}\b(?P<cue>mass\w*|cyst\w*|lesions?|tumou?rs?|neoplasm|"
+    r"\b(?:adnex\w*|ovar\w*|para-?ovarian)\b(?:[^.\n]|\.\d){0,60}\b(?P<cue>mass\w*|cyst\w*|lesions?|tumou?rs?|neoplasm|"
     r"endometrioma\w*|dermoid\w*|teratoma\w*|cystadenoma\w*|hydrosalpin\w*|solid (?:component|tissue))\b|"
-    r"\b(?P<cue2>mass\w*|cyst\w*|lesions?|endometrioma\w*|dermoid\w*|teratoma\w*|cystadenoma\w*)\b[^.\n]{0,30}"
+    r"\b(?P<cue2>mass\w*|cyst\w*|lesions?|endometrioma\w*|dermoid\w*|teratoma\w*|cystadenoma\w*)\b(?:[^.\n]|\.\d){0,30}"
     r"\b(?:adnex\w*|ovar\w*)",
     re.IGNORECASE,
 )
-_PREGNANCY = re.compile(
-    r"\b(?:pregnan\w*|IUP|gestation\w*|fetal|fetus|embryo\w*|CRL|crown[- ]rump|yolk sac|obstetric\w*|OB|"
-    r"trimester)\b", re.IGNORECASE,
+# O-RADS US (ACR v2022) risk-stratifies adnexal lesions in average-risk patients without acute symptoms; it is
+# not applied in the acute setting (suspected torsion, ectopic pregnancy, pelvic inflammatory disease or a
+# tubo-ovarian abscess, acute pain, a ruptured cyst with hemoperitoneum) nor in pregnancy. A question about an
+# acute condition ("rule out torsion", "evaluate for ectopic") is the acute setting; a negated or past one is not.
+_ADNEXAL_ACUTE = re.compile(
+    r"\b(?:torsion|torsed|whirlpool sign|ectopic(?! (?:kidney|pelvic kidney|ureter\w*|thyroid|spleen))|"
+    r"PID|pelvic inflammatory disease|tubo-?ovarian abscess\w*|TOA|pyosalpin\w*|salpingitis|oophoritis|pelvic abscess\w*|"
+    r"hemoperitoneum|ruptured (?:(?:ovarian|hemorrhagic|corpus luteum|adnexal) )*cyst|postpartum hemorrhage|"
+    r"retained products(?: of conception)?|RPOC|pregnancy of unknown location|PUL|"
+    r"(?:acute|sudden(?:[- ]onset)?|severe)(?:[ -]+(?:onset|of|new|right|left|bilateral|RLQ|LLQ|lower|pelvic|abdominal|"
+    r"adnexal|ovarian|quadrant|sided|side))*[ -]+pain)\b",
+    re.IGNORECASE,
 )
+# Pregnancy as reports write it; "pregnancy test negative", "non-pregnant" and "denies pregnancy" are no pregnancy.
+_PREGNANCY = re.compile(
+    r"(?<!non-)(?<!non )\b(?:pregnan\w*\b(?! tests?)|IUP|gestation\w*|fetal(?! lobulation)|fetus\w*|embryos?\b|CRL|crown[- ]rump|"
+    r"yolk sac|trimester|\d+ ?w(?:ee)?ks? (?:pregnant|gestation|GA|by LMP)|\d+w\d+d|miscarriage|subchorionic|"
+    r"(?:threatened|missed|incomplete|spontaneous) abortion|products of conception|"
+    r"positive (?:urine |serum )?(?:pregnancy test|UPT|(?:beta[- ]?|\u03b2-?|b-?|quantitative |quant )?hCG)|"
+    r"(?:beta[- ]?|\u03b2-?|b-?|quantitative |quant |serum )?hCG(?: level)?\s*(?:is |was |of |:|=)?\s*"
+    r"(?:positive|elevated|rising|(?:[5-9]|[1-9][\d,]+)\b))",
+    re.IGNORECASE,
+)
+_OB_PROCEDURE = re.compile(r"\bOB\b|\bobstetric\w*|\bfetal\b|\bpregnan\w*|\bBPP\b|\bbiophysical\b", re.IGNORECASE)
 # A thyroid nodule described on any neck ultrasound is graded with TI-RADS; a gland without
 # nodules, or a neck after total thyroidectomy, has nothing TI-RADS grades.
 _THYROID_NODULE = re.compile(r"\bthyroid\b(?:[^.\n]|\.\d){0,60}\b(?P<cue>nodul\w*)|"
@@ -125,9 +145,14 @@ _CONTRAST_ENHANCED = re.compile(
 # scored with CAC-DRS, not CAD-RADS.
 _CALCIUM_ONLY = re.compile(r"\bcalcium scor", re.IGNORECASE)
 _ANGIO = re.compile(r"\bCTA\b|\bCCTA\b|angio", re.IGNORECASE)
-# GB-RADS is for gallbladder wall thickening outside the acute setting.
-_ACUTE_GB = re.compile(r"\bacute (?:calculous |acalculous |gangrenous )?cholecystitis\b|"
-                       r"\bpositive sonographic murphy|\bsonographic murphy(?:'?s)? sign (?:is )?positive", re.IGNORECASE)
+# GB-RADS is for gallbladder wall thickening outside the acute setting: acute (calculous, acalculous,
+# gangrenous, emphysematous) cholecystitis, a positive sonographic Murphy sign or a perforated gallbladder
+# is not graded. Chronic and xanthogranulomatous cholecystitis are wall-thickening diseases it grades.
+_ACUTE_GB = re.compile(
+    r"(?<!chronic )(?<!chronic calculous )(?<!chronic acalculous )(?<!xanthogranulomatous )\b(?:(?:acute|emphysematous|gangrenous) )?(?:(?:calculous|acalculous|"
+    r"gangrenous|emphysematous) )?cholecystitis\b|\bpositive sonographic murphy|"
+    r"\bsonographic murphy(?:'?s)? sign (?:is |was )?positive|\bgallbladder perforation|\bperforated gallbladder",
+    re.IGNORECASE)
 _LIRADS_EXCLUDED = re.compile(
     r"\bcongenital hepatic fibrosis\b|\bBudd[- ]Chiari\b|\bhereditary hemorrhagic telangiectasia\b|\bHHT\b|"
     r"\bFontan\b|\b(?:cardiac|congestive) (?:cirrhosis|hepatopathy)\b|\bnodular regenerative hyperplasia\b",
@@ -139,15 +164,27 @@ _AGE = re.compile(r"\b(?P<n>\d{1,3})[- ]?(?:years?|yrs?|y)[- ]?old\b|\b(?P<n2>\d
 _AGE_SEX = re.compile(r"(?:^|\b(?:history|indication|clinical(?: history| information)?|reason(?: for exam)?)\s*:\s*)"
                       r"(?P<n>\d{1,3}) ?[MF](?=[\s,.;:)/]|$)", re.IGNORECASE | re.MULTILINE)
 _PEDIATRIC_PROCEDURE = re.compile(r"\bPEDS?\b|\bpediatric\b|\bpaediatric\b|\bneonat\w*|\binfant\b", re.IGNORECASE)
-# GB-RADS grades gallbladder wall thickening (Gupta 2022): a right upper quadrant US (for stones, or HCC
-# surveillance) is a GB-RADS exam only when it describes the wall; a gallbladder US always is.
-_GB_WALL = re.compile(
-    r"\b(?:gallbladder|GB)\b[^\n]{0,120}?(?<!bowel wall )(?<!colonic wall )(?<!gastric wall )(?<!duodenal wall )"
-    r"\b(?P<cue>thicken\w*|adenomyomatosis|polyps?|mass(?:es)?|intramural)\b|"
-    r"\b(?:gallbladder|GB) wall (?:measures |is |of )?(?:up to )?(?P<cue2>\d+(?:\.\d+)?\s*mm)|"
-    r"(?<!bowel )(?<!colonic )(?<!gastric )(?<!duodenal )(?<!urinary bladder )\bwall (?P<cue3>thickening)\b",
-    re.IGNORECASE,
-)
+# GB-RADS grades gallbladder wall thickening (Gupta et al. 2022), not polyps, stones or a normal gallbladder:
+# wall thickening described in a sentence about the gallbladder ("Gallbladder: diffuse wall thickening",
+# "thick-walled gallbladder", "The wall is thickened" after a sentence about it), a gallbladder wall over 3 mm,
+# and the wall diseases themselves (adenomyomatosis, intramural cysts or comet-tail foci, xanthogranulomatous
+# cholecystitis). The wall of another organ ("duodenal wall thickening") is not the gallbladder's.
+_GB_WORD = re.compile(r"\b(?:gall ?bladder|GB)\b|\bcholecyst(?!ectom)\w*", re.IGNORECASE)
+_GB_WALL_CUE = re.compile(
+    r"\b(?P<cue>thicken\w*(?! (?:bile|sludge|secretions|contents))|thick[- ]walled|(?:mural|wall) thickness(?= (?:is )?(?:increased|abnormal))|"
+    r"intramural (?:cysts?|cystic spaces|diverticul\w*|echogenic foci|foci)|comet[- ]tail\w*|"
+    r"(?P<own>adenomyomat\w*|Rokitansky[- ]Aschoff\w*|xanthogranulomatous cholecystitis))\b",
+    re.IGNORECASE)
+_GB_WALL_MM = re.compile(r"\b(?:gall ?bladder|GB):?\s+wall(?: thickness)?(?: measures| measuring| is| of| at| up to|"
+                         r" thickness|:|\(|\s)*(?P<cue>\d+(?:\.\d+)?)\s*(?P<unit>mm|cm)\b|"
+                         r"^\W*(?:the )?wall(?: thickness)?(?: measures| measuring| is| of| at| up to|:|\(|\s)*"
+                         r"(?P<cue2>\d+(?:\.\d+)?)\s*(?P<unit2>mm|cm)\b", re.IGNORECASE)
+_OTHER_ORGAN = re.compile(
+    r"\b(?:bowel|colon\w*|duoden\w*|gastric|stomach|antr\w*|jejun\w*|ile(?:um|al)|appendi\w*|(?<!gall)(?<!gall )bladder|"
+    r"cec(?:um|al)|sigmoid|rect(?:um|al)|esophag\w*|bile ducts?|CBD|(?:common )?(?:bile|hepatic) duct|ureter\w*|"
+    r"aort\w*|endometri\w*|uter\w*|myometri\w*|thyroid|pylor\w*|loops?|pleura\w*|periton\w*|omentum|omental|"
+    r"mesenter\w*|skin|subcutaneous|fascia\w*|kidneys?|renal)\b", re.IGNORECASE)
+_GB_NORMAL_MM = 3.0  # a gallbladder wall up to 3 mm is normal
 # US LI-RADS (ultrasound surveillance, categories US-1/2/3) named or used: not the CT/MRI system.
 _US_LIRADS = re.compile(r"\b(?:US|ultrasound|sonographic)[ -]+LI-?RADS\b|\bLI-?RADS[ -]+(?:US|ultrasound)\b|"
                         r"\bUS-[1-3]\b", re.IGNORECASE)
@@ -207,6 +244,87 @@ def _affirmed(pattern: re.Pattern[str] | str, text: str) -> re.Match[str] | None
     return next((m for m in rx.finditer(text) if asserted_at(text, *_cue(m))), None)
 
 
+# ConText literals that ask about a condition ("evaluate for torsion" is NEGATED_EXISTENCE in medspaCy's rules,
+# "assess for PID" HYPOTHETICAL): the question shows the clinical setting although it asserts nothing.
+_QUESTION_LITERALS = _REQUEST_RULES | {"evaluate for", "evaluation for", "assess for", "eval for", "to evaluate for",
+                                       "question of", "concern for", "suspect", "suspected", "suspicious for"}
+
+
+def _raised(text: str, start: int, end: int) -> bool:
+    """Whether the report raises the condition at `text[start:end]` for this visit: asserted, hedged or asked
+    about ("rule out torsion"); not negated ("no evidence of torsion") and not past ("history of torsion")."""
+    for a, b in _sentences(text):
+        if a <= start < b:
+            mods = span_modifiers(text[a:b], start - a, min(end, b) - a) or frozenset()
+            if any(cat == "HISTORICAL" for cat, _lit in mods):
+                return False
+            return not any(cat in {"NEGATED_EXISTENCE", "HYPOTHETICAL"} and lit not in _QUESTION_LITERALS
+                           for cat, lit in mods)
+    return True
+
+
+def _current(pattern: re.Pattern[str], text: str) -> bool:
+    """A match ConText reads as asserted (hedges count) and not as past history."""
+    for m in pattern.finditer(text):
+        if not asserted_at(text, *_cue(m)):
+            continue
+        a, b = next(((a, b) for a, b in _sentences(text) if a <= m.start() < b), (0, len(text)))
+        mods = span_modifiers(text[a:b], m.start() - a, min(m.end(), b) - a) or frozenset()
+        if not any(cat == "HISTORICAL" for cat, _lit in mods):
+            return True
+    return False
+
+
+def _acute_adnexa(procedure: str, text: str) -> bool:
+    """The O-RADS exclusion (its governing concepts: average-risk patients without acute symptoms): a procedure
+    or report that raises an acute adnexal condition (acute pain, torsion, ectopic pregnancy, PID or abscess,
+    rupture) for this visit."""
+    return bool(_ADNEXAL_ACUTE.search(procedure)) or any(_raised(text, *m.span()) for m in _ADNEXAL_ACUTE.finditer(text))
+
+
+def _pregnant(procedure: str, text: str) -> bool:
+    """An obstetric procedure, or a report that raises a pregnancy for this visit. O-RADS still grades an adnexal
+    lesion in pregnancy (with modified management), but an obstetric exam without one is no O-RADS study."""
+    return bool(_OB_PROCEDURE.search(procedure)) or any(_raised(text, *m.span()) for m in _PREGNANCY.finditer(text))
+
+
+def _gb_wall_thickening(text: str) -> bool:
+    """Whether the report describes gallbladder wall thickening (asserted; a hedge counts): see _GB_WALL_CUE."""
+    spans = _sentences(text) or ((0, len(text)),)
+    for i, (a, b) in enumerate(spans):
+        sentence = text[a:b]
+        previous = text[spans[i - 1][0] : spans[i - 1][1]] if i else ""
+        for m in _GB_WALL_MM.finditer(sentence):
+            value, unit = (m.group("cue"), m.group("unit")) if m.group("cue") else (m.group("cue2"), m.group("unit2"))
+            if m.group("cue2") and not (_GB_WORD.search(previous) and not _OTHER_ORGAN.search(previous)):
+                continue
+            mm = float(value) * (10 if unit.lower() == "cm" else 1)
+            if mm > _GB_NORMAL_MM and asserted_at(text, a + m.start(), a + m.end()):
+                return True
+        for m in _GB_WALL_CUE.finditer(sentence):
+            if not m.group("own") and not _gb_sentence(sentence, m, previous):
+                continue
+            if asserted_at(text, a + m.start("cue"), a + m.end("cue")):
+                return True
+    return False
+
+
+def _gb_sentence(sentence: str, cue: re.Match[str], previous: str) -> bool:
+    """The wall cue in `sentence` is the gallbladder's: the organ named nearest to it is the gallbladder
+    ("duodenal wall thickening next to the gallbladder" is the duodenum's), or, the sentence naming no organ
+    ("The wall is thickened"), the sentence before is about the gallbladder."""
+    organs = [(m, True) for m in _GB_WORD.finditer(sentence)] + [(m, False) for m in _OTHER_ORGAN.finditer(sentence)]
+    if not organs:
+        return bool(re.search(r"\bwall\b", sentence, re.IGNORECASE) and _GB_WORD.search(previous)
+                    and not _OTHER_ORGAN.search(previous))
+
+    def distance(organ: tuple[re.Match[str], bool]) -> int:
+        m = organ[0]
+        return cue.start() - m.end() if m.end() <= cue.start() else max(0, m.start() - cue.end())
+
+    return min(organs, key=distance)[1]
+
+
 def _done(pattern: re.Pattern[str], text: str) -> bool:
     """Whether the report says a treatment (or this screening) was done: asserted, and not planned or recommended."""
     for m in pattern.finditer(text):
@@ -263,20 +381,21 @@ def _gate(system: str, procedure: str, text: str, cues: tuple[str, ...], modalit
     if system == "CAD-RADS":
         return not (_CALCIUM_ONLY.search(procedure) and not _ANGIO.search(procedure))
     if system == "GB-RADS":
-        if _affirmed(_ACUTE_GB, text):
-            return False
-        return bool(re.search(r"\bgallbladder\b", procedure, re.IGNORECASE) or _affirmed(_GB_WALL, text))
+        return _gb_wall_thickening(text) and not _current(_ACUTE_GB, text)
     if system == "NI-RADS":
         return bool(_HEAD_NECK_SITE.search(context) and _TREATED.search(context) and _HN_CANCER.search(context))
     if system == "O-RADS":
-        named = _any(cues[:1], procedure + "\n" + text)
-        lesion = bool(_any(cues[1:], procedure) or _affirmed(_ADNEXAL_LESION, text))
-        if named:
+        # The report naming O-RADS for this study was read before the gates; a procedure naming it is enough too.
+        if _any(cues[:1], procedure):
             return True
-        if _PREGNANCY.search(context) or modality == "MR":
+        if _acute_adnexa(procedure, text):
+            return False
+        lesion = bool(_any(cues[1:], procedure) or _affirmed(_ADNEXAL_LESION, text))
+        if _pregnant(procedure, text) or modality == "MR":
             return lesion or bool(re.search(r"\bovar|\badnex", procedure, re.IGNORECASE))
         if lesion or re.search(r"\bovar|\badnex|\btransvaginal\b|\bTVUS\b", procedure, re.IGNORECASE):
             return True
+        # A female pelvis exam that looks at the ovaries: normal ovaries are O-RADS US 1 (physiologic category).
         return bool(_FEMALE_ADNEXA.search(context)) and not _NOT_ADNEXAL.search(context)
     return True
 
@@ -313,18 +432,24 @@ def study_rads_system(report: RadiologyReport) -> tuple[str | None, str]:
     if exam.code in CODE_SYSTEMS:
         system = CODE_SYSTEMS[exam.code]
         return system, f"procedure code {exam.code} is a {system} exam"
+    declined = ""  # why an O-RADS or GB-RADS procedure is not that system's study, for the "no RADS" answer
     for system, (modalities, proc_cues, text_cues) in _RADS_CUES.items():
         if modalities is not None and modality and modality not in modalities:
             continue
-        if _any(proc_cues, procedure) and _gate(system, procedure, text, text_cues, modality):
-            return system, f"{system} applies to this procedure"
+        if _any(proc_cues, procedure):
+            if _gate(system, procedure, text, text_cues, modality):
+                return system, f"{system} applies to this procedure"
+            declined = declined or _declined(system, procedure, text, text_cues)
     if modality == "MG":
         return "BI-RADS", "mammography"
-    if modality in {"US", "MR"} and not procedure and _affirmed(_ADNEXAL_LESION, text):
+    if modality in {"US", "MR"} and not procedure and _affirmed(_ADNEXAL_LESION, text) \
+            and not _acute_adnexa(procedure, text):
         # A code-only or text-only report (a transvaginal US sent as CPT 76830): the body is all there is.
         return "O-RADS", "ultrasound or MRI describes an adnexal lesion"
     if modality == "US" and _thyroid_nodule(text) and _gate("TI-RADS", procedure, text, (), modality):
         return "TI-RADS", "ultrasound describes a thyroid nodule"
+    if modality == "US" and _gate("GB-RADS", procedure, text, (), modality):
+        return "GB-RADS", "ultrasound describes gallbladder wall thickening"
     if modality == "CT" and (not procedure or _CHEST_CT.search(procedure)) and not _CONTRAST_ENHANCED.search(procedure) \
             and _done(_LUNG_SCREENING, text):
         return "Lung-RADS", "chest CT for lung cancer screening"
@@ -336,7 +461,20 @@ def study_rads_system(report: RadiologyReport) -> tuple[str | None, str]:
         return "PI-RADS", "prostate MRI of the peripheral and transition zones"
     if modality in {"CT", "MR", "PT"} and _gate("NI-RADS", procedure, text, (), modality) and _neck_study(procedure, text):
         return "NI-RADS", "surveillance imaging after treatment of a head and neck cancer"
-    return None, "no RADS system applies to this study"
+    return None, "no RADS system applies to this study" + (f" ({declined})" if declined else "")
+
+
+def _declined(system: str, procedure: str, text: str, cues: tuple[str, ...]) -> str:
+    """Why an O-RADS or GB-RADS procedure is not graded with its system ("" for the other systems)."""
+    if system == "O-RADS":
+        if _acute_adnexa(procedure, text):
+            return "O-RADS is not applied in the acute setting"
+        return "no adnexal lesion for O-RADS"
+    if system == "GB-RADS":
+        if _gb_wall_thickening(text):
+            return "GB-RADS is not applied in acute cholecystitis"
+        return "no gallbladder wall thickening for GB-RADS"
+    return ""
 
 
 def _minor(procedure: str, text: str) -> bool:

@@ -166,7 +166,7 @@ STUDIES: list[Study] = [
           "Prevoid 320 mL, postvoid 110 mL. Bladder wall smooth.", "Elevated postvoid residual."),
     Study("us-gallbladder", "US", "US GALLBLADDER",
           "Incidental gallbladder polyp on CT. 6 mm nonmobile echogenic polyp, no vascular stalk.",
-          "Gallbladder polyp.", "GB-RADS"),
+          "Gallbladder polyp."),  # GB-RADS grades wall thickening, not polyps (round 8b)
     Study("us-ruq-wall-thickening", "US", "US ABDOMEN LIMITED RUQ",
           "Chronic RUQ discomfort. Diffuse gallbladder wall thickening to 5 mm with intramural echogenic foci. "
           "Sonographic Murphy sign negative.", "Probable adenomyomatosis.", "GB-RADS"),
