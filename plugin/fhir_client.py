@@ -23,7 +23,14 @@ from urllib.parse import quote, urljoin, urlsplit
 import httpx
 
 from adapters.cds.models import CdsRequest
-from adapters.fhir.inbound import bundle_index, looks_binary
+from adapters.fhir.inbound import (
+    attachment_language,
+    bundle_index,
+    chosen_language,
+    contained_patient,
+    looks_binary,
+    same_patient,
+)
 
 log = logging.getLogger("radlite.fhir_client")
 
@@ -285,14 +292,35 @@ def _has_inline_text(dr: dict[str, Any]) -> bool:
                for f in _forms(dr))
 
 
+def _inline(form: dict[str, Any]) -> bool:
+    return _media(form.get("contentType")) in _READABLE and isinstance(form.get("data"), str) \
+        and bool(form["data"].strip())
+
+
+def _by_url(form: dict[str, Any]) -> bool:
+    return _media(form.get("contentType")) in _READABLE and not _inline(form) \
+        and isinstance(form.get("url"), str) and bool(form["url"].strip())
+
+
 def _url_form(dr: dict[str, Any]) -> int | None:
-    """Index of the presentedForm to fetch: none when readable text is already inline."""
-    if _has_inline_text(dr):
-        return None
+    """Index of the presentedForm to fetch: none when readable text in the language read is already inline.
+
+    The language is chosen as the inbound adapter reads presentedForm (English, else the report's
+    language, else untagged text, else the first met; attachments given inline and by url alike), so
+    a Spanish rendition sent inline never keeps the English one given by url from being fetched.
+    """
     forms = _forms(dr)
-    for wanted in _READABLE:  # plain text first, as the inbound adapter prefers it
-        for i, f in enumerate(forms):
-            if _media(f.get("contentType")) == wanted and isinstance(f.get("url"), str) and f["url"].strip():
+    candidates = [(i, f) for i, f in enumerate(forms) if _inline(f) or _by_url(f)]
+    if not candidates:
+        return None
+    languages = [attachment_language(f, dr) for _, f in candidates]
+    wanted = chosen_language(set(languages), dr, languages[0])
+    chosen = [(i, f) for (i, f), lang in zip(candidates, languages, strict=True) if lang == wanted]
+    if any(_inline(f) for _, f in chosen):
+        return None
+    for media in _READABLE:  # plain text first, as the inbound adapter prefers it
+        for i, f in chosen:
+            if _media(f.get("contentType")) == media:
                 return i
     return None
 
@@ -303,11 +331,27 @@ def _tail(reference: str) -> str:
     return "/".join(parts[-2:])
 
 
-def _about(dr: dict[str, Any], index: dict[str, dict[str, Any]], patient_id: str | None) -> bool:
+def hook_patient(data: dict[str, Any], patient_id: str | None) -> dict[str, Any] | None:
+    """The hook's Patient resource (id = context.patientId) when the prefetch holds it, alone or in a Bundle."""
+    stack: list[Any] = list(data.values()) if patient_id is not None else []
+    while stack:
+        value = stack.pop()
+        if not isinstance(value, dict):
+            continue
+        if value.get("resourceType") == "Patient" and value.get("id") == patient_id:
+            return value
+        if value.get("resourceType") == "Bundle" and isinstance(value.get("entry"), list):
+            stack += [e.get("resource") for e in value["entry"] if isinstance(e, dict)]
+    return None
+
+
+def _about(dr: dict[str, Any], index: dict[str, dict[str, Any]], patient_id: str | None,
+           patient: dict[str, Any] | None = None) -> bool:
     """Whether the report's subject is the hook's patient (None: no patient to check against).
 
     Nothing is fetched for a report about anyone else (minimum necessary): it is set aside
-    unread in any case (docs/cds-hooks.md, patient safety).
+    unread in any case (docs/cds-hooks.md, patient safety). A contained Patient (`#pt`) is the
+    hook's patient only when it shares an identifier with `patient`, the hook's Patient resource.
     """
     if patient_id is None:
         return True
@@ -315,6 +359,9 @@ def _about(dr: dict[str, Any], index: dict[str, dict[str, Any]], patient_id: str
     ref = subject.get("reference") if isinstance(subject, dict) else None
     if not isinstance(ref, str):
         return False
+    if ref.strip().startswith("#"):
+        local = contained_patient(ref.strip(), dr.get("contained"))
+        return local is not None and same_patient(local, patient)
     if _tail(ref) == f"Patient/{patient_id}":
         return True
     target = index.get(ref)
@@ -447,11 +494,12 @@ async def inline_attachments(
     if fetchable is None:
         return done
     base, token = fetchable
+    patient = hook_patient(data, patient_id)
     targets: list[tuple[dict[str, Any], int, str]] = []
     for value in data.values():
         for dr, index in _located_reports(value):
             i = _url_form(dr)
-            if i is None or not _about(dr, index, patient_id) or dr["presentedForm"][i]["url"].strip().startswith("#"):
+            if i is None or not _about(dr, index, patient_id, patient) or dr["presentedForm"][i]["url"].strip().startswith("#"):
                 continue  # a contained Binary that is not there: nothing on the server to ask for
             url = urljoin(base, dr["presentedForm"][i]["url"].strip())
             if _same_origin(url, base) and len(targets) < MAX_ATTACHMENTS:
@@ -531,10 +579,11 @@ async def fetch_results(
     if fetchable is None:
         return {}
     base, token = fetchable
+    patient = hook_patient(data, patient_id)
     wanted: dict[str, str] = {}
     for value in data.values():
         for dr, index in _located_reports(value):
-            if not _about(dr, index, patient_id):
+            if not _about(dr, index, patient_id, patient):
                 continue
             for target in _missing_results(dr, index):
                 url = urljoin(base, target)

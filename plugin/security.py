@@ -1,7 +1,8 @@
 """CDS Hooks security: the client's JWT bearer (spec §1.8), CORS and request size limits.
 
 The JWT is checked as the CDS Hooks best practices list it: allow-listed `iss`, its
-allow-listed `jku` only (never a URL taken from the token), an asymmetric algorithm,
+allow-listed `jku` only (never a URL taken from the token; keys pinned in a file when the
+issuer has one), the issuer's allowed `tenant` when it lists them, an asymmetric algorithm,
 `aud` equal to the endpoint URL, `exp`/`iat` with a small leeway, and a `jti` seen only
 once. The jti store is the `seen_jti` table, so a token replayed to another replica is
 refused too. Every failure is a 401 without detail; the reason is logged without the token.
@@ -185,11 +186,15 @@ class JwtVerifier:
             raise AuthError("no kid")
         jku = header.get("jku")
         if jku is not None and jku != issuer.jku:
+            # CDS Hooks 2.0 (trusting CDS Clients): services keep an allowlist of `iss` and `jku`. A
+            # file-only issuer allow-lists no jku, so a token naming one is refused, never fetched.
             raise AuthError("jku is not the allow-listed one for this issuer")
-        if issuer.jku:
-            return self._key_from_jku(issuer.jku, kid)
-        assert issuer.jwks_path is not None  # TrustedIssuer guarantees one key source
-        return self._key_from_file(issuer.jwks_path, kid)
+        if issuer.jwks_path is not None:
+            # Keys exchanged out of band are the trust anchor (pinned): the allow-listed jku a client
+            # also sends (the sandbox always does) is a hint the file answers, and is never fetched.
+            return self._key_from_file(issuer.jwks_path, kid)
+        assert issuer.jku is not None  # TrustedIssuer guarantees one key source
+        return self._key_from_jku(issuer.jku, kid)
 
     # -- the check --
 
@@ -234,9 +239,13 @@ class JwtVerifier:
         jti = claims["jti"]
         if not isinstance(jti, str) or not jti:
             raise AuthError("empty jti")
+        tenant = claims.get("tenant")
+        if issuer.tenants is not None and (not isinstance(tenant, str) or tenant not in issuer.tenants):
+            # Checklist step 4 (tenant allowed, if used): refused before the jti is recorded, so a
+            # refused token leaves nothing behind (the 401 is logged without the token or tenant).
+            raise AuthError("tenant missing or not allowed for this issuer")
         jti_hash = hashlib.sha256(f"{issuer.iss}\x1f{jti}".encode()).hexdigest()
         self._remember_jti(jti_hash, datetime.fromtimestamp(exp, UTC) + timedelta(seconds=leeway))
-        tenant = claims.get("tenant")
         return Caller(iss=issuer.iss, sub=claims.get("sub") if isinstance(claims.get("sub"), str) else None,
                       tenant=tenant if isinstance(tenant, str) else None, jti_hash=jti_hash)
 

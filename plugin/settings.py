@@ -23,13 +23,29 @@ class TrustedIssuer(BaseModel):
     """A CDS Client allowed to call us: its `iss` and where its public keys are."""
 
     iss: str = Field(description="Exact `iss` claim value.")
-    jku: str | None = Field(default=None, description="Allow-listed JWK Set URL; a token's jku must equal it.")
-    jwks_path: Path | None = Field(default=None, description="JWK Set file exchanged out of band.")
+    jku: str | None = Field(
+        default=None,
+        description="Allow-listed JWK Set URL; a token's jku must be absent or equal it. Keys are fetched from it,"
+        " unless jwks_path is set too.",
+    )
+    jwks_path: Path | None = Field(
+        default=None,
+        description="JWK Set file exchanged out of band. When set, keys come only from it (pinned), also for"
+        " tokens carrying the allow-listed jku, which is then never fetched.",
+    )
+    tenants: list[str] | None = Field(
+        default=None,
+        description="Allowed `tenant` claims (CDS Hooks: opaque organisation ids). When set, a token of this"
+        " issuer must carry one of them; unset: the tenant is not checked.",
+    )
 
     @model_validator(mode="after")
     def _one_key_source(self) -> TrustedIssuer:
         if not self.jku and not self.jwks_path:
             raise ValueError(f"issuer {self.iss!r} needs a jku or a jwks_path")
+        if self.tenants is not None and not [t for t in self.tenants if t]:
+            # An empty list would refuse every token of the issuer: leave `tenants` out to not check it.
+            raise ValueError(f"issuer {self.iss!r}: tenants is an empty list (leave it out to not check tenants)")
         return self
 
 
@@ -95,7 +111,7 @@ class Settings(BaseSettings):
     )
     jwt_required: bool = Field(default=True, description="Require a JWT bearer (CDS Hooks rules) on every HTTP door that takes PHI: CDS Hooks, FHIR $analyze, HL7 over HTTP.")
     trusted_issuers: Annotated[list[TrustedIssuer], NoDecode] = Field(
-        default_factory=list, description="JSON list of {iss, jku | jwks_path} allowed to call us."
+        default_factory=list, description="JSON list of {iss, jku | jwks_path, tenants} allowed to call us."
     )
     jwt_leeway_seconds: int = Field(default=30, ge=0, le=300, description="Clock skew allowed on exp/iat.")
     jwt_max_age_seconds: int = Field(default=3600, ge=60, le=86400, description="Oldest iat accepted; jti kept this long.")

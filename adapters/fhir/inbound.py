@@ -31,6 +31,7 @@ from models.types import RadiologyReport, ReportStatus
 
 __all__ = ["ANALYZE_PARAMETERS", "AnalyzeInput", "analyze_parameters", "bundle_index", "reports_from_resource",
            "report_from_diagnostic_report", "html_to_text", "rtf_to_text", "canonical_hash", "subject_patient_id",
+           "contained_patient", "patient_identifiers", "same_patient", "attachment_language", "chosen_language",
            "looks_binary"]
 
 _STATUSES: frozenset[str] = frozenset(get_args(ReportStatus))
@@ -288,7 +289,7 @@ def report_from_diagnostic_report(
     effective = r4.get("effectiveDateTime") or (r4.get("effectivePeriod") or {}).get("start")
     return RadiologyReport(
         report_id=report_id,
-        patient_id=subject_patient_id(r4.get("subject"), index),
+        patient_id=subject_patient_id(r4.get("subject"), index, r4.get("contained")),
         accession=accession,
         modality=_modality(r4),
         procedure=procedure,
@@ -537,6 +538,17 @@ def _presented_text(dr: dict[str, Any], path: str) -> tuple[str | None, list[Iss
     return None, issues
 
 
+def attachment_language(form: Any, dr: dict[str, Any]) -> str | None:
+    """The language an attachment is in, as presentedForm is read: its own tag, else the report's, else None."""
+    tag = form.get("language") if isinstance(form, dict) else None
+    return _language(tag) or _language(dr.get("language"))
+
+
+def chosen_language(present: set[str | None], dr: dict[str, Any], first: str | None) -> str | None:
+    """The language of presentedForm that is read (see _presented_text): English, the report's, untagged, first."""
+    return _chosen_language(present, _language(dr.get("language")), first)
+
+
 def _language(tag: Any) -> str | None:
     """The primary language subtag of a BCP 47 tag (`en-US` -> `en`), None when there is none."""
     if not isinstance(tag, str) or not tag.strip():
@@ -629,8 +641,12 @@ def _same_subject(obs: dict[str, Any], dr: dict[str, Any], index: dict[str, dict
         return True
     if subject == dr.get("subject"):
         return True
-    mine = subject_patient_id(dr.get("subject"), index)
-    return mine is not None and subject_patient_id(subject, index) == mine
+    # `#pt` is resolved in the container (FHIR R4 §2.3): a contained Observation's in the report's own
+    # `contained`, an Observation of the Bundle in its own.
+    siblings = dr.get("contained")
+    inside = isinstance(siblings, list) and any(c is obs for c in siblings)
+    mine = subject_patient_id(dr.get("subject"), index, siblings)
+    return mine is not None and subject_patient_id(subject, index, siblings if inside else obs.get("contained")) == mine
 
 
 def _observation_sections(dr: dict[str, Any], index: dict[str, dict[str, Any]]) -> dict[str, str]:
@@ -764,10 +780,19 @@ def _accession(identifiers: list[dict[str, Any]]) -> str | None:
 _PATIENT_REF = re.compile(r"(?:^|/)Patient/([A-Za-z0-9\-.]{1,64})(?:/_history/[^/]+)?$")
 
 
-def subject_patient_id(subject: Any, index: dict[str, dict[str, Any]]) -> str | None:
+def subject_patient_id(subject: Any, index: dict[str, dict[str, Any]], contained: Any = None) -> str | None:
+    """The patient a `subject` reference names: its `Patient/<id>`, a Bundle entry's id, or a contained Patient.
+
+    `contained`: the `contained` list of the resource the reference is in. A contained Patient (`#pt`)
+    has no id of its own (FHIR R4 §2.3: a contained id is local to its container, never a Patient's
+    logical id, so it is never taken as one); it is named by its medical record number, see
+    contained_patient_id.
+    """
     if not isinstance(subject, dict) or not isinstance(subject.get("reference"), str):
         return None
-    ref = subject["reference"]
+    ref = subject["reference"].strip()
+    if ref.startswith("#"):
+        return contained_patient_id(contained_patient(ref, contained))
     m = _PATIENT_REF.search(ref)
     if m:
         return m.group(1)
@@ -775,6 +800,64 @@ def subject_patient_id(subject: Any, index: dict[str, dict[str, Any]]) -> str | 
     if target and target.get("resourceType") == "Patient" and isinstance(target.get("id"), str):
         return target["id"]
     return None
+
+
+def contained_patient(ref: Any, contained: Any) -> dict[str, Any] | None:
+    """The contained Patient a local reference (`#pt`) points at, None for anything else."""
+    if not isinstance(ref, str) or not ref.startswith("#") or not isinstance(contained, list):
+        return None
+    found = next((c for c in contained if isinstance(c, dict) and c.get("id") == ref[1:]), None)
+    return found if found is not None and found.get("resourceType") == "Patient" else None
+
+
+_ID_RANK = {"MR": 0, "MRN": 1, "PI": 2, "PT": 3, "PN": 4}
+"""Identifier types (HL7 v2-0203) that key a patient record, most preferred first, as PID-3 is read."""
+_NOT_A_PATIENT_KEY = frozenset({"SS", "SSN", "DL", "PPN", "NPI", "DN", "MCN", "MC", "MA", "HC", "AN", "VN"})
+"""National, licence, insurance, account and visit numbers: about the person or a visit, never the patient id."""
+
+
+def patient_identifiers(patient: Any) -> list[tuple[str | None, str, str]]:
+    """A Patient's usable identifiers as (system, value, v2-0203 type code), in the order given.
+
+    Old identifiers (`use: old`, FHIR R4: no longer valid) and blank values are left out.
+    """
+    out: list[tuple[str | None, str, str]] = []
+    idents = patient.get("identifier") if isinstance(patient, dict) else None
+    for ident in idents if isinstance(idents, list) else []:
+        if not isinstance(ident, dict) or ident.get("use") == "old":
+            continue
+        value = ident.get("value")
+        if not isinstance(value, str) or not value.strip():
+            continue
+        typ = ident.get("type")
+        codings = typ.get("coding") if isinstance(typ, dict) else None
+        kind = next((str(c.get("code")).upper() for c in codings if isinstance(c, dict) and c.get("code")), "") \
+            if isinstance(codings, list) else ""
+        system = ident.get("system") if isinstance(ident.get("system"), str) else None
+        out.append((system, value.strip(), kind))
+    return out
+
+
+def same_patient(one: Any, other: Any) -> bool:
+    """Whether two Patient resources share an identifier: the same `system` and `value` (neither blank).
+
+    The patient matching a contained Patient (which has no logical id) allows: an identifier without a
+    system names no record for sure (an MRN of one hospital may be another's), so it never matches.
+    """
+    mine = {(system, value) for system, value, _kind in patient_identifiers(one) if system and system.strip()}
+    return bool(mine & {(system, value) for system, value, _kind in patient_identifiers(other) if system})
+
+
+def contained_patient_id(patient: dict[str, Any] | None) -> str | None:
+    """The id a contained Patient is known by: its medical record number (as HL7 PID-3 is read).
+
+    Identifiers are ranked by type (MR, then the other patient-record types, then untyped ones);
+    national, licence, insurance and visit numbers never name the patient. None when no identifier
+    does: the report then has no patient, and the CDS hook sets it aside as not the hook's patient.
+    """
+    ranked = [(_ID_RANK.get(kind, 5), n, value) for n, (_system, value, kind) in enumerate(patient_identifiers(patient))
+              if kind not in _NOT_A_PATIENT_KEY]
+    return min(ranked)[2] if ranked else None
 
 
 _V2_0074 = {"CT": "CT", "NMR": "MR", "MR": "MR", "MRI": "MR", "RUS": "US", "US": "US", "VUS": "US", "OUS": "US",

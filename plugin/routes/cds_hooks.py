@@ -20,7 +20,9 @@ import asyncio
 import codecs
 import json
 import logging
+import math
 import re
+import sys
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
@@ -49,11 +51,17 @@ from adapters.cds.models import (
     prefetch_faults,
     wire,
 )
-from adapters.fhir.inbound import bundle_index, canonical_hash, subject_patient_id
+from adapters.fhir.inbound import (
+    bundle_index,
+    canonical_hash,
+    contained_patient,
+    same_patient,
+    subject_patient_id,
+)
 from models.types import Analysis, RadiologyReport
 from plugin import audit
 from plugin.deps import PipelineDep, SettingsDep
-from plugin.fhir_client import PrefetchError, fetch_results, inline_attachments, resolve_prefetch
+from plugin.fhir_client import PrefetchError, fetch_results, hook_patient, inline_attachments, resolve_prefetch
 from plugin.pipeline import Actor, Pipeline
 from plugin.security import Caller, CallerDep, scrub_head
 from plugin.storage import queries
@@ -265,9 +273,36 @@ def _no_constant(name: str) -> Any:
     raise JsonError(f"'{name}' is not a JSON number (RFC 8259 §6)")
 
 
+_DOUBLE_MAX = sys.float_info.max
+_DOUBLE_DIGITS = len(str(int(_DOUBLE_MAX)))
+"""Digits of the largest finite IEEE 754 double (309): an integer with more is past its range."""
+
+
+def _finite_float(text: str) -> float:
+    """RFC 8259 §6: a number past the range of IEEE 754 doubles (`1e400`) is not interoperable; refused.
+
+    Python's reader would make it infinity, a value no JSON number is (and which json.dumps writes
+    back as `Infinity`, not JSON at all). A number too small for a double (`1e-400`) only loses
+    precision, as a long fraction does, and is read as it is.
+    """
+    value = float(text)
+    if math.isinf(value):
+        raise JsonError("a number is larger than any IEEE 754 double (RFC 8259 §6: not interoperable)")
+    return value
+
+
+def _finite_int(text: str) -> int:
+    """An integer within the range of IEEE 754 doubles (RFC 8259 §6), else JsonError (never a 4300-digit parse)."""
+    digits = text.lstrip("-")
+    if len(digits) > _DOUBLE_DIGITS or (len(digits) == _DOUBLE_DIGITS and int(digits) > _DOUBLE_MAX):
+        raise JsonError("a number is larger than any IEEE 754 double (RFC 8259 §6: not interoperable)")
+    return int(text)
+
+
 def _parse(text: str | bytes) -> Any:
     try:
-        data = json.loads(text, object_pairs_hook=_unique_members, parse_constant=_no_constant)
+        data = json.loads(text, object_pairs_hook=_unique_members, parse_constant=_no_constant,
+                          parse_float=_finite_float, parse_int=_finite_int)
     except RecursionError as exc:
         raise JsonError("JSON nested too deeply") from exc
     except UnicodeDecodeError as exc:
@@ -411,7 +446,7 @@ _FHIR_ID = re.compile(r"^[A-Za-z0-9\-.]{1,64}$")
 
 
 def _unreadable_other(resource: dict[str, Any], index: dict[str, dict[str, Any]],
-                      patient_id: str) -> _UnreadableOther | None:
+                      patient_id: str, context_patient: dict[str, Any] | None = None) -> _UnreadableOther | None:
     """An unreadable report whose subject is not the hook's patient (or names none), else None.
 
     The subject is resolved as the adapter resolves it for a readable report, so the same
@@ -419,9 +454,12 @@ def _unreadable_other(resource: dict[str, Any], index: dict[str, dict[str, Any]]
     FHIR id (it may hold a name) is kept as its sha256 only.
     """
     subject = resource.get("subject")
-    report_patient = subject_patient_id(subject, index)
-    if report_patient == patient_id:
+    report_patient = subject_patient_id(subject, index, resource.get("contained"))
+    local = _contained_subject(resource)
+    if local is None and report_patient == patient_id:
         return None
+    if local is not None and same_patient(local, context_patient):
+        return None  # a contained Patient is the hook's by a shared identifier only, never by its spelling
     reference = subject.get("reference") if isinstance(subject, dict) else None
     rid = resource.get("id")
     return _UnreadableOther(
@@ -452,6 +490,13 @@ def version_rank(report: RadiologyReport) -> tuple[int, float]:
     return _STATUS_RANK.get(report.status or "", 0), when.timestamp() if when else 0.0
 
 
+def _contained_subject(resource: dict[str, Any]) -> dict[str, Any] | None:
+    """The contained Patient a DiagnosticReport's subject points at (`#pt`), else None."""
+    subject = resource.get("subject")
+    ref = subject.get("reference") if isinstance(subject, dict) else None
+    return contained_patient(ref.strip(), resource.get("contained")) if isinstance(ref, str) else None
+
+
 def _reports(prefetch: dict[str, Any], patient_id: str, fetched: dict[str, dict[str, Any]] | None = None) -> _Sorted:
     """This patient's readable reports (newest first, at most MAX_REPORTS), other patients' set apart.
 
@@ -459,6 +504,7 @@ def _reports(prefetch: dict[str, Any], patient_id: str, fetched: dict[str, dict[
     """
     mine: dict[str, RadiologyReport] = {}
     other: list[RadiologyReport] = []
+    context_patient = hook_patient(prefetch, patient_id)
     other_unreadable: list[_UnreadableOther] = []
     unreadable = 0
     for value in prefetch.values():
@@ -468,10 +514,20 @@ def _reports(prefetch: dict[str, Any], patient_id: str, fetched: dict[str, dict[
             except (fhir.FhirInputError, ValueError) as exc:
                 unreadable += 1
                 log.info("prefetch DiagnosticReport unreadable: %s", type(exc).__name__)
-                stray = _unreadable_other(resource, index, patient_id)
+                stray = _unreadable_other(resource, index, patient_id, context_patient)
                 if stray is not None:
                     other_unreadable.append(stray)
                 continue
+            local = _contained_subject(resource)
+            if local is not None:
+                # A contained Patient has no logical id: it is the hook's patient only when one of its
+                # identifiers (system and value) is one of the context Patient's; its record number
+                # merely spelled like the context id is no match (ids and record numbers are apart).
+                if same_patient(local, context_patient):
+                    report = report.model_copy(update={"patient_id": patient_id})
+                else:
+                    other.append(report)
+                    continue
             if report.patient_id != patient_id:
                 other.append(report)
             elif report.status not in SKIP_STATUSES:
