@@ -29,7 +29,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from plugin.settings import Settings
-from plugin.storage.tables import InboundMessage
+from plugin.storage.tables import CardServed, InboundMessage, Report
 
 ISSUER = "https://ehr.synthetic.example"
 ES_KID = "es384-test-key"
@@ -274,3 +274,26 @@ def result_observation(oid: str, loinc: str, text: str, *, patient: str) -> dict
     return {"resourceType": "Observation", "id": oid, "status": "final",
             "code": {"coding": [{"system": "http://loinc.org", "code": loinc}]},
             "subject": {"reference": f"Patient/{patient}"}, "valueString": text}
+
+
+def stored(client: Any) -> dict[str, dict[str, Any]]:
+    """What the reader made of each stored report, by report id."""
+    return {r.report_id: r.report_json for r in rows(client, Report)}
+
+
+def refused(client: Any, response: Any, status: int, code: str | None = None,
+            channel: str = "cds-hook") -> dict[str, Any]:
+    """A refusal: OperationOutcome body, the request kept as rejected, no card served, no report stored."""
+    body = outcome(response, status, code)
+    assert [r.status for r in kept(client, channel)] == ["rejected"]
+    assert rows(client, CardServed) == [] and stored(client) == {}
+    return body
+
+
+def analysed(response: Any) -> list[dict[str, Any]]:
+    """The Observations of a 200 `$analyze` answer (a FHIR transaction Bundle)."""
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"].startswith("application/fhir+json")
+    bundle = response.json()
+    assert bundle["resourceType"] == "Bundle" and bundle["type"] == "transaction"
+    return [e["resource"] for e in bundle["entry"] if e["resource"]["resourceType"] == "Observation"]

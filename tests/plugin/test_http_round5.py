@@ -26,6 +26,7 @@ from conftest_cds import (
     Ehr,
     FhirServer,
     Keys,
+    analysed,
     b64,
     cds_settings,
     kept,
@@ -597,14 +598,6 @@ def test_one_token_for_service_and_feedback_is_single_use_and_aud_may_end_in_a_s
 
 
 # ---- 6. FHIR door ------------------------------------------------------------------------------------
-
-
-def analysed(response: Any) -> list[dict[str, Any]]:
-    assert response.status_code == 200, response.text
-    assert response.headers["content-type"].startswith("application/fhir+json")
-    bundle = response.json()
-    assert bundle["resourceType"] == "Bundle" and bundle["type"] == "transaction"
-    return [e["resource"] for e in bundle["entry"] if e["resource"]["resourceType"] == "Observation"]
 
 
 def post_fhir(client: TestClient, body: Any, query: str = "?tasks=rads_assignment", **headers: str) -> Any:

@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 from conftest_cds import (
     Ehr,
+    analysed,
     b64,
     cds_settings,
     kept,
@@ -474,14 +475,6 @@ def test_a_method_a_door_does_not_serve_is_405_with_allow(client: TestClient, me
 
 
 # ---- 6. $analyze as a FHIR R4 operation ----------------------------------------------------------------------
-
-
-def analysed(response: Any) -> list[dict[str, Any]]:
-    assert response.status_code == 200, response.text
-    assert response.headers["content-type"].startswith("application/fhir+json")
-    bundle = response.json()
-    assert bundle["resourceType"] == "Bundle" and bundle["type"] == "transaction"
-    return [e["resource"] for e in bundle["entry"] if e["resource"]["resourceType"] == "Observation"]
 
 
 def post_fhir(client: TestClient, body: Any, query: str = "", raw: bytes | None = None, **headers: str) -> Any:

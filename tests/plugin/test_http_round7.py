@@ -30,16 +30,18 @@ from conftest_cds import (
     FhirServer,
     Keys,
     LoopbackServer,
+    analysed,
     b64,
     cds_settings,
     kept,
     mint,
     outcome,
     radiology_report,
+    refused,
     result_observation,
-    rows,
     serve_ehr,
     serve_fhir,
+    stored,
 )
 from fastapi.testclient import TestClient
 from starlette.applications import Starlette
@@ -49,7 +51,6 @@ from starlette.routing import Mount, Route
 
 from adapters.cds.models import CdsResponse, empty_paths, summary_length
 from plugin.app import create_app
-from plugin.storage.tables import CardServed, Report
 
 REVIEW = "/cds-services/radlite-report-review"
 ORDER = "/cds-services/radlite-imaging-order"
@@ -127,27 +128,6 @@ def spec_cards(response: Any) -> list[dict[str, Any]]:
     for card in body["cards"]:
         assert 0 < summary_length(card["summary"]) < 140 and uuid.UUID(card["uuid"])
     return body["cards"]
-
-
-def stored(client: TestClient) -> dict[str, dict[str, Any]]:
-    return {r.report_id: r.report_json for r in rows(client, Report)}
-
-
-def refused(client: TestClient, response: Any, status: int, code: str | None = None,
-            channel: str = "cds-hook") -> dict[str, Any]:
-    """A refusal: OperationOutcome body, the request kept as rejected, no card served, no report stored."""
-    body = outcome(response, status, code)
-    assert [r.status for r in kept(client, channel)] == ["rejected"]
-    assert rows(client, CardServed) == [] and stored(client) == {}
-    return body
-
-
-def analysed(response: Any) -> list[dict[str, Any]]:
-    assert response.status_code == 200, response.text
-    assert response.headers["content-type"].startswith("application/fhir+json")
-    bundle = response.json()
-    assert bundle["resourceType"] == "Bundle" and bundle["type"] == "transaction"
-    return [e["resource"] for e in bundle["entry"] if e["resource"]["resourceType"] == "Observation"]
 
 
 def post_fhir(client: TestClient, body: Any, query: str = "?tasks=rads_assignment", raw: bytes | None = None,

@@ -30,15 +30,18 @@ from conftest_cds import (
     Ehr,
     FhirServer,
     Keys,
+    analysed,
     b64,
     cds_settings,
     kept,
     outcome,
     radiology_report,
+    refused,
     result_observation,
     rows,
     serve_ehr,
     serve_fhir,
+    stored,
 )
 from cryptography.hazmat.primitives.asymmetric import ec
 from fastapi.testclient import TestClient
@@ -138,27 +141,6 @@ def spec_cards(response: Any) -> list[dict[str, Any]]:
         if card.get("suggestions"):
             assert card["selectionBehavior"] in ("at-most-one", "any")
     return body["cards"]
-
-
-def stored(client: TestClient) -> dict[str, dict[str, Any]]:
-    return {r.report_id: r.report_json for r in rows(client, Report)}
-
-
-def refused(client: TestClient, response: Any, status: int, code: str | None = None,
-            channel: str = "cds-hook") -> dict[str, Any]:
-    """A refusal: OperationOutcome body, the request kept as rejected, no card served, no report stored."""
-    body = outcome(response, status, code)
-    assert [r.status for r in kept(client, channel)] == ["rejected"]
-    assert rows(client, CardServed) == [] and stored(client) == {}
-    return body
-
-
-def analysed(response: Any) -> list[dict[str, Any]]:
-    assert response.status_code == 200, response.text
-    assert response.headers["content-type"].startswith("application/fhir+json")
-    bundle = response.json()
-    assert bundle["resourceType"] == "Bundle" and bundle["type"] == "transaction"
-    return [e["resource"] for e in bundle["entry"] if e["resource"]["resourceType"] == "Observation"]
 
 
 def post_fhir(client: TestClient, body: Any, query: str = "?tasks=rads_assignment", **headers: str) -> Any:
